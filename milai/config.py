@@ -33,10 +33,13 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = 8000
-    user_agent: str = "MilAIWatch/0.1 (+https://github.com/milai-watch/milai-watch; monitoring public statements on military AI)"
+    user_agent: str = (
+        "MilAIWatch/0.1 (+https://github.com/milai-watch/milai-watch; monitoring public statements on military AI)"
+    )
     contact_url: str | None = None
     download_timeout: float = 30.0
     download_maxsize: int = 10 * 1024 * 1024
+    retry_times: int = 2
     concurrent_requests_per_domain: int = 2
     download_delay: float = 0.5
     autothrottle: bool = True

@@ -50,7 +50,13 @@ def _pg_url() -> Iterator[str]:
     global _pg_template
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
-        with admin.connect() as conn:
+        try:
+            conn_cm = admin.connect()
+        except Exception as exc:  # server down: CI (MILAI_REQUIRE_POSTGRES=1) fails, a laptop skips
+            if os.environ.get("MILAI_REQUIRE_POSTGRES") == "1":
+                raise
+            pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc.__class__.__name__}")
+        with conn_cm as conn:
             if _pg_template is None:
                 _pg_template = f"milai_tpl_{uuid.uuid4().hex[:10]}"
                 conn.execute(text(f'CREATE DATABASE "{_pg_template}"'))

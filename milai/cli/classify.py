@@ -1,10 +1,20 @@
-"""`milai classify` (not yet implemented)."""
+"""`milai classify`: JSON lines in, relevance verdicts out."""
 
 from __future__ import annotations
+
+import sys
 
 import typer
 
 
+def classify_cmd() -> None:
+    """Read JSON lines {"id","title","text","lang"?} on stdin; write {"id","relevant","score","matches"}."""
+    from crawler.relevance import classify_jsonl
+
+    for line in classify_jsonl(sys.stdin):
+        sys.stdout.write(line.rstrip("\n") + "\n")
+        sys.stdout.flush()
+
+
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
-    return None
+    app.command("classify")(classify_cmd)

@@ -1,10 +1,74 @@
-"""`milai crawl` (not yet implemented)."""
+"""`milai crawl`: crawl now, with progress and a per-source summary."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+from typing import Any
+
 import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from milai.cli.common import console, fail, setup_logging
+
+COLUMNS = ("fetched", "new", "updated", "duplicate", "off_topic", "errors")
+
+
+def _table(summaries: list[Any]) -> Table:
+    table = Table(title="Crawl summary")
+    table.add_column("source")
+    table.add_column("status")
+    for col in COLUMNS:
+        table.add_column(col.replace("_", "-"), justify="right")
+    table.add_column("note", overflow="fold", max_width=60)
+    totals = dict.fromkeys(COLUMNS, 0)
+    for s in summaries:
+        for col in COLUMNS:
+            totals[col] += getattr(s, col)
+        style = "green" if s.status == "ok" else "red"
+        table.add_row(s.name, f"[{style}]{s.status}[/]", *(str(getattr(s, c)) for c in COLUMNS), s.error or "")
+    table.add_section()
+    table.add_row(f"{len(summaries)} sources", "", *(str(totals[c]) for c in COLUMNS), "")
+    return table
+
+
+def crawl_cmd(
+    source: list[str] = typer.Option(None, "--source", "-s", help="Crawl only this source (repeatable)."),
+    output: str = typer.Option("table", "--format", help="Summary format: table or json."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the crawler's log."),
+) -> None:
+    """Crawl the catalogue (or the named sources) now and print what each source yielded."""
+    from crawler.runner import run_crawl
+
+    from crawler.catalogue import CatalogueError
+
+    if output not in ("table", "json"):
+        fail("--format must be table or json")
+    setup_logging("INFO" if verbose else "WARNING")
+    tasks: dict[str, Any] = {}
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                        console=console, transient=True, disable=output == "json")
+
+    def on_progress(name: str, counts: dict[str, int]) -> None:
+        text = f"{name}: " + " ".join(f"{k}={v}" for k, v in counts.items() if v)
+        if name not in tasks:
+            tasks[name] = progress.add_task(text, total=None)
+        else:
+            progress.update(tasks[name], description=text)
+
+    try:
+        with progress:
+            summaries = run_crawl(source or None, progress=on_progress)
+    except CatalogueError as exc:
+        fail(str(exc))
+    except ValueError as exc:
+        fail(str(exc))
+    if output == "json":
+        print(json.dumps([asdict(s) for s in summaries], indent=2))
+    else:
+        console.print(_table(summaries))
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
-    return None
+    app.command("crawl")(crawl_cmd)

@@ -1,10 +1,100 @@
-"""`milai sources` (not yet implemented)."""
+"""`milai sources`: the catalogue and the health of each source."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.table import Table
+
+from milai.cli.common import console, fail
+
+sources_app = typer.Typer(help="The source catalogue and its health.", no_args_is_help=True)
+
+
+def _ago(when: datetime | None) -> str:
+    return when.strftime("%Y-%m-%d %H:%M") if when else "never"
+
+
+def _rows() -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from crawler.catalogue import load_catalogue
+    from storage.database import ensure_schema, session_scope
+    from storage.models import Source
+
+    catalogue = load_catalogue()
+    ensure_schema()
+    with session_scope() as session:
+        health = {s.name: s for s in session.scalars(select(Source))}
+        rows = []
+        for entry in catalogue:
+            h = health.get(entry.name)
+            rows.append({
+                "name": entry.name, "publisher": entry.publisher, "kind": entry.kind,
+                "language": entry.language, "url": entry.url, "enabled": entry.enabled,
+                "schedule": entry.schedule,
+                "last_success": h.last_success_at.isoformat() if h and h.last_success_at else None,
+                "last_error": h.last_error if h else None,
+                "consecutive_failures": h.consecutive_failures if h else 0,
+                "last_links_found": h.last_links_found if h else None,
+                "last_new_items": h.last_new_items if h else None,
+                "warning": h.warning if h else None,
+                "_last_success_at": h.last_success_at if h else None,
+            })
+    return rows
+
+
+@sources_app.command("list")
+def list_cmd(output: str = typer.Option("table", "--format", help="table or json")) -> None:
+    """List the catalogue with each source's health (last success, failures, warnings)."""
+    from crawler.catalogue import CatalogueError
+
+    try:
+        rows = _rows()
+    except CatalogueError as exc:
+        fail(str(exc))
+    if output == "json":
+        print(json.dumps([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows], indent=2))
+        return
+    table = Table(title=f"{len(rows)} sources")
+    for col in ("name", "publisher", "kind", "lang", "last success", "fails", "links", "new", "health"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        if r["warning"]:
+            health = f"[yellow]{r['warning']}[/]"
+        elif r["consecutive_failures"]:
+            health = f"[red]{(r['last_error'] or 'failing')[:80]}[/]"
+        elif r["_last_success_at"]:
+            health = "[green]ok[/]"
+        else:
+            health = "not crawled yet"
+        if not r["enabled"]:
+            health = "disabled"
+        table.add_row(r["name"], r["publisher"], r["kind"], r["language"] or "", _ago(r["_last_success_at"]),
+                      str(r["consecutive_failures"]), str(r["last_links_found"] or ""),
+                      str(r["last_new_items"] or ""), health)
+    console.print(table)
+
+
+@sources_app.command("validate")
+def validate_cmd(file: Path = typer.Argument(None, help="Catalogue YAML (default: the configured one).")) -> None:
+    """Check a catalogue; report every problem with its file, entry and field."""
+    from crawler.catalogue import validate_file
+    from milai.config import get_settings
+
+    path = file or get_settings().sources
+    problems = validate_file(path)
+    if not problems:
+        console.print(f"[green]{path}: valid[/]")
+        return
+    for p in problems:
+        console.print(f"{p.file}: entry {p.entry}: field {p.field}: {p.message}", highlight=False, markup=False)
+    fail(f"{len(problems)} problem(s) in {path}", 1)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
-    return None
+    app.add_typer(sources_app, name="sources")

@@ -1,0 +1,37 @@
+# The two commands of the README: `make run` (install + start the service) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install services lint bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ required (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Install everything and run the service (scheduler + web API) on SQLite with the bundled catalogue.
+run: $(STAMP)
+	$(BIN)/milai run
+
+## Install everything, start local PostgreSQL/Redis when present, and run the whole test suite.
+test: $(STAMP)
+	@sh scripts/services.sh || true
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/relevance.py
+	$(BIN)/python bench/dedup.py
+	$(BIN)/python bench/search.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,102 @@
+"""`milai run`: APScheduler (crawl job per source, digest job) beside the uvicorn web API."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import uvicorn
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from crawler.catalogue import SourceConfig, load_catalogue
+from milai.config import Settings, get_settings
+from scheduler import jobs
+from storage.database import ensure_schema, get_engine
+
+log = logging.getLogger("milai.scheduler")
+
+CRAWL_PREFIX = "crawl:"
+DIGEST_JOB = "digest"
+STARTUP_CRAWL_JOB = "startup-crawl"
+
+
+def build_scheduler(settings: Settings | None = None) -> BackgroundScheduler:
+    """A scheduler whose jobs persist in the service database (SQLAlchemy job store)."""
+    settings = settings or get_settings()
+    engine = ensure_schema(get_engine())
+    return BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")},
+        executors={"default": ThreadPoolExecutor(max_workers=3)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 15 * 60},
+        timezone=UTC,
+    )
+
+
+def schedule_jobs(
+    scheduler: BackgroundScheduler,
+    sources: list[SourceConfig],
+    settings: Settings | None = None,
+    *,
+    initial_crawl: bool = True,
+) -> list[str]:
+    """(Re)register one crawl job per enabled source and the digest job; drop jobs of removed sources."""
+    settings = settings or get_settings()
+    wanted: set[str] = set()
+    for source in sources:
+        if not source.enabled:
+            continue
+        job_id = CRAWL_PREFIX + source.name
+        wanted.add(job_id)
+        scheduler.add_job(
+            jobs.crawl_source,
+            CronTrigger.from_crontab(source.schedule or settings.default_schedule, timezone=UTC),
+            args=[source.name],
+            id=job_id,
+            name=f"crawl {source.name}",
+            replace_existing=True,
+        )
+    for job in scheduler.get_jobs():
+        if job.id.startswith(CRAWL_PREFIX) and job.id not in wanted:
+            job.remove()
+    scheduler.add_job(
+        jobs.send_digests,
+        IntervalTrigger(minutes=settings.digest_check_minutes, timezone=UTC),
+        id=DIGEST_JOB,
+        name="send due digests",
+        replace_existing=True,
+    )
+    if initial_crawl:
+        scheduler.add_job(
+            jobs.crawl, args=[None], id=STARTUP_CRAWL_JOB, name="crawl everything once at start-up",
+            next_run_time=datetime.now(UTC), replace_existing=True,
+        )
+    return sorted(job.id for job in scheduler.get_jobs())
+
+
+def run_service(host: str | None = None, port: int | None = None, *, initial_crawl: bool = True) -> None:
+    """Run scheduler and web API until SIGINT/SIGTERM (uvicorn handles the signals)."""
+    from api.app import create_app
+
+    settings = get_settings()
+    sources = load_catalogue()
+    scheduler = build_scheduler(settings)
+    scheduler.start(paused=True)
+    job_ids = schedule_jobs(scheduler, sources, settings, initial_crawl=initial_crawl)
+    scheduler.resume()
+    log.info("scheduler started with %d jobs for %d sources", len(job_ids), len(sources))
+    config = uvicorn.Config(
+        create_app(), host=host or settings.host, port=port or settings.port,
+        log_level=settings.log_level.lower(),
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    finally:
+        log.info("shutting down: stopping scheduler and running crawls")
+        scheduler.shutdown(wait=False)
+        jobs.terminate_children()
+        log.info("stopped")
