@@ -1,27 +1,117 @@
-"""URL canonicalisation (w3lib): one spelling per page, tracking parameters dropped."""
+"""URL canonicalisation (w3lib): one spelling per page, tracking parameters and mirrors removed."""
 
 from __future__ import annotations
 
-from w3lib.url import canonicalize_url, url_query_cleaner
+import ipaddress
+import re
+from functools import lru_cache
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-TRACKING_PARAMS = (
-    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "utm_id", "utm_name",
-    "fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "_ga", "_gl", "igshid", "ref_src",
-    "at_medium", "at_campaign", "at_custom1", "at_custom2", "at_custom3", "at_custom4", "xtor",
-    "sc_campaign", "cmpid", "wt.mc_id", "ns_campaign", "ns_mchannel", "ns_source", "ns_linkname",
-)
+import tldextract
+from w3lib.url import canonicalize_url
+
+TRACKING_PARAMS = frozenset({
+    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "mc_cid", "mc_eid", "_ga", "_gl",
+    "igshid", "ref_src", "xtor", "sc_campaign", "cmpid", "wt.mc_id", "_hsenc", "_hsmi", "mkt_tok",
+    "oly_anon_id", "oly_enc_id", "vero_id", "__s", "phpsessid", "jsessionid", "aspsessionid", "sid",
+})
+TRACKING_PREFIXES = ("utm_", "at_", "ns_", "pk_", "mtm_")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# Hosts that are one site under two names (the US Department of Defense became the Department of War).
+HOST_ALIASES = {"defense.gov": "war.gov"}
+
+_EMBEDDED = re.compile(r"/(https?):/+(?=[^/])", re.IGNORECASE)
+_SESSION_IN_PATH = re.compile(r";(?:jsessionid|phpsessid|sid)=[^/?#]*", re.IGNORECASE)
+_DOD_ARTICLE = re.compile(r"^(/.*?/Article/\d+)(?:/.*)?$", re.IGNORECASE)
+_UN_NEWS_FEED_VIEW = re.compile(r"^/feed/view/([a-z]{2}(?:-[a-z]+)?/story/.*)$", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def _extractor() -> tldextract.TLDExtract:
+    # Bundled public-suffix snapshot only: no network fetch, no cache directory.
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+def unwrap_proxy(url: str) -> str:
+    """The page a proxy/mirror/archive URL wraps (…/index.cgi/contrast/https://host/…), else the URL."""
+    url = url.strip()
+    for _ in range(3):  # nested mirrors
+        parts = urlsplit(url)
+        path = parts.path
+        if re.search(r"https?%3a", path, re.IGNORECASE):
+            path = unquote(path)
+        match = _EMBEDDED.search(path)
+        if not match:
+            return url
+        inner = f"{match.group(1).lower()}://{path[match.end():]}"
+        if parts.query:
+            inner += "?" + parts.query
+        if "." not in urlsplit(inner).netloc and not urlsplit(inner).netloc.startswith("localhost"):
+            return url
+        url = inner
+    return url
+
+
+def _is_tracking(key: str) -> bool:
+    key = key.lower()
+    return key in TRACKING_PARAMS or key.startswith(TRACKING_PREFIXES)
+
+
+def _host(netloc: str, scheme: str) -> tuple[str, int | None]:
+    host, _, port = netloc.rpartition("@")[2].partition(":")
+    if host.startswith("["):  # IPv6 literal
+        host, _, port = netloc.rpartition("@")[2].partition("]:")
+        host = host.strip("[]")
+    number = int(port) if port.isdigit() else None
+    if number == DEFAULT_PORTS.get(scheme):
+        number = None
+    return host.lower().rstrip(".").removeprefix("www."), number
 
 
 def canonicalize(url: str) -> str:
-    """PLACEHOLDER-grade canonical form; deepened by the sources work."""
-    url = url.strip()
-    cleaned = url_query_cleaner(url, TRACKING_PARAMS, remove=True, keep_fragments=False)
-    canon = canonicalize_url(cleaned, keep_fragments=False)
-    if canon.startswith("http://"):
-        canon = "https://" + canon[len("http://") :]
-    scheme, _, rest = canon.partition("://")
-    host, slash, path = rest.partition("/")
-    host = host.lower().removeprefix("www.")
-    if path.endswith("/") and "?" not in path:
-        path = path.rstrip("/")
-    return f"{scheme}://{host}{slash}{path}"
+    """One canonical spelling per page: https, no www., no default port, no tracking, sorted query."""
+    url = unwrap_proxy(url.strip())
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower() or "https"
+    host, port = _host(parts.netloc, scheme)
+    host = HOST_ALIASES.get(host, host)
+    path = _SESSION_IN_PATH.sub("", parts.path)
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)])
+
+    if host == "war.gov" and (m := _DOD_ARTICLE.match(path)):
+        path, query = m.group(1).lower(), ""
+    elif host == "news.un.org" and (m := _UN_NEWS_FEED_VIEW.match(path)):
+        path = "/" + m.group(1)
+
+    netloc = host if port is None else f"{host}:{port}"
+    canon = canonicalize_url(urlunsplit(("https", netloc, path or "/", query, "")), keep_fragments=False)
+    scheme_host, _, rest = canon.partition("://")
+    hostpart, slash, tail = rest.partition("/")
+    path_part, qmark, q = tail.partition("?")
+    path_part = path_part.rstrip("/")
+    return f"https://{hostpart}/{path_part}{qmark}{q}" if path_part or q else f"https://{hostpart}"
+
+
+def site_key(url: str) -> str:
+    """The registrable domain of a URL (host:port for IP addresses and single-label hosts)."""
+    parts = urlsplit(unwrap_proxy(url.strip()))
+    scheme = parts.scheme.lower() or "https"
+    host, port = _host(parts.netloc, scheme)
+    host = HOST_ALIASES.get(host, host)
+    try:
+        ipaddress.ip_address(host)
+        is_ip = True
+    except ValueError:
+        is_ip = False
+    if is_ip or "." not in host:
+        return host if port is None else f"{host}:{port}"
+    registrable = _extractor()(host).top_domain_under_public_suffix
+    return registrable or host
+
+
+def same_site(a: str, b: str) -> bool:
+    """True when both URLs belong to one registrable domain (news.un.org ~ www.un.org; gov.uk per host)."""
+    if not a or not b:
+        return False
+    return site_key(a) == site_key(b)

@@ -99,6 +99,7 @@ class Item(Base):
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"), index=True)
     kind: Mapped[str] = mapped_column(String(20), default="article")  # article | pdf | document
     title: Mapped[str] = mapped_column(Text, default="")
+    listing_title: Mapped[str | None] = mapped_column(Text)  # the title the feed/listing gave (change check)
     summary: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text, default="")
     published: Mapped[datetime | None] = mapped_column(index=True)

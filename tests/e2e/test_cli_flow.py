@@ -28,7 +28,9 @@ MILAI = [sys.executable, "-m", "milai"]
 SEED = FIXTURES / "seed" / "rijksoverheid-2025-09-25-ai-militaire-domein.txt"
 
 
-def milai(env: dict[str, str], *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def milai(
+    env: dict[str, str], *args: str, stdin: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **env}
     proc = subprocess.run([*MILAI, *args], input=stdin, capture_output=True, text=True, env=full_env, timeout=240)
     if check:

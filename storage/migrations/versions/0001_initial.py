@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 13:57:48.960797
+Create Date: 2026-11-29 14:03:05.280587
 """
 from __future__ import annotations
 
@@ -117,6 +117,7 @@ def upgrade() -> None:
     sa.Column('source_id', sa.Integer(), nullable=True),
     sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('title', sa.Text(), nullable=False),
+    sa.Column('listing_title', sa.Text(), nullable=True),
     sa.Column('summary', sa.Text(), nullable=True),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('published', sa.DateTime(timezone=True), nullable=True),
