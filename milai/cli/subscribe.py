@@ -1,10 +1,88 @@
-"""`milai subscribe` (not yet implemented)."""
+"""`milai subscribe email|webhook`: create a subscription and print its id."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import Annotated, Any
+
 import typer
+
+from milai.cli.common import fail
+
+
+class EmailFrequency(StrEnum):
+    daily = "daily"
+    weekly = "weekly"
+    immediate = "immediate"
+
+
+class WebhookFrequency(StrEnum):
+    immediate = "immediate"
+    daily = "daily"
+
+
+QueryOpt = Annotated[str | None, typer.Option("--query", "-q", help="Boolean query (default: every on-topic item).")]
+SourceOpt = Annotated[list[str] | None, typer.Option("--source", help="Only this source name (repeatable).")]
+PublisherOpt = Annotated[list[str] | None, typer.Option("--publisher", help="Only this publisher (repeatable).")]
+LangOpt = Annotated[list[str] | None, typer.Option("--lang", help="Only this language, e.g. en (repeatable).")]
+HourOpt = Annotated[int, typer.Option("--hour", help="Local hour (0-23) of daily/weekly digests.")]
+TzOpt = Annotated[str, typer.Option("--timezone", help="IANA time zone of --hour, e.g. Europe/Paris.")]
+
+
+def _create(**kwargs: Any) -> None:
+    from alerts.subscriptions import SubscriptionError, create_subscription
+    from storage.database import ensure_schema, session_scope
+
+    ensure_schema()
+    try:
+        with session_scope() as session:
+            subscription_id = create_subscription(session, **kwargs).id
+    except SubscriptionError as exc:
+        fail(str(exc))
+    typer.echo(subscription_id)
+
+
+def email_cmd(
+    address: Annotated[str, typer.Argument(help="Where to send the digest.")],
+    query: QueryOpt = None,
+    frequency: Annotated[EmailFrequency, typer.Option(help="How often.")] = EmailFrequency.daily,
+    hour: HourOpt = 7,
+    timezone: TzOpt = "UTC",
+    source: SourceOpt = None,
+    publisher: PublisherOpt = None,
+    lang: LangOpt = None,
+) -> None:
+    """Subscribe an email address to a digest of new on-topic items; prints the subscription id."""
+    _create(
+        channel="email", target=address, query=query, frequency=frequency.value, delivery_hour=hour,
+        timezone=timezone, sources=source or (), publishers=publisher or (), languages=lang or (),
+    )
+
+
+def webhook_cmd(
+    url: Annotated[str, typer.Argument(help="The receiver's http(s) URL.")],
+    secret: Annotated[str, typer.Option(help="Signing secret: whsec_ followed by base64 (Standard Webhooks).")],
+    query: QueryOpt = None,
+    frequency: Annotated[WebhookFrequency, typer.Option(help="Per item (immediate) or daily.")] = (
+        WebhookFrequency.immediate
+    ),
+    hour: HourOpt = 7,
+    timezone: TzOpt = "UTC",
+    source: SourceOpt = None,
+    publisher: PublisherOpt = None,
+    lang: LangOpt = None,
+) -> None:
+    """Subscribe a webhook receiver to signed JSON deliveries; prints the subscription id."""
+    _create(
+        channel="webhook", target=url, secret=secret, query=query, frequency=frequency.value,
+        delivery_hour=hour, timezone=timezone, sources=source or (), publishers=publisher or (),
+        languages=lang or (),
+    )
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
-    return None
+    """Add `milai subscribe email|webhook` to `app`."""
+    sub = typer.Typer(help="Subscribe to alerts by email or webhook.", no_args_is_help=True)
+    sub.command("email")(email_cmd)
+    sub.command("webhook")(webhook_cmd)
+    app.add_typer(sub, name="subscribe")

@@ -1,0 +1,129 @@
+"""One digest run: plan what is due, then claim, send and mark batch after batch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine
+
+from alerts import ledger
+from alerts.compose import build_digest
+from alerts.ledger import Claim
+from alerts.mail import MailConfigError, MailError, SmtpConfig, send_message
+from alerts.webhooks import post
+from milai.config import Settings, get_settings
+from storage.database import ensure_schema
+
+log = logging.getLogger("milai.alerts")
+
+# Test hook: called after a message was handed over and before it is marked sent (crash window).
+after_send_hook: Callable[[Claim], None] | None = None
+
+
+@dataclass
+class DigestReport:
+    """What one run did; `str()` gives a one-paragraph summary."""
+
+    batches_sent: int = 0
+    items_sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    paused: int = 0
+    messages: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        head = (
+            f"{self.batches_sent} sent ({self.items_sent} items), {self.failed} failed, "
+            f"{self.skipped} skipped"
+        )
+        if self.paused:
+            head += f", {self.paused} subscriptions paused"
+        return "\n".join([head, *self.messages])
+
+
+def unsubscribe_url(settings: Settings, token: str) -> str:
+    return f"{settings.base_url.rstrip('/')}/unsubscribe/{token}"
+
+
+def _describe(claim: Claim) -> str:
+    if claim.channel == "webhook":
+        return f"subscription {claim.subscription_id} (webhook {urlsplit(claim.target).netloc})"
+    return f"subscription {claim.subscription_id} (email {claim.target})"
+
+
+def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None) -> tuple[bool, int | None, str | None, int]:
+    """Deliver one claimed batch: (ok, status code, error, duration in ms)."""
+    if claim.channel == "webhook":
+        result = post(
+            claim.target, claim.secret or "", claim.batch_id, claim.payload, timeout=settings.webhook_timeout,
+        )
+        return result.ok, result.status_code, result.error, result.duration_ms
+    assert smtp is not None
+    message = build_digest(
+        batch_id=claim.batch_id, payload=claim.payload, to=claim.target, mail_from=settings.mail_from,
+        unsubscribe_url=unsubscribe_url(settings, claim.unsubscribe_token), query=claim.query,
+    )
+    started = datetime.now(UTC)
+    try:
+        send_message(smtp, message)
+    except MailError as exc:
+        return False, None, str(exc), int((datetime.now(UTC) - started).total_seconds() * 1000)
+    return True, 250, None, int((datetime.now(UTC) - started).total_seconds() * 1000)
+
+
+def send_due(
+    now: datetime | None = None, *, force: bool = False, engine: Engine | None = None,
+    lease: timedelta = ledger.DEFAULT_LEASE,
+) -> DigestReport:
+    """Deliver every digest and webhook that is due (`force`: everything pending, retries now)."""
+    settings = get_settings()
+    now = now or datetime.now(UTC)
+    engine = ensure_schema(engine)
+    report = DigestReport()
+    ledger.plan(engine, now, force=force)
+
+    channels = ["webhook"]
+    smtp: SmtpConfig | None = None
+    why = "MILAI_SMTP_URL is not set"
+    if settings.smtp_url:
+        try:
+            smtp = SmtpConfig.from_url(settings.smtp_url, timeout=settings.smtp_timeout)
+            channels.append("email")
+        except MailConfigError as exc:
+            why = str(exc)
+    if smtp is None:
+        waiting = ledger.pending_counts(engine, "email")
+        report.skipped += waiting
+        if waiting:
+            report.messages.append(f"email disabled ({why}): {waiting} email digest(s) stay pending")
+
+    attempted: list[str] = []
+    while claim := ledger.claim_next(
+        engine, now, force=force, lease=lease, channels=channels, exclude=attempted
+    ):
+        attempted.append(claim.batch_id)
+        ok, status, error, duration = _send(claim, settings, smtp)
+        if ok and after_send_hook is not None:
+            after_send_hook(claim)
+        if ok:
+            count = ledger.mark_sent(engine, claim, now, status_code=status, duration_ms=duration)
+            report.batches_sent += 1
+            report.items_sent += count
+            report.messages.append(f"sent {count} item(s) to {_describe(claim)}")
+            log.info("sent batch %s: %s item(s) to %s", claim.batch_id, count, _describe(claim))
+            continue
+        paused = ledger.mark_failed(
+            engine, claim, now, error or "unknown error", status_code=status, duration_ms=duration,
+            max_failure_days=settings.webhook_max_failure_days, max_attempts=settings.webhook_max_attempts,
+        )
+        report.failed += 1
+        report.messages.append(f"failed {_describe(claim)}: {error}")
+        log.warning("batch %s to %s failed: %s", claim.batch_id, _describe(claim), error)
+        if paused:
+            report.paused += 1
+            report.messages.append(f"paused subscription {claim.subscription_id} after repeated failures")
+    return report

@@ -1,0 +1,380 @@
+"""The delivery ledger: plan -> claim -> send -> mark, so a crash neither loses nor duplicates.
+
+Every (subscription, item) pair gets exactly one `Delivery` row (unique constraint; inserts use
+ON CONFLICT DO NOTHING, so concurrent planners are harmless): `pending` when the item matches the
+subscription, `skipped` when it does not (so it is never examined again). Pending deliveries are
+grouped into a `DeliveryBatch` whose id is the stable webhook-id / Message-ID seed; the batch
+payload (a snapshot of the items) is stored with it, so any re-send is byte-for-byte the same
+message.
+
+A sender claims one batch at a time (state `sending`, `claimed_at`; on PostgreSQL with
+`SELECT ... FOR UPDATE SKIP LOCKED` so several senders can run at once), sends it outside any
+transaction, then marks batch, deliveries and an attempt row in one transaction. A claim older
+than the lease is considered abandoned (the sender died) and is claimed again.
+
+The one unavoidable window: the message was handed to the SMTP server (or the receiver answered
+2xx) but the process died before the "sent" transaction committed. The batch is then re-sent once
+after the lease expires, with the same Message-ID / webhook-id, so mail clients, receivers and
+people can recognise the duplicate. Nothing is ever lost.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time as clock
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, and_, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, selectinload
+
+from alerts.render import item_snapshot
+from alerts.subscriptions import compile_matcher
+from storage.database import session_scope
+from storage.models import Delivery, DeliveryAttempt, DeliveryBatch, Item, Subscription
+
+PAYLOAD_TYPE = "milai.digest"
+PAYLOAD_VERSION = 1
+DEFAULT_LEASE = timedelta(minutes=10)
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_CAP = timedelta(hours=6)
+
+
+# --- schedule -------------------------------------------------------------------------------
+
+def last_slot(subscription: Subscription, now: datetime) -> datetime:
+    """The most recent scheduled send time at or before `now` (daily or weekly on Monday)."""
+    tz = ZoneInfo(subscription.timezone or "UTC")
+    local_now = now.astimezone(tz)
+    day: date = local_now.date()
+    slot = datetime.combine(day, time(subscription.delivery_hour), tzinfo=tz)
+    if slot > local_now:
+        day -= timedelta(days=1)
+    if subscription.frequency == "weekly":
+        day -= timedelta(days=day.weekday())
+    return datetime.combine(day, time(subscription.delivery_hour), tzinfo=tz).astimezone(UTC)
+
+
+def is_due(subscription: Subscription, now: datetime, last_batch_at: datetime | None = None) -> bool:
+    """Immediate: every run. Daily/weekly: one batch per slot, not before the first slot after creation.
+
+    A slot with nothing new produces no batch, so items arriving later that day go out at the next
+    run; still at most one digest per slot.
+    """
+    if subscription.frequency == "immediate":
+        return True
+    marks = (subscription.last_sent_at, subscription.created_at, last_batch_at)
+    return last_slot(subscription, now) > max(d for d in marks if d is not None)
+
+
+# --- plan -----------------------------------------------------------------------------------
+
+def _insert(session: Session) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def _matches(subscription: Subscription, item: Item, matcher: Any) -> bool:
+    source = item.source
+    if subscription.sources and (source is None or source.name not in subscription.sources):
+        return False
+    if subscription.publishers and (source is None or source.publisher not in subscription.publishers):
+        return False
+    if subscription.languages and (item.language or "").lower() not in subscription.languages:
+        return False
+    text = "\n".join(part for part in (item.title, item.summary or "", item.text) if part)
+    return bool(matcher(text, item.language))
+
+
+def record_deliveries(session: Session, subscription: Subscription) -> int:
+    """Insert one ledger row per new on-topic original item fetched since the subscription began.
+
+    Returns how many became pending (matched); the others are recorded as `skipped`.
+    """
+    already = exists().where(Delivery.subscription_id == subscription.id, Delivery.item_id == Item.id)
+    stmt = (
+        select(Item)
+        .where(
+            Item.relevant.is_(True),
+            Item.duplicate_of_id.is_(None),
+            Item.fetched_at >= subscription.created_at,
+            ~already,
+        )
+        .options(selectinload(Item.source))
+        .order_by(Item.id)
+    )
+    items = list(session.scalars(stmt))
+    if not items:
+        return 0
+    matcher = compile_matcher(subscription.query)
+    rows = [
+        {
+            "subscription_id": subscription.id,
+            "item_id": item.id,
+            "state": "pending" if _matches(subscription, item, matcher) else "skipped",
+        }
+        for item in items
+    ]
+    insert = _insert(session)
+    for start in range(0, len(rows), 500):
+        session.execute(insert(Delivery).values(rows[start:start + 500]).on_conflict_do_nothing())
+    return sum(1 for row in rows if row["state"] == "pending")
+
+
+def new_batch_id() -> str:
+    """Unique and roughly time-ordered, so batches of one run go out in item order."""
+    return f"msg_{clock.time_ns():016x}{secrets.token_hex(8)}"
+
+
+def _payload(subscription: Subscription, batch_id: str, items: list[Item], now: datetime) -> dict[str, Any]:
+    return {
+        "type": PAYLOAD_TYPE,
+        "version": PAYLOAD_VERSION,
+        "id": batch_id,
+        "subscription": subscription.id,
+        "created": now.isoformat(),
+        "items": [item_snapshot(item) for item in items],
+    }
+
+
+def create_batches(session: Session, subscription: Subscription, now: datetime) -> list[str]:
+    """Group the subscription's unbatched pending deliveries into batches; returns their ids.
+
+    One batch per item for immediate webhooks, one per run otherwise. Safe against a concurrent
+    planner: a delivery is moved into a batch only while it has none.
+    """
+    pending = list(
+        session.scalars(
+            select(Delivery.id)
+            .where(
+                Delivery.subscription_id == subscription.id,
+                Delivery.state == "pending",
+                Delivery.batch_id.is_(None),
+            )
+            .order_by(Delivery.item_id)
+        )
+    )
+    if not pending:
+        return []
+    per_item = subscription.channel == "webhook" and subscription.frequency == "immediate"
+    groups = [[d] for d in pending] if per_item else [pending]
+    created = []
+    for group in groups:
+        batch_id = new_batch_id()
+        session.add(DeliveryBatch(id=batch_id, subscription_id=subscription.id, state="pending", created_at=now))
+        session.flush()
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(group), Delivery.batch_id.is_(None))
+            .values(batch_id=batch_id)
+            .execution_options(synchronize_session=False)
+        )
+        items = list(
+            session.scalars(
+                select(Item)
+                .join(Delivery, Delivery.item_id == Item.id)
+                .where(Delivery.batch_id == batch_id)
+                .options(
+                    selectinload(Item.source),
+                    selectinload(Item.duplicates).selectinload(Item.source),
+                )
+                .order_by(Item.published.desc().nulls_last(), Item.id)
+            )
+        )
+        batch = session.get(DeliveryBatch, batch_id)
+        assert batch is not None
+        if not items:  # a concurrent planner took them
+            session.delete(batch)
+            continue
+        batch.payload = _payload(subscription, batch_id, items, now)
+        created.append(batch_id)
+    return created
+
+
+def plan(engine: Engine | None, now: datetime, *, force: bool = False) -> list[str]:
+    """Record new deliveries for every active subscription and batch those that are due."""
+    with session_scope(engine) as session:
+        ids = list(session.scalars(select(Subscription.id).where(Subscription.active.is_(True))))
+    created: list[str] = []
+    for subscription_id in ids:
+        with session_scope(engine) as session:
+            subscription = session.get(Subscription, subscription_id, with_for_update=True)
+            if subscription is None or not subscription.active:
+                continue
+            record_deliveries(session, subscription)
+            last_batch_at = session.scalar(
+                select(func.max(DeliveryBatch.created_at)).where(DeliveryBatch.subscription_id == subscription.id)
+            )
+            if force or is_due(subscription, now, last_batch_at):
+                created += create_batches(session, subscription, now)
+    return created
+
+
+# --- claim ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Claim:
+    """A batch this sender owns until it marks it (or the lease runs out)."""
+
+    batch_id: str
+    claimed_at: datetime
+    attempts: int
+    payload: dict[str, Any]
+    subscription_id: int
+    channel: str
+    target: str
+    secret: str | None
+    unsubscribe_token: str
+    query: str | None
+
+
+def claim_next(
+    engine: Engine | None,
+    now: datetime,
+    *,
+    force: bool = False,
+    lease: timedelta = DEFAULT_LEASE,
+    channels: Iterable[str] = ("email", "webhook"),
+    exclude: Iterable[str] = (),
+) -> Claim | None:
+    """Claim the oldest sendable batch: pending, failed and due for retry (any, with `force`), or
+    abandoned in `sending` for longer than `lease`."""
+    retry_due = or_(
+        DeliveryBatch.next_attempt_at.is_(None), DeliveryBatch.next_attempt_at <= now
+    ) if not force else True
+    with session_scope(engine) as session:
+        stmt = (
+            select(DeliveryBatch)
+            .join(Subscription, Subscription.id == DeliveryBatch.subscription_id)
+            .where(
+                Subscription.active.is_(True),
+                Subscription.channel.in_(list(channels)),
+                DeliveryBatch.id.not_in(list(exclude)),
+                or_(
+                    and_(DeliveryBatch.state.in_(("pending", "failed")), retry_due),
+                    and_(DeliveryBatch.state == "sending", DeliveryBatch.claimed_at < now - lease),
+                ),
+            )
+            .order_by(DeliveryBatch.created_at, DeliveryBatch.id)
+            .limit(1)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True, of=DeliveryBatch)
+        batch = session.scalar(stmt)
+        if batch is None:
+            return None
+        previous = (
+            DeliveryBatch.claimed_at.is_(None) if batch.claimed_at is None
+            else DeliveryBatch.claimed_at == batch.claimed_at
+        )
+        won = session.execute(
+            update(DeliveryBatch)
+            .where(DeliveryBatch.id == batch.id, DeliveryBatch.state == batch.state, previous)
+            .values(state="sending", claimed_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not won:  # another sender got there first (SQLite has no SKIP LOCKED)
+            return None
+        subscription = session.get(Subscription, batch.subscription_id)
+        assert subscription is not None
+        return Claim(
+            batch_id=batch.id,
+            claimed_at=now,
+            attempts=batch.attempts,
+            payload=dict(batch.payload or {}),
+            subscription_id=subscription.id,
+            channel=subscription.channel,
+            target=subscription.target,
+            secret=subscription.secret,
+            unsubscribe_token=subscription.unsubscribe_token,
+            query=subscription.query,
+        )
+
+
+# --- mark -----------------------------------------------------------------------------------
+
+def mark_sent(
+    engine: Engine | None, claim: Claim, now: datetime, *, status_code: int | None = None,
+    duration_ms: int | None = None,
+) -> int:
+    """Batch, its deliveries, the attempt log and the subscription, in one transaction; returns items."""
+    with session_scope(engine) as session:
+        session.execute(
+            update(DeliveryBatch)
+            .where(DeliveryBatch.id == claim.batch_id)
+            .values(
+                state="sent", sent_at=now, attempts=DeliveryBatch.attempts + 1,
+                next_attempt_at=None, last_error=None,
+            )
+        )
+        count = session.execute(
+            update(Delivery)
+            .where(Delivery.batch_id == claim.batch_id)
+            .values(state="sent", sent_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        session.add(DeliveryAttempt(
+            batch_id=claim.batch_id, at=now, ok=True, status_code=status_code, duration_ms=duration_ms,
+        ))
+        session.execute(
+            update(Subscription)
+            .where(Subscription.id == claim.subscription_id)
+            .values(last_sent_at=now, failing_since=None)
+        )
+        return int(count or 0)
+
+
+def backoff(attempts: int, max_attempts: int = 12) -> timedelta:
+    """Exponential backoff with jitter: 1 min, 2, 4 … capped at 6 h, each scaled by 0.5-1.0."""
+    exponent = max(0, min(attempts, max_attempts) - 1)
+    delay = min(BACKOFF_BASE * (2**exponent), BACKOFF_CAP)
+    return delay * random.uniform(0.5, 1.0)
+
+
+def mark_failed(
+    engine: Engine | None, claim: Claim, now: datetime, error: str, *,
+    status_code: int | None = None, duration_ms: int | None = None,
+    max_failure_days: float = 3.0, max_attempts: int = 12,
+) -> bool:
+    """Log the attempt and schedule the retry; pause the subscription when it has failed too long.
+
+    Returns True when the subscription was paused.
+    """
+    error = error[:1000]
+    with session_scope(engine) as session:
+        batch = session.get(DeliveryBatch, claim.batch_id)
+        subscription = session.get(Subscription, claim.subscription_id)
+        if batch is None or subscription is None:  # deleted meanwhile
+            return False
+        batch.attempts += 1
+        batch.state = "failed"
+        batch.last_error = error
+        batch.next_attempt_at = now + backoff(batch.attempts, max_attempts)
+        session.add(DeliveryAttempt(
+            batch_id=batch.id, at=now, ok=False, status_code=status_code, error=error,
+            duration_ms=duration_ms,
+        ))
+        subscription.failing_since = subscription.failing_since or now
+        if now - subscription.failing_since >= timedelta(days=max_failure_days):
+            subscription.active = False
+            subscription.paused_reason = (
+                f"paused automatically: deliveries failing since "
+                f"{subscription.failing_since:%Y-%m-%d %H:%M} UTC (last error: {error[:200]})"
+            )
+            return True
+        return False
+
+
+def pending_counts(engine: Engine | None, channel: str) -> int:
+    """How many unsent batches active subscriptions of `channel` have."""
+    with session_scope(engine) as session:
+        return len(session.scalars(
+            select(DeliveryBatch.id)
+            .join(Subscription, Subscription.id == DeliveryBatch.subscription_id)
+            .where(Subscription.active.is_(True), Subscription.channel == channel,
+                   DeliveryBatch.state.in_(("pending", "failed", "sending")))
+        ).all())

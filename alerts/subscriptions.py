@@ -1,0 +1,189 @@
+"""Subscriptions: saved searches delivered by email or webhook; validation and lifecycle."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alerts.netguard import UnsafeTargetError, check_url
+from storage import query as query_language
+from storage.models import Subscription
+
+CHANNELS = ("email", "webhook")
+FREQUENCIES = ("immediate", "daily", "weekly")
+
+
+class SubscriptionError(ValueError):
+    """Invalid subscription input or an unknown subscription, with a message fit for users."""
+
+
+def compile_matcher(query: str | None) -> Callable[[str, str | None], bool]:
+    """A predicate `(text, lang) -> bool` for a saved query; None matches everything."""
+    return query_language.compile_query(query).matches
+
+
+def validate_query(query: str | None) -> str | None:
+    """The query stripped (None when blank), or SubscriptionError when it does not parse."""
+    query = (query or "").strip() or None
+    try:
+        compile_matcher(query)
+    except query_language.QuerySyntaxError as exc:
+        raise SubscriptionError(f"invalid query {query!r}: {exc}") from None
+    return query
+
+
+def validate_email_address(address: str) -> str:
+    """The normalised address, or SubscriptionError."""
+    try:
+        return validate_email(address.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise SubscriptionError(f"invalid email address {address!r}: {exc}") from None
+
+
+def validate_webhook_url(url: str) -> str:
+    """The URL, checked by the SSRF guard (MILAI_ALLOW_PRIVATE_WEBHOOKS lifts the address check)."""
+    url = url.strip()
+    try:
+        check_url(url)
+    except UnsafeTargetError as exc:
+        raise SubscriptionError(str(exc)) from None
+    return url
+
+
+def validate_secret(secret: str | None) -> str:
+    """A Standard Webhooks secret: `whsec_` followed by base64 of at least 16 bytes."""
+    if not secret:
+        raise SubscriptionError("a webhook subscription needs --secret whsec_<base64>")
+    secret = secret.strip()
+    if not secret.startswith("whsec_"):
+        raise SubscriptionError("the webhook secret must start with 'whsec_' followed by base64")
+    body = secret[len("whsec_"):]
+    try:
+        raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise SubscriptionError("the webhook secret after 'whsec_' is not valid base64") from None
+    if len(raw) < 16:
+        raise SubscriptionError("the webhook secret is too short (at least 16 random bytes)")
+    return secret
+
+
+def new_secret() -> str:
+    """A fresh random signing secret in the Standard Webhooks format."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def validate_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SubscriptionError(f"unknown time zone {name!r} (use an IANA name like Europe/Paris)") from None
+    return name
+
+
+def _clean_list(values: Iterable[str], what: str) -> list[str]:
+    out = []
+    for value in values:
+        value = value.strip()
+        if not value:
+            raise SubscriptionError(f"empty {what} filter")
+        if value not in out:
+            out.append(value)
+    return out
+
+
+def create_subscription(
+    session: Session,
+    *,
+    channel: str,
+    target: str,
+    query: str | None = None,
+    frequency: str = "daily",
+    secret: str | None = None,
+    sources: Sequence[str] = (),
+    publishers: Sequence[str] = (),
+    languages: Sequence[str] = (),
+    delivery_hour: int = 7,
+    timezone: str = "UTC",
+) -> Subscription:
+    """Validate and store a subscription; it receives items fetched from now on."""
+    if channel not in CHANNELS:
+        raise SubscriptionError(f"unknown channel {channel!r} (use one of {', '.join(CHANNELS)})")
+    if frequency not in FREQUENCIES:
+        raise SubscriptionError(f"unknown frequency {frequency!r} (use one of {', '.join(FREQUENCIES)})")
+    if not isinstance(delivery_hour, int) or not 0 <= delivery_hour <= 23:
+        raise SubscriptionError(f"delivery hour must be 0-23, not {delivery_hour!r}")
+    if channel == "email":
+        target = validate_email_address(target)
+        if secret:
+            raise SubscriptionError("a secret only applies to webhook subscriptions")
+    else:
+        target = validate_webhook_url(target)
+        secret = validate_secret(secret)
+    subscription = Subscription(
+        channel=channel,
+        target=target,
+        secret=secret,
+        query=validate_query(query),
+        sources=_clean_list(sources, "source"),
+        publishers=_clean_list(publishers, "publisher"),
+        languages=[lang.lower() for lang in _clean_list(languages, "language")],
+        frequency=frequency,
+        delivery_hour=delivery_hour,
+        timezone=validate_timezone(timezone),
+        active=True,
+        unsubscribe_token=secrets.token_urlsafe(32),
+    )
+    session.add(subscription)
+    session.flush()
+    return subscription
+
+
+def list_subscriptions(session: Session, *, channel: str | None = None) -> list[Subscription]:
+    stmt = select(Subscription).order_by(Subscription.id)
+    if channel:
+        stmt = stmt.where(Subscription.channel == channel)
+    return list(session.scalars(stmt))
+
+
+def get_subscription(session: Session, subscription_id: int) -> Subscription:
+    subscription = session.get(Subscription, subscription_id)
+    if subscription is None:
+        raise SubscriptionError(f"no subscription with id {subscription_id}")
+    return subscription
+
+
+def pause_subscription(session: Session, subscription_id: int, reason: str = "paused by user") -> Subscription:
+    subscription = get_subscription(session, subscription_id)
+    subscription.active = False
+    subscription.paused_reason = reason
+    return subscription
+
+
+def resume_subscription(session: Session, subscription_id: int) -> Subscription:
+    """Reactivate; the failure clock restarts so retries get a fresh allowance."""
+    subscription = get_subscription(session, subscription_id)
+    subscription.active = True
+    subscription.paused_reason = None
+    subscription.failing_since = None
+    return subscription
+
+
+def delete_subscription(session: Session, subscription_id: int) -> None:
+    session.delete(get_subscription(session, subscription_id))
+
+
+def unsubscribe(session: Session, token: str) -> bool:
+    """Deactivate the subscription owning `token` (RFC 8058 one-click); False when unknown."""
+    subscription = session.scalar(select(Subscription).where(Subscription.unsubscribe_token == token))
+    if subscription is None:
+        return False
+    subscription.active = False
+    subscription.paused_reason = "unsubscribed"
+    return True

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from alerts import ledger
+from alerts.digest import DigestReport, send_due
+from storage.database import session_scope
+from storage.models import DeliveryBatch
+from tests.alerts.conftest import SECRET, add_item, subscribe
+from tests.support.receiver import WebhookReceiver
+from tests.support.smtp import SmtpServer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+CRASHING_SENDER = """
+import os, alerts.digest as digest
+digest.after_send_hook = lambda claim: os._exit(3)
+digest.send_due(force=True)
+"""
+
+
+def test_stale_claim_is_resent_once_with_same_id(smtp_server: SmtpServer) -> None:
+    subscribe()
+    add_item()
+    now = datetime.now(UTC) + timedelta(seconds=5)
+    ledger.plan(None, now, force=True)
+    claim = ledger.claim_next(None, now)  # a sender that claims, then dies
+    assert claim is not None
+    assert send_due(now + timedelta(minutes=1)).batches_sent == 0  # lease still held
+    assert smtp_server.messages == []
+    report = send_due(now + ledger.DEFAULT_LEASE + timedelta(seconds=1))
+    assert report.batches_sent == 1, str(report)
+    assert smtp_server.messages[0]["Message-ID"] == f"<{claim.batch_id}@localhost>"
+    assert send_due(now + timedelta(hours=1), force=True).batches_sent == 0
+    assert len(smtp_server.messages) == 1
+
+
+@pytest.mark.slow
+def test_sender_killed_between_send_and_mark(env: dict[str, str], receiver: WebhookReceiver) -> None:
+    subscribe(channel="webhook", target=receiver.url, secret=SECRET, frequency="immediate")
+    add_item()
+    proc = subprocess.run(
+        [sys.executable, "-c", CRASHING_SENDER], cwd=ROOT, env={**os.environ, **env},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert len(receiver.accepted) == 1
+    with session_scope() as session:
+        batch = session.scalar(select(DeliveryBatch))
+        assert batch.state == "sending"
+        batch_id = batch.id
+    later = datetime.now(UTC) + ledger.DEFAULT_LEASE + timedelta(seconds=5)
+    assert send_due(later).batches_sent == 1
+    # the documented window: delivered twice, with the same webhook-id so the receiver can drop it
+    assert [r.headers["webhook-id"] for r in receiver.requests] == [batch_id, batch_id]
+    assert send_due(later + timedelta(hours=1), force=True).batches_sent == 0
+    assert len(receiver.requests) == 2
+
+
+@pytest.mark.postgres
+def test_concurrent_senders_never_double_send(env: dict[str, str], db_url: str, receiver: WebhookReceiver) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("several senders at once need PostgreSQL (SKIP LOCKED)")
+    subscribe(channel="webhook", target=receiver.url, secret=SECRET, frequency="immediate")
+    subscribe(channel="webhook", target=receiver.url, secret=SECRET, frequency="daily")
+    for _ in range(15):
+        add_item()
+    reports: list[DigestReport] = []
+    barrier = threading.Barrier(4)
+
+    def run() -> None:
+        barrier.wait()
+        reports.append(send_due(force=True))
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = Counter(r.headers["webhook-id"] for r in receiver.requests)
+    assert len(ids) == 16 and set(ids.values()) == {1}
+    assert sum(r.batches_sent for r in reports) == 16
+    assert sum(r.items_sent for r in reports) == 30
+    assert send_due(force=True).batches_sent == 0
