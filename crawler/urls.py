@@ -13,7 +13,7 @@ from w3lib.url import canonicalize_url
 TRACKING_PARAMS = frozenset({
     "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "mc_cid", "mc_eid", "_ga", "_gl",
     "igshid", "ref_src", "xtor", "sc_campaign", "cmpid", "wt.mc_id", "_hsenc", "_hsmi", "mkt_tok",
-    "oly_anon_id", "oly_enc_id", "vero_id", "__s", "phpsessid", "jsessionid", "aspsessionid", "sid",
+    "oly_anon_id", "oly_enc_id", "vero_id", "__s", "phpsessid", "jsessionid", "aspsessionid",
 })
 TRACKING_PREFIXES = ("utm_", "at_", "ns_", "pk_", "mtm_")
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -22,7 +22,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 HOST_ALIASES = {"defense.gov": "war.gov"}
 
 _EMBEDDED = re.compile(r"/(https?):/+(?=[^/])", re.IGNORECASE)
-_SESSION_IN_PATH = re.compile(r";(?:jsessionid|phpsessid|sid)=[^/?#]*", re.IGNORECASE)
+_SESSION_IN_PATH = re.compile(r";(?:jsessionid|phpsessid)=[^/?#]*", re.IGNORECASE)
 _DOD_ARTICLE = re.compile(r"^(/.*?/Article/\d+)(?:/.*)?$", re.IGNORECASE)
 _UN_NEWS_FEED_VIEW = re.compile(r"^/feed/view/([a-z]{2}(?:-[a-z]+)?/story/.*)$", re.IGNORECASE)
 

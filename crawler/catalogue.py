@@ -1,0 +1,238 @@
+"""The source catalogue: a YAML list of sources, validated into SourceConfig models."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from apscheduler.triggers.cron import CronTrigger
+from parsel import Selector
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ISO639_FILE = Path(__file__).resolve().parent / "data" / "iso639-1.txt"
+SELECTOR_FIELDS = ("links", "next_page", "item_selector", "title_selector", "date_selector", "summary_selector")
+
+
+class SourceConfig(BaseModel):
+    """One catalogue entry (see ../shared/design.md, "Source catalogue")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,118}$")
+    publisher: str
+    kind: Literal["feed", "sitemap", "html", "json"]
+    url: str
+    language: str | None = None  # expected ISO 639-1 code
+    schedule: str | None = None  # cron expression; a default applies
+    enabled: bool = True
+    follow: bool = True  # false: trust the listing/feed text instead of fetching articles
+    notes: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    # html
+    links: str | None = None  # CSS selector for article links
+    link_regex: str | None = None  # regex over the selected link value (e.g. ::attr(onclick)); group 1 kept
+    link_template: str | None = None  # "view.do?seq={}": the kept group formatted in, relative to the page
+    next_page: str | None = None  # CSS selector for the next listing page
+    max_pages: int = 5
+    item_selector: str | None = None  # follow: false -> CSS selector of one listing entry
+    title_selector: str | None = None
+    date_selector: str | None = None
+    summary_selector: str | None = None
+    # json
+    method: Literal["GET", "POST"] = "GET"
+    body: Any | None = None  # JSON body for POST APIs
+    items: str | None = None  # dotted path to the result list, e.g. "rawResponse.rawResults"
+    link_field: str | None = None  # dotted path inside one result, e.g. "url.raw"
+    title_field: str | None = None
+    date_field: str | None = None
+    summary_field: str | None = None
+    link_prefix: str | None = None  # prepended to relative links
+    page_param: str | None = None  # query parameter (GET) or dotted body path (POST) holding the page
+    page_start: int = 1
+    page_step: int = 1
+    # sitemap
+    pattern: str | None = None  # regex an article URL must match
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a catalogue: where (file, entry, field) and what."""
+
+    file: str
+    entry: str  # "#<index> <name>" or "-" for file-level problems
+    field: str  # field name or "-"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: entry {self.entry}: field {self.field}: {self.message}"
+
+
+class CatalogueError(ValueError):
+    """An invalid catalogue; the message lists every problem with its file, entry and field."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        count = f"{len(problems)} problem(s) in the source catalogue"
+        super().__init__(count + ":\n" + "\n".join(f"  {p}" for p in problems))
+
+
+@lru_cache(maxsize=1)
+def iso639_1() -> frozenset[str]:
+    """The two-letter ISO 639-1 language codes."""
+    return frozenset(ISO639_FILE.read_text(encoding="utf-8").split())
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A safe loader that rejects duplicate keys (a silent overwrite hides a mistake)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _entry_label(index: int, raw: Any) -> str:
+    name = raw.get("name") if isinstance(raw, dict) else None
+    return f"#{index} {name}" if name else f"#{index}"
+
+
+def _read(path: Path) -> tuple[list[Any] | None, list[Problem]]:
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return None, [Problem(file, "-", "-", f"cannot read file: {exc.strerror or exc}")]
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        return None, [Problem(file, "-", "-", f"YAML syntax error{where}: {problem}")]
+    if isinstance(data, dict):
+        data = data.get("sources")
+    if not isinstance(data, list):
+        return None, [Problem(file, "-", "sources", "expected a list of sources under the key 'sources'")]
+    return data, []
+
+
+def _check_selector(value: str) -> str | None:
+    try:
+        Selector(text="<html></html>").css(value)
+    except Exception as exc:  # cssselect raises SelectorSyntaxError / ExpressionError (both ValueError-like)
+        return f"invalid CSS selector {value!r}: {exc}"
+    return None
+
+
+def _extra_checks(raw: dict[str, Any]) -> Iterable[tuple[str, str]]:
+    """(field, message) for rules beyond the field types."""
+    kind = raw.get("kind")
+    url = raw.get("url")
+    if isinstance(url, str):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            yield "url", f"must be an absolute http(s) URL, got {url!r}"
+    schedule = raw.get("schedule")
+    if isinstance(schedule, str):
+        try:
+            CronTrigger.from_crontab(schedule)
+        except ValueError as exc:
+            yield "schedule", f"invalid cron expression {schedule!r}: {exc}"
+    language = raw.get("language")
+    if isinstance(language, str) and language not in iso639_1():
+        yield "language", f"not an ISO 639-1 code: {language!r}"
+    for name in SELECTOR_FIELDS:
+        value = raw.get(name)
+        if isinstance(value, str) and (message := _check_selector(value)):
+            yield name, message
+    for name in ("pattern", "link_regex"):
+        value = raw.get(name)
+        if isinstance(value, str):
+            try:
+                re.compile(value)
+            except re.error as exc:
+                yield name, f"invalid regular expression {value!r}: {exc}"
+    template = raw.get("link_template")
+    if isinstance(template, str) and "{}" not in template:
+        yield "link_template", "must contain '{}' where the link_regex group goes"
+    if kind == "html" and not raw.get("links") and not raw.get("item_selector"):
+        yield "links", "an html source needs 'links' (article links) or 'item_selector' (listing entries)"
+    if kind == "html" and raw.get("follow") is False and not raw.get("item_selector"):
+        yield "item_selector", "an html source with follow: false needs 'item_selector'"
+    if kind == "json":
+        for name in ("items", "link_field"):
+            if not raw.get(name):
+                yield name, f"a json source needs '{name}'"
+    if raw.get("method") == "POST" and kind != "json":
+        yield "method", "POST is only supported for json sources"
+    prefix = raw.get("link_prefix")
+    if isinstance(prefix, str) and urlsplit(prefix).scheme not in ("http", "https"):
+        yield "link_prefix", f"must be an absolute http(s) URL, got {prefix!r}"
+    max_pages = raw.get("max_pages")
+    if isinstance(max_pages, int) and max_pages < 1:
+        yield "max_pages", "must be at least 1"
+
+
+def _parse(path: Path) -> tuple[list[SourceConfig], list[Problem]]:
+    file = str(path)
+    entries, problems = _read(path)
+    if entries is None:
+        return [], problems
+    sources: list[SourceConfig] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(entries):
+        label = _entry_label(index, raw)
+        if not isinstance(raw, dict):
+            problems.append(Problem(file, label, "-", "an entry must be a mapping of fields"))
+            continue
+        entry_problems: list[Problem] = []
+        try:
+            source = SourceConfig.model_validate(raw)
+        except ValidationError as exc:
+            source = None
+            for error in exc.errors():
+                field = ".".join(str(part) for part in error["loc"]) or "-"
+                entry_problems.append(Problem(file, label, field, error["msg"]))
+        for field, message in _extra_checks(raw):
+            entry_problems.append(Problem(file, label, field, message))
+        name = raw.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                entry_problems.append(Problem(file, label, "name", f"duplicate name (also entry #{seen[name]})"))
+            else:
+                seen[name] = index
+        problems.extend(entry_problems)
+        if source is not None and not entry_problems:
+            sources.append(source)
+    if not entries:
+        problems.append(Problem(file, "-", "sources", "the catalogue lists no sources"))
+    return sources, problems
+
+
+def validate_file(path: str | Path) -> list[Problem]:
+    """Every problem in a catalogue file (empty when it is valid)."""
+    return _parse(Path(path))[1]
+
+
+def load_catalogue(path: str | Path | None = None) -> list[SourceConfig]:
+    """The sources of a catalogue (default: the configured one); raises CatalogueError if invalid."""
+    if path is None:
+        from milai.config import get_settings
+
+        path = get_settings().sources
+    sources, problems = _parse(Path(path))
+    if problems:
+        raise CatalogueError(problems)
+    return sources

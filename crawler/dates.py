@@ -1,0 +1,177 @@
+"""Publication dates as government pages write them, in their languages; never invented."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+
+MONTHS_FILE = Path(__file__).resolve().parent / "data" / "months.json"
+MIN_YEAR = 1945
+MAX_YEAR = 2100
+HEADER_CHARS = 400  # find_date_in_text only looks at the start (header) of a text
+
+# North American zone names appear in US government feeds; everything else uses offsets.
+ZONE_OFFSETS = {
+    "GMT": 0, "UTC": 0, "UT": 0, "Z": 0, "BST": 60, "CET": 60, "CEST": 120, "EST": -300, "EDT": -240,
+    "CST": -360, "CDT": -300, "MST": -420, "MDT": -360, "PST": -480, "PDT": -420, "KST": 540, "JST": 540,
+}
+
+
+@lru_cache(maxsize=1)
+def month_names() -> dict[str, dict[str, int]]:
+    """Month names and abbreviations per language (crawler/data/months.json)."""
+    data: dict[str, dict[str, int]] = json.loads(MONTHS_FILE.read_text(encoding="utf-8"))
+    return data
+
+
+@lru_cache(maxsize=1)
+def _month_lookup() -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for names in month_names().values():
+        for name, number in names.items():
+            merged.setdefault(name.casefold(), number)
+    return merged
+
+
+_TIME = (
+    r"(?:[,\s]+(?:à|a|at|um|om|a las|às|kl\.?)?\s*"
+    r"(?P<hh>\d{1,2})[:h](?P<mi>\d{2})(?::(?P<ss>\d{2}))?\s*(?P<ampm>[ap]\.?m\.?)?"
+    r"(?:\s*(?P<tz>GMT|UTC|UT|Z|[A-Z]{3,4}\b|[+-]\d{2}:?\d{2}))?"
+    r"(?:\s*(?P<tz2>[+-]\d{2}:?\d{2}))?)?"
+)
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> list[tuple[str, re.Pattern[str]]]:
+    names = sorted(_month_lookup(), key=len, reverse=True)
+    month = "(?P<mon>" + "|".join(re.escape(n) for n in names) + r")(?!\w)\.?"
+    weekday = r"(?:[^\W\d_]{2,12}\.?,?\s+)?"
+    day = r"(?P<d>\d{1,2})(?:st|nd|rd|th|er|e|º|°)?\.?"
+    year = r"(?P<y>\d{4})(?!\d)"
+    flags = re.IGNORECASE | re.UNICODE
+    return [
+        ("iso", re.compile(
+            r"(?<!\d)(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"
+            r"(?:[T\s](?P<hh>\d{2}):(?P<mi>\d{2})(?::(?P<ss>\d{2})(?:[.,]\d+)?)?"
+            r"\s*(?P<tz>Z|[+-]\d{2}(?::?\d{2})?)?)?(?!\d)", flags)),
+        ("cjk", re.compile(
+            r"(?P<y>\d{4})\s*[年년]\s*(?P<m>\d{1,2})\s*[月월]\s*(?P<d>\d{1,2})\s*[日일]?"
+            r"(?:\s*(?:\([^)]{1,3}\)\s*)?(?P<hh>\d{1,2}):(?P<mi>\d{2})(?::(?P<ss>\d{2}))?)?", flags)),
+        ("ymd", re.compile(
+            r"(?<![\d.])(?P<y>\d{4})\s?[./]\s?(?P<m>\d{1,2})\s?[./]\s?(?P<d>\d{1,2})\.?(?![\d])"
+            r"(?:\s*(?P<hh>\d{1,2}):(?P<mi>\d{2})(?::(?P<ss>\d{2}))?)?", flags)),
+        ("dmy-text", re.compile(
+            r"(?<!\w)" + weekday + day + r"[\s\-/]*(?:de\s+)?" + month + r"[\s\-/,]*(?:de\s+|del\s+)?"
+            + year + r"(?:\s*(?:г\.?|года))?" + _TIME, flags)),
+        ("mdy-text", re.compile(
+            r"(?<!\w)" + weekday + month + r"\s*(?P<d>\d{1,2})(?:st|nd|rd|th)?(?!\d),?\s+" + year + _TIME,
+            flags)),
+        ("dmy-num", re.compile(
+            r"(?<![\d./])(?P<a>\d{1,2})(?P<sep>[./-])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4})(?![\d])"
+            r"(?:\s*(?P<hh>\d{1,2}):(?P<mi>\d{2})(?::(?P<ss>\d{2}))?)?", flags)),
+    ]
+
+
+def _normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    # Arabic-Indic and Persian digits to ASCII.
+    table = {ord(c): str(i) for i, c in enumerate("٠١٢٣٤٥٦٧٨٩")}
+    table.update({ord(c): str(i) for i, c in enumerate("۰۱۲۳۴۵۶۷۸۹")})
+    return text.translate(table)
+
+
+def _zone(tz: str | None) -> timezone | None:
+    if not tz:
+        return None
+    tz = tz.strip()
+    if tz.upper() in ZONE_OFFSETS:
+        return timezone(timedelta(minutes=ZONE_OFFSETS[tz.upper()]))
+    m = re.fullmatch(r"([+-])(\d{2}):?(\d{2})?", tz)
+    if not m:
+        return None
+    minutes = int(m.group(2)) * 60 + int(m.group(3) or 0)
+    if minutes > 14 * 60:
+        return None
+    return timezone(timedelta(minutes=-minutes if m.group(1) == "-" else minutes))
+
+
+def _build(match: re.Match[str], kind: str, lang: str | None) -> datetime | None:
+    g = match.groupdict()
+    year = int(g["y"])
+    if kind in ("dmy-text", "mdy-text"):
+        month = _month_lookup().get(g["mon"].casefold().rstrip("."))
+        day = int(g["d"])
+    elif kind == "dmy-num":
+        a, b = int(g["a"]), int(g["b"])
+        if g["sep"] == "/" and lang == "en" and b <= 12 < a:
+            day, month = a, b
+        elif g["sep"] == "/" and lang == "en":
+            month, day = a, b  # US style month/day/year
+        else:
+            day, month = a, b
+    else:
+        month, day = int(g["m"]), int(g["d"])
+    if month is None or not MIN_YEAR <= year <= MAX_YEAR:
+        return None
+    hour = int(g.get("hh") or 0)
+    minute = int(g.get("mi") or 0)
+    second = int(g.get("ss") or 0)
+    ampm = (g.get("ampm") or "").replace(".", "").lower()
+    if ampm == "pm" and hour < 12:
+        hour += 12
+    elif ampm == "am" and hour == 12:
+        hour = 0
+    tzinfo = _zone(g.get("tz2")) or _zone(g.get("tz"))
+    try:
+        value = datetime(year, month, day, hour, minute, second, tzinfo=tzinfo or UTC)
+    except ValueError:
+        return None
+    return value.astimezone(UTC)
+
+
+def _candidates(text: str, lang: str | None) -> Iterator[tuple[int, int, datetime]]:
+    for kind, pattern in _patterns():
+        for match in pattern.finditer(text):
+            value = _build(match, kind, lang)
+            if value is not None:
+                yield match.start(), -(match.end() - match.start()), value
+
+
+def parse_date(text: str, lang: str | None = None) -> datetime | None:
+    """The date written in a short string (a date field or label), as tz-aware UTC; None if none."""
+    if not text or not text.strip():
+        return None
+    text = _normalise(text.strip())
+    iso = _from_iso(text)
+    if iso is not None:
+        return iso
+    best = min(_candidates(text, (lang or "").lower()[:2] or None), default=None, key=lambda c: c[:2])
+    return best[2] if best else None
+
+
+def _from_iso(text: str) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def find_date_in_text(text: str, lang: str | None = None, *, now: datetime | None = None) -> datetime | None:
+    """The first plausible (not future) date in the header of a text; None when there is none."""
+    if not text:
+        return None
+    limit = (now or datetime.now(UTC)) + timedelta(days=1)
+    head = _normalise(text[:HEADER_CHARS])
+    found = sorted(_candidates(head, (lang or "").lower()[:2] or None), key=lambda c: c[:2])
+    for _, _, value in found:
+        if value <= limit:
+            return value
+    return None

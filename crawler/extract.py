@@ -1,0 +1,283 @@
+"""Article extraction: title, clean text, date, language, canonical URL, alternates and PDF links."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import trafilatura
+from bs4 import BeautifulSoup, Tag
+from charset_normalizer import from_bytes
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
+from w3lib.encoding import html_body_declared_encoding, read_bom, resolve_encoding
+
+from crawler.dates import find_date_in_text, parse_date
+
+log = logging.getLogger(__name__)
+
+SUMMARY_CHARS = 400
+LANGUAGES = (
+    "en", "nl", "fr", "de", "es", "it", "pt", "ko", "ja", "zh", "ru", "uk", "ar", "pl", "sv", "da", "no",
+    "fi", "cs", "ro", "hu", "el", "tr", "he", "fa", "id", "vi", "th", "hi", "bg", "hr", "sk", "sl", "et",
+    "lv", "lt",
+)
+# Meta tags holding the publication date, best first (name or property, compared case-insensitively).
+DATE_META = (
+    "article:published_time", "og:published_time", "dcterms.issued", "dcterms.available", "dc.date.issued",
+    "dcterms.created", "dc.date", "dcterms.date", "citation_publication_date", "publication_date",
+    "publishdate", "pubdate", "date", "datepublished", "sailthru.date", "parsely-pub-date", "govuk:first-published-at",
+)
+LANGUAGE_META = ("dcterms.language", "dc.language", "content-language", "language", "og:locale")
+DESCRIPTION_META = ("description", "og:description", "dcterms.description", "twitter:description")
+TITLE_META = ("og:title", "dcterms.title", "dc.title", "twitter:title")
+MAIN_SELECTORS = "main, article, [role=main], #content, #main-content, .content"
+CONFIDENT = 0.9  # language-detection probability that overrides a declared language
+MIN_DETECT_CHARS = 200
+
+
+@dataclass
+class Extracted:
+    """What an article page says about itself."""
+
+    title: str
+    text: str
+    summary: str | None = None
+    published: datetime | None = None  # tz-aware UTC
+    date_origin: str = "none"  # "page" or "none"
+    language: str | None = None  # ISO 639-1
+    canonical_url: str | None = None
+    alternates: dict[str, str] = field(default_factory=dict)  # hreflang -> absolute URL
+    pdf_links: list[str] = field(default_factory=list)
+
+
+def decode_html(body: bytes, encoding: str | None = None) -> str:
+    """Decode a page: BOM, valid UTF-8, the given encoding, <meta charset>, then detection."""
+    bom_encoding, bom = read_bom(body)
+    if bom_encoding:
+        return body[len(bom):].decode(bom_encoding, errors="replace")
+    if not body.isascii():
+        try:
+            return body.decode("utf-8")  # non-ASCII bytes that form valid UTF-8 are UTF-8
+        except UnicodeDecodeError:
+            pass
+    for candidate in (encoding, html_body_declared_encoding(body)):
+        resolved = resolve_encoding(candidate) if candidate else None
+        if resolved and resolved.replace("-", "").lower() != "utf8":
+            try:
+                return body.decode(resolved)
+            except (UnicodeDecodeError, LookupError):
+                continue
+    best = from_bytes(body).best()
+    if best is not None:
+        return str(best)
+    return body.decode("cp1252", errors="replace")
+
+
+@lru_cache(maxsize=1)
+def _identifier() -> LanguageIdentifier:
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier.set_languages(list(LANGUAGES))
+    return identifier
+
+
+def _iso639_1(value: str | None) -> str | None:
+    if not value:
+        return None
+    code = re.split(r"[-_\s;,]", value.strip().lower(), maxsplit=1)[0]
+    return code if re.fullmatch(r"[a-z]{2}", code) else None
+
+
+def detect_language(text: str, *, declared: str | None = None, hint: str | None = None) -> str | None:
+    """ISO 639-1 language of a text; the declared language and the hint act as priors."""
+    prior = _iso639_1(declared) or _iso639_1(hint)
+    sample = " ".join(text.split())[:3000]
+    if not sample:
+        return prior
+    detected, probability = _identifier().classify(sample)
+    if len(sample) >= MIN_DETECT_CHARS and probability >= CONFIDENT:
+        return str(detected)
+    if prior:
+        return prior
+    return str(detected) if probability >= 0.5 else None
+
+
+def _meta(soup: BeautifulSoup, names: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(name, content) of <meta name|property|http-equiv|itemprop> in the order of names."""
+    found: dict[str, list[str]] = {}
+    for tag in soup.find_all("meta"):
+        key = tag.get("name") or tag.get("property") or tag.get("http-equiv") or tag.get("itemprop")
+        content = tag.get("content")
+        if isinstance(key, str) and isinstance(content, str) and content.strip():
+            found.setdefault(key.strip().lower(), []).append(content.strip())
+    return [(name, value) for name in names for value in found.get(name, [])]
+
+
+def _json_ld_dates(soup: BeautifulSoup) -> list[str]:
+    dates: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key in ("datePublished", "dateCreated"):
+                if isinstance(node.get(key), str):
+                    dates.append(node[key])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for script in soup.find_all("script", type="application/ld+json"):
+        try:
+            walk(json.loads(script.string or ""))
+        except (json.JSONDecodeError, TypeError):
+            continue
+    return dates
+
+
+def _main(soup: BeautifulSoup) -> Tag:
+    found = soup.select_one(MAIN_SELECTORS)
+    return found or soup.body or soup
+
+
+def _page_date(soup: BeautifulSoup, lang: str | None) -> datetime | None:
+    """A publication date stated in the markup (meta, JSON-LD, <time>)."""
+    candidates = [value for _, value in _meta(soup, DATE_META)]
+    candidates += _json_ld_dates(soup)
+    main = soup.select_one(MAIN_SELECTORS)
+    times = (main.find_all("time") if main else []) + soup.select("time[pubdate], [itemprop=datePublished]")
+    for time in times:
+        candidates.append(str(time.get("datetime") or time.get("content") or time.get_text(" ", strip=True)))
+    for candidate in candidates:
+        value = parse_date(candidate, lang)
+        if value is not None:
+            return value
+    return None
+
+
+def _trafilatura_date(doc: Any) -> datetime | None:
+    raw = getattr(doc, "date", None) if doc is not None else None
+    return parse_date(raw) if raw else None
+
+
+def _links(soup: BeautifulSoup, base: str) -> tuple[str | None, dict[str, str]]:
+    canonical = None
+    alternates: dict[str, str] = {}
+    for link in soup.find_all("link", href=True):
+        rel = {r.lower() for r in (link.get("rel") or [])}
+        href = urljoin(base, str(link["href"]).strip())
+        if "canonical" in rel and canonical is None:
+            canonical = href
+        elif "alternate" in rel and link.get("hreflang"):
+            alternates.setdefault(str(link["hreflang"]).strip(), href)
+    if canonical is None:
+        og = _meta(soup, ("og:url",))
+        canonical = urljoin(base, og[0][1]) if og else None
+    if canonical and urlsplit(canonical).scheme not in ("http", "https"):
+        canonical = None
+    return canonical, alternates
+
+
+def _pdf_links(container: Tag, base: str) -> list[str]:
+    links: list[str] = []
+    for anchor in container.find_all("a", href=True):
+        href = urljoin(base, str(anchor["href"]).strip())
+        if urlsplit(href).path.lower().endswith(".pdf") and href not in links:
+            links.append(href)
+    return links
+
+
+def _clean(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def _fallback_text(soup: BeautifulSoup) -> str:
+    container = _main(soup)
+    for tag in container.find_all(["script", "style", "noscript", "nav", "header", "footer", "aside", "form"]):
+        tag.decompose()
+    lines = (line.strip() for line in container.get_text("\n").splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def summarize(text: str, limit: int = SUMMARY_CHARS) -> str | None:
+    """The first sentences of a text, at most `limit` characters."""
+    flat = _clean(text)
+    if not flat:
+        return None
+    summary = ""
+    for sentence in re.split(r"(?<=[.!?。])\s+", flat):
+        if len(summary) + len(sentence) + 1 > limit:
+            break
+        summary = f"{summary} {sentence}".strip()
+    if not summary:
+        cut = flat[: limit - 1].rsplit(" ", 1)[0]
+        summary = cut + "…"
+    return summary
+
+
+def _trafilatura(html: str, url: str) -> Any:
+    params = {"original_date": True, "extensive_search": False, "max_date": datetime.now(UTC).strftime("%Y-%m-%d")}
+    try:
+        return trafilatura.bare_extraction(
+            html, url=url, with_metadata=True, favor_precision=True, include_comments=False,
+            include_tables=True, date_extraction_params=params,
+        )
+    except Exception:  # trafilatura/htmldate raise on odd markup; the BeautifulSoup fallback takes over
+        log.debug("trafilatura failed on %s", url, exc_info=True)
+        return None
+
+
+def extract_page(
+    body: bytes, url: str, *, encoding: str | None = None, language_hint: str | None = None
+) -> Extracted:
+    """Extract an article page; a page without a findable date has published None."""
+    html = decode_html(body, encoding)
+    soup = BeautifulSoup(html, "lxml")
+    base_tag = soup.find("base", href=True)
+    base = urljoin(url, str(base_tag["href"])) if base_tag else url
+    doc = _trafilatura(html, url)
+
+    text = (getattr(doc, "text", None) or "").strip() if doc is not None else ""
+    if not text:
+        text = _fallback_text(BeautifulSoup(html, "lxml"))
+
+    html_tag = soup.find("html")
+    declared = next((v for _, v in _meta(soup, LANGUAGE_META)), None)
+    if declared is None and html_tag is not None:
+        declared = html_tag.get("lang") or html_tag.get("xml:lang")  # type: ignore[assignment]
+
+    title = _clean(getattr(doc, "title", None) if doc is not None else None)
+    if not title:
+        title = _clean(next((v for _, v in _meta(soup, TITLE_META)), None))
+    if not title:
+        heading = soup.find("h1") or soup.find("title")
+        title = _clean(heading.get_text(" ") if heading else "")
+
+    language = detect_language(f"{title}\n{text}", declared=str(declared) if declared else None,
+                               hint=language_hint)
+
+    published = _page_date(soup, language) or _trafilatura_date(doc)
+    if published is None:
+        published = find_date_in_text(f"{title}\n{text}", language)
+
+    description = next((v for _, v in _meta(soup, DESCRIPTION_META)), None)
+    lead = text[len(title):] if title and text.startswith(title) else text
+    summary = _clean(description)[:SUMMARY_CHARS] if description else summarize(lead)
+
+    canonical, alternates = _links(soup, base)
+    return Extracted(
+        title=title,
+        text=text,
+        summary=summary or None,
+        published=published,
+        date_origin="page" if published else "none",
+        language=language,
+        canonical_url=canonical,
+        alternates=alternates,
+        pdf_links=_pdf_links(_main(soup), base),
+    )
