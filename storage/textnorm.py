@@ -1,0 +1,168 @@
+"""Text normalisation shared by the relevance classifier, the query language and deduplication.
+
+A text becomes a list of `Token`s: `surface` (as written, for case-sensitive terms such as "AI" or
+"LAWS"), `fold` (casefolded, accents stripped) and `norm` (the Snowball stem of the casefolded word,
+accents stripped; Korean particles removed; one Han character per token).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import NamedTuple
+
+import snowballstemmer
+
+STEMMERS = {
+    "en": "english",
+    "nl": "dutch",
+    "fr": "french",
+    "de": "german",
+    "es": "spanish",
+    "it": "italian",
+    "pt": "portuguese",
+    "ru": "russian",
+    "ar": "arabic",
+    "sv": "swedish",
+    "da": "danish",
+    "no": "norwegian",
+    "fi": "finnish",
+    "pl": "polish",
+}
+
+_HANGUL = "\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f"
+_HAN = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TOKEN_RE = re.compile(rf"[{_HANGUL}]+|[{_HAN}]|[^\W_{_HANGUL}{_HAN}]+")
+_HANGUL_RE = re.compile(rf"[{_HANGUL}]")
+_HAN_RE = re.compile(rf"[{_HAN}]")
+_CYRILLIC_RE = re.compile(r"[\u0400-\u04ff]")
+_ARABIC_RE = re.compile(r"[\u0600-\u06ff]")
+_LATIN_WORD_RE = re.compile(r"[^\W\d_]+")
+_ARABIC_CLITIC_RE = re.compile(r"^(?:[وفبكل]?ال|لل|و(?=ال))(?=...)")
+
+# Korean particles (josa), longest first; stripped only when two or more syllables remain.
+_KO_PARTICLES = tuple(
+    sorted(
+        "으로써 에서는 에게서 이라는 에서 으로 에게 까지 부터 처럼 보다 라는 와의 과의 에는 에도 "
+        "으로는 로는 이며 이고 은 는 이 가 을 를 의 에 와 과 도 로 만 들".split(),
+        key=len,
+        reverse=True,
+    )
+)
+
+_ARABIC_FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ـ": None})
+
+# A few very frequent words per Latin-script language, to guess the language of unlabelled text.
+_STOPWORDS = {
+    "en": set("the and of to in is for that with on are this by from be as has have".split()),
+    "nl": set("de het een en van in is op te dat voor met zijn niet ook door bij wordt".split()),
+    "fr": set("le la les des et du un une est pour dans que sur par au aux pas avec".split()),
+    "de": set("der die das und ist nicht mit den von zu ein eine auf für dem des im sich".split()),
+    "es": set("el la los las de y en que por con para una del se es al como su".split()),
+}
+
+
+class Token(NamedTuple):
+    surface: str
+    fold: str
+    norm: str
+
+
+def strip_accents(text: str) -> str:
+    """Remove combining marks (é→e, ü→u, Arabic harakat) while keeping Hangul syllables whole."""
+    decomposed = unicodedata.normalize("NFD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFC", stripped).translate(_ARABIC_FOLD)
+
+
+def fold(text: str) -> str:
+    """Casefold and strip accents."""
+    return strip_accents(text.casefold())
+
+
+def strip_korean_particle(word: str) -> str:
+    """`인공지능의` → `인공지능`; short words are left alone."""
+    for particle in _KO_PARTICLES:
+        if word.endswith(particle) and len(word) - len(particle) >= 2:
+            return word[: -len(particle)]
+    return word
+
+
+@lru_cache(maxsize=64)
+def _stemmer(lang: str):  # type: ignore[no-untyped-def]
+    return snowballstemmer.stemmer(STEMMERS[lang])
+
+
+@lru_cache(maxsize=500_000)
+def normalise_word(word: str, lang: str | None) -> tuple[str, str]:
+    """(fold, norm) of one token."""
+    cf = word.casefold()
+    folded = strip_accents(cf)
+    if _HANGUL_RE.match(word):
+        return folded, strip_korean_particle(folded)
+    if _HAN_RE.match(word) or word.isdigit():
+        return folded, folded
+    if len(cf) <= 3:  # "ai", "ki", "ии", "war": too short to stem safely
+        return folded, folded
+    stem_lang = _stem_language(word, lang)
+    if stem_lang == "ar":
+        cf = _ARABIC_CLITIC_RE.sub("", cf.translate(_ARABIC_FOLD))
+    return folded, strip_accents(_stemmer(stem_lang).stemWord(cf))
+
+
+def _stem_language(word: str, lang: str | None) -> str:
+    """The script decides for Cyrillic and Arabic; otherwise the text's language, or English."""
+    if _CYRILLIC_RE.match(word):
+        return "ru"
+    if _ARABIC_RE.match(word):
+        return "ar"
+    if lang in STEMMERS and lang not in ("ru", "ar"):
+        return lang
+    return "en"
+
+
+def base_language(lang: str | None) -> str | None:
+    """`en-GB` → `en`; None stays None."""
+    if not lang:
+        return None
+    return lang.split("-")[0].split("_")[0].lower() or None
+
+
+def detect_language(text: str) -> str | None:
+    """A cheap guess: script first (ko, zh, ru, ar), then Latin-script stopword counts (en nl fr de es)."""
+    sample = text[:2000]
+    if _HANGUL_RE.search(sample):
+        return "ko"
+    if _HAN_RE.search(sample):
+        return "zh"
+    if len(_CYRILLIC_RE.findall(sample)) > 5:
+        return "ru"
+    if len(_ARABIC_RE.findall(sample)) > 5:
+        return "ar"
+    words = [w.casefold() for w in _LATIN_WORD_RE.findall(sample)]
+    best, best_count = None, 0
+    for lang, stop in _STOPWORDS.items():
+        count = sum(1 for w in words if w in stop)
+        if count > best_count:
+            best, best_count = lang, count
+    return best
+
+
+def tokenize(text: str, lang: str | None = None) -> list[Token]:
+    """Tokens of `text`, stemmed for `lang` (Latin words of unknown language use English)."""
+    lang = base_language(lang)
+    out = []
+    for surface in _TOKEN_RE.findall(text):
+        folded, norm = normalise_word(surface, lang)
+        out.append(Token(surface, folded, norm))
+    return out
+
+
+def norms(text: str, lang: str | None = None) -> list[str]:
+    """Just the normalised forms of `text`'s tokens."""
+    return [t.norm for t in tokenize(text, lang)]
+
+
+def is_hangul(text: str) -> bool:
+    return bool(_HANGUL_RE.match(text))
