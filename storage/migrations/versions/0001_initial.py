@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 14:03:05.280587
+Create Date: 2026-11-29 14:16:56.509409
 """
 from __future__ import annotations
 

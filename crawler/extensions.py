@@ -1,0 +1,104 @@
+"""Per-source accounting: a CrawlRun row per crawl, source health, and live progress callbacks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Self
+
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from twisted.python.failure import Failure
+
+from storage.database import get_engine, session_scope
+from storage.items import finish_run, get_source, start_run
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, dict[str, int]], None]
+
+
+def counters(stats: dict[str, Any]) -> dict[str, int]:
+    """The run counters from a crawler's stats."""
+    return {
+        "requests": int(stats.get("downloader/request_count", 0)),
+        "links": int(stats.get("milai/links", 0)),
+        "fetched": int(stats.get("milai/fetched", 0)),
+        "new": int(stats.get("milai/new", 0)),
+        "updated": int(stats.get("milai/updated", 0)),
+        "duplicate": int(stats.get("milai/duplicate", 0)),
+        "off_topic": int(stats.get("milai/off_topic", 0)),
+        "errors": int(stats.get("milai/errors", 0)),
+    }
+
+
+def run_status(stats: dict[str, Any], reason: str) -> str:
+    """`failed` when the listing could not be read (and yielded nothing) or the crawl was cut short."""
+    if stats.get("milai/listing_failures", 0) and not stats.get("milai/links", 0):
+        return "failed"
+    return "ok" if reason == "finished" else "failed"
+
+
+class CrawlRunRecorder:
+    """Opens a CrawlRun when the source's spider opens and closes it with counters and health."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.engine = get_engine(crawler.settings.get("MILAI_DATABASE_URL"))
+        self.progress: Progress | None = crawler.settings.get("MILAI_PROGRESS")
+        self.run_id: int | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        ext = cls(crawler)
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(ext.spider_error, signal=signals.spider_error)
+        for signal in (signals.item_scraped, signals.item_dropped, signals.response_received):
+            crawler.signals.connect(ext.report, signal=signal)
+        return ext
+
+    @property
+    def _stats(self) -> dict[str, Any]:
+        assert self.crawler.stats is not None
+        return self.crawler.stats.get_stats()
+
+    def spider_opened(self, spider: Spider) -> None:
+        with session_scope(self.engine) as session:
+            source = get_source(session, spider.name)
+            if source is None:
+                logger.warning("source %s is not in the sources table; no crawl run recorded", spider.name)
+                return
+            self.run_id = start_run(session, source).id
+        self.report()
+
+    def spider_error(self, failure: Failure, response: Any, spider: Spider) -> None:
+        assert self.crawler.stats is not None
+        message = f"{failure.type.__name__}: {failure.getErrorMessage()} ({getattr(response, 'url', '?')})"
+        self.crawler.stats.inc_value("milai/errors")
+        self.crawler.stats.set_value("milai/last_error", message)
+        if response is not None and response.meta.get("milai_listing"):
+            self.crawler.stats.inc_value("milai/listing_failures")
+
+    def report(self, *args: Any, **kwargs: Any) -> None:
+        if self.progress is not None and self.crawler.spider is not None:
+            try:
+                self.progress(self.crawler.spider.name, counters(self._stats))
+            except Exception:  # a broken progress display must not break the crawl
+                logger.exception("progress callback failed")
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        assert self.crawler.stats is not None
+        stats = self._stats
+        status = run_status(stats, reason)
+        error = stats.get("milai/last_error")
+        if reason != "finished" and not error:
+            error = f"crawl ended: {reason}"
+        self.crawler.stats.set_value("milai/status", status)
+        if error:
+            self.crawler.stats.set_value("milai/last_error", error)
+        self.report()
+        if self.run_id is None:
+            return
+        with session_scope(self.engine) as session:
+            finish_run(session, self.run_id, status=status, counters=counters(stats), error=error)

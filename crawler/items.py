@@ -1,0 +1,44 @@
+"""The item that flows from the spiders through the pipelines into storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class PageItem:
+    """One discovered page or document: listing metadata first, extraction and verdicts filled by pipelines."""
+
+    source: str  # catalogue name
+    url: str  # the URL fetched (or listed, when follow is false)
+    kind: str = "article"  # article | pdf | document
+    # what the listing (feed entry, sitemap row, listing row, API result) said
+    listing_title: str | None = None
+    listing_date: datetime | None = None
+    listing_summary: str | None = None
+    listing_text: str | None = None  # follow: false -> the text to store
+    # the fetched page, when one was fetched
+    body: bytes | None = None
+    encoding: str | None = None
+    content_type: str | None = None
+    language_hint: str | None = None
+    revise_id: int | None = None  # a known item the listing says changed
+    # filled by the pipelines
+    title: str = ""
+    text: str = ""
+    summary: str | None = None
+    published: datetime | None = None
+    date_origin: str = "none"
+    language: str | None = None
+    canonical_url: str = ""
+    page_canonical: str | None = None
+    alternates: dict[str, str] = field(default_factory=dict)
+    pdf_links: list[str] = field(default_factory=list)
+    relevant: bool = False
+    score: float = 0.0
+    matches: list[str] = field(default_factory=list)
+    content_hash: str | None = None
+    minhash: bytes | None = None
+    duplicate_of_id: int | None = None
+    duplicate_reason: str | None = None

@@ -1,0 +1,251 @@
+"""Item pipelines, in ITEM_PIPELINES order: extract → normalise → classify → dedup → store."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from crawler.dedup import NearDuplicateIndex, content_fingerprint, find_duplicate
+from crawler.extract import extract_page
+from crawler.items import PageItem
+from crawler.relevance import classify
+from crawler.symbols import find_symbols
+from crawler.urls import canonicalize, same_site
+from storage.database import get_engine, session_scope
+from storage.items import add_item, get_item_by_url, get_source, revise_item
+from storage.links import link_translations
+from storage.models import Item, ItemSymbol, utcnow
+
+logger = logging.getLogger(__name__)
+
+
+class _ItemStage:
+    """A pipeline stage: handles PageItems; an unexpected failure drops the item and is counted."""
+
+    stage = "item"
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        assert crawler.stats is not None
+        self.stats = crawler.stats
+        self.engine: Engine = get_engine(crawler.settings.get("MILAI_DATABASE_URL"))
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, PageItem):
+            return item
+        try:
+            return self.handle(item)
+        except DropItem:
+            raise
+        except Exception as exc:
+            message = f"{self.stage} failed for {item.url}: {exc!r}"
+            logger.exception("source %s: %s", item.source, message)
+            self.stats.inc_value("milai/errors")
+            self.stats.set_value("milai/last_error", message)
+            raise DropItem(message, log_level="ERROR") from exc
+
+    def handle(self, item: PageItem) -> PageItem:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class ExtractPipeline(_ItemStage):
+    """Title, text, summary, date, language, canonical URL and alternates; listing data as fallback."""
+
+    stage = "extract"
+
+    def handle(self, item: PageItem) -> PageItem:
+        page_date = None
+        if item.body is not None:
+            ex = extract_page(item.body, item.url, encoding=item.encoding, language_hint=item.language_hint)
+            item.title = ex.title or ""
+            item.text = ex.text or ""
+            item.summary = ex.summary
+            page_date = ex.published if ex.date_origin == "page" else None
+            item.language = ex.language
+            item.page_canonical = ex.canonical_url
+            item.alternates = dict(ex.alternates)
+            item.pdf_links = list(ex.pdf_links)
+        item.title = item.title or item.listing_title or _title_from_url(item.url)
+        item.text = item.text or item.listing_text or item.listing_summary or ""
+        item.summary = item.summary or item.listing_summary
+        item.language = item.language or item.language_hint
+        if page_date is not None:
+            item.published, item.date_origin = page_date, "page"
+        elif item.listing_date is not None:
+            item.published, item.date_origin = item.listing_date, "feed"
+        else:
+            item.published, item.date_origin = None, "none"
+        return item
+
+
+class NormalisePipeline(_ItemStage):
+    """The canonical URL: rel=canonical when it stays on the same site, else the fetched URL."""
+
+    stage = "normalise"
+
+    def handle(self, item: PageItem) -> PageItem:
+        fetched = canonicalize(item.url)
+        declared = item.page_canonical
+        item.canonical_url = canonicalize(declared) if declared and same_site(declared, item.url) else fetched
+        item.alternates = {lang: canonicalize(u) for lang, u in item.alternates.items() if u}
+        return item
+
+
+class ClassifyPipeline(_ItemStage):
+    """Relevance verdict, score and matched terms for every item, on- or off-topic."""
+
+    stage = "classify"
+
+    def handle(self, item: PageItem) -> PageItem:
+        verdict = classify(item.title, item.text, item.language)
+        item.relevant, item.score, item.matches = bool(verdict.relevant), float(verdict.score), list(verdict.matches)
+        return item
+
+
+_indexes: dict[str, NearDuplicateIndex] = {}
+_index_lock = threading.Lock()
+
+
+def shared_index(engine: Engine) -> NearDuplicateIndex:
+    """One near-duplicate index per database per process, shared by all the crawl's spiders."""
+    key = str(engine.url)
+    with _index_lock:
+        if key not in _indexes:
+            with session_scope(engine) as session:
+                _indexes[key] = NearDuplicateIndex.from_session(session)
+        return _indexes[key]
+
+
+class DedupPipeline(_ItemStage):
+    """Exact canonical URL (drop), exact content fingerprint and near-duplicate text (keep, marked)."""
+
+    stage = "dedup"
+
+    def handle(self, item: PageItem) -> PageItem:
+        item.content_hash = content_fingerprint(item.text) if item.text.strip() else None
+        index = shared_index(self.engine)
+        if item.text.strip():
+            item.minhash = index.signature(item.text)
+        if item.revise_id is not None:
+            return item
+        with session_scope(self.engine) as session:
+            existing = get_item_by_url(session, item.canonical_url)
+            match = None if existing is not None else find_duplicate(
+                session, index, text=item.text, canonical_url=item.canonical_url
+            )
+        if existing is not None or (match is not None and match.reason == "url"):
+            self.stats.inc_value("milai/duplicate")
+            raise DropItem(f"already stored: {item.canonical_url}", log_level="DEBUG")
+        if match is not None:
+            item.duplicate_of_id, item.duplicate_reason = match.item_id, match.reason
+        if item.duplicate_of_id is not None:
+            self._first_copy(item)
+        return item
+
+    def _first_copy(self, item: PageItem) -> None:
+        """Point at the first copy, never at another copy."""
+        with session_scope(self.engine) as session:
+            target = session.get(Item, item.duplicate_of_id)
+            if target is not None and target.duplicate_of_id is not None:
+                item.duplicate_of_id = target.duplicate_of_id
+
+
+class StorePipeline(_ItemStage):
+    """Insert new items (with symbols and translation links) or record a revision of a known one."""
+
+    stage = "store"
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self._source_id: int | None = None
+
+    def open_spider(self) -> None:
+        with session_scope(self.engine) as session:
+            source = get_source(session, self.crawler.spider.name if self.crawler.spider else "")
+            self._source_id = source.id if source is not None else None
+
+    def handle(self, item: PageItem) -> PageItem:
+        fields = {
+            "url": item.url,
+            "kind": item.kind,
+            "title": item.title,
+            "listing_title": item.listing_title,
+            "summary": item.summary,
+            "text": item.text,
+            "published": item.published,
+            "date_origin": item.date_origin,
+            "language": item.language,
+            "relevant": item.relevant,
+            "score": item.score,
+            "matches": item.matches,
+            "content_hash": item.content_hash,
+            "minhash": item.minhash,
+        }
+        if item.revise_id is not None:
+            self._revise(item, fields)
+            return item
+        try:
+            with session_scope(self.engine) as session:
+                row = add_item(
+                    session,
+                    canonical_url=item.canonical_url,
+                    source_id=self._source_id,
+                    duplicate_of_id=item.duplicate_of_id,
+                    **fields,
+                )
+                self._attach(session, row, item)
+                item_id = row.id
+        except IntegrityError as exc:  # stored meanwhile by another spider of this crawl
+            self.stats.inc_value("milai/duplicate")
+            raise DropItem(f"already stored: {item.canonical_url}", log_level="DEBUG") from exc
+        if item.minhash is not None and item.duplicate_of_id is None:
+            index = shared_index(self.engine)
+            index.add(item_id, item.minhash)
+        if item.duplicate_of_id is not None:
+            self.stats.inc_value("milai/duplicate")
+        else:
+            self.stats.inc_value("milai/new")
+            if not item.relevant:
+                self.stats.inc_value("milai/off_topic")
+        return item
+
+    def _revise(self, item: PageItem, fields: dict[str, Any]) -> None:
+        with session_scope(self.engine) as session:
+            row = session.get(Item, item.revise_id)
+            if row is None:
+                raise DropItem(f"revised item {item.revise_id} vanished", log_level="WARNING")
+            if revise_item(session, row, **fields):
+                self._attach(session, row, item)
+                self.stats.inc_value("milai/updated")
+            else:
+                row.listing_title = item.listing_title or row.listing_title
+                row.fetched_at = utcnow()  # seen again: the listing's update time is now accounted for
+                self.stats.inc_value("milai/unchanged")
+
+    @staticmethod
+    def _attach(session: Any, row: Item, item: PageItem) -> None:
+        """Document symbols and hreflang translation links."""
+        if item.text:
+            have = {s.symbol for s in row.symbols}
+            for symbol in dict.fromkeys(find_symbols(item.text)):
+                if symbol not in have:
+                    row.symbols.append(ItemSymbol(symbol=symbol))
+        # always: a page stored later may resolve alternates that earlier pages named
+        link_translations(session, row, item.alternates or {})
+        session.flush()
+
+
+def _title_from_url(url: str) -> str:
+    tail = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+    return tail.replace("-", " ").replace("_", " ") or url

@@ -1,0 +1,141 @@
+"""Run a crawl of catalogue sources in this process (one CrawlerProcess, one spider per source).
+
+Twisted's reactor cannot restart, so long-lived callers run this in a fresh process:
+`python -m crawler.runner [--source NAME]... [--catalogue FILE]` prints the summaries as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from scrapy.crawler import Crawler, CrawlerProcess
+
+from crawler.catalogue import SourceConfig
+from crawler.extensions import counters
+from crawler.settings import build_settings
+from crawler.spiders import SPIDERS
+from milai.config import get_settings
+from storage.database import ensure_schema, session_scope
+from storage.items import sync_sources
+
+logger = logging.getLogger(__name__)
+
+
+class CrawlError(ValueError):
+    """A crawl that cannot start (unknown source names, bad catalogue)."""
+
+
+@dataclass
+class SourceSummary:
+    name: str
+    status: str
+    requests: int = 0
+    links: int = 0
+    fetched: int = 0
+    new: int = 0
+    updated: int = 0
+    duplicate: int = 0
+    off_topic: int = 0
+    errors: int = 0
+    error: str | None = None
+
+
+def load_sources(path: Path) -> list[SourceConfig]:
+    """The catalogue at `path` (crawler.catalogue.load_catalogue when available)."""
+    try:
+        from crawler.catalogue import load_catalogue  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - transitional until the catalogue module has a loader
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        return [SourceConfig.model_validate(e) for e in data.get("sources", [])]
+    return list(load_catalogue(path))
+
+
+def select_sources(catalogue: Sequence[SourceConfig], names: Sequence[str] | None) -> list[SourceConfig]:
+    """The named sources (in catalogue order), or every enabled one."""
+    if not names:
+        return [s for s in catalogue if s.enabled]
+    by_name = {s.name: s for s in catalogue}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise CrawlError(f"unknown source name(s): {', '.join(unknown)}")
+    wanted = set(names)
+    return [s for s in catalogue if s.name in wanted]
+
+
+def run_crawl(
+    source_names: list[str] | None = None,
+    *,
+    catalogue: list[SourceConfig] | None = None,
+    progress: Callable[[str, dict[str, int]], None] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> list[SourceSummary]:
+    """Crawl the selected sources now; blocks until all are done. Call at most once per process."""
+    if catalogue is None:
+        catalogue = load_sources(get_settings().sources)
+    selected = select_sources(catalogue, source_names)
+    engine = ensure_schema()
+    with session_scope(engine) as session:
+        sync_sources(session, catalogue)
+    if not selected:
+        return []
+    extra: dict[str, Any] = {"MILAI_DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    if progress is not None:
+        extra["MILAI_PROGRESS"] = progress
+    process = CrawlerProcess(build_settings({**extra, **(overrides or {})}), install_root_handler=False)
+    crawlers: list[tuple[SourceConfig, Crawler | None, str | None]] = []
+    for source in selected:
+        try:
+            crawler = process.create_crawler(SPIDERS[source.kind])
+            process.crawl(crawler, source=source)
+            crawlers.append((source, crawler, None))
+        except Exception as exc:  # one broken source must not stop the others
+            logger.exception("source %s could not start", source.name)
+            crawlers.append((source, None, f"{type(exc).__name__}: {exc}"))
+    process.start()
+    return [_summary(source, crawler, error) for source, crawler, error in crawlers]
+
+
+def _summary(source: SourceConfig, crawler: Crawler | None, error: str | None) -> SourceSummary:
+    if crawler is None or crawler.stats is None:
+        return SourceSummary(name=source.name, status="failed", error=error)
+    stats = crawler.stats.get_stats()
+    return SourceSummary(
+        name=source.name,
+        status=str(stats.get("milai/status", "failed")),
+        error=stats.get("milai/last_error"),
+        **counters(stats),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m crawler.runner", description=__doc__)
+    parser.add_argument("--source", action="append", dest="sources", metavar="NAME", help="crawl only NAME")
+    parser.add_argument("--catalogue", type=Path, help="sources YAML (default: MILAI_SOURCES or the bundled one)")
+    parser.add_argument("--log-level", default=None, help="log level on stderr (default: MILAI_LOG_LEVEL)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=(args.log_level or get_settings().log_level).upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        catalogue = load_sources(args.catalogue) if args.catalogue else None
+        summaries = run_crawl(args.sources, catalogue=catalogue)
+    except (CrawlError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    json.dump([asdict(s) for s in summaries], sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

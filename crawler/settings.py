@@ -1,0 +1,97 @@
+"""Scrapy settings built from the MILAI_* configuration (polite, incremental, size-capped)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy.settings import Settings as ScrapySettings
+
+from milai.config import Settings, get_settings
+
+BOT_NAME = "milai"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+ITEM_PIPELINES = {
+    "crawler.pipelines.ExtractPipeline": 100,
+    "crawler.pipelines.NormalisePipeline": 200,
+    "crawler.pipelines.ClassifyPipeline": 300,
+    "crawler.pipelines.DedupPipeline": 400,
+    "crawler.pipelines.StorePipeline": 500,
+}
+SPIDER_MIDDLEWARES = {"crawler.middlewares.SkipKnownUrlsMiddleware": 950}
+EXTENSIONS = {"crawler.extensions.CrawlRunRecorder": 500}
+
+
+def _user_agent(cfg: Settings) -> str:
+    if cfg.contact_url and cfg.contact_url not in cfg.user_agent:
+        return f"{cfg.user_agent} (+{cfg.contact_url})"
+    return cfg.user_agent
+
+
+def settings_dict(cfg: Settings | None = None) -> dict[str, Any]:
+    """The Scrapy settings as a plain dict, derived from `cfg` (default: the environment)."""
+    cfg = cfg or get_settings()
+    values: dict[str, Any] = {
+        "BOT_NAME": BOT_NAME,
+        "SPIDER_MODULES": SPIDER_MODULES,
+        "NEWSPIDER_MODULE": NEWSPIDER_MODULE,
+        "USER_AGENT": _user_agent(cfg),
+        "ROBOTSTXT_OBEY": True,
+        "COOKIES_ENABLED": True,  # mofa.go.kr answers 307 + session cookie first
+        "REDIRECT_ENABLED": True,
+        "REDIRECT_MAX_TIMES": 10,
+        "CONCURRENT_REQUESTS": 16,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": cfg.concurrent_requests_per_domain,
+        "DOWNLOAD_DELAY": cfg.download_delay,
+        "RANDOMIZE_DOWNLOAD_DELAY": cfg.download_delay > 0,
+        "AUTOTHROTTLE_ENABLED": cfg.autothrottle,
+        "AUTOTHROTTLE_START_DELAY": max(cfg.download_delay, 1.0),
+        "AUTOTHROTTLE_MAX_DELAY": 30.0,
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": 1.0,
+        "DOWNLOAD_TIMEOUT": cfg.download_timeout,
+        "DOWNLOAD_MAXSIZE": cfg.download_maxsize,
+        "DOWNLOAD_WARNSIZE": max(cfg.download_maxsize // 4, 1),
+        "RETRY_ENABLED": cfg.retry_times > 0,
+        "RETRY_TIMES": cfg.retry_times,
+        # no 403/429-style retry storms: retry only transient server errors
+        "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524],
+        "HTTPERROR_ALLOW_ALL": False,
+        "HTTPCACHE_ENABLED": cfg.httpcache,
+        "HTTPCACHE_POLICY": "scrapy.extensions.httpcache.RFC2616Policy",
+        "HTTPCACHE_STORAGE": "scrapy.extensions.httpcache.FilesystemCacheStorage",
+        "HTTPCACHE_DIR": str(cfg.httpcache_dir),
+        "HTTPCACHE_IGNORE_HTTP_CODES": [403, 404, 429, 500, 502, 503, 504],
+        "HTTPCACHE_GZIP": True,
+        "ITEM_PIPELINES": ITEM_PIPELINES,
+        "SPIDER_MIDDLEWARES": SPIDER_MIDDLEWARES,
+        "EXTENSIONS": EXTENSIONS,
+        "TELNETCONSOLE_ENABLED": False,
+        "LOG_LEVEL": cfg.log_level,
+        "DNS_TIMEOUT": min(cfg.download_timeout, 20.0),
+        "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
+        "MILAI_DATABASE_URL": cfg.effective_database_url,
+    }
+    if cfg.redis_url:
+        values.update(
+            {
+                "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+                "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+                "SCHEDULER_PERSIST": True,  # the seen-set outlives one crawl; listings use dont_filter
+                "REDIS_URL": cfg.redis_url,
+            }
+        )
+    return values
+
+
+def build_settings(overrides: dict[str, Any] | None = None, cfg: Settings | None = None) -> ScrapySettings:
+    """Scrapy Settings for a crawl: milai defaults at project priority, then `overrides` at cmdline priority."""
+    settings = ScrapySettings()
+    settings.setdict(settings_dict(cfg), priority="project")
+    if overrides:
+        settings.setdict(overrides, priority="cmdline")
+    return settings
+
+
+# A real settings module for the `scrapy` command line (scrapy.cfg): the same values at import time.
+globals().update(settings_dict())

@@ -1,0 +1,153 @@
+"""The catalogue-driven spider base: listing requests, article requests or items, error accounting."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import scrapy
+from scrapy.http import Response, TextResponse
+from twisted.python.failure import Failure
+
+from crawler.catalogue import SourceConfig
+from crawler.items import PageItem
+
+PDF_RE = re.compile(r"\.pdf(?:$|[?#])", re.IGNORECASE)
+
+# request.meta keys shared with the middlewares and the extension
+META_LISTING = "milai_listing"  # a feed/sitemap/listing/API request (conditional GET, never skipped)
+META_ARTICLE = "milai_article"  # an article request, dropped when its canonical URL is known
+META_INFO = "milai_info"  # what the listing said: title, date, summary, updated
+META_NEXT_PAGE = "milai_next_page"  # a further listing page: dropped when the page before held nothing new
+
+
+def parse_when(value: Any, lang: str | None = None) -> datetime | None:
+    """A tz-aware datetime from a listing's date text (multilingual), or None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
+    from crawler.dates import parse_date
+
+    return parse_date(str(value), lang)
+
+
+def clean(value: Any) -> str | None:
+    """Whitespace-collapsed text, or None when empty."""
+    if value is None:
+        return None
+    text = " ".join(str(value).split())
+    return text or None
+
+
+class SourceSpider(scrapy.Spider):
+    """One catalogue source. Subclasses parse their kind of listing in `parse_listing`."""
+
+    kind: ClassVar[str] = ""
+    source: SourceConfig
+
+    def __init__(self, source: SourceConfig | dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        cfg = source if isinstance(source, SourceConfig) else SourceConfig.model_validate(source)
+        super().__init__(*args, name=cfg.name, **kwargs)
+        self.source = cfg
+        self.allowed_domains: list[str] = []
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        yield self.listing_request(self.source.url)
+
+    # --- requests -------------------------------------------------------------------------------------------
+
+    def listing_request(self, url: str, **kwargs: Any) -> scrapy.Request:
+        """A listing request: always sent (the HTTP cache turns it into a conditional GET)."""
+        meta = {META_LISTING: True, **kwargs.pop("meta", {})}
+        kwargs.setdefault("callback", self.parse_listing)
+        return scrapy.Request(
+            url, headers=self.source.headers or None, meta=meta, dont_filter=True, errback=self.on_error, **kwargs
+        )
+
+    def entry(
+        self,
+        url: str,
+        *,
+        title: Any = None,
+        date: Any = None,
+        summary: Any = None,
+        updated: Any = None,
+        text: Any = None,
+    ) -> scrapy.Request | PageItem:
+        """One listed article: a request for its page, or an item straight from the listing."""
+        self.crawler.stats.inc_value("milai/links")
+        info = {
+            "title": clean(title),
+            "date": parse_when(date, self.source.language),
+            "summary": clean(summary),
+            "updated": parse_when(updated, self.source.language),
+            "text": clean(text),
+        }
+        if not self.source.follow or PDF_RE.search(url):
+            return self.listing_item(url, info, kind="pdf" if PDF_RE.search(url) else "article")
+        return scrapy.Request(
+            url,
+            callback=self.parse_article,
+            errback=self.on_error,
+            headers=self.source.headers or None,
+            meta={META_ARTICLE: True, META_INFO: info, "dont_cache": True},
+        )
+
+    def listing_item(self, url: str, info: dict[str, Any], kind: str = "document") -> PageItem:
+        return PageItem(
+            source=self.source.name,
+            url=url,
+            kind=kind,
+            listing_title=info.get("title"),
+            listing_date=info.get("date") or info.get("updated"),
+            listing_summary=info.get("summary"),
+            listing_text=info.get("text") or info.get("summary"),
+            language_hint=self.source.language,
+        )
+
+    # --- callbacks ------------------------------------------------------------------------------------------
+
+    def parse_listing(self, response: Response) -> Iterator[Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def parse_article(self, response: Response) -> Iterator[PageItem]:
+        self.crawler.stats.inc_value("milai/fetched")
+        info = response.meta.get(META_INFO) or {}
+        ctype = response.headers.get("Content-Type", b"").decode("latin-1").lower()
+        is_pdf = "application/pdf" in ctype or response.body[:5] == b"%PDF-"
+        item = self.listing_item(response.url, info, kind="pdf" if is_pdf else "article")
+        item.revise_id = response.meta.get("milai_revise_id")
+        item.content_type = ctype or None
+        if not is_pdf:
+            item.body = response.body
+            item.encoding = response.encoding if isinstance(response, TextResponse) else None
+            item.listing_text = None
+        yield item
+
+    def on_error(self, failure: Failure) -> None:
+        """Count a failed request against this source; a failed listing fails the source."""
+        request = getattr(failure, "request", None)
+        url = request.url if request is not None else "?"
+        response = getattr(failure.value, "response", None)
+        if response is not None:
+            reason = f"HTTP {response.status}"
+        else:
+            reason = failure.getErrorMessage() or failure.type.__name__
+        message = f"{failure.type.__name__}: {reason} ({url})"
+        self.logger.warning("source %s: %s", self.source.name, message)
+        self.crawler.stats.inc_value("milai/errors")
+        self.crawler.stats.set_value("milai/last_error", message)
+        if request is not None and request.meta.get(META_LISTING):
+            self.crawler.stats.inc_value("milai/listing_failures")
+
+    def listing_failed(self, message: str) -> None:
+        """A listing that answered but could not be used (malformed feed, bad JSON)."""
+        self.logger.warning("source %s: %s", self.source.name, message)
+        self.crawler.stats.inc_value("milai/errors")
+        self.crawler.stats.inc_value("milai/listing_failures")
+        self.crawler.stats.set_value("milai/last_error", message)

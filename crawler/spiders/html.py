@@ -1,0 +1,74 @@
+"""The `html` kind: a listing page with CSS selectors for links (or whole entries) and pagination."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from parsel import Selector, SelectorList
+from scrapy.http import Response
+
+from crawler.spiders.base import META_NEXT_PAGE, SourceSpider, clean
+
+
+def _hrefs(nodes: SelectorList[Selector]) -> list[tuple[str, str | None]]:
+    """(href, link text) pairs from a selection of <a> elements, attributes or strings."""
+    out: list[tuple[str, str | None]] = []
+    for node in nodes:
+        if isinstance(node.root, str):
+            out.append((node.root.strip(), None))
+            continue
+        anchor = node if node.xpath("self::a") else node.css("a[href]")[:1]
+        href = anchor.xpath("@href").get() if anchor else None
+        if href:
+            out.append((href.strip(), clean(" ".join(anchor.xpath(".//text()").getall()))))
+    return out
+
+
+class HtmlSpider(SourceSpider):
+    """Links from `links` (or entries from `item_selector` when follow is false), then `next_page`."""
+
+    kind = "html"
+    name = "html"
+
+    def parse_listing(self, response: Response) -> Iterator[Any]:
+        src = self.source
+        page = int(response.meta.get("milai_page", 1))
+        if src.item_selector:
+            for node in response.css(src.item_selector):
+                pairs = _hrefs(node.css(src.links) if src.links else node.css("a[href]"))
+                if not pairs:
+                    continue
+                href, text = pairs[0]
+                yield self.entry(
+                    response.urljoin(href),
+                    title=self._text(node, src.title_selector) or text,
+                    date=self._text(node, src.date_selector),
+                    summary=self._text(node, src.summary_selector),
+                    text=" ".join(node.css("::text").getall()) if not src.follow else None,
+                )
+        else:
+            seen: set[str] = set()
+            for href, text in _hrefs(response.css(src.links or "a[href]")):
+                url = response.urljoin(href)
+                if url.startswith(("http://", "https://")) and url not in seen:
+                    seen.add(url)
+                    yield self.entry(url, title=text)
+        if src.next_page and page < src.max_pages:
+            nxt = _hrefs(response.css(src.next_page))
+            if nxt:
+                yield self.listing_request(
+                    response.urljoin(nxt[0][0]), meta={"milai_page": page + 1, META_NEXT_PAGE: True}
+                )
+
+    @staticmethod
+    def _text(node: Selector, css: str | None) -> str | None:
+        if not css:
+            return None
+        sel = node.css(css)
+        if not sel:
+            return None
+        first = sel[0]
+        if isinstance(first.root, str):
+            return clean(first.root)
+        return clean(first.attrib.get("datetime") or " ".join(first.css("::text").getall()))

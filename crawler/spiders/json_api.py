@@ -1,0 +1,100 @@
+"""The `json` kind: a GET or POST search API; result list, fields and paging from the catalogue."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import scrapy
+from scrapy.http import Response
+from w3lib.url import add_or_replace_parameter
+
+from crawler.spiders.base import META_NEXT_PAGE, SourceSpider
+
+
+def dig(data: Any, path: str | None) -> Any:
+    """Follow a dotted path ("rawResponse.rawResults", "url.raw", "results.0.link") through dicts and lists."""
+    if not path:
+        return data
+    for part in path.split("."):
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and part.lstrip("-").isdigit() and -len(data) <= int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return None
+    return data
+
+
+def _set(data: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    for part in parts[:-1]:
+        data = data.setdefault(part, {})
+    data[parts[-1]] = value
+
+
+class JsonSpider(SourceSpider):
+    """Page through an API until a page holds nothing new (or `max_pages`)."""
+
+    kind = "json"
+    name = "json"
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        yield self.page_request(0)
+
+    def page_request(self, index: int) -> scrapy.Request:
+        src = self.source
+        page = src.page_start + index * src.page_step
+        meta: dict[str, Any] = {"milai_page_index": index}
+        if index:
+            meta[META_NEXT_PAGE] = True
+        url = src.url
+        headers = {"Accept": "application/json", **src.headers}
+        if src.method == "POST":
+            body = copy.deepcopy(src.body) if src.body is not None else {}
+            if src.page_param and isinstance(body, dict):
+                _set(body, src.page_param, page)
+            return self.listing_request(
+                url, method="POST", body=json.dumps(body), meta=meta,
+                headers={"Content-Type": "application/json", **headers},
+            )
+        if src.page_param:
+            url = add_or_replace_parameter(url, src.page_param, str(page))
+        return self.listing_request(url, meta=meta, headers=headers)
+
+    def listing_request(self, url: str, **kwargs: Any) -> scrapy.Request:
+        headers = kwargs.pop("headers", None) or self.source.headers or None
+        req = super().listing_request(url, **kwargs)
+        return req.replace(headers=headers) if headers else req
+
+    def parse_listing(self, response: Response) -> Iterator[Any]:
+        src = self.source
+        if not response.body.strip():
+            return
+        try:
+            data = json.loads(response.body)
+        except ValueError as exc:
+            self.listing_failed(f"invalid JSON: {exc} ({response.url})")
+            return
+        results = dig(data, src.items)
+        if not isinstance(results, list):
+            self.listing_failed(f"no result list at {src.items!r} ({response.url})")
+            return
+        for result in results:
+            link = dig(result, src.link_field or "url")
+            if not isinstance(link, str) or not link.strip():
+                continue
+            link = link.strip()
+            if src.link_prefix and not link.startswith(("http://", "https://")):
+                link = src.link_prefix.rstrip("/") + "/" + link.lstrip("/")
+            yield self.entry(
+                response.urljoin(link),
+                title=dig(result, src.title_field) if src.title_field else None,
+                date=dig(result, src.date_field) if src.date_field else None,
+                summary=dig(result, src.summary_field) if src.summary_field else None,
+            )
+        index = int(response.meta.get("milai_page_index", 0))
+        if results and src.page_param and index + 1 < src.max_pages:
+            yield self.page_request(index + 1)

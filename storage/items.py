@@ -1,0 +1,187 @@
+"""Item and source persistence for the crawler: catalogue sync, known-URL lookups, items, revisions, health."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import CrawlRun, Item, ItemRevision, Source, utcnow
+
+LAYOUT_WARNING = "no links found although this source used to yield links (page layout changed?)"
+_LOOKUP_BATCH = 500
+
+
+class SourceLike(Protocol):
+    """The catalogue fields mirrored in `sources` (crawler.catalogue.SourceConfig satisfies it)."""
+
+    name: str
+    publisher: str
+    kind: str
+    url: str
+    language: str | None
+    schedule: str | None
+    enabled: bool
+
+    def model_dump(self, *, mode: str = ..., exclude_defaults: bool = ...) -> dict[str, Any]: ...
+
+
+def sync_sources(session: Session, configs: Iterable[SourceLike]) -> dict[str, Source]:
+    """Insert or update a `sources` row per catalogue entry (health is kept); returns them by name."""
+    configs = list(configs)
+    existing = {s.name: s for s in session.scalars(select(Source).where(Source.name.in_([c.name for c in configs])))}
+    out: dict[str, Source] = {}
+    for cfg in configs:
+        src = existing.get(cfg.name)
+        if src is None:
+            src = Source(name=cfg.name, consecutive_failures=0, ever_yielded=False)
+            session.add(src)
+        src.publisher = cfg.publisher
+        src.kind = cfg.kind
+        src.url = cfg.url
+        src.language = cfg.language
+        src.schedule = cfg.schedule
+        src.enabled = cfg.enabled
+        src.config = cfg.model_dump(mode="json", exclude_defaults=True)
+        out[cfg.name] = src
+    session.flush()
+    return out
+
+
+def get_source(session: Session, name: str) -> Source | None:
+    return session.scalar(select(Source).where(Source.name == name))
+
+
+@dataclass(frozen=True)
+class KnownItem:
+    """What the skip-known filter needs to decide whether a known URL changed."""
+
+    id: int
+    canonical_url: str
+    title: str
+    listing_title: str | None
+    published: datetime | None
+    updated_at: datetime | None
+    fetched_at: datetime
+
+
+def known_items(session: Session, canonical_urls: Iterable[str]) -> dict[str, KnownItem]:
+    """The stored items among `canonical_urls` (batched IN lookups), keyed by canonical URL."""
+    urls = sorted(set(canonical_urls))
+    out: dict[str, KnownItem] = {}
+    for i in range(0, len(urls), _LOOKUP_BATCH):
+        chunk = urls[i : i + _LOOKUP_BATCH]
+        rows = session.execute(
+            select(
+                Item.id, Item.canonical_url, Item.title, Item.listing_title, Item.published, Item.updated_at,
+                Item.fetched_at,
+            ).where(
+                Item.canonical_url.in_(chunk)
+            )
+        )
+        for row in rows:
+            out[row.canonical_url] = KnownItem(*row)
+    return out
+
+
+def known_canonical_urls(session: Session, urls: Iterable[str]) -> set[str]:
+    """The subset of canonical `urls` already stored."""
+    return set(known_items(session, urls))
+
+
+def get_item_by_url(session: Session, canonical_url: str) -> Item | None:
+    return session.scalar(select(Item).where(Item.canonical_url == canonical_url))
+
+
+def add_item(session: Session, **fields: Any) -> Item:
+    """Insert one item (fields as in storage.models.Item) and flush to get its id."""
+    item = Item(**fields)
+    session.add(item)
+    session.flush()
+    return item
+
+
+_REVISED_FIELDS = (
+    "title", "listing_title", "summary", "text", "published", "date_origin", "language", "relevant", "score",
+    "matches", "content_hash", "minhash", "url",
+)
+
+
+def revise_item(session: Session, item: Item, **fields: Any) -> bool:
+    """Record the item's current state as an ItemRevision and apply `fields`; False when nothing changed."""
+    changed = {k: v for k, v in fields.items() if k in _REVISED_FIELDS and v is not None and getattr(item, k) != v}
+    if not ({"title", "text", "summary", "content_hash"} & changed.keys()):
+        return False
+    session.add(
+        ItemRevision(
+            item_id=item.id,
+            revision=item.revision,
+            title=item.title,
+            summary=item.summary,
+            text=item.text,
+            content_hash=item.content_hash,
+        )
+    )
+    for key, value in changed.items():
+        setattr(item, key, value)
+    item.revision += 1
+    item.updated_at = utcnow()
+    session.flush()
+    return True
+
+
+def start_run(session: Session, source: Source) -> CrawlRun:
+    run = CrawlRun(source_id=source.id, started_at=utcnow(), status="running")
+    session.add(run)
+    session.flush()
+    return run
+
+
+RUN_COUNTERS: Sequence[str] = (
+    "requests", "links", "fetched", "new", "updated", "duplicate", "off_topic", "errors",
+)
+
+
+def finish_run(
+    session: Session, run_id: int, *, status: str, counters: dict[str, int], error: str | None = None
+) -> CrawlRun:
+    """Close a crawl run with its counters and update the source's health fields."""
+    run = session.get_one(CrawlRun, run_id)
+    now = utcnow()
+    run.finished_at = now
+    run.status = status
+    for key in RUN_COUNTERS:
+        setattr(run, key, int(counters.get(key, 0)))
+    run.error_summary = error
+    source = session.get(Source, run.source_id) if run.source_id is not None else None
+    if source is not None:
+        record_health(source, status=status, links=run.links, new=run.new, error=error, now=now)
+    session.flush()
+    return run
+
+
+def record_health(
+    source: Source, *, status: str, links: int, new: int, error: str | None, now: datetime | None = None
+) -> None:
+    """Update last success/error, failure streak, yield counters and the layout-changed warning."""
+    now = now or utcnow()
+    source.last_run_at = now
+    if status == "ok":
+        source.last_success_at = now
+        source.consecutive_failures = 0
+        source.last_links_found = links
+        source.last_new_items = new
+        if links > 0:
+            source.ever_yielded = True
+            source.warning = None
+        elif source.ever_yielded:
+            source.warning = LAYOUT_WARNING
+    else:
+        source.consecutive_failures = (source.consecutive_failures or 0) + 1
+    if error:
+        source.last_error = error
+        source.last_error_at = now

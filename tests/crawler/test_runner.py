@@ -1,0 +1,92 @@
+"""The runner entry point (`python -m crawler.runner`), source selection, and the scrapy-redis frontier."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from crawler.catalogue import SourceConfig
+from crawler.runner import CrawlError, select_sources
+from crawler.settings import build_settings
+from milai.config import Settings
+from tests.crawler import helpers
+from tests.crawler.helpers import ROOT, article_hits, crawl, items, write_catalogue
+from tests.crawler.sites import ON_TOPIC, make_articles, robots, rss, serve_articles
+from tests.support.site import LoopbackSite
+
+sqlite_env = helpers.sqlite_env
+
+
+def _cfg(name: str, enabled: bool = True) -> SourceConfig:
+    return SourceConfig(name=name, publisher="P", kind="feed", url="http://127.0.0.1:9/feed", enabled=enabled)
+
+
+def test_select_sources_skips_disabled_unless_named_and_rejects_unknown():
+    cat = [_cfg("alpha"), _cfg("beta", enabled=False)]
+    assert [s.name for s in select_sources(cat, None)] == ["alpha"]
+    assert [s.name for s in select_sources(cat, ["beta"])] == ["beta"]
+    with pytest.raises(CrawlError, match="nope"):
+        select_sources(cat, ["alpha", "nope"])
+
+
+def test_scrapy_settings_are_polite_and_capped():
+    s = build_settings(cfg=Settings(contact_url="https://example.org/contact", redis_url=None))
+    assert s.getbool("ROBOTSTXT_OBEY") and s.getbool("COOKIES_ENABLED")
+    assert s.getint("DOWNLOAD_MAXSIZE") == 10 * 1024 * 1024
+    assert 403 not in s.getlist("RETRY_HTTP_CODES")
+    assert s.get("HTTPCACHE_POLICY") == "scrapy.extensions.httpcache.RFC2616Policy"
+    assert "https://example.org/contact" in s.get("USER_AGENT")
+    assert "scrapy_redis" not in str(s.get("SCHEDULER"))
+    r = build_settings(cfg=Settings(redis_url="redis://127.0.0.1:6379/5"))
+    assert r.get("SCHEDULER") == "scrapy_redis.scheduler.Scheduler" and r.get("REDIS_URL").endswith("/5")
+
+
+def test_cli_entry_point_prints_json_and_names_unknown_sources(site: LoopbackSite, sqlite_env, tmp_path: Path):
+    robots(site)
+    arts = make_articles(ON_TOPIC[:1])
+    serve_articles(site, arts)
+    site.add("/feed.xml", rss(site.base, arts), content_type="application/rss+xml")
+    src = SourceConfig(name="cli-feed", publisher="P", kind="feed", url=site.url("/feed.xml"), language="en")
+    result = crawl(tmp_path, [src], names=["cli-feed"], cli=True)
+    assert result["cli-feed"]["new"] == 1 and result["cli-feed"]["status"] == "ok"
+
+    catalogue = write_catalogue(tmp_path / "c.yaml", [src])
+    proc = subprocess.run(
+        [sys.executable, "-m", "crawler.runner", "--catalogue", str(catalogue), "--source", "no-such-source"],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, **helpers.FAST_ENV},
+    )
+    assert proc.returncode == 2 and "no-such-source" in proc.stderr
+    assert proc.stdout == ""
+
+
+@pytest.mark.redis
+def test_crawl_with_scrapy_redis_frontier(site: LoopbackSite, sqlite_env, tmp_path: Path):
+    redis = pytest.importorskip("redis")
+    db = 7
+    client = redis.Redis.from_url(f"redis://127.0.0.1:6379/{db}")
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    name = f"redis-feed-{uuid.uuid4().hex[:8]}"
+    robots(site)
+    arts = make_articles(ON_TOPIC[:2])
+    serve_articles(site, arts)
+    site.add("/feed.xml", rss(site.base, arts), content_type="application/rss+xml")
+    src = SourceConfig(name=name, publisher="P", kind="feed", url=site.url("/feed.xml"), language="en")
+    try:
+        env = {"MILAI_REDIS_URL": f"redis://127.0.0.1:6379/{db}"}
+        assert crawl(tmp_path, [src], env=env)[name]["new"] == 2
+        assert client.exists(f"{name}:dupefilter")  # the shared seen-set lives in Redis
+        site.clear_log()
+        summary = crawl(tmp_path, [src], env=env)[name]
+        assert summary["status"] == "ok" and summary["links"] == 2 and article_hits(site) == []
+        assert len(items(sqlite_env["MILAI_DATABASE_URL"])) == 2
+    finally:
+        for key in client.scan_iter(f"{name}:*"):
+            client.delete(key)
