@@ -1,10 +1,93 @@
-"""`milai search` (not yet implemented)."""
+"""`milai search`: query the archive from the command line."""
 
 from __future__ import annotations
 
+import csv
+import json
+import sys
+from dataclasses import replace
+from enum import StrEnum
+from typing import Annotated
+
 import typer
+from rich.markup import escape
+
+from milai.cli.common import console, fail
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+QUERY_HELP = 'Boolean query: words, "phrases", AND/OR/NOT, -word, prefix*.'
+CSV_FIELDS = ["id", "published", "title", "url", "source", "publisher", "language", "relevant", "score",
+              "matches", "symbols", "duplicate_of", "summary"]
+
+
+def search_cmd(
+    query: Annotated[str | None, typer.Argument(help=QUERY_HELP)] = None,
+    since: Annotated[str | None, typer.Option(help="Published on or after (YYYY-MM-DD or ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="Published on or before (YYYY-MM-DD or ISO 8601).")] = None,
+    source: Annotated[list[str] | None, typer.Option(help="Source name (repeatable).")] = None,
+    publisher: Annotated[list[str] | None, typer.Option(help="Publisher (repeatable).")] = None,
+    lang: Annotated[list[str] | None, typer.Option(help="Language code, e.g. en (repeatable).")] = None,
+    all_items: Annotated[bool, typer.Option("--all", help="Include off-topic items and duplicate copies.")] = False,
+    symbol: Annotated[str | None, typer.Option(help="UN document symbol, e.g. A/RES/79/239.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Maximum number of items.")] = 20,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+) -> None:
+    """Search the archive (on-topic items only unless --all)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from storage.database import ensure_schema, session_scope
+    from storage.search import MAX_LIMIT, ItemFilter, SearchError, item_to_dict, parse_date, search_items
+
+    try:
+        f = ItemFilter(q=query, since=parse_date(since) if since else None,
+                       until=parse_date(until, end=True) if until else None,
+                       sources=list(source or []), publishers=list(publisher or []), languages=list(lang or []),
+                       include_all=all_items, symbol=symbol, limit=min(limit, MAX_LIMIT))
+        engine = ensure_schema()
+        rows: list[dict] = []
+        with session_scope(engine) as session:
+            while len(rows) < limit:
+                page = search_items(session, replace(f, limit=min(MAX_LIMIT, limit - len(rows))))
+                rows += [item_to_dict(h.item, h) for h in page.items]
+                if not page.next:
+                    break
+                f = replace(f, cursor=page.next)
+    except SearchError as exc:
+        fail(escape(str(exc)), 2)
+    except SQLAlchemyError as exc:
+        fail(escape(f"database error: {exc}"), 1)
+    if fmt is Format.json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    elif fmt is Format.csv:
+        writer = csv.DictWriter(sys.stdout, CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(dict(row, matches="; ".join(row["matches"]), symbols="; ".join(row["symbols"])))
+    else:
+        _table(rows)
+
+
+def _table(rows: list[dict]) -> None:
+    from rich.table import Table
+
+    if not rows:
+        console.print("no items match")
+        return
+    table = Table(show_lines=False)
+    for col in ("id", "published", "publisher", "lang", "title"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(str(r["id"]), (r["published"] or "")[:10], escape(r["publisher"] or ""),
+                      r["language"] or "", escape(r["title"] or r["url"]))
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
-    return None
+    """Add `milai search` to `app`."""
+    app.command("search")(search_cmd)

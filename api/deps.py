@@ -1,0 +1,84 @@
+"""FastAPI dependencies: the database session of a request, search filters, API-token auth."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from api.auth import find_token
+from storage.database import session_scope
+from storage.models import ApiToken
+from storage.search import MAX_LIMIT, ItemFilter, SearchError, parse_date
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    """One unit of work per request: commit on success, roll back on error."""
+    with session_scope(engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _split(values: list[str]) -> list[str]:
+    """Accept repeated parameters and comma-separated lists alike."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def item_filter(
+    q: Annotated[str | None, Query(description="Boolean query: words, \"phrases\", AND/OR/NOT, -word, prefix*")] = None,
+    since: Annotated[str | None, Query(description="Published on or after (YYYY-MM-DD or ISO 8601)")] = None,
+    until: Annotated[str | None, Query(description="Published on or before (YYYY-MM-DD or ISO 8601)")] = None,
+    source: Annotated[list[str], Query(description="Source name (repeatable)")] = [],  # noqa: B006
+    publisher: Annotated[list[str], Query(description="Publisher (repeatable)")] = [],  # noqa: B006
+    lang: Annotated[list[str], Query(description="Language code, e.g. en (repeatable)")] = [],  # noqa: B006
+    all: Annotated[bool, Query(description="Include off-topic items and duplicate copies")] = False,
+    symbol: Annotated[str | None, Query(description="UN document symbol, e.g. A/RES/79/239")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: Annotated[str | None, Query(description="The `next` value of the previous page")] = None,
+) -> ItemFilter:
+    """The search parameters shared by the API, the exports, the Atom feed and the page."""
+    try:
+        return ItemFilter(
+            q=q or None,
+            since=parse_date(since) if since else None,
+            until=parse_date(until, end=True) if until else None,
+            sources=_split(source),
+            publishers=[p.strip() for p in publisher if p.strip()],
+            languages=_split(lang),
+            include_all=all,
+            symbol=symbol or None,
+            limit=limit,
+            cursor=cursor or None,
+        )
+    except SearchError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+
+
+FilterDep = Annotated[ItemFilter, Depends(item_filter)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API token from `milai tokens create NAME`")
+
+
+def require_token(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiToken:
+    """The API token of the request, or 401."""
+    token = find_token(session, credentials.credentials) if credentials else None
+    if token is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "a valid API token is required (Authorization: Bearer …; see `milai tokens create`)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return token

@@ -1,0 +1,29 @@
+"""GET /feeds/items.atom: any archive query as an Atom feed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from fastapi import APIRouter, Request, Response
+
+from api.atom import render_feed
+from api.deps import FilterDep, SessionDep
+from milai.config import get_settings
+from storage.search import search_items
+
+router = APIRouter(tags=["feeds"])
+
+
+@router.get("/feeds/items.atom", response_class=Response,
+            responses={200: {"content": {"application/atom+xml": {}}}})
+def items_feed(request: Request, session: SessionDep, f: FilterDep) -> Response:
+    """The newest matching items (same parameters as /api/items) as Atom 1.0."""
+    f = replace(f, limit=min(f.limit, 200), cursor=None)
+    page = search_items(session, f)
+    base = get_settings().base_url.rstrip("/")
+    query = request.url.query
+    self_url = f"{base}/feeds/items.atom" + (f"?{query}" if query else "")
+    alternate = f"{base}/" + (f"?{query}" if query else "")
+    title = "MilAI Watch" + (f": {f.q}" if f.q else "")
+    body = render_feed(page.items, title=title, self_url=self_url, alternate_url=alternate, base_url=base)
+    return Response(body, media_type="application/atom+xml; charset=utf-8")

@@ -1,0 +1,119 @@
+"""The archive API: search, one item, sources, health, CSV / JSON-lines exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import selectinload
+
+from api.deps import FilterDep, SessionDep, get_engine
+from api.related import related
+from api.schemas import ItemDetail, ItemPage, SourceOut
+from storage.database import session_scope
+from storage.models import Item, Source
+from storage.search import ItemFilter, SearchPage, item_to_dict, search_items
+
+router = APIRouter()
+
+EXPORT_PAGE = 500
+CSV_FIELDS = ["id", "published", "title", "url", "source", "publisher", "language", "relevant", "score",
+              "matches", "symbols", "duplicate_of", "summary"]
+
+
+@router.get("/healthz", tags=["health"])
+def healthz(engine: Engine = Depends(get_engine)) -> JSONResponse:
+    """200 when the database answers, 503 otherwise."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure to reach the database
+        body = {"status": "unavailable", "detail": type(exc).__name__}
+        return JSONResponse(body, status.HTTP_503_SERVICE_UNAVAILABLE)
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/api/items", response_model=ItemPage, tags=["items"])
+def list_items(session: SessionDep, f: FilterDep) -> dict[str, Any]:
+    """Search the archive; follow `next` (as `cursor`) for the following page."""
+    page = search_items(session, f)
+    return {"items": [item_to_dict(h.item, h) for h in page.items], "next": page.next}
+
+
+def _pages(engine: Engine, f: ItemFilter, first: SearchPage) -> Iterator[dict[str, Any]]:
+    """Every item of the query, page after page (each page in its own unit of work)."""
+    page = first
+    while True:
+        yield from (item_to_dict(h.item, h) for h in page.items)
+        if not page.next:
+            return
+        with session_scope(engine) as session:
+            page = search_items(session, replace(f, cursor=page.next))
+
+
+def _first_page(session: SessionDep, f: FilterDep) -> tuple[ItemFilter, SearchPage]:
+    f = replace(f, limit=EXPORT_PAGE)
+    return f, search_items(session, f)  # errors surface as 400 before streaming starts
+
+
+@router.get("/api/items.jsonl", tags=["exports"], response_class=StreamingResponse)
+def export_jsonl(request: Request, session: SessionDep, f: FilterDep) -> StreamingResponse:
+    """Every matching item as JSON lines (all pages)."""
+    f, first = _first_page(session, f)
+    lines = (json.dumps(d, ensure_ascii=False) + "\n" for d in _pages(request.app.state.engine, f, first))
+    return StreamingResponse(lines, media_type="application/x-ndjson",
+                             headers={"Content-Disposition": 'attachment; filename="items.jsonl"'})
+
+
+def _csv_rows(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        row = dict(row, matches="; ".join(row["matches"]), symbols="; ".join(row["symbols"]))
+        writer.writerow(row)
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+    yield buf.getvalue()
+
+
+@router.get("/api/items.csv", tags=["exports"], response_class=StreamingResponse)
+def export_csv(request: Request, session: SessionDep, f: FilterDep) -> StreamingResponse:
+    """Every matching item as CSV (all pages)."""
+    f, first = _first_page(session, f)
+    rows = _csv_rows(_pages(request.app.state.engine, f, first))
+    return StreamingResponse(rows, media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": 'attachment; filename="items.csv"'})
+
+
+def load_item(session: SessionDep, item_id: int) -> Item:
+    item = session.scalar(
+        select(Item).where(Item.id == item_id).options(selectinload(Item.symbols), selectinload(Item.duplicates))
+    )
+    if item is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no item with id {item_id}")
+    return item
+
+
+@router.get("/api/items/{item_id}", response_model=ItemDetail, tags=["items"])
+def get_item(session: SessionDep, item: Item = Depends(load_item)) -> dict[str, Any]:
+    """One item with its text, duplicates, translations and document symbols (undocs.org links)."""
+    data = item_to_dict(item)
+    rel = related(session, item)
+    data.update(text=item.text, duplicates=rel["duplicates"], translations=rel["translations"],
+                symbol_links=rel["symbols"])
+    return data
+
+
+@router.get("/api/sources", response_model=list[SourceOut], tags=["sources"])
+def list_sources(session: SessionDep) -> list[Source]:
+    """The catalogue as stored, with each source's health."""
+    return list(session.scalars(select(Source).order_by(Source.name)))

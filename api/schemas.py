@@ -1,0 +1,104 @@
+"""Response and request models (they also document the API in OpenAPI)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ItemOut(BaseModel):
+    id: int
+    url: str
+    title: str
+    published: str | None = Field(description="ISO 8601, or null when the page carries no date")
+    source: str | None
+    publisher: str | None
+    language: str | None
+    score: float
+    summary: str | None
+    relevant: bool
+    matches: list[str] = Field(description="Why the classifier found the item on-topic")
+    snippet: str | None = Field(description="Safe HTML: escaped text with <mark> around matched words")
+    rank: float | None = Field(description="Text-match rank on this page's query (lower is better)")
+    duplicate_of: int | None
+    symbols: list[str]
+    kind: str
+    fetched_at: str | None
+
+
+class ItemPage(BaseModel):
+    items: list[ItemOut]
+    next: str | None = Field(description="Cursor of the next page, or null on the last page")
+
+
+class RelatedItem(BaseModel):
+    id: int
+    url: str
+    title: str
+    language: str | None = None
+    published: str | None = None
+
+
+class SymbolLink(BaseModel):
+    symbol: str
+    url: str
+
+
+class ItemDetail(ItemOut):
+    text: str
+    duplicates: list[RelatedItem]
+    translations: list[RelatedItem]
+    symbol_links: list[SymbolLink]
+
+
+class SourceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    publisher: str
+    kind: str
+    url: str
+    language: str | None
+    enabled: bool
+    last_run_at: datetime | None
+    last_success_at: datetime | None
+    last_error_at: datetime | None
+    last_error: str | None
+    consecutive_failures: int
+    last_links_found: int | None
+    last_new_items: int | None
+    ever_yielded: bool
+    warning: str | None
+
+
+class SubscriptionIn(BaseModel):
+    channel: str = Field(description="email | webhook")
+    target: str = Field(description="Email address or webhook URL")
+    query: str | None = None
+    frequency: str = "daily"
+    secret: str | None = Field(None, description="Webhook signing secret (whsec_…)")
+    sources: list[str] = []
+    publishers: list[str] = []
+    languages: list[str] = []
+    delivery_hour: int = 7
+    timezone: str = "UTC"
+
+
+class SubscriptionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    channel: str
+    target: str
+    query: str | None
+    frequency: str
+    sources: list[str]
+    publishers: list[str]
+    languages: list[str]
+    delivery_hour: int
+    timezone: str
+    active: bool
+    paused_reason: str | None
+    created_at: datetime
+    last_sent_at: datetime | None

@@ -1,0 +1,38 @@
+"""The Jinja2 environment of the web page (autoescaping on) and its filters."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nh3
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+_ALLOWED_TAGS = {"p", "br", "ul", "ol", "li", "em", "strong", "b", "i", "blockquote", "a", "h2", "h3", "h4",
+                 "table", "thead", "tbody", "tr", "th", "td", "code", "pre"}
+
+
+def sanitise(text: str | None) -> Markup:
+    """Scraped text or HTML made safe to display: nh3 keeps a few harmless tags, paragraphs from blank lines."""
+    if not text:
+        return Markup("")
+    if "<" in text:
+        clean = nh3.clean(text, tags=_ALLOWED_TAGS, link_rel="noopener noreferrer nofollow")
+        return Markup(clean)  # noqa: S704 - nh3 output
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    return Markup("".join(Markup("<p>{}</p>").format(p) for p in paragraphs))
+
+
+def snippet(html: str | None) -> Markup:
+    """A search snippet is already escaped by storage.search (only <mark> added)."""
+    return Markup(html or "")  # noqa: S704
+
+
+templates.env.filters["sanitise"] = sanitise
+templates.env.filters["snippet"] = snippet

@@ -1,0 +1,34 @@
+"""`milai search` output formats and errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from typer.testing import CliRunner
+
+from milai.cli.main import app
+
+
+def test_json_csv_table(ids: dict[str, int]) -> None:
+    runner = CliRunner()
+    r = runner.invoke(app, ["search", "REAIM", "--format", "json", "--lang", "fr"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert [row["id"] for row in rows] == [ids["reaim-fr"]] and rows[0]["published"].startswith("2025-06-01")
+    r = runner.invoke(app, ["search", "--all", "--limit", "7", "--format", "json"])
+    assert len(json.loads(r.stdout)) == 7
+    r = runner.invoke(app, ["search", "--symbol", "A/RES/79/239", "--format", "csv"])
+    assert [int(row["id"]) for row in csv.DictReader(io.StringIO(r.stdout))] == [ids["resolution"]]
+    r = runner.invoke(app, ["search", "Hague", "--source", "nl-gov", "--since", "2025-01-01"])
+    assert r.exit_code == 0 and "Netherlands hosts" in r.stdout
+
+
+def test_errors_exit_2_without_traceback(ids: dict[str, int]) -> None:
+    runner = CliRunner()
+    for args in (["search", "--since", "tomorrow"], ["search", "-- [alone", "--limit", "5"], ["search", "-x"]):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2 and "Traceback" not in r.output
+    r = runner.invoke(app, ["search", "NOT"])
+    assert r.exit_code in (0, 2) and r.exception is None or isinstance(r.exception, SystemExit)

@@ -1,0 +1,53 @@
+"""The server-rendered page (without a browser): escaping, sanitising, paging links, CSRF."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from storage.database import get_engine, session_scope
+from storage.models import Subscription
+
+
+def test_search_page(client: TestClient, ids: dict[str, int]) -> None:
+    r = client.get("/", params={"q": "REAIM"})
+    assert r.status_code == 200
+    assert "<script>alert" not in r.text and "&lt;script&gt;alert" in r.text
+    assert "<mark>REAIM</mark>" in r.text and "Why:" in r.text
+    r = client.get("/", params={"q": "drone*", "all": "1"})
+    next_url = re.search(r'<a rel="next" href="([^"]+)"', r.text).group(1).replace("&amp;", "&")
+    assert client.get(next_url).status_code == 200
+    bad = client.get("/", params={"since": "never"})
+    assert bad.status_code == 400 and "invalid date" in bad.text
+
+
+def test_item_page_sanitises(client: TestClient, ids: dict[str, int]) -> None:
+    r = client.get(f"/items/{ids['script']}")
+    assert r.status_code == 200
+    assert "<script" not in r.text.lower().replace("&lt;script", "")
+    assert "onerror" not in r.text and "drone swarms" in r.text
+    r = client.get(f"/items/{ids['resolution']}")
+    assert 'href="https://undocs.org/A/RES/79/239"' in r.text
+    assert client.get("/items/424242").status_code == 404
+
+
+def test_sources_page(client: TestClient) -> None:
+    r = client.get("/sources")
+    assert "un-news" in r.text and "failing: HTTP 503" in r.text
+
+
+def test_subscribe_form_needs_its_csrf_token(client: TestClient) -> None:
+    page = client.get("/")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    form = {"email": "reader@example.org", "query": "REAIM", "frequency": "weekly", "csrf": token}
+    client.cookies.clear()
+    assert client.post("/subscribe", data=form).status_code == 403
+    client.cookies.set("milai_csrf", token)
+    r = client.post("/subscribe", data=form)
+    assert r.status_code == 201 and "reader@example.org" in r.text
+    bad = client.post("/subscribe", data={**form, "email": "not-an-address"})
+    assert bad.status_code == 422
+    with session_scope(get_engine()) as s:
+        sub = s.query(Subscription).one()
+        assert (sub.channel, sub.frequency, sub.query) == ("email", "weekly", "REAIM")

@@ -1,0 +1,109 @@
+"""The web page in real headless Chromium against a uvicorn server: search, open an item, subscribe."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from api.app import create_app
+from storage.database import get_engine, session_scope
+from storage.models import Subscription
+from tests.search.seed import SCRIPT_TITLE, seed
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists() and not shutil.which("chromium"), reason="chromium is not installed"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(sqlite_url: str, milai_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    ids = seed(get_engine())
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    while not srv.started:  # readiness wait, not a timed assertion
+        if not thread.is_alive():
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", ids
+    srv.should_exit = True
+    thread.join()
+
+
+@pytest.fixture(params=["sqlite"])
+def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    """Browser tests run on SQLite only."""
+    return sqlite_url
+
+
+@pytest.fixture
+def page() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        pg = browser.new_page()
+        yield pg
+        browser.close()
+
+
+def test_search_open_item_and_subscribe(server: tuple[str, dict[str, int]], page) -> None:  # type: ignore[no-untyped-def]
+    base, ids = server
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(base + "/")
+    page.get_by_label("Query", exact=True).fill("REAIM")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url("**/?q=REAIM**")
+    results = page.locator("ol.results > li")
+    assert results.count() == 3
+    assert page.locator("mark", has_text="REAIM").count() >= 3
+    page.get_by_role("link", name=SCRIPT_TITLE).click()
+    page.wait_for_url(f"**/items/{ids['script']}")
+    assert page.get_by_role("heading", level=1).inner_text() == SCRIPT_TITLE
+    assert "drone swarms" in page.locator("section.text").inner_text()
+    assert dialogs == []
+
+    page.goto(base + "/?q=Hague")
+    page.get_by_label("Email address").fill("browser@example.org")
+    page.get_by_label("Frequency").select_option("weekly")
+    page.get_by_role("button", name="Subscribe").click()
+    assert "Subscribed browser@example.org" in page.get_by_role("status").inner_text()
+    with session_scope(get_engine()) as s:
+        sub = s.query(Subscription).one()
+        assert (sub.target, sub.frequency, sub.query) == ("browser@example.org", "weekly", "Hague")
+    assert dialogs == []
+
+
+def test_filters_and_next_page(server: tuple[str, dict[str, int]], page) -> None:  # type: ignore[no-untyped-def]
+    base, ids = server
+    page.goto(base + "/")
+    page.get_by_label("Query", exact=True).fill("drone*")
+    page.get_by_label("Language").select_option("en")
+    page.get_by_label("include off-topic items and duplicates").check()
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url("**lang=en**")
+    first = page.locator("ol.results h3").all_inner_texts()
+    page.get_by_role("link", name="Next page").click()
+    page.wait_for_url("**cursor=**")
+    second = page.locator("ol.results h3").all_inner_texts()
+    assert len(first) == 20 and second and not set(first) & set(second)
