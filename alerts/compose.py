@@ -9,6 +9,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -43,7 +44,25 @@ def group_items(items: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, A
     return list(groups.items())
 
 
-def subject_for(count: int, when: datetime) -> str:
+SUBJECT_TITLE_CHARS = 180
+
+
+def local_time(when: datetime, timezone: str | None) -> datetime:
+    """`when` in the subscriber's IANA time zone (UTC when unset or unknown)."""
+    try:
+        zone = ZoneInfo(timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(zone)
+
+
+def subject_for(count: int, when: datetime, *, title: str | None = None) -> str:
+    """`MilAI Watch: N new items — D Mon YYYY` (`when` already local), or `MilAI Watch: <title>`
+    for a single-item alert. The result is header-safe (no line breaks or control characters)."""
+    if title and header_safe(title):
+        return header_safe(f"MilAI Watch: {header_safe(title, SUBJECT_TITLE_CHARS)}")
     noun = "item" if count == 1 else "items"
     return f"MilAI Watch: {count} new {noun} — {when.day} {when:%b %Y}"
 
@@ -61,12 +80,17 @@ def message_id(batch_id: str, mail_from: str) -> str:
 
 def build_digest(
     *, batch_id: str, payload: dict[str, Any], to: str, mail_from: str, unsubscribe_url: str,
-    query: str | None = None,
+    query: str | None = None, timezone: str | None = "UTC", frequency: str | None = None,
 ) -> EmailMessage:
-    """The digest email of one batch."""
+    """The digest email of one batch.
+
+    The subject date is the batch's creation day in the subscriber's `timezone`; an immediate
+    alert (`frequency="immediate"`) carrying exactly one item is titled after that item.
+    """
     items = payload.get("items", [])
     created = datetime.fromisoformat(payload["created"]) if payload.get("created") else datetime.now(UTC)
-    subject = subject_for(len(items), created)
+    title = items[0].get("title") if frequency == "immediate" and len(items) == 1 else None
+    subject = subject_for(len(items), local_time(created, timezone), title=title)
     context = {
         "subject": subject,
         "groups": group_items(items),
@@ -80,7 +104,7 @@ def build_digest(
     message["From"] = Address(display_name=header_safe(name), addr_spec=address) if name else address
     message["To"] = header_safe(to, 320)
     message["Subject"] = header_safe(subject)
-    message["Date"] = format_datetime(created.astimezone(UTC))
+    message["Date"] = format_datetime(created.astimezone(UTC) if created.tzinfo else created.replace(tzinfo=UTC))
     message["Message-ID"] = message_id(batch_id, mail_from)
     message["List-Unsubscribe"] = f"<{header_safe(unsubscribe_url, 500)}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 
 from alerts import ledger
-from alerts.compose import build_digest
+from alerts.compose import build_digest, local_time, subject_for
 from alerts.ledger import Claim
 from alerts.mail import MailConfigError, MailError, SmtpConfig, send_message
 from alerts.webhooks import post
@@ -52,6 +52,8 @@ def unsubscribe_url(settings: Settings, token: str) -> str:
 def _describe(claim: Claim) -> str:
     if claim.channel == "webhook":
         return f"subscription {claim.subscription_id} (webhook {urlsplit(claim.target).netloc})"
+    if claim.channel == "apprise":  # the rest of an Apprise URL holds its tokens
+        return f"subscription {claim.subscription_id} (apprise {claim.target.split(':', 1)[0]})"
     return f"subscription {claim.subscription_id} (email {claim.target})"
 
 
@@ -62,10 +64,26 @@ def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None) -> tuple[bo
             claim.target, claim.secret or "", claim.batch_id, claim.payload, timeout=settings.webhook_timeout,
         )
         return result.ok, result.status_code, result.error, result.duration_ms
+    if claim.channel == "apprise":
+        from alerts import apprise_channel
+
+        started = datetime.now(UTC)
+        items = claim.payload.get("items", [])
+        title = subject_for(
+            len(items), local_time(datetime.fromisoformat(claim.payload["created"]), claim.timezone),
+            title=items[0].get("title") if claim.frequency == "immediate" and len(items) == 1 else None,
+        )
+        body = apprise_channel.message(claim.payload, title, unsubscribe_url(settings, claim.unsubscribe_token))
+        try:
+            ok, error = apprise_channel.notify(claim.target, title, body)
+        except ImportError:
+            ok, error = False, "the Apprise channel needs the 'apprise' package"
+        return ok, None, error, int((datetime.now(UTC) - started).total_seconds() * 1000)
     assert smtp is not None
     message = build_digest(
         batch_id=claim.batch_id, payload=claim.payload, to=claim.target, mail_from=settings.mail_from,
         unsubscribe_url=unsubscribe_url(settings, claim.unsubscribe_token), query=claim.query,
+        timezone=claim.timezone, frequency=claim.frequency,
     )
     started = datetime.now(UTC)
     try:
@@ -86,7 +104,7 @@ def send_due(
     report = DigestReport()
     ledger.plan(engine, now, force=force)
 
-    channels = ["webhook"]
+    channels = ["webhook", "apprise"]
     smtp: SmtpConfig | None = None
     why = "MILAI_SMTP_URL is not set"
     if settings.smtp_url:

@@ -43,6 +43,7 @@ PAYLOAD_VERSION = 1
 DEFAULT_LEASE = timedelta(minutes=10)
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=6)
+MAX_BATCH_ITEMS = 100  # one digest (email or webhook delivery) carries at most this many items
 
 
 # --- schedule -------------------------------------------------------------------------------
@@ -144,8 +145,10 @@ def _payload(subscription: Subscription, batch_id: str, items: list[Item], now: 
 def create_batches(session: Session, subscription: Subscription, now: datetime) -> list[str]:
     """Group the subscription's unbatched pending deliveries into batches; returns their ids.
 
-    One batch per item for immediate webhooks, one per run otherwise. Safe against a concurrent
-    planner: a delivery is moved into a batch only while it has none.
+    One batch per item for immediate webhooks, one per run otherwise, but never more than
+    MAX_BATCH_ITEMS items in a batch: the rest go into further batches of the same run (in item
+    order), which are sent one after the other. Safe against a concurrent planner: a delivery is
+    moved into a batch only while it has none.
     """
     pending = list(
         session.scalars(
@@ -161,7 +164,8 @@ def create_batches(session: Session, subscription: Subscription, now: datetime) 
     if not pending:
         return []
     per_item = subscription.channel == "webhook" and subscription.frequency == "immediate"
-    groups = [[d] for d in pending] if per_item else [pending]
+    size = 1 if per_item else max(1, MAX_BATCH_ITEMS)
+    groups = [pending[start:start + size] for start in range(0, len(pending), size)]
     created = []
     for group in groups:
         batch_id = new_batch_id()
@@ -230,6 +234,8 @@ class Claim:
     secret: str | None
     unsubscribe_token: str
     query: str | None
+    frequency: str = "daily"
+    timezone: str = "UTC"
 
 
 def claim_next(
@@ -292,6 +298,8 @@ def claim_next(
             secret=subscription.secret,
             unsubscribe_token=subscription.unsubscribe_token,
             query=subscription.query,
+            frequency=subscription.frequency,
+            timezone=subscription.timezone or "UTC",
         )
 
 

@@ -1,9 +1,15 @@
-"""SSRF guard: refuse webhook targets that resolve to loopback, private or metadata addresses."""
+"""SSRF guard: refuse webhook targets that resolve to loopback, private or metadata addresses.
+
+To defeat DNS rebinding, the sender resolves a target once (`pin`), checks every address, and
+then connects to one of exactly those addresses (see `alerts.webhooks`); the host name is only
+used for the `Host` header and, for https, for SNI and certificate verification.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -58,7 +64,7 @@ def parse_target(url: str) -> tuple[str, int]:
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:
-    """Every address `host` resolves to (an IP literal resolves to itself)."""
+    """Every address `host` resolves to, in resolver order without repeats (an IP literal is itself)."""
     try:
         return [ipaddress.ip_address(host.strip("[]"))]
     except ValueError:
@@ -67,25 +73,87 @@ def resolve(host: str, port: int) -> list[IPAddress]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise UnsafeTargetError(f"cannot resolve {host!r}: {exc}") from None
-    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    addresses: list[IPAddress] = []
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise UnsafeTargetError(f"cannot resolve {host!r}: no addresses")
+    return addresses
 
 
-def check_url(url: str, *, allow_private: bool | None = None) -> None:
-    """Raise UnsafeTargetError unless `url` is http(s) and every address of its host is public.
-
-    `allow_private` defaults to settings.allow_private_webhooks (MILAI_ALLOW_PRIVATE_WEBHOOKS).
-    """
-    host, port = parse_target(url)
+def _allow_private(allow_private: bool | None) -> bool:
     if allow_private is None:
         from milai.config import get_settings
 
-        allow_private = get_settings().allow_private_webhooks
-    if allow_private:
-        return
-    for address in resolve(host, port):
+        return get_settings().allow_private_webhooks
+    return allow_private
+
+
+def _ascii_host(host: str) -> str:
+    """The host as sent on the wire: IDNA (punycode) for internationalised names."""
+    try:
+        return host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError:
+        raise UnsafeTargetError(f"invalid host name {host!r}") from None
+
+
+@dataclass(frozen=True)
+class PinnedTarget:
+    """A webhook URL resolved once; requests go to `addresses` only, never to a fresh lookup."""
+
+    url: str
+    scheme: str
+    host: str  # ASCII host name (or IP literal, without brackets) for Host and SNI
+    port: int
+    addresses: tuple[IPAddress, ...]
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+    @property
+    def server_name(self) -> str | None:
+        """The name to send in SNI and to verify the certificate against (https only)."""
+        return self.host if self.scheme == "https" else None
+
+
+def refuse_forbidden(host: str, addresses: list[IPAddress]) -> None:
+    """Raise UnsafeTargetError when any of `addresses` is not a public unicast address."""
+    for address in addresses:
         reason = forbidden_reason(address)
         if reason:
             raise UnsafeTargetError(
                 f"refusing webhook target {host}: {address} is {reason} "
                 "(set MILAI_ALLOW_PRIVATE_WEBHOOKS=true to allow)"
             )
+
+
+def pin(url: str, *, allow_private: bool | None = None) -> PinnedTarget:
+    """Parse and resolve `url` once; unless private targets are allowed, every address must be public.
+
+    `allow_private` defaults to settings.allow_private_webhooks (MILAI_ALLOW_PRIVATE_WEBHOOKS).
+    """
+    url = url.strip()
+    host, port = parse_target(url)
+    host = _ascii_host(host)
+    addresses = resolve(host, port)
+    if not _allow_private(allow_private):
+        refuse_forbidden(host, addresses)
+    return PinnedTarget(url, urlsplit(url).scheme, host, port, tuple(addresses))
+
+
+def check_url(url: str, *, allow_private: bool | None = None) -> None:
+    """Raise UnsafeTargetError unless `url` is http(s) and every address of its host is public.
+
+    Used when a subscription is created; with private targets allowed the name need not resolve
+    yet. Sending re-checks with `pin`.
+    """
+    host, port = parse_target(url)
+    if _allow_private(allow_private):
+        return
+    host = _ascii_host(host)
+    refuse_forbidden(host, resolve(host, port))

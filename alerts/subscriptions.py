@@ -16,7 +16,7 @@ from alerts.netguard import UnsafeTargetError, check_url
 from storage import query as query_language
 from storage.models import Subscription
 
-CHANNELS = ("email", "webhook")
+CHANNELS = ("email", "webhook", "apprise")
 FREQUENCIES = ("immediate", "daily", "weekly")
 
 
@@ -55,6 +55,18 @@ def validate_webhook_url(url: str) -> str:
     except UnsafeTargetError as exc:
         raise SubscriptionError(str(exc)) from None
     return url
+
+
+def validate_apprise_url(url: str) -> str:
+    """An Apprise URL of a supported service (see alerts.apprise_channel)."""
+    from alerts import apprise_channel
+
+    try:
+        return apprise_channel.validate_url(url)
+    except UnsafeTargetError as exc:
+        raise SubscriptionError(str(exc)) from None
+    except ImportError:
+        raise SubscriptionError("the Apprise channel needs the 'apprise' package") from None
 
 
 def validate_secret(secret: str | None) -> str:
@@ -121,6 +133,10 @@ def create_subscription(
         raise SubscriptionError(f"delivery hour must be 0-23, not {delivery_hour!r}")
     if channel == "email":
         target = validate_email_address(target)
+        if secret:
+            raise SubscriptionError("a secret only applies to webhook subscriptions")
+    elif channel == "apprise":
+        target = validate_apprise_url(target)
         if secret:
             raise SubscriptionError("a secret only applies to webhook subscriptions")
     else:
