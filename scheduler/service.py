@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from datetime import UTC, datetime
 
 import uvicorn
@@ -93,10 +94,15 @@ def run_service(host: str | None = None, port: int | None = None, *, initial_cra
         log_level=settings.log_level.lower(),
     )
     server = uvicorn.Server(config)
+    # uvicorn handles SIGINT/SIGTERM itself, then restores the previous handlers and re-raises the signal;
+    # these handlers make that re-raise harmless so the clean-up below runs and the exit status is 0.
+    received: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: received.append(signum))
     try:
         server.run()
     finally:
         log.info("shutting down: stopping scheduler and running crawls")
         scheduler.shutdown(wait=False)
         jobs.terminate_children()
-        log.info("stopped")
+        log.info("stopped%s", f" on signal {received[0]}" if received else "")

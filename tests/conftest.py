@@ -111,10 +111,18 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def milai_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """Point the MILAI_* settings at the fresh database and a private data directory."""
+    # A catalogue of one disabled loopback source, so no test can ever crawl the real (internet) catalogue.
+    catalogue = tmp_path / "test-sources.yaml"
+    catalogue.write_text(
+        "sources:\n  - name: test-placeholder\n    publisher: Tests\n    kind: feed\n"
+        "    url: http://127.0.0.1:9/feed.xml\n    enabled: false\n",
+        encoding="utf-8",
+    )
     env = {
         "MILAI_DATABASE_URL": db_url,
         "MILAI_DATA_DIR": str(tmp_path / "data"),
         "MILAI_ALLOW_PRIVATE_WEBHOOKS": "true",
+        "MILAI_SOURCES": str(catalogue),
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

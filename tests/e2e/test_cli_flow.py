@@ -46,7 +46,7 @@ def env(milai_env: dict[str, str], tmp_path: Path, site: LoopbackSite, smtp_serv
         **milai_env,
         "MILAI_SOURCES": str(catalogue),
         "MILAI_DOWNLOAD_DELAY": "0",
-        "MILAI_SMTP_URL": smtp_server.url,
+        "MILAI_SMTP_URL": smtp_server.url(),
         "MILAI_MAIL_FROM": "MilAI Watch <watch@example.org>",
     }
 

@@ -32,21 +32,22 @@ def test_jobs_per_source_persist_and_follow_the_catalogue(milai_env: dict[str, s
     scheduler = build_scheduler()
     scheduler.start(paused=True)
     try:
-        ids = schedule_jobs(scheduler, [_src("a", "*/5 * * * *"), _src("b"), _src("c", enabled=False)],
+        ids = schedule_jobs(scheduler, [_src("src-a", "*/5 * * * *"), _src("src-b"), _src("src-c", enabled=False)],
                             initial_crawl=False)
-        assert ids == sorted([CRAWL_PREFIX + "a", CRAWL_PREFIX + "b", DIGEST_JOB])
-        job_a = scheduler.get_job(CRAWL_PREFIX + "a")
+        assert ids == sorted([CRAWL_PREFIX + "src-a", CRAWL_PREFIX + "src-b", DIGEST_JOB])
+        job_a = scheduler.get_job(CRAWL_PREFIX + "src-a")
         assert "*/5" in str(job_a.trigger)
         # a source removed from the catalogue loses its job; the start-up crawl is added on request
-        ids = schedule_jobs(scheduler, [_src("b")], initial_crawl=True)
-        assert ids == sorted([CRAWL_PREFIX + "b", DIGEST_JOB, STARTUP_CRAWL_JOB])
+        ids = schedule_jobs(scheduler, [_src("src-b")], initial_crawl=True)
+        assert ids == sorted([CRAWL_PREFIX + "src-b", DIGEST_JOB, STARTUP_CRAWL_JOB])
+        scheduler.remove_job(STARTUP_CRAWL_JOB)  # never let a test crawl the real catalogue
     finally:
         scheduler.shutdown(wait=False)
     # the jobs live in the database (SQLAlchemy job store) and survive the process
     again = build_scheduler()
     again.start(paused=True)
     try:
-        assert CRAWL_PREFIX + "b" in {j.id for j in again.get_jobs()}
+        assert CRAWL_PREFIX + "src-b" in {j.id for j in again.get_jobs()}
     finally:
         again.shutdown(wait=False)
 
