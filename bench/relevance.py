@@ -1,10 +1,17 @@
 """Precision, recall and F1 of the relevance classifier per language, and its speed.
 
-Usage: python -m bench.relevance [PATH]   (default ../shared/fixtures/relevance-dev.jsonl)
+Usage: python -m bench.relevance [--file PATH ...] [--quiet]
+
+Without ``--file`` both sets are scored: the shared development set
+(``../shared/fixtures/relevance-dev.jsonl``) and our own held-out set
+(``bench/data/relevance-holdout.jsonl``, written without looking at the term lists).
+``--file`` may be given several times to score any JSONL set of
+``{"id", "lang", "title", "text", "label": "relevant"|"irrelevant"}`` rows.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -13,7 +20,9 @@ from pathlib import Path
 
 from crawler.relevance import classify
 
-DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "relevance-dev.jsonl"
+DEV = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "relevance-dev.jsonl"
+HOLDOUT = Path(__file__).resolve().parent / "data" / "relevance-holdout.jsonl"
+DEFAULT = DEV  # kept for callers that imported it
 
 
 def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
@@ -23,13 +32,13 @@ def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
     return p, r, f
 
 
-def main(argv: list[str]) -> int:
-    path = Path(argv[0]) if argv else DEFAULT
-    if not path.exists():
-        print(f"skipped: {path} is absent")
-        return 0
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # tp fp fn tn
+def load(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def score(rows: list[dict]) -> tuple[dict[str, list[int]], list[tuple]]:
+    """Confusion counts per language (and "ALL") as [tp, fp, fn, tn], plus the misclassified rows."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     errors = []
     for row in rows:
         res = classify(row["title"], row["text"], row.get("lang"))
@@ -39,20 +48,45 @@ def main(argv: list[str]) -> int:
             counts[key][k] += 1
         if res.relevant != gold:
             errors.append((row["id"], row.get("lang"), row["label"], res.score, row["title"][:70], res.matches))
+    return counts, errors
+
+
+def throughput(rows: list[dict], target: int = 20000) -> float:
+    reps = max(1, target // max(1, len(rows)))
+    start = time.perf_counter()
+    for _ in range(reps):
+        for row in rows:
+            classify(row["title"], row["text"], row.get("lang"))
+    return reps * len(rows) / (time.perf_counter() - start)
+
+
+def report(path: Path, quiet: bool = False) -> None:
+    rows = load(path)
+    counts, errors = score(rows)
+    print(f"== {path} ({len(rows)} items)")
     print(f"{'lang':6} {'n':>4} {'P':>6} {'R':>6} {'F1':>6}   tp fp fn tn")
     for key in sorted(counts, key=lambda x: (x == "ALL", x)):
         tp, fp, fn, tn = counts[key]
         p, r, f = prf(tp, fp, fn)
         print(f"{key:6} {tp + fp + fn + tn:4} {p:6.3f} {r:6.3f} {f:6.3f}   {tp:2} {fp:2} {fn:2} {tn:2}")
-    for err in errors:
-        print("MISCLASSIFIED", *err)
-    reps = max(1, 20000 // len(rows))
-    start = time.perf_counter()
-    for _ in range(reps):
-        for row in rows:
-            classify(row["title"], row["text"], row.get("lang"))
-    elapsed = time.perf_counter() - start
-    print(f"throughput: {reps * len(rows) / elapsed:,.0f} items/s ({reps * len(rows)} classifications)")
+    if not quiet:
+        for err in errors:
+            print("MISCLASSIFIED", *err)
+    print(f"throughput: {throughput(rows):,.0f} items/s")
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--file", action="append", type=Path, help="JSONL set to score (repeatable)")
+    ap.add_argument("--quiet", action="store_true", help="do not list misclassified items")
+    ap.add_argument("path", nargs="?", type=Path, help=argparse.SUPPRESS)  # old positional form
+    args = ap.parse_args(argv)
+    paths = list(args.file or []) + ([args.path] if args.path else [])
+    for path in paths or [DEV, HOLDOUT]:
+        if not path.exists():
+            print(f"skipped: {path} is absent")
+            continue
+        report(path, args.quiet)
     return 0
 
 

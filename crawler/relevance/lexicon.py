@@ -14,11 +14,12 @@ from storage.textnorm import Token, fold, is_hangul, normalise_word, strip_korea
 TERMS_DIR = Path(__file__).resolve().parent / "terms"
 CATEGORIES = ("strong", "ai", "mil", "neg", "ignore")
 _PREFIX_KEY = 3
+_INFIX_MIN = 4
 
 
 @dataclass(frozen=True)
 class Pattern:
-    """One word of a term: kind is norm | case | prefix | hangul."""
+    """One word of a term: kind is norm | case | prefix | infix | hangul."""
 
     kind: str
     value: str
@@ -30,7 +31,7 @@ class Pattern:
             return case_ok and tok.surface == self.value
         if self.kind == "prefix":
             return tok.fold.startswith(self.value)
-        return self.value in tok.fold
+        return self.value in tok.fold  # infix, hangul
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,19 @@ class Hit:
 
 
 def compile_term(category: str, text: str, lang: str | None) -> Term | None:
-    """Turn `autonomous weapon*` / `LAWS` / `인공지능` into patterns stemmed for `lang`."""
+    """Turn `autonomous weapon*` / `LAWS` / `인공지능` / `*drohne*` into patterns stemmed for `lang`.
+
+    `*word*` (a one-word term) matches any word containing `word` (accents and case ignored),
+    e.g. the second part of a compound (German "Angriffsdrohnen", Dutch "gevechtsdrones").
+    """
     patterns: list[Pattern] = []
-    for chunk in text.split():
+    chunks = text.split()
+    if len(chunks) == 1 and chunks[0].startswith("*"):
+        value = fold(chunks[0].strip("*"))
+        if len(value) < _INFIX_MIN:
+            raise ValueError(f"infix term {text!r} is shorter than {_INFIX_MIN} letters")
+        return Term(category, text, (Pattern("infix", value),))
+    for chunk in chunks:
         prefix = chunk.endswith("*")
         words = tokenize(chunk.rstrip("*"), lang)
         for i, tok in enumerate(words):
@@ -75,6 +86,7 @@ class Lexicon:
     by_case: dict[str, list[Term]] = field(default_factory=lambda: defaultdict(list))
     by_prefix: dict[str, list[Term]] = field(default_factory=lambda: defaultdict(list))
     short_prefix: list[Term] = field(default_factory=list)
+    infix: list[Term] = field(default_factory=list)  # compound parts: checked against every long word
     hangul: dict[str, list[Term]] = field(default_factory=lambda: defaultdict(list))  # by first syllable
     size: int = 0
 
@@ -89,6 +101,8 @@ class Lexicon:
             self.by_prefix[first.value[:_PREFIX_KEY]].append(term)
         elif first.kind == "prefix":
             self.short_prefix.append(term)
+        elif first.kind == "infix":
+            self.infix.append(term)
         else:
             self.hangul[first.value[:1]].append(term)
 
@@ -97,6 +111,8 @@ class Lexicon:
         out += self.by_case.get(tok.surface, ())
         out += self.by_prefix.get(tok.fold[:_PREFIX_KEY], ())
         out += self.short_prefix
+        if self.infix and len(tok.fold) >= _INFIX_MIN:
+            out += [t for t in self.infix if t.patterns[0].value in tok.fold]
         if self.hangul and is_hangul(tok.surface):
             for syllable in set(tok.fold):
                 out += self.hangul.get(syllable, ())

@@ -85,7 +85,7 @@ def score_hits(
 
     t_ai_plain = [h for h in title_hits if h.category == "ai"]
     t_mil_plain = [h for h in title_hits if h.category == "mil"]
-    if t_ai_plain and t_mil_plain:
+    if any((a.start, a.end) != (m.start, m.end) for a in t_ai_plain for m in t_mil_plain):
         score += TITLE_PAIR
         matches.append("rule:title-ai+mil")
     b_ai_plain = [h for h in body_hits if h.category == "ai"]
