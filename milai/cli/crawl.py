@@ -39,9 +39,8 @@ def crawl_cmd(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the crawler's log."),
 ) -> None:
     """Crawl the catalogue (or the named sources) now and print what each source yielded."""
-    from crawler.runner import run_crawl
-
     from crawler.catalogue import CatalogueError
+    from crawler.runner import run_crawl
 
     if output not in ("table", "json"):
         fail("--format must be table or json")
