@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from alerts.render import item_snapshot
 from alerts.subscriptions import compile_matcher
+from milai.config import get_settings
 from storage.database import session_scope
 from storage.models import Delivery, DeliveryAttempt, DeliveryBatch, Item, Subscription
 
@@ -94,6 +95,9 @@ def _matches(subscription: Subscription, item: Item, matcher: Any) -> bool:
 def record_deliveries(session: Session, subscription: Subscription) -> int:
     """Insert one ledger row per new on-topic original item fetched since the subscription began.
 
+    "Since" reaches back `MILAI_SUBSCRIPTION_BACKFILL_HOURS` (default 24) before the subscription was
+    created, so a new subscriber's first digest holds the day's news rather than nothing, never the archive.
+
     Returns how many became pending (matched); the others are recorded as `skipped`.
     """
     already = exists().where(Delivery.subscription_id == subscription.id, Delivery.item_id == Item.id)
@@ -102,7 +106,7 @@ def record_deliveries(session: Session, subscription: Subscription) -> int:
         .where(
             Item.relevant.is_(True),
             Item.duplicate_of_id.is_(None),
-            Item.fetched_at >= subscription.created_at,
+            Item.fetched_at >= subscription.created_at - timedelta(hours=get_settings().subscription_backfill_hours),
             ~already,
         )
         .options(selectinload(Item.source))

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     httpcache: bool = True
     default_schedule: str = "17 */3 * * *"
     digest_check_minutes: int = 15
+    subscription_backfill_hours: float = 24.0
     webhook_timeout: float = 10.0
     webhook_max_failure_days: float = 3.0
     webhook_max_attempts: int = 12

@@ -87,9 +87,14 @@ def test_crawl_search_digest(env: dict[str, str], site: LoopbackSite, smtp_serve
 
     sub_id = milai(env, "subscribe", "email", "analyst@example.org", "--frequency", "daily").stdout.strip()
     assert sub_id.isdigit()
-    # the subscription starts now: items already in the archive are not sent; newly crawled ones are
+    # a new subscriber's first digest holds the day's on-topic news (not the off-topic items)
     milai(env, "digest", "send", "--now")
-    assert smtp_server.messages == []
+    assert len(smtp_server.messages) == 1
+    first = smtp_server.messages[0]
+    on_topic = len(articles) - 2
+    assert f"{on_topic} new item" in first["Subject"]
+    first_text = _bodies(first)["text/plain"]
+    assert ON_TOPIC.title in first_text and OFF_TOPIC_MILITARY.title not in first_text
 
     site.clear_log()
     build_site(site, SEED if SEED.exists() else None, with_later=True)
@@ -99,18 +104,23 @@ def test_crawl_search_digest(env: dict[str, str], site: LoopbackSite, smtp_serve
     assert article_hits == [LATER.path], f"old articles re-fetched: {article_hits}"
 
     milai(env, "digest", "send", "--now")
-    assert len(smtp_server.messages) == 1
-    msg = smtp_server.messages[0]
+    assert len(smtp_server.messages) == 2
+    msg = smtp_server.messages[1]
     assert msg["To"] == "analyst@example.org"
     assert "1 new item" in msg["Subject"]
     assert msg["List-Unsubscribe"] and msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    bodies = {part.get_content_type(): part.get_payload(decode=True).decode() for part in msg.walk()
-              if part.get_content_type() in ("text/plain", "text/html")}
+    bodies = _bodies(msg)
     assert LATER.title in bodies["text/plain"] and "REAIM" in bodies["text/html"]
+    assert ON_TOPIC.title not in bodies["text/plain"]  # delivered once, in the first digest
 
     # running again sends nothing twice and nothing empty
     milai(env, "digest", "send", "--now")
-    assert len(smtp_server.messages) == 1
+    assert len(smtp_server.messages) == 2
+
+
+def _bodies(msg) -> dict[str, str]:
+    return {part.get_content_type(): part.get_payload(decode=True).decode() for part in msg.walk()
+            if part.get_content_type() in ("text/plain", "text/html")}
 
 
 def test_classify_cli(env: dict[str, str]) -> None:
