@@ -32,6 +32,7 @@ class SourceConfig(BaseModel):
     schedule: str | None = None  # cron expression; a default applies
     enabled: bool = True
     follow: bool = True  # false: trust the listing/feed text instead of fetching articles
+    follow_pdfs: bool = False  # true: PDF links inside fetched article pages become items too
     notes: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     # html

@@ -21,7 +21,8 @@ Progress = Callable[[str, dict[str, int]], None]
 def counters(stats: dict[str, Any]) -> dict[str, int]:
     """The run counters from a crawler's stats."""
     return {
-        "requests": int(stats.get("downloader/request_count", 0)),
+        # requests that went out: answers from the HTTP cache (robots.txt kept for a day) are not requests
+        "requests": max(0, int(stats.get("downloader/request_count", 0)) - int(stats.get("httpcache/hit", 0))),
         "links": int(stats.get("milai/links", 0)),
         "fetched": int(stats.get("milai/fetched", 0)),
         "new": int(stats.get("milai/new", 0)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass
@@ -24,6 +25,7 @@ class PageItem:
     content_type: str | None = None
     language_hint: str | None = None
     revise_id: int | None = None  # a known item the listing says changed
+    extracted: Any = None  # crawler.extract.Extracted when the spider already extracted the page (follow_pdfs)
     # filled by the pipelines
     title: str = ""
     text: str = ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 from typing import Any, Self
 from urllib.parse import urlsplit
 
@@ -13,8 +14,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from crawler.dedup import NearDuplicateIndex, content_fingerprint, find_duplicate
-from crawler.extract import extract_page
+from crawler.extract import detect_language, extract_page, summarize
 from crawler.items import PageItem
+from crawler.pdf import read_pdf
 from crawler.relevance import classify
 from crawler.symbols import find_symbols
 from crawler.urls import canonicalize, same_site
@@ -59,6 +61,39 @@ class _ItemStage:
         raise NotImplementedError
 
 
+# The legacy encoding a page in this language most likely uses when its declared UTF-8 is wrong (the
+# WHATWG locale defaults); Latin-script languages fall back to windows-1252.
+_LEGACY_ENCODINGS = {
+    "ko": "cp949", "ja": "shift_jis", "zh": "gb18030", "ru": "cp1251", "uk": "cp1251", "bg": "cp1251",
+    "ar": "cp1256", "fa": "cp1256", "he": "cp1255", "el": "cp1253", "tr": "cp1254", "pl": "cp1250",
+    "cs": "cp1250", "sk": "cp1250", "hu": "cp1250", "hr": "cp1250", "sl": "cp1250", "ro": "cp1250",
+    "lt": "cp1257", "lv": "cp1257", "et": "cp1257", "vi": "cp1258", "th": "cp874",
+}
+
+
+def encoding_hint(body: bytes, declared: str | None, language: str | None) -> str | None:
+    """The encoding to offer extract_page for a page whose header declared `declared`.
+
+    A page declared UTF-8 whose bytes are not UTF-8 (and that names no charset of its own) is in the legacy
+    encoding of its language, not whatever a byte-statistics guess says (short French text in windows-1252
+    is easily taken for windows-1250). Otherwise the declared charset is passed on as it is; extract_page
+    still prefers bytes that are valid UTF-8 over a declared ISO-8859-1.
+    """
+    from w3lib.encoding import html_body_declared_encoding, read_bom, resolve_encoding
+
+    resolved = resolve_encoding(declared) if declared else None
+    if resolved != "utf-8" or not language or body.isascii() or read_bom(body)[0]:
+        return declared
+    try:
+        body.decode("utf-8")
+        return declared
+    except UnicodeDecodeError:
+        pass
+    if html_body_declared_encoding(body):
+        return declared
+    return _LEGACY_ENCODINGS.get(language[:2].lower(), "cp1252")
+
+
 class ExtractPipeline(_ItemStage):
     """Title, text, summary, date, language, canonical URL and alternates; listing data as fallback."""
 
@@ -66,8 +101,14 @@ class ExtractPipeline(_ItemStage):
 
     def handle(self, item: PageItem) -> PageItem:
         page_date = None
-        if item.body is not None:
-            ex = extract_page(item.body, item.url, encoding=item.encoding, language_hint=item.language_hint)
+        if item.kind == "pdf" and item.body is not None:
+            page_date = self._pdf(item)
+        elif item.extracted is not None or item.body is not None:
+            ex = item.extracted
+            if ex is None:
+                assert item.body is not None
+                encoding = encoding_hint(item.body, item.encoding, item.language_hint)
+                ex = extract_page(item.body, item.url, encoding=encoding, language_hint=item.language_hint)
             item.title = ex.title or ""
             item.text = ex.text or ""
             item.summary = ex.summary
@@ -76,17 +117,35 @@ class ExtractPipeline(_ItemStage):
             item.page_canonical = ex.canonical_url
             item.alternates = dict(ex.alternates)
             item.pdf_links = list(ex.pdf_links)
+        item.body = item.extracted = None  # done with the bytes
         item.title = item.title or item.listing_title or _title_from_url(item.url)
         item.text = item.text or item.listing_text or item.listing_summary or ""
         item.summary = item.summary or item.listing_summary
         item.language = item.language or item.language_hint
-        if page_date is not None:
+        if page_date is not None and not (item.kind == "pdf" and item.listing_date is not None):
             item.published, item.date_origin = page_date, "page"
         elif item.listing_date is not None:
             item.published, item.date_origin = item.listing_date, "feed"
         else:
             item.published, item.date_origin = None, "none"
         return item
+
+    def _pdf(self, item: PageItem) -> datetime | None:
+        """Text and metadata of a PDF; a broken one is kept as an item without text (counted, not an error).
+        The listing's title and date beat the PDF's own metadata (often "Microsoft Word - …")."""
+        assert item.body is not None
+        doc = read_pdf(item.body)
+        if doc.error:
+            logger.info("source %s: %s (%s)", item.source, doc.error, item.url)
+            self.stats.inc_value("milai/pdf_without_text")
+        item.text = doc.text
+        item.title = item.listing_title or doc.title or ""
+        if doc.text:
+            item.summary = summarize(doc.text)
+            item.language = detect_language(doc.text, declared=doc.language, hint=item.language_hint)
+        else:
+            item.language = (doc.language or "")[:2].lower() or None
+        return doc.created
 
 
 class NormalisePipeline(_ItemStage):

@@ -58,7 +58,7 @@ def settings_dict(cfg: Settings | None = None) -> dict[str, Any]:
         "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524],
         "HTTPERROR_ALLOW_ALL": False,
         "HTTPCACHE_ENABLED": cfg.httpcache,
-        "HTTPCACHE_POLICY": "scrapy.extensions.httpcache.RFC2616Policy",
+        "HTTPCACHE_POLICY": "crawler.httpcache.MilaiCachePolicy",  # RFC 2616; robots.txt kept 24 h
         "HTTPCACHE_STORAGE": "scrapy.extensions.httpcache.FilesystemCacheStorage",
         "HTTPCACHE_DIR": str(cfg.httpcache_dir),
         "HTTPCACHE_IGNORE_HTTP_CODES": [403, 404, 429, 500, 502, 503, 504],

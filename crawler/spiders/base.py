@@ -8,11 +8,15 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import scrapy
-from scrapy.http import Response, TextResponse
+from scrapy.exceptions import DownloadCancelledError
+from scrapy.http import Response
+from twisted.internet.defer import CancelledError
 from twisted.python.failure import Failure
+from w3lib.encoding import http_content_type_encoding
 
 from crawler.catalogue import SourceConfig
 from crawler.items import PageItem
+from crawler.pdf import PDF_MAX_BYTES, is_pdf
 
 PDF_RE = re.compile(r"\.pdf(?:$|[?#])", re.IGNORECASE)
 
@@ -21,6 +25,7 @@ META_LISTING = "milai_listing"  # a feed/sitemap/listing/API request (conditiona
 META_ARTICLE = "milai_article"  # an article request, dropped when its canonical URL is known
 META_INFO = "milai_info"  # what the listing said: title, date, summary, updated
 META_NEXT_PAGE = "milai_next_page"  # a further listing page: dropped when the page before held nothing new
+META_PDF = "milai_pdf"  # a request for a PDF link: too large -> an item without text, not an error
 
 
 def parse_when(value: Any, lang: str | None = None) -> datetime | None:
@@ -88,14 +93,18 @@ class SourceSpider(scrapy.Spider):
             "updated": parse_when(updated, self.source.language),
             "text": clean(text),
         }
-        if not self.source.follow or PDF_RE.search(url):
-            return self.listing_item(url, info, kind="pdf" if PDF_RE.search(url) else "article")
+        pdf_link = bool(PDF_RE.search(url))
+        if not self.source.follow:
+            return self.listing_item(url, info, kind="pdf" if pdf_link else "article")
+        meta: dict[str, Any] = {META_ARTICLE: True, META_INFO: info, "dont_cache": True}
+        if pdf_link:  # fetched for its text; beyond the PDF size cap the download stops (item without text)
+            meta.update({META_PDF: True, "download_maxsize": PDF_MAX_BYTES})
         return scrapy.Request(
             url,
             callback=self.parse_article,
             errback=self.on_error,
             headers=self.source.headers or None,
-            meta={META_ARTICLE: True, META_INFO: info, "dont_cache": True},
+            meta=meta,
         )
 
     def listing_item(self, url: str, info: dict[str, Any], kind: str = "document") -> PageItem:
@@ -115,24 +124,45 @@ class SourceSpider(scrapy.Spider):
     def parse_listing(self, response: Response) -> Iterator[Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def parse_article(self, response: Response) -> Iterator[PageItem]:
+    def parse_article(self, response: Response) -> Iterator[Any]:
         self.crawler.stats.inc_value("milai/fetched")
         info = response.meta.get(META_INFO) or {}
         ctype = response.headers.get("Content-Type", b"").decode("latin-1").lower()
-        is_pdf = "application/pdf" in ctype or response.body[:5] == b"%PDF-"
-        item = self.listing_item(response.url, info, kind="pdf" if is_pdf else "article")
+        pdf = is_pdf(response.body, ctype)
+        item = self.listing_item(response.url, info, kind="pdf" if pdf else "article")
         item.revise_id = response.meta.get("milai_revise_id")
         item.content_type = ctype or None
-        if not is_pdf:
-            item.body = response.body
-            item.encoding = response.encoding if isinstance(response, TextResponse) else None
+        item.body = response.body
+        # the charset the server declared, not Scrapy's guess: extract.decode_html weighs it against the bytes
+        item.encoding = http_content_type_encoding(ctype) if ctype else None
+        if not pdf:
             item.listing_text = None
+            if self.source.follow_pdfs:
+                yield from self.pdf_links(item)
         yield item
 
-    def on_error(self, failure: Failure) -> None:
+    def pdf_links(self, item: PageItem) -> Iterator[Any]:
+        """Entries for the PDF links of an article page (the page is extracted here, once, for the pipeline)."""
+        from crawler.extract import extract_page
+        from crawler.pipelines import encoding_hint
+
+        assert item.body is not None
+        encoding = encoding_hint(item.body, item.encoding, item.language_hint)
+        item.extracted = extract_page(item.body, item.url, encoding=encoding, language_hint=item.language_hint)
+        for link in item.extracted.pdf_links:
+            self.crawler.stats.inc_value("milai/pdf_links")
+            yield self.entry(link)
+
+    def on_error(self, failure: Failure) -> Iterator[PageItem]:
         """Count a failed request against this source; a failed listing fails the source."""
         request = getattr(failure, "request", None)
         url = request.url if request is not None else "?"
+        if request is not None and request.meta.get(META_PDF) and failure.check(DownloadCancelledError, CancelledError):
+            # a PDF beyond the size cap: recorded with what the listing said, no text (not a crawl error)
+            self.logger.info("source %s: PDF larger than the cap, stored without text (%s)", self.source.name, url)
+            self.crawler.stats.inc_value("milai/pdf_too_large")
+            yield self.listing_item(url, request.meta.get(META_INFO) or {}, kind="pdf")
+            return
         response = getattr(failure.value, "response", None)
         if response is not None:
             reason = f"HTTP {response.status}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +32,24 @@ class HtmlSpider(SourceSpider):
     kind = "html"
     name = "html"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.link_regex = re.compile(self.source.link_regex) if self.source.link_regex else None
+
+    def link_url(self, response: Response, value: str) -> str | None:
+        """The absolute article URL for a selected link value: `link_regex` applied (group 1, or the whole
+        match), formatted into `link_template`, resolved relative to the page; None when the regex misses."""
+        value = value.strip()
+        if self.link_regex is not None:
+            match = self.link_regex.search(value)
+            if match is None:
+                return None
+            value = match.group(1) if match.re.groups else match.group(0)
+        if self.source.link_template:
+            value = self.source.link_template.replace("{}", value)
+        url = response.urljoin(value)
+        return url if url.startswith(("http://", "https://")) else None
+
     def parse_listing(self, response: Response) -> Iterator[Any]:
         src = self.source
         page = int(response.meta.get("milai_page", 1))
@@ -39,9 +58,12 @@ class HtmlSpider(SourceSpider):
                 pairs = _hrefs(node.css(src.links) if src.links else node.css("a[href]"))
                 if not pairs:
                     continue
-                href, text = pairs[0]
+                url = next((u for u in (self.link_url(response, h) for h, _ in pairs) if u), None)
+                if url is None:
+                    continue
+                text = pairs[0][1]
                 yield self.entry(
-                    response.urljoin(href),
+                    url,
                     title=self._text(node, src.title_selector) or text,
                     date=self._text(node, src.date_selector),
                     summary=self._text(node, src.summary_selector),
@@ -50,8 +72,8 @@ class HtmlSpider(SourceSpider):
         else:
             seen: set[str] = set()
             for href, text in _hrefs(response.css(src.links or "a[href]")):
-                url = response.urljoin(href)
-                if url.startswith(("http://", "https://")) and url not in seen:
+                url = self.link_url(response, href)
+                if url is not None and url not in seen:
                     seen.add(url)
                     yield self.entry(url, title=text)
         if src.next_page and page < src.max_pages:

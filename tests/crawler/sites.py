@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import textwrap
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
@@ -153,3 +154,49 @@ def serve_articles(site: LoopbackSite, articles: list[Article]) -> None:
 def robots(site: LoopbackSite, disallow: list[str] | None = None) -> None:
     lines = ["User-agent: *"] + [f"Disallow: {d}" for d in (disallow or [])] or ["Disallow:"]
     site.add("/robots.txt", "\n".join(lines) + "\n", content_type="text/plain")
+
+
+def make_pdf(pages: list[str], *, title: str | None = None, created: str | None = "D:20250925120000+02'00'",
+             lang: str | None = "en-GB") -> bytes:
+    """A small valid PDF written by hand (Helvetica text, one line per string), with an Info dictionary."""
+
+    def esc(s: str) -> str:
+        return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    objects: list[bytes] = []
+    n_pages = len(pages)
+    page_ids = [4 + 2 * i for i in range(n_pages)]
+    font_id = 4 + 2 * n_pages
+    info_id = font_id + 1
+    lang_entry = f" /Lang ({lang})" if lang else ""
+    objects.append(f"<< /Type /Catalog /Pages 2 0 R{lang_entry} >>".encode())
+    kids = " ".join(f"{p} 0 R" for p in page_ids)
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {n_pages} >>".encode())
+    objects.append(b"<< >>")  # 3: unused placeholder keeps the numbering simple
+    for i, text in enumerate(pages):
+        lines = textwrap.wrap(text, 80) or [""]
+        ops = "BT /F1 11 Tf 14 TL 50 780 Td " + " ".join(f"({esc(line)}) Tj T*" for line in lines) + " ET"
+        stream = ops.encode("latin-1")
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 {font_id} 0 R >> >>"
+            f" /Contents {page_ids[i] + 1} 0 R >>".encode()
+        )
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    info = []
+    if title:
+        info.append(f"/Title ({esc(title)})")
+    if created:
+        info.append(f"/CreationDate ({created})")
+    objects.append(f"<< {' '.join(info)} >>".encode())
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for num, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{num} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    trailer = f"<< /Size {len(objects) + 1} /Root 1 0 R /Info {info_id} 0 R >>"
+    out += f"trailer\n{trailer}\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)

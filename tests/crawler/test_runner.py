@@ -39,7 +39,7 @@ def test_scrapy_settings_are_polite_and_capped():
     assert s.getbool("ROBOTSTXT_OBEY") and s.getbool("COOKIES_ENABLED")
     assert s.getint("DOWNLOAD_MAXSIZE") == 10 * 1024 * 1024
     assert 403 not in s.getlist("RETRY_HTTP_CODES")
-    assert s.get("HTTPCACHE_POLICY") == "scrapy.extensions.httpcache.RFC2616Policy"
+    assert s.get("HTTPCACHE_POLICY") == "crawler.httpcache.MilaiCachePolicy"  # RFC 2616 + robots.txt kept a day
     assert "https://example.org/contact" in s.get("USER_AGENT")
     assert "scrapy_redis" not in str(s.get("SCHEDULER"))
     r = build_settings(cfg=Settings(redis_url="redis://127.0.0.1:6379/5"))

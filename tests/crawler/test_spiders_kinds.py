@@ -7,10 +7,20 @@ import re
 from pathlib import Path
 
 from crawler.catalogue import SourceConfig
+from crawler.pdf import PDF_MAX_BYTES
 from tests.conftest import shared_fixture
 from tests.crawler import helpers
 from tests.crawler.helpers import article_hits, crawl, items
-from tests.crawler.sites import ON_TOPIC, Article, article_html, make_articles, robots, rss, serve_articles
+from tests.crawler.sites import (
+    ON_TOPIC,
+    Article,
+    article_html,
+    make_articles,
+    make_pdf,
+    robots,
+    rss,
+    serve_articles,
+)
 from tests.support.site import LoopbackSite, Page, Request
 
 sqlite_env = helpers.sqlite_env  # storage is dialect-neutral here: SQLite only keeps the suite fast
@@ -155,22 +165,36 @@ def test_json_post_api_with_body_paging(site: LoopbackSite, sqlite_env, tmp_path
 
 
 def test_pdf_links_and_pdf_responses_are_items(site: LoopbackSite, sqlite_env, tmp_path: Path):
+    """PDF links are fetched for their text (pypdf, first pages); a broken PDF and one beyond the size cap
+    are items without text, not crawl errors; a PDF served under a non-.pdf URL is recognised by its type."""
     robots(site)
+    wp_text = ("Working paper on lethal autonomous weapons systems submitted to the group of governmental experts "
+               "as CCW/GGE.1/2025/WP.1, recalling resolution A/RES/79/62 on military artificial intelligence.")
     docs = [
         Article("/docs/CCW_GGE.1_2025_WP.1.pdf", "Working paper on lethal autonomous weapons systems",
                 ["Working paper submitted to the group of governmental experts."]),
         Article("/news/statement-doc", "Statement on military AI", ["Statement on artificial intelligence."]),
+        Article("/docs/huge.pdf", "Compilation of national views", ["All views."]),
     ]
-    docs[0].date = docs[1].date = make_articles(ON_TOPIC[:1])[0].date
-    site.add("/news/statement-doc", b"%PDF-1.4\n% a tiny pdf\n", content_type="application/pdf")
+    for doc in docs:
+        doc.date = make_articles(ON_TOPIC[:1])[0].date
+    site.add(docs[0].path, make_pdf([wp_text, "Annex: human control over autonomous weapon systems."],
+                                    title="Microsoft Word - WP1.docx"), content_type="application/pdf")
+    site.add("/news/statement-doc", b"%PDF-1.4\n% a broken pdf\n", content_type="application/pdf")
+    site.add("/docs/huge.pdf", b"%PDF-1.4\n" + b"0" * (PDF_MAX_BYTES + 1), content_type="application/pdf")
     site.add("/feed.xml", rss(site.base, docs), content_type="application/rss+xml")
     summary = crawl(tmp_path, [_src(site, "feed", "/feed.xml")])["src"]
-    assert summary["new"] == 2
-    assert "/docs/CCW_GGE.1_2025_WP.1.pdf" not in [r.path for r in site.hits()]
+    assert (summary["new"], summary["errors"]) == (3, 0)
     stored = {i.url.rsplit("/", 1)[-1]: i for i in items(sqlite_env["MILAI_DATABASE_URL"])}
     assert {i.kind for i in stored.values()} == {"pdf"}
-    assert stored["CCW_GGE.1_2025_WP.1.pdf"].title == docs[0].title
-    assert stored["CCW_GGE.1_2025_WP.1.pdf"].published is not None
+    wp = stored["CCW_GGE.1_2025_WP.1.pdf"]
+    assert wp.title == docs[0].title  # the listing's title beats "Microsoft Word - …"
+    assert "CCW/GGE.1/2025/WP.1" in wp.text and "Annex: human control" in wp.text
+    assert wp.published is not None and wp.relevant and wp.language == "en"
+    assert {s.symbol for s in wp.symbols} >= {"CCW/GGE.1/2025/WP.1", "A/RES/79/62"}
+    broken = stored["statement-doc"]
+    assert broken.title == docs[1].title and broken.text == docs[1].paragraphs[0]  # the feed's description
+    assert stored["huge.pdf"].title == docs[2].title
 
 
 def test_dutch_seed_item_is_found_on_topic(site: LoopbackSite, sqlite_env, tmp_path: Path):
