@@ -38,11 +38,11 @@ def item_snapshot(item: Item) -> dict[str, Any]:
     also = []
     for dup in sorted(item.duplicates, key=lambda d: d.id):
         publisher = dup.source.publisher if dup.source else None
-        also.append({"publisher": publisher, "url": dup.canonical_url or dup.url})
+        also.append({"publisher": publisher, "url": dup.url or dup.canonical_url})
     return {
         "id": item.id,
-        "url": item.canonical_url or item.url,
-        "title": plain_text(item.title, 500) or (item.canonical_url or item.url),
+        "url": item.url or item.canonical_url,  # the working URL; canonical_url is only the dedup key
+        "title": plain_text(item.title, 500) or (item.url or item.canonical_url),
         "published": item.published.isoformat() if item.published else None,
         "fetched": item.fetched_at.isoformat() if item.fetched_at else None,
         "source": source.name if source else None,
