@@ -116,6 +116,10 @@ class Item(Base):
         ForeignKey("items.id", ondelete="SET NULL"), index=True
     )
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    # Normalised (storage.textnorm) title and summary+text that the full-text indexes read; filled by
+    # storage.search on every ORM flush (deferred: never loaded with the item).
+    search_title: Mapped[str | None] = mapped_column(Text, deferred=True)
+    search_text: Mapped[str | None] = mapped_column(Text, deferred=True)
 
     source: Mapped[Source | None] = relationship(back_populates="items")
     duplicate_of: Mapped[Item | None] = relationship(remote_side=[id], back_populates="duplicates")
@@ -283,3 +287,7 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# Registers the ORM events that keep Item.search_title / search_text in sync (imported last: it uses the models).
+import storage.search  # noqa: E402,F401

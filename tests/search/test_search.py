@@ -57,8 +57,11 @@ def test_symbol_and_dates(engine: Engine, ids: dict[str, int]) -> None:
 
 def test_boolean_query_translation(engine: Engine, ids: dict[str, int]) -> None:
     tree = q_ast.And((q_ast.Term("REAIM"), q_ast.Not(q_ast.Term("Hague"))))
-    assert to_fts5(tree) == '("REAIM") NOT "Hague"'
-    assert to_fts5(q_ast.Or((q_ast.Term('we"ird', prefix=True), q_ast.Phrase(("a", "b"))))) == '("we""ird"* OR "a b")'
+    assert to_fts5(tree, ["en"]) == '("reaim") NOT ("hagu" OR "hague")'  # stems and folded forms, quoted
+    with pytest.raises(SearchError, match="no letters"):
+        to_fts5(q_ast.Term('"*', prefix=True))
+    assert to_fts5(q_ast.Or((q_ast.Term('x"yz', prefix=True), q_ast.Phrase(("a", "b")))), ["en"]) == (
+        '("x" + "yz"* OR "a" + "b")')
     assert set(run(engine, q="REAIM -Hague")) == {ids["reaim-fr"], ids["script"]}
     assert set(run(engine, q='drone* -"swarm update"')) == {ids["script"]}
     assert set(run(engine, q="(Hague OR Genève) AND NOT sommet", include_all=True)) == {ids["reaim"], ids["laws-fr"]}

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 14:16:56.509409
+Create Date: 2026-11-29 14:27:08.757221
 """
 from __future__ import annotations
 
@@ -132,6 +132,8 @@ def upgrade() -> None:
     sa.Column('minhash', sa.LargeBinary(), nullable=True),
     sa.Column('duplicate_of_id', sa.Integer(), nullable=True),
     sa.Column('revision', sa.Integer(), nullable=False),
+    sa.Column('search_title', sa.Text(), nullable=True),
+    sa.Column('search_text', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['duplicate_of_id'], ['items.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['source_id'], ['sources.id'], ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id'),
