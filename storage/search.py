@@ -14,17 +14,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import html
 import json
+import math
 import re
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     Double,
@@ -60,6 +64,10 @@ from storage.textnorm import (
 
 MAX_LIMIT = 500
 MAX_QUERY_LENGTH = 1000
+MAX_FILTER_LENGTH = 500  # source / publisher / symbol / language values
+MAX_CURSOR_LENGTH = 1000
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the range of an item id (SQLite INTEGER, PostgreSQL BIGINT)
+_ISO639_FILE = Path(__file__).resolve().parent.parent / "crawler" / "data" / "iso639-1.txt"
 # Private-use sentinels around highlighted words: the text is HTML-escaped, then they become <mark>.
 _OPEN, _CLOSE = "\ue000", "\ue001"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ue000\ue001]")
@@ -110,9 +118,10 @@ def parse_date(value: str, *, end: bool = False) -> datetime:
             d = date.fromisoformat(text)
             return datetime.combine(d, time.max if end else time.min, tzinfo=UTC)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        # in UTC, as stored (a date at the edge of the calendar may not fit once shifted: an error, not a 500)
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise SearchError(f"invalid date {value!r}: use YYYY-MM-DD or an ISO 8601 datetime") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # --- query text -> AST ------------------------------------------------------------------------
@@ -124,7 +133,12 @@ def clean_query(text: str) -> str:
 
 
 def parse_user_query(text: str) -> q_ast.Node | None:
-    """The user's text as a query AST (None when there is nothing to search for)."""
+    """The user's text as a query AST (None when there is nothing to search for).
+
+    A NUL byte is an error (as in subscriptions); other control characters count as spaces, so a
+    query of nothing but control characters is no query at all (like an empty one)."""
+    if "\x00" in text:
+        raise SearchError("query contains a NUL byte")
     text = clean_query(text)
     if not text:
         return None
@@ -471,20 +485,73 @@ def to_tsquery(node: q_ast.Node, languages: Iterable[str] | None = None) -> str:
 # --- cursors ----------------------------------------------------------------------------------
 
 
-def _encode_cursor(data: dict[str, Any]) -> str:
-    raw = json.dumps(data, separators=(",", ":")).encode()
+_CURSOR_ERROR = "invalid cursor: use the `next` value of the previous page with the same query"
+
+
+def query_fingerprint(f: ItemFilter) -> str:
+    """A short hash of what a query searches for (not its limit or cursor): a cursor carries it so it is
+    only accepted by the query and filters that issued it."""
+    key = [f.q or "", f.since.isoformat() if f.since else None, f.until.isoformat() if f.until else None,
+           sorted(f.sources), sorted(p.lower() for p in f.publishers), sorted(lang.lower() for lang in f.languages),
+           bool(f.include_all), (f.symbol or "").strip().upper()]
+    raw = json.dumps(key, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _encode_cursor(data: dict[str, Any], f: ItemFilter) -> str:
+    raw = json.dumps({**data, "h": query_fingerprint(f)}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, kind: str) -> dict[str, Any]:
+def _is_int64(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and INT64_MIN <= value <= INT64_MAX
+
+
+def id_fits(session: Session, model: Any, value: int) -> bool:
+    """Whether `value` fits the id column of `model` in this database (PostgreSQL INTEGER is 32-bit,
+    SQLite INTEGER 64-bit): an id that does not fit names no row, and must not reach the driver."""
+    col_type = sa_inspect(model).primary_key[0].type
+    bits = 64 if session.get_bind().dialect.name == "sqlite" or isinstance(col_type, BigInteger) else 32
+    return -(2 ** (bits - 1)) <= value < 2 ** (bits - 1)
+
+
+def _decode_cursor(cursor: str, kind: str, f: ItemFilter, session: Session | None = None) -> dict[str, Any]:
+    """The fields of a cursor issued for `f`, each checked for type and range (SearchError otherwise)."""
     try:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise ValueError
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)
-        if not isinstance(data, dict) or data.get("k") != kind or not isinstance(data.get("id"), int):
-            raise ValueError
-        return data
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise SearchError("invalid cursor: use the `next` value of the previous page with the same query") from None
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
+        raise SearchError(_CURSOR_ERROR) from None
+    if not isinstance(data, dict) or not isinstance(data.get("k"), str) or not isinstance(data.get("h"), str):
+        raise SearchError(_CURSOR_ERROR)
+    if data["h"] != query_fingerprint(f) or data["k"] != kind:
+        raise SearchError("cursor does not belong to this query: use the `next` value of the previous page "
+                          "with the same query and filters")
+    if not _is_int64(data.get("id")) or (session is not None and not id_fits(session, Item, data["id"])):
+        raise SearchError(_CURSOR_ERROR)
+    if kind == "d":
+        p = data.get("p")
+        if p is not None:
+            try:
+                if not isinstance(p, str) or len(p) > 64:
+                    raise ValueError
+                parsed = datetime.fromisoformat(p)
+                data["p"] = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            except (ValueError, OverflowError):
+                raise SearchError(_CURSOR_ERROR) from None
+    else:
+        r = data.get("r")
+        try:
+            if isinstance(r, bool) or not isinstance(r, int | float) or not math.isfinite(r) or abs(r) > 1e300:
+                raise ValueError
+        except OverflowError:  # an integer beyond any float
+            raise SearchError(_CURSOR_ERROR) from None
+        except ValueError:
+            raise SearchError(_CURSOR_ERROR) from None
+        data["r"] = float(r)
+    return data
 
 
 # --- search -----------------------------------------------------------------------------------
@@ -518,11 +585,36 @@ def _filters(f: ItemFilter) -> list[ColumnElement[bool]]:
     return conds
 
 
+@lru_cache(maxsize=1)
+def iso639_1() -> frozenset[str]:
+    """The two-letter ISO 639-1 language codes."""
+    return frozenset(_ISO639_FILE.read_text(encoding="utf-8").split())
+
+
+def _check_text(name: str, value: str) -> None:
+    if "\x00" in value:
+        raise SearchError(f"{name} contains a NUL byte")
+    if len(value) > MAX_FILTER_LENGTH:
+        raise SearchError(f"{name} too long (at most {MAX_FILTER_LENGTH} characters)")
+
+
 def _validate(f: ItemFilter) -> None:
-    if not 1 <= f.limit <= MAX_LIMIT:
+    if isinstance(f.limit, bool) or not isinstance(f.limit, int) or not 1 <= f.limit <= MAX_LIMIT:
         raise SearchError(f"limit must be between 1 and {MAX_LIMIT}")
     if f.since and f.until and f.since > f.until:
         raise SearchError("`since` is after `until`")
+    if f.q is not None and "\x00" in f.q:
+        raise SearchError("query contains a NUL byte")
+    for name, values in (("source", f.sources), ("publisher", f.publishers), ("language", f.languages)):
+        for value in values:
+            _check_text(name, value)
+    if f.symbol:
+        _check_text("symbol", f.symbol)
+    for lang in f.languages:
+        if lang.strip().lower() not in iso639_1():
+            raise SearchError(f"invalid language {lang!r}: use an ISO 639-1 two-letter code, e.g. en, fr, nl")
+    if f.cursor is not None and "\x00" in f.cursor:
+        raise SearchError(_CURSOR_ERROR)
 
 
 def search_items(session: Session, f: ItemFilter) -> SearchPage:
@@ -540,7 +632,7 @@ def search_items(session: Session, f: ItemFilter) -> SearchPage:
         ids = [r[0] for r in rows]
         last = rows[f.limit - 1] if len(rows) > f.limit else None
         nxt = (
-            _encode_cursor({"k": "d", "p": last[1].isoformat() if last[1] else None, "id": last[0]})
+            _encode_cursor({"k": "d", "p": last[1].isoformat() if last[1] else None, "id": last[0]}, f)
             if last
             else None
         )
@@ -549,7 +641,7 @@ def search_items(session: Session, f: ItemFilter) -> SearchPage:
         ids = [r[0] for r in rank_rows]
         ranks = {r[0]: float(r[1]) for r in rank_rows}
         last = rank_rows[f.limit - 1] if len(rank_rows) > f.limit else None
-        nxt = _encode_cursor({"k": "r", "r": float(last[1]), "id": last[0]}) if last else None
+        nxt = _encode_cursor({"k": "r", "r": float(last[1]), "id": last[0]}, f) if last else None
     ids = ids[: f.limit]
     items = _load(session, ids)
     snippets = _snippets(items, node, langs) if node is not None and ids else {}
@@ -560,14 +652,11 @@ def search_items(session: Session, f: ItemFilter) -> SearchPage:
 def _page_by_date(session: Session, conds: list[ColumnElement[bool]], f: ItemFilter) -> list[Any]:
     stmt = select(Item.id, Item.published).where(*conds)
     if f.cursor:
-        c = _decode_cursor(f.cursor, "d")
+        c = _decode_cursor(f.cursor, "d", f, session)
         if c.get("p") is None:
             stmt = stmt.where(Item.published.is_(None), Item.id < c["id"])
         else:
-            try:
-                p = datetime.fromisoformat(c["p"])
-            except (TypeError, ValueError):
-                raise SearchError("invalid cursor") from None
+            p = c["p"]
             stmt = stmt.where(
                 or_(
                     Item.published < p,
@@ -622,10 +711,8 @@ def _page_by_rank(
     stmt, rank = _rank_query(dialect, node, langs)
     stmt = stmt.where(*conds)
     if f.cursor:
-        c = _decode_cursor(f.cursor, "r")
-        r = c.get("r")
-        if not isinstance(r, int | float):
-            raise SearchError("invalid cursor")
+        c = _decode_cursor(f.cursor, "r", f, session)
+        r = c["r"]
         stmt = stmt.where(or_(rank > r, and_(rank == r, Item.id < c["id"])))
     stmt = stmt.order_by(rank.asc(), Item.id.desc()).limit(f.limit + 1)
     try:
@@ -754,9 +841,11 @@ __all__ = [
     "SearchPage",
     "clean_query",
     "highlight_html",
+    "id_fits",
     "item_to_dict",
     "parse_date",
     "parse_user_query",
+    "query_fingerprint",
     "search_items",
     "to_fts5",
     "to_tsquery",

@@ -7,9 +7,9 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import selectinload
@@ -19,7 +19,7 @@ from api.related import related
 from api.schemas import ItemDetail, ItemPage, SourceOut
 from storage.database import session_scope
 from storage.models import Item, Source
-from storage.search import ItemFilter, SearchPage, item_to_dict, search_items
+from storage.search import INT64_MAX, INT64_MIN, ItemFilter, SearchPage, id_fits, item_to_dict, search_items
 
 router = APIRouter()
 
@@ -94,10 +94,13 @@ def export_csv(request: Request, session: SessionDep, f: FilterDep) -> Streaming
                              headers={"Content-Disposition": 'attachment; filename="items.csv"'})
 
 
-def load_item(session: SessionDep, item_id: int) -> Item:
+ItemId = Annotated[int, Path(ge=INT64_MIN, le=INT64_MAX, description="An item id (a 64-bit integer)")]
+
+
+def load_item(session: SessionDep, item_id: ItemId) -> Item:
     item = session.scalar(
         select(Item).where(Item.id == item_id).options(selectinload(Item.symbols), selectinload(Item.duplicates))
-    )
+    ) if id_fits(session, Item, item_id) else None
     if item is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no item with id {item_id}")
     return item

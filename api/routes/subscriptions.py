@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
@@ -13,13 +13,17 @@ from api.deps import SessionDep, require_token
 from api.schemas import SubscriptionIn, SubscriptionOut
 from api.templating import templates
 from storage.models import Subscription
+from storage.search import INT64_MAX, INT64_MIN, id_fits
 
 router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"], dependencies=[Depends(require_token)])
 public = APIRouter(tags=["subscriptions"])
 
 
-def _get(session: SessionDep, subscription_id: int) -> Subscription:
-    sub = session.get(Subscription, subscription_id)
+SubscriptionId = Annotated[int, Path(ge=INT64_MIN, le=INT64_MAX, description="A subscription id (a 64-bit integer)")]
+
+
+def _get(session: SessionDep, subscription_id: SubscriptionId) -> Subscription:
+    sub = session.get(Subscription, subscription_id) if id_fits(session, Subscription, subscription_id) else None
     if sub is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription with id {subscription_id}")
     return sub
@@ -56,7 +60,8 @@ def delete(session: SessionDep, sub: Annotated[Subscription, Depends(_get)]) -> 
 
 
 def _by_token(session: SessionDep, token: str) -> Subscription:
-    sub = session.scalar(select(Subscription).where(Subscription.unsubscribe_token == token))
+    ok = "\x00" not in token and len(token) <= 200  # PostgreSQL rejects NUL in text: a 404, not a 500
+    sub = session.scalar(select(Subscription).where(Subscription.unsubscribe_token == token)) if ok else None
     if sub is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown or expired unsubscribe link")
     return sub

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -47,6 +48,7 @@ class Hit:
     label: str
     start: int
     end: int  # exclusive
+    surface: str = ""  # the words of the text that matched, as written (for explanations)
 
 
 def compile_term(category: str, text: str, lang: str | None) -> Term | None:
@@ -128,11 +130,25 @@ class Lexicon:
                 if end > n:
                     continue
                 if all(p.matches(tokens[i + k], case_ok) for k, p in enumerate(term.patterns)):
-                    hits.append(Hit(term.category, term.label, i, end))
+                    hits.append(Hit(term.category, term.label, i, end, _surface(term, tokens[i:end])))
         masked = {j for h in hits if h.category == "ignore" for j in range(h.start, h.end)}
         if not masked:
             return hits
         return [h for h in hits if h.category != "ignore" and masked.isdisjoint(range(h.start, h.end))]
+
+
+def _surface(term: Term, tokens: list[Token]) -> str:
+    """How a term's match reads in the text: the words found (Han characters joined without spaces);
+    Hangul terms keep their label (the matched word also carries a particle or a compound)."""
+    if any(p.kind == "hangul" for p in term.patterns):
+        return term.label
+    words = [t.surface for t in tokens]
+    if all(len(w) == 1 and _HAN_RE.match(w) for w in words):
+        return "".join(words)
+    return " ".join(words)
+
+
+_HAN_RE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 def load_terms(lang: str) -> dict[str, list[str]]:

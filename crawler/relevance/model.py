@@ -106,10 +106,35 @@ def score_hits(
     if negs:
         score -= min(NEG_CAP, NEG * len(negs))
 
-    labels: dict[str, None] = {}
-    for h in title_hits + body_hits:
-        labels.setdefault(f"{h.category}:{h.label}", None)
-    return score, [*sorted(labels, key=_order), *matches]
+    return score, [*explain(title_hits + body_hits), *matches]
+
+
+def _as_written(words: str, text: str) -> str:
+    """A multi-word match as it reads in `text` (`systèmes d armes` -> "systèmes d'armes")."""
+    parts = words.split(" ")
+    if len(parts) < 2 or not text:
+        return words
+    m = re.search(r"\W{1,3}".join(re.escape(p) for p in parts), text)
+    return " ".join(m.group().split()) if m else words
+
+
+def explain(hits: list[Hit], text: str = "") -> list[str]:
+    """`category:words` for each matched term once: the words as found in the text (first occurrence,
+    title first), so `mil:armée` matching "armes" reads `mil:armes`. Terms differing only in case
+    (`NATO` / `nato`) and terms found as the same words count once."""
+    seen: set[tuple[str, str]] = set()
+    labels: list[str] = []
+    for h in hits:
+        shown = _as_written(h.surface, text) if h.surface else h.label
+        if shown.casefold() == h.label.casefold() and not shown.isupper():
+            shown = h.label  # the term as listed, not "Kunstmatige" at the start of a sentence
+        keys = {(h.category, h.label.casefold()), (h.category, shown.casefold())}
+        if keys & seen:
+            seen |= keys
+            continue
+        seen |= keys
+        labels.append(f"{h.category}:{shown}")
+    return sorted(labels, key=_order)
 
 
 def _order(label: str) -> tuple[int, str]:
@@ -132,4 +157,5 @@ def classify_text(title: str, text: str, lang: str | None) -> tuple[bool, float,
         sentence_of += [n] * len(toks)
     body_hits = lexicon.find(body_tokens, _case_ok(text))
     raw, matches = score_hits(title_hits, body_hits, sentence_of)
-    return raw >= THRESHOLD, squash(raw), matches
+    labels = [m for m in matches if m.startswith("rule:")]
+    return raw >= THRESHOLD, squash(raw), [*explain(title_hits + body_hits, f"{title}\n{text}"), *labels]

@@ -21,7 +21,8 @@ class Format(StrEnum):
     csv = "csv"
 
 
-QUERY_HELP = 'Boolean query: words, "phrases", AND/OR/NOT, -word, prefix*.'
+QUERY_HELP = ('Boolean query: words, "phrases", AND/OR/NOT, -word, prefix*. A query may start with -word'
+              ' (`milai search "-REAIM drone"`, or after `--`).')
 CSV_FIELDS = ["id", "published", "title", "url", "source", "publisher", "language", "relevant", "score",
               "matches", "symbols", "duplicate_of", "summary"]
 
@@ -44,6 +45,9 @@ def search_cmd(
     from storage.database import ensure_schema, session_scope
     from storage.search import MAX_LIMIT, ItemFilter, SearchError, item_to_dict, parse_date, search_items
 
+    if query is not None and query.startswith("--"):
+        # unknown options reach us as the query (so that `-REAIM` is a query, not an option)
+        fail(escape(f"no such option: {query.split('=', 1)[0]} (see `milai search --help`)"), 2)
     try:
         f = ItemFilter(q=query, since=parse_date(since) if since else None,
                        until=parse_date(until, end=True) if until else None,
@@ -90,4 +94,5 @@ def _table(rows: list[dict]) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add `milai search` to `app`."""
-    app.command("search")(search_cmd)
+    # `-REAIM` (exclude a word) is a query, not an unknown option; options may still follow the query
+    app.command("search", context_settings={"ignore_unknown_options": True})(search_cmd)

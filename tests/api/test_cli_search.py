@@ -32,3 +32,32 @@ def test_errors_exit_2_without_traceback(ids: dict[str, int]) -> None:
         assert r.exit_code == 2 and "Traceback" not in r.output
     r = runner.invoke(app, ["search", "NOT"])
     assert r.exit_code in (0, 2) and r.exception is None or isinstance(r.exception, SystemExit)
+
+
+def test_a_query_may_start_with_a_minus(ids: dict[str, int]) -> None:
+    """QA #8: `milai search -REAIM` was parsed as an unknown option (usage error)."""
+    runner = CliRunner()
+    def ids_of(*args: str) -> set[int]:
+        r = runner.invoke(app, list(args))
+        assert r.exit_code == 0, r.output
+        return {row["id"] for row in json.loads(r.stdout)}
+
+    expected = ids_of("search", "drone* -REAIM", "--all", "--format", "json")
+    reaim = ids_of("search", "REAIM", "--all", "--format", "json")
+    assert expected and reaim and not expected & reaim
+    assert ids_of("search", "-REAIM drone*", "--all", "--format", "json") == expected
+    assert ids_of("search", "--all", "--format", "json", "--", "-REAIM drone*") == expected
+    r = runner.invoke(app, ["search", "-REAIM"])  # a NOT alone: a clear error, not a usage error
+    assert r.exit_code == 2 and "at least one word" in r.output
+    r = runner.invoke(app, ["search", "--bogus"])
+    assert r.exit_code == 2 and "no such option: --bogus" in r.output
+
+
+def test_language_nul_and_cursor_errors(ids: dict[str, int]) -> None:
+    runner = CliRunner()
+    r = runner.invoke(app, ["search", "REAIM", "--lang", "english"])
+    assert r.exit_code == 2 and "ISO 639-1" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, ["search", "a\x00b"])
+    assert r.exit_code == 2 and "NUL" in r.output
+    r = runner.invoke(app, ["search", "drone*", "--all", "--limit", "7", "--format", "json"])
+    assert r.exit_code == 0 and len(json.loads(r.stdout)) >= 1  # paging with cursors bound to the query

@@ -153,7 +153,8 @@ def test_classify_jsonl_round_trip_and_bad_lines() -> None:
     ]
     out = [json.loads(line) for line in classify_jsonl(lines)]
     assert len(out) == 6
-    assert out[0]["id"] == "a" and out[0]["relevant"] is True and "strong:killer robot*" in out[0]["matches"]
+    assert out[0]["id"] == "a" and out[0]["relevant"] is True
+    assert "strong:Killer robots" in out[0]["matches"]  # the words found (term `killer robot*`)
     assert set(out[0]) == {"id", "relevant", "score", "matches"}
     assert out[1]["id"] is None and "invalid JSON" in out[1]["error"]
     assert out[2]["id"] == 7 and "'title' must be a string" in out[2]["error"]
@@ -175,3 +176,25 @@ def test_dev_set_quality() -> None:
         fn += gold and not got
     f1 = 2 * tp / (2 * tp + fp + fn)
     assert f1 >= 0.9
+
+
+def test_matches_list_each_term_once_as_found_in_the_text() -> None:
+    """QA #8: `mil:NATO` and `mil:nato` were both listed; `mil:armée` explained a text saying "armes"."""
+    result = classify("NATO and AI", "The nato summit discussed NATO drones and military AI.", "en")
+    mil = [m for m in result.matches if m.casefold() == "mil:nato"]
+    assert mil == ["mil:NATO"], result.matches
+    assert len({m.casefold() for m in result.matches}) == len(result.matches)
+    fr = classify("Débat à Genève", "Les États discutent des systèmes d'armes létaux autonomes et de l'IA.", "fr")
+    assert "mil:armée" not in fr.matches and "mil:armées" not in fr.matches
+    assert "mil:armes" in fr.matches, fr.matches
+    assert "strong:systèmes d'armes létaux autonomes" in fr.matches, fr.matches
+    for m in fr.matches:  # every explained term is something the text says
+        words = m.split(":", 1)[1]
+        assert m.startswith("rule:") or words.casefold() in "débat à genève les états discutent des systèmes d'armes " \
+            "létaux autonomes et de l'ia.", m
+    assert fr.relevant  # only the explanation changed
+
+
+def test_matches_keep_the_term_for_case_only_differences_and_hangul() -> None:
+    assert "ai:kunstmatige intelligentie" in classify("Kunstmatige intelligentie", "Defensie.", "nl").matches
+    assert "ai:인공지능" in classify("국방부 인공지능을 도입", "", "ko").matches
