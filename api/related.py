@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from storage.links import symbol_url
 from storage.models import Item, ItemLink
-
-
-def undocs_url(symbol: str) -> str:
-    """The Official Document System link of a UN document symbol."""
-    return "https://undocs.org/" + quote(symbol, safe="/()")
 
 
 def brief(item: Item) -> dict[str, Any]:
@@ -70,5 +65,5 @@ def related(session: Session, item: Item) -> dict[str, Any]:
     return {
         "duplicates": [b for b in (_as_brief(session, d) for d in dups) if b],
         "translations": [b for b in (_as_brief(session, t) for t in trans) if b],
-        "symbols": [{"symbol": s, "url": undocs_url(s)} for s in symbols if s],
+        "symbols": [{"symbol": s, "url": symbol_url(s)} for s in symbols if s],
     }

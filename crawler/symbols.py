@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
 
 # Series roots: UN organs, the CCW and other treaty bodies, and the press release codes (GA/, SC/, SG/SM/).
 _ROOTS = "A|S|E|ST|CCW|GA|SC|SG|DSG|CD|BWC|APLC|NPT|TPNW|UNODA|DC|ECOSOC|HR|TD|UNEP"
@@ -45,8 +44,3 @@ def find_symbols(text: str) -> list[str]:
         if symbol:
             found.setdefault(symbol, None)
     return list(found)
-
-
-def symbol_url(symbol: str) -> str:
-    """The Official Document System link: https://undocs.org/ + symbol."""
-    return "https://undocs.org/" + quote(symbol, safe="/().")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from crawler.dedup import NearDuplicateIndex, content_fingerprint, find_duplicate
-from crawler.symbols import find_symbols, symbol_url
+from crawler.symbols import find_symbols
 from storage.database import make_engine, session_scope
-from storage.links import link_translations, related_items
+from storage.links import link_translations, related_items, symbol_url
 from storage.models import Item, ItemLink, ItemSymbol, PendingAlternate, Source
 
 RELEASE = """The Ministry of Foreign Affairs today announced that the country will host a regional
