@@ -11,7 +11,7 @@ from scrapy.crawler import Crawler
 from twisted.python.failure import Failure
 
 from storage.database import get_engine, session_scope
-from storage.items import finish_run, get_source, start_run
+from storage.items import finish_run, forget_url_failures, get_source, record_url_failure, start_run
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,10 @@ def counters(stats: dict[str, Any]) -> dict[str, int]:
 
 
 def run_status(stats: dict[str, Any], reason: str) -> str:
-    """`failed` when the listing could not be read (and yielded nothing) or the crawl was cut short."""
+    """`failed` when the listing could not be read (and yielded nothing) or the crawl was cut short;
+    `interrupted` when it was stopped on request (SIGTERM/SIGINT: service shutdown), which is no failure."""
+    if reason == "shutdown":
+        return "interrupted"
     if stats.get("milai/listing_failures", 0) and not stats.get("milai/links", 0):
         return "failed"
     return "ok" if reason == "finished" else "failed"
@@ -99,7 +102,23 @@ class CrawlRunRecorder:
         if error:
             self.crawler.stats.set_value("milai/last_error", error)
         self.report()
+        if reason != "shutdown":  # requests cut short by a stop are not the URL's fault
+            self._record_urls(spider)
         if self.run_id is None:
             return
         with session_scope(self.engine) as session:
             finish_run(session, self.run_id, status=status, counters=counters(stats), error=error)
+
+    def _record_urls(self, spider: Spider) -> None:
+        """Failed article URLs back off across crawls (storage.items.record_url_failure); fetched ones are cleared."""
+        failed: dict[str, tuple[str, bool]] = getattr(spider, "failed_urls", {}) or {}
+        fetched: set[str] = getattr(spider, "fetched_urls", set()) or set()
+        if not failed and not fetched:
+            return
+        try:
+            with session_scope(self.engine) as session:
+                forget_url_failures(session, fetched - failed.keys())
+                for url, (message, permanent) in failed.items():
+                    record_url_failure(session, url, message, permanent=permanent)
+        except Exception:  # bookkeeping must not turn a finished crawl into a failed one
+            logger.exception("source %s: could not record failed URLs", spider.name)

@@ -196,6 +196,24 @@ def _clean(text: str | None) -> str:
     return " ".join((text or "").split())
 
 
+def _is_date_line(line: str, language: str | None) -> bool:
+    """A short dateline ("25 September 2025", "Nieuwsbericht | 25-09-2025"), not a sentence that holds a date."""
+    line = line.strip()
+    if not line or len(line) > 80 or len(line.split()) > 6 or line.endswith((".", "!", "?", "。")) and len(line) > 12:
+        return False
+    return parse_date(line, language) is not None
+
+
+def _drop_date_lines(lead: str, language: str | None) -> str:
+    """The lead without the page's date line(s) at its start (a summary starts with the first sentence)."""
+    lines = lead.lstrip().split("\n")
+    dropped = 0
+    while lines and dropped < 3 and _is_date_line(lines[0], language):
+        lines.pop(0)
+        dropped += 1
+    return "\n".join(lines) if lines else lead
+
+
 def _fallback_text(soup: BeautifulSoup) -> str:
     container = _main(soup)
     for tag in container.find_all(["script", "style", "noscript", "nav", "header", "footer", "aside", "form"]):
@@ -266,7 +284,7 @@ def extract_page(
         published = find_date_in_text(f"{title}\n{text}", language)
 
     description = next((v for _, v in _meta(soup, DESCRIPTION_META)), None)
-    lead = text[len(title):] if title and text.startswith(title) else text
+    lead = _drop_date_lines(text[len(title):] if title and text.startswith(title) else text, language)
     summary = _clean(description)[:SUMMARY_CHARS] if description else summarize(lead)
 
     canonical, alternates = _links(soup, base)

@@ -33,7 +33,9 @@ class PageItem:
     published: datetime | None = None
     date_origin: str = "none"
     language: str | None = None
-    canonical_url: str = ""
+    canonical_url: str = ""  # the dedup key (crawler.urls.canonicalize): may force https, drop www., …
+    display_url: str = ""  # the URL shown to users: the honoured rel=canonical, else the fetched URL cleaned
+    fetched_key: str = ""  # canonicalize(url): recorded as an alias when it differs from canonical_url
     page_canonical: str | None = None
     alternates: dict[str, str] = field(default_factory=dict)
     pdf_links: list[str] = field(default_factory=list)

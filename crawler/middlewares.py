@@ -1,11 +1,16 @@
 """Skip known article URLs before fetching them (one batched lookup per listing page); stop paging
-at the first listing page that holds nothing new."""
+at the first listing page that holds nothing new.
+
+Known means: stored under that canonical URL, remembered as an alias of a stored item (a mirror fetched
+before), or an article URL that failed and is backing off / was given up (storage.items.blocked_urls).
+Within one crawl each canonical URL is requested once, whatever spellings the listings use."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.crawler import Crawler
@@ -13,10 +18,10 @@ from scrapy.http import Response
 from sqlalchemy import Engine
 
 from crawler.items import PageItem
-from crawler.spiders.base import META_ARTICLE, META_INFO, META_NEXT_PAGE
-from crawler.urls import canonicalize
+from crawler.spiders.base import META_ARTICLE, META_INFO, META_LISTING, META_NEXT_PAGE
+from crawler.urls import _is_tracking, canonicalize
 from storage.database import get_engine, session_scope
-from storage.items import KnownItem, known_items
+from storage.items import KnownItem, blocked_urls, known_items
 
 
 def _norm(title: str | None) -> str:
@@ -38,18 +43,23 @@ class SkipKnownUrlsMiddleware:
     def __init__(self, crawler: Crawler, engine: Engine) -> None:
         self.crawler = crawler
         self.engine = engine
+        self.scheduled: set[str] = set()  # canonical URLs requested (or listed as items) in this crawl
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler, get_engine(crawler.settings.get("MILAI_DATABASE_URL")))
 
     async def process_spider_output(self, response: Response, result: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        from_listing = bool(getattr(response, "meta", {}).get(META_LISTING)) if response is not None else False
         batch = [entry async for entry in result]
-        urls = {canonicalize(u) for u in map(_candidate_url, batch) if u}
+        keys = {id(e): canonicalize(u) for e in batch if (u := _candidate_url(e, from_listing))}
         known: dict[str, KnownItem] = {}
-        if urls:
+        blocked: set[str] = set()
+        if keys:
             with session_scope(self.engine) as session:
-                known = known_items(session, urls)
+                known = known_items(session, set(keys.values()))
+                blocked = blocked_urls(session, set(keys.values()) - known.keys())
+        chosen = _best_spellings(batch, keys, response)
         stats = self.crawler.stats
         assert stats is not None
         fresh = 0
@@ -58,10 +68,20 @@ class SkipKnownUrlsMiddleware:
             if isinstance(entry, Request) and entry.meta.get(META_NEXT_PAGE):
                 next_pages.append(entry)
                 continue
-            url = _candidate_url(entry)
-            hit = known.get(canonicalize(url)) if url else None
+            key = keys.get(id(entry))
+            if key is None:
+                yield entry
+                continue
+            if key in self.scheduled or chosen.get(key) is not entry:
+                stats.inc_value("milai/duplicate_links")  # another spelling of a page requested in this crawl
+                continue
+            self.scheduled.add(key)
+            if key in blocked:
+                stats.inc_value("milai/retry_later")  # failed before: backing off, or given up
+                continue
+            hit = known.get(key)
             if hit is None:
-                fresh += url is not None
+                fresh += 1
                 yield entry
                 continue
             if isinstance(entry, Request):
@@ -82,9 +102,31 @@ class SkipKnownUrlsMiddleware:
                 stats.inc_value("milai/pagination_stopped")
 
 
-def _candidate_url(entry: Any) -> str | None:
+def _best_spellings(batch: list[Any], keys: dict[int, str], response: Response | None) -> dict[str, Any]:
+    """Per canonical URL, the entry whose spelling is most likely to work and is cleanest: the listing's own
+    scheme, no tracking parameters or fragment, the shortest."""
+    scheme = urlsplit(response.url).scheme if response is not None else "https"
+    best: dict[str, tuple[tuple[int, int, int], Any]] = {}
+    for entry in batch:
+        key = keys.get(id(entry))
+        if key is None:
+            continue
+        url = entry.url
+        parts = urlsplit(url)
+        dirty = bool(parts.fragment) or any(
+            _is_tracking(p.partition("=")[0]) for p in parts.query.split("&") if p
+        )
+        rank = (int(parts.scheme.lower() != scheme), int(dirty), len(url))
+        if key not in best or rank < best[key][0]:
+            best[key] = (rank, entry)
+    return {key: entry for key, (_, entry) in best.items()}
+
+
+def _candidate_url(entry: Any, from_listing: bool = True) -> str | None:
+    """The URL to check for an article request, or for an item listed with its text (follow: false).
+    Items from fetched article pages pass: the dedup pipeline counts and aliases them."""
     if isinstance(entry, Request) and entry.meta.get(META_ARTICLE):
         return entry.url
-    if isinstance(entry, PageItem):
+    if isinstance(entry, PageItem) and from_listing:
         return entry.url
     return None

@@ -6,7 +6,7 @@ import logging
 import threading
 from datetime import datetime
 from typing import Any, Self
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
@@ -19,9 +19,9 @@ from crawler.items import PageItem
 from crawler.pdf import read_pdf
 from crawler.relevance import classify
 from crawler.symbols import find_symbols
-from crawler.urls import canonicalize, same_site
+from crawler.urls import canonicalize, clean_url, same_site
 from storage.database import get_engine, session_scope
-from storage.items import add_item, get_item_by_url, get_source, revise_item
+from storage.items import add_item, get_item_by_url, get_source, remember_alias, revise_item
 from storage.links import link_translations
 from storage.models import Item, ItemSymbol, utcnow
 
@@ -149,14 +149,18 @@ class ExtractPipeline(_ItemStage):
 
 
 class NormalisePipeline(_ItemStage):
-    """The canonical URL: rel=canonical when it stays on the same site, else the fetched URL."""
+    """The canonical URL (dedup key) and the URL shown to users: rel=canonical when it stays on the same
+    site, else the fetched URL (cleaned of tracking parameters and fragment, its own scheme/host/port)."""
 
     stage = "normalise"
 
     def handle(self, item: PageItem) -> PageItem:
-        fetched = canonicalize(item.url)
-        declared = item.page_canonical
-        item.canonical_url = canonicalize(declared) if declared and same_site(declared, item.url) else fetched
+        fetched = item.fetched_key = canonicalize(item.url)
+        declared = urljoin(item.url, item.page_canonical) if item.page_canonical else None
+        if declared and urlsplit(declared).scheme in ("http", "https") and same_site(declared, item.url):
+            item.canonical_url, item.display_url = canonicalize(declared), clean_url(declared)
+        else:
+            item.canonical_url, item.display_url = fetched, clean_url(item.url)
         item.alternates = {lang: canonicalize(u) for lang, u in item.alternates.items() if u}
         return item
 
@@ -205,7 +209,9 @@ class DedupPipeline(_ItemStage):
             )
         if existing is not None or (match is not None and match.reason == "url"):
             self.stats.inc_value("milai/duplicate")
-            raise DropItem(f"already stored: {item.canonical_url}", log_level="DEBUG")
+            target = existing.id if existing is not None else match.item_id if match is not None else None
+            remember_fetched_alias(self.engine, item, target)
+            raise DropItem(f"already stored: {item.canonical_url}", log_level="INFO")
         if match is not None:
             item.duplicate_of_id, item.duplicate_reason = match.item_id, match.reason
         if item.duplicate_of_id is not None:
@@ -236,7 +242,7 @@ class StorePipeline(_ItemStage):
 
     def handle(self, item: PageItem) -> PageItem:
         fields = {
-            "url": item.url,
+            "url": item.display_url or clean_url(item.url),
             "kind": item.kind,
             "title": item.title,
             "listing_title": item.listing_title,
@@ -267,7 +273,12 @@ class StorePipeline(_ItemStage):
                 item_id = row.id
         except IntegrityError as exc:  # stored meanwhile by another spider of this crawl
             self.stats.inc_value("milai/duplicate")
-            raise DropItem(f"already stored: {item.canonical_url}", log_level="DEBUG") from exc
+            with session_scope(self.engine) as session:
+                stored = get_item_by_url(session, item.canonical_url)
+                stored_id = stored.id if stored is not None else None
+            remember_fetched_alias(self.engine, item, stored_id)
+            raise DropItem(f"already stored: {item.canonical_url}", log_level="INFO") from exc
+        remember_fetched_alias(self.engine, item, item_id)
         if item.minhash is not None and item.duplicate_of_id is None:
             index = shared_index(self.engine)
             index.add(item_id, item.minhash)
@@ -303,6 +314,18 @@ class StorePipeline(_ItemStage):
         # always: a page stored later may resolve alternates that earlier pages named
         link_translations(session, row, item.alternates or {})
         session.flush()
+
+
+def remember_fetched_alias(engine: Engine, item: PageItem, item_id: int | None) -> None:
+    """A fetched URL stored under another key (a mirror declaring rel=canonical) is remembered as an alias,
+    so the next crawl skips it before fetching."""
+    if item_id is None or not item.fetched_key or item.fetched_key == item.canonical_url:
+        return
+    try:
+        with session_scope(engine) as session:
+            remember_alias(session, item.fetched_key, item_id)
+    except IntegrityError:  # recorded meanwhile by another spider of this crawl
+        logger.debug("alias %s recorded concurrently", item.fetched_key)
 
 
 def _title_from_url(url: str) -> str:

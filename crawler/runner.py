@@ -15,10 +15,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from scrapy.crawler import Crawler, CrawlerProcess
 
-from crawler.catalogue import SourceConfig
+from crawler.catalogue import SourceConfig, load_catalogue
 from crawler.extensions import counters
 from crawler.settings import build_settings
 from crawler.spiders import SPIDERS
@@ -49,12 +48,7 @@ class SourceSummary:
 
 
 def load_sources(path: Path) -> list[SourceConfig]:
-    """The catalogue at `path` (crawler.catalogue.load_catalogue when available)."""
-    try:
-        from crawler.catalogue import load_catalogue  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover - transitional until the catalogue module has a loader
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        return [SourceConfig.model_validate(e) for e in data.get("sources", [])]
+    """The catalogue at `path`."""
     return list(load_catalogue(path))
 
 
@@ -89,7 +83,7 @@ def run_crawl(
     extra: dict[str, Any] = {"MILAI_DATABASE_URL": engine.url.render_as_string(hide_password=False)}
     if progress is not None:
         extra["MILAI_PROGRESS"] = progress
-    process = CrawlerProcess(build_settings({**extra, **(overrides or {})}), install_root_handler=False)
+    process = CrawlerProcess(build_settings({**extra, **(overrides or {})}))
     crawlers: list[tuple[SourceConfig, Crawler | None, str | None]] = []
     for source in selected:
         try:

@@ -20,6 +20,10 @@ ITEM_PIPELINES = {
     "crawler.pipelines.StorePipeline": 500,
 }
 SPIDER_MIDDLEWARES = {"crawler.middlewares.SkipKnownUrlsMiddleware": 950}
+DOWNLOADER_MIDDLEWARES = {  # robots.txt per RFC 9309: unreachable means disallow
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.robots.StrictRobotsTxtMiddleware": 100,
+}
 EXTENSIONS = {"crawler.extensions.CrawlRunRecorder": 500}
 
 
@@ -44,7 +48,7 @@ def settings_dict(cfg: Settings | None = None) -> dict[str, Any]:
         "CONCURRENT_REQUESTS": 16,
         "CONCURRENT_REQUESTS_PER_DOMAIN": cfg.concurrent_requests_per_domain,
         "DOWNLOAD_DELAY": cfg.download_delay,
-        "RANDOMIZE_DOWNLOAD_DELAY": cfg.download_delay > 0,
+        "DOWNLOAD_DELAY_JITTER": 0.5 if cfg.download_delay > 0 else 0.0,
         "AUTOTHROTTLE_ENABLED": cfg.autothrottle,
         "AUTOTHROTTLE_START_DELAY": max(cfg.download_delay, 1.0),
         "AUTOTHROTTLE_MAX_DELAY": 30.0,
@@ -65,9 +69,11 @@ def settings_dict(cfg: Settings | None = None) -> dict[str, Any]:
         "HTTPCACHE_GZIP": True,
         "ITEM_PIPELINES": ITEM_PIPELINES,
         "SPIDER_MIDDLEWARES": SPIDER_MIDDLEWARES,
+        "DOWNLOADER_MIDDLEWARES": DOWNLOADER_MIDDLEWARES,
         "EXTENSIONS": EXTENSIONS,
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": cfg.log_level,
+        "LOG_INSTALL_ROOT_HANDLER": False,  # the caller (CLI, runner entry point) configures logging
         "DNS_TIMEOUT": min(cfg.download_timeout, 20.0),
         "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
         "MILAI_DATABASE_URL": cfg.effective_database_url,

@@ -93,6 +93,15 @@ def canonicalize(url: str) -> str:
     return f"https://{hostpart}/{path_part}{qmark}{q}" if path_part or q else f"https://{hostpart}"
 
 
+def clean_url(url: str) -> str:
+    """The URL to show users: the same scheme, host, port and path (a working address), without tracking
+    parameters or fragment. Unlike `canonicalize`, no https/www rewriting: this is not a dedup key."""
+    parts = urlsplit(url.strip())
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
+    kept = urlencode(query) if len(query) != len(parse_qsl(parts.query, keep_blank_values=True)) else parts.query
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", kept, ""))
+
+
 def site_key(url: str) -> str:
     """The registrable domain of a URL (host:port for IP addresses and single-label hosts)."""
     parts = urlsplit(unwrap_proxy(url.strip()))

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import CrawlRun, Item, ItemRevision, Source, utcnow
+from storage.models import CrawlRun, Item, ItemRevision, Source, UrlAlias, utcnow
 
 LAYOUT_WARNING = "no links found although this source used to yield links (page layout changed?)"
 _LOOKUP_BATCH = 500
+# A failing article URL is retried on later crawls after 1 h, 4 h, 16 h, then given up (MAX_URL_FAILURES tries).
+MAX_URL_FAILURES = 4
+RETRY_BACKOFF = timedelta(hours=1)
+RETRY_FACTOR = 4
 
 
 class SourceLike(Protocol):
@@ -85,6 +89,77 @@ def known_items(session: Session, canonical_urls: Iterable[str]) -> dict[str, Kn
         )
         for row in rows:
             out[row.canonical_url] = KnownItem(*row)
+    # aliases (mirrors declaring rel=canonical, other spellings fetched before) stand for their item
+    rest = sorted(set(urls) - out.keys())
+    for i in range(0, len(rest), _LOOKUP_BATCH):
+        chunk = rest[i : i + _LOOKUP_BATCH]
+        rows = session.execute(
+            select(
+                UrlAlias.url, Item.id, Item.canonical_url, Item.title, Item.listing_title, Item.published,
+                Item.updated_at, Item.fetched_at,
+            ).join(Item, Item.id == UrlAlias.item_id).where(UrlAlias.url.in_(chunk))
+        )
+        for row in rows:
+            out[row[0]] = KnownItem(*row[1:])
+    return out
+
+
+def remember_alias(session: Session, url: str, item_id: int) -> None:
+    """Record canonical `url` (fetched, but stored under another key) as an alias of item `item_id`."""
+    row = session.scalar(select(UrlAlias).where(UrlAlias.url == url))
+    if row is None:
+        session.add(UrlAlias(url=url, item_id=item_id, failures=0, updated_at=utcnow()))
+    else:
+        row.item_id, row.failures, row.retry_after, row.last_error = item_id, 0, None, None
+        row.updated_at = utcnow()
+    session.flush()
+
+
+def record_url_failure(
+    session: Session, url: str, error: str, *, permanent: bool = False, now: datetime | None = None
+) -> UrlAlias:
+    """Count a failed fetch of article URL `url` (canonical); schedule its next try with backoff, or give up."""
+    now = now or utcnow()
+    row = session.scalar(select(UrlAlias).where(UrlAlias.url == url))
+    if row is None:
+        row = UrlAlias(url=url, failures=0)
+        session.add(row)
+    elif row.item_id is not None:  # an alias of a stored item: nothing to retry
+        return row
+    row.failures = MAX_URL_FAILURES if permanent else (row.failures or 0) + 1
+    row.last_error = error[:2000]
+    row.updated_at = now
+    row.retry_after = (
+        None if row.failures >= MAX_URL_FAILURES else now + RETRY_BACKOFF * RETRY_FACTOR ** (row.failures - 1)
+    )
+    session.flush()
+    return row
+
+
+def forget_url_failures(session: Session, urls: Iterable[str]) -> None:
+    """Drop the failure records of `urls` (fetched fine after all)."""
+    urls = sorted(set(urls))
+    if urls:
+        for row in session.scalars(select(UrlAlias).where(UrlAlias.url.in_(urls), UrlAlias.item_id.is_(None))):
+            session.delete(row)
+        session.flush()
+
+
+def blocked_urls(session: Session, canonical_urls: Iterable[str], now: datetime | None = None) -> set[str]:
+    """The failed article URLs among `canonical_urls` not to request now (backing off, or given up)."""
+    now = now or utcnow()
+    urls = sorted(set(canonical_urls))
+    out: set[str] = set()
+    for i in range(0, len(urls), _LOOKUP_BATCH):
+        chunk = urls[i : i + _LOOKUP_BATCH]
+        rows = session.execute(
+            select(UrlAlias.url, UrlAlias.failures, UrlAlias.retry_after).where(
+                UrlAlias.url.in_(chunk), UrlAlias.item_id.is_(None), UrlAlias.failures > 0
+            )
+        )
+        for url, failures, retry_after in rows:
+            if failures >= MAX_URL_FAILURES or (retry_after is not None and retry_after > now):
+                out.add(url)
     return out
 
 
@@ -167,9 +242,12 @@ def finish_run(
 def record_health(
     source: Source, *, status: str, links: int, new: int, error: str | None, now: datetime | None = None
 ) -> None:
-    """Update last success/error, failure streak, yield counters and the layout-changed warning."""
+    """Update last success/error, failure streak, yield counters and the layout-changed warning.
+    An `interrupted` run (the crawl was stopped on request) only updates the last run time."""
     now = now or utcnow()
     source.last_run_at = now
+    if status == "interrupted":  # stopped on request (service shutdown): neither a success nor a failure
+        return
     if status == "ok":
         source.last_success_at = now
         source.consecutive_failures = 0

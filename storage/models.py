@@ -182,6 +182,21 @@ class PendingAlternate(Base):
     language: Mapped[str | None] = mapped_column(String(12))
 
 
+class UrlAlias(Base):
+    """A crawled URL (canonical key) that is not an item's own: a mirror/alias of a stored item (`item_id`),
+    or an article URL that failed (`failures`, retried after `retry_after`, given up after a few tries)."""
+
+    __tablename__ = "url_aliases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    retry_after: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class CrawlRun(Base):
     """One crawl of one source, with its counters."""
 

@@ -17,6 +17,7 @@ from w3lib.encoding import http_content_type_encoding
 from crawler.catalogue import SourceConfig
 from crawler.items import PageItem
 from crawler.pdf import PDF_MAX_BYTES, is_pdf
+from crawler.urls import canonicalize
 
 PDF_RE = re.compile(r"\.pdf(?:$|[?#])", re.IGNORECASE)
 
@@ -60,6 +61,10 @@ class SourceSpider(scrapy.Spider):
         super().__init__(*args, name=cfg.name, **kwargs)
         self.source = cfg
         self.allowed_domains: list[str] = []
+        # article URLs (canonical keys) that failed in this crawl -> (message, permanent), and those fetched;
+        # crawler.extensions.CrawlRunRecorder records them (bounded retries across crawls)
+        self.failed_urls: dict[str, tuple[str, bool]] = {}
+        self.fetched_urls: set[str] = set()
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         yield self.listing_request(self.source.url)
@@ -126,6 +131,7 @@ class SourceSpider(scrapy.Spider):
 
     def parse_article(self, response: Response) -> Iterator[Any]:
         self.crawler.stats.inc_value("milai/fetched")
+        self.fetched_urls.update({canonicalize(response.request.url), canonicalize(response.url)})
         info = response.meta.get(META_INFO) or {}
         ctype = response.headers.get("Content-Type", b"").decode("latin-1").lower()
         pdf = is_pdf(response.body, ctype)
@@ -170,6 +176,10 @@ class SourceSpider(scrapy.Spider):
             reason = failure.getErrorMessage() or failure.type.__name__
         message = f"{failure.type.__name__}: {reason} ({url})"
         self.logger.warning("source %s: %s", self.source.name, message)
+        if request is not None and request.meta.get(META_ARTICLE) and not request.meta.get(META_LISTING):
+            # too large stays too large; anything else is retried on later crawls, with backoff
+            permanent = bool(failure.check(DownloadCancelledError, CancelledError))
+            self.failed_urls[canonicalize(url)] = (message, permanent)
         self.crawler.stats.inc_value("milai/errors")
         self.crawler.stats.set_value("milai/last_error", message)
         if request is not None and request.meta.get(META_LISTING):

@@ -42,10 +42,12 @@ class FeedSpider(SourceSpider):
         if parsed.bozo and not parsed.entries:
             self.listing_failed(f"malformed feed: {parsed.get('bozo_exception')!r} ({response.url})")
             return
+        links = 0
         for entry in parsed.entries:
             link = self._link(entry)
             if not link:
                 continue
+            links += 1
             published = _struct_time(entry, "published") or entry.get("published")
             updated = _struct_time(entry, "updated") or entry.get("updated")
             content = entry.get("content") or []
@@ -58,6 +60,18 @@ class FeedSpider(SourceSpider):
                 updated=updated if entry.get("updated") else None,
                 text=_plain(text),
             )
+        if parsed.bozo and not links:
+            # feedparser recovered entries from broken XML, but none with a link: a broken feed, not an empty one
+            self.listing_failed(
+                f"malformed feed: {parsed.get('bozo_exception')!r}; {len(parsed.entries)} entries, none with a link"
+                f" ({response.url})"
+            )
+        elif parsed.bozo:
+            self.logger.warning(
+                "source %s: feed is not well-formed (%r); %d links recovered (%s)",
+                self.source.name, parsed.get("bozo_exception"), links, response.url,
+            )
+            self.crawler.stats.inc_value("milai/warnings")
 
     @staticmethod
     def _link(entry: Any) -> str | None:

@@ -40,6 +40,7 @@ class JsonSpider(SourceSpider):
 
     kind = "json"
     name = "json"
+    page_size = 0  # results on the first page (the page size when the API does not page by offset)
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         yield self.page_request(0)
@@ -96,5 +97,13 @@ class JsonSpider(SourceSpider):
                 summary=dig(result, src.summary_field) if src.summary_field else None,
             )
         index = int(response.meta.get("milai_page_index", 0))
+        # the page size: the offset step when the API pages by offset, else what a full first page held;
+        # a page with fewer results than that is the last one (no request for an empty page after it)
+        size = src.page_step if src.page_step > 1 else self.page_size
+        if index == 0:
+            self.page_size = len(results)
+        if size and len(results) < size:
+            self.crawler.stats.inc_value("milai/pagination_last_page")
+            return
         if results and src.page_param and index + 1 < src.max_pages:
             yield self.page_request(index + 1)

@@ -160,7 +160,8 @@ def test_json_post_api_with_body_paging(site: LoopbackSite, sqlite_env, tmp_path
                date_field="sort_date.raw", page_param="requestState.current")
     summary = crawl(tmp_path, [src])["src"]
     assert summary["new"] == 3
-    assert [b["requestState"]["current"] for b in bodies] == [1, 2, 3]
+    # page 2 held fewer results than page 1: it is the last one, no request for an empty page 3
+    assert [b["requestState"]["current"] for b in bodies] == [1, 2]
     assert all(h.method == "POST" for h in site.hits("/api/search"))
 
 
