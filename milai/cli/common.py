@@ -19,7 +19,8 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """Log to stderr at `level`; the handler's own level also filters what libraries' loggers propagate."""
+    numeric = getattr(logging, level.upper(), logging.INFO)
+    logging.basicConfig(level=numeric, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.root.handlers:
+        handler.setLevel(numeric)

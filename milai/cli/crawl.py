@@ -36,7 +36,7 @@ def _table(summaries: list[Any]) -> Table:
 def crawl_cmd(
     source: list[str] = typer.Option(None, "--source", "-s", help="Crawl only this source (repeatable)."),
     output: str = typer.Option("table", "--format", help="Summary format: table or json."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the crawler's log."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the crawler's log on stderr."),
 ) -> None:
     """Crawl the catalogue (or the named sources) now and print what each source yielded."""
     from crawler.catalogue import CatalogueError
@@ -44,7 +44,7 @@ def crawl_cmd(
 
     if output not in ("table", "json"):
         fail("--format must be table or json")
-    setup_logging("INFO" if verbose else "WARNING")
+    setup_logging("INFO" if verbose else "CRITICAL")  # the summary table reports every error
     tasks: dict[str, Any] = {}
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                         console=console, transient=True, disable=output == "json")
@@ -58,7 +58,8 @@ def crawl_cmd(
 
     try:
         with progress:
-            summaries = run_crawl(source or None, progress=on_progress)
+            summaries = run_crawl(source or None, progress=on_progress,
+                                  overrides={"LOG_LEVEL": "INFO" if verbose else "ERROR"})
     except CatalogueError as exc:
         fail(str(exc))
     except ValueError as exc:
