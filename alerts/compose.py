@@ -27,6 +27,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["safe_url"] = safe_url
+    env.filters["language_name"] = language_name
     env.filters["day"] = lambda iso: datetime.fromisoformat(iso).strftime("%d %b %Y") if iso else "undated"
     return env
 
@@ -34,6 +35,50 @@ def environment() -> Environment:
 def safe_url(url: str | None) -> str:
     """Only http(s) links reach a mail client (no javascript: or data: URLs from scraped pages)."""
     return url if url and url.lower().startswith(("http://", "https://")) else "#"
+
+
+# Names of languages in themselves ("Also in: Nederlands"); other codes are shown as given.
+LANGUAGE_NAMES = {
+    "ar": "العربية", "bg": "Български", "cs": "Čeština", "da": "Dansk", "de": "Deutsch",
+    "el": "Ελληνικά", "en": "English", "es": "Español", "et": "Eesti", "fi": "Suomi",
+    "fr": "Français", "he": "עברית", "hu": "Magyar", "id": "Bahasa Indonesia", "it": "Italiano",
+    "ja": "日本語", "ko": "한국어", "lt": "Lietuvių", "lv": "Latviešu", "nl": "Nederlands",
+    "no": "Norsk", "nb": "Norsk bokmål", "pl": "Polski", "pt": "Português", "ro": "Română",
+    "ru": "Русский", "sk": "Slovenčina", "sl": "Slovenščina", "sv": "Svenska", "tr": "Türkçe",
+    "uk": "Українська", "zh": "中文",
+}
+
+
+def language_name(code: str | None) -> str:
+    """`nl` → `Nederlands`; unknown or empty codes come back as they are (or "other language")."""
+    if not code:
+        return "other language"
+    return LANGUAGE_NAMES.get(code.replace("_", "-").split("-", 1)[0].lower(), code)
+
+
+def with_relations(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of the payload items with `symbols` and `translations` always present (batches
+    stored before those fields existed lack them)."""
+    return [
+        {**item, "symbols": list(item.get("symbols") or []), "translations": list(item.get("translations") or [])}
+        for item in items
+    ]
+
+
+def shared_symbols(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """UN document symbols cited by two or more items of the digest, each with those items:
+    [{"symbol", "url", "items": [item, …]}], most-cited first, then by symbol."""
+    cited: OrderedDict[str, dict[str, Any]] = OrderedDict()
+    for item in items:
+        for entry in item.get("symbols") or []:
+            symbol = entry.get("symbol")
+            if not symbol:
+                continue
+            group = cited.setdefault(symbol, {"symbol": symbol, "url": entry.get("url"), "items": []})
+            if all(other is not item for other in group["items"]):
+                group["items"].append(item)
+    shared = [group for group in cited.values() if len(group["items"]) >= 2]
+    return sorted(shared, key=lambda group: (-len(group["items"]), group["symbol"]))
 
 
 def group_items(items: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -87,13 +132,14 @@ def build_digest(
     The subject date is the batch's creation day in the subscriber's `timezone`; an immediate
     alert (`frequency="immediate"`) carrying exactly one item is titled after that item.
     """
-    items = payload.get("items", [])
+    items = with_relations(payload.get("items", []))
     created = datetime.fromisoformat(payload["created"]) if payload.get("created") else datetime.now(UTC)
     title = items[0].get("title") if frequency == "immediate" and len(items) == 1 else None
     subject = subject_for(len(items), local_time(created, timezone), title=title)
     context = {
         "subject": subject,
         "groups": group_items(items),
+        "cited": shared_symbols(items),
         "count": len(items),
         "query": query,
         "unsubscribe_url": unsubscribe_url,

@@ -31,9 +31,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, and_, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
-from alerts.render import item_snapshot
+from alerts.render import item_snapshot, load_relations
 from alerts.subscriptions import compile_matcher
 from milai.config import get_settings
 from storage.database import session_scope
@@ -136,13 +136,15 @@ def new_batch_id() -> str:
 
 
 def _payload(subscription: Subscription, batch_id: str, items: list[Item], now: datetime) -> dict[str, Any]:
+    session = object_session(subscription)
+    relations = load_relations(session, [item.id for item in items]) if session is not None else {}
     return {
         "type": PAYLOAD_TYPE,
         "version": PAYLOAD_VERSION,
         "id": batch_id,
         "subscription": subscription.id,
         "created": now.isoformat(),
-        "items": [item_snapshot(item) for item in items],
+        "items": [item_snapshot(item, relations.get(item.id)) for item in items],
     }
 
 

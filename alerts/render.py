@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import nh3
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
-from storage.models import Item
+from storage.links import TRANSLATION, symbol_url
+from storage.models import Item, ItemLink, ItemSymbol
 
 _SPACE = re.compile(r"\s+")
 SUMMARY_CHARS = 600
+TITLE_CHARS = 500
+_IN_CHUNK = 500  # ids per IN (...) list
 
 
 def plain_text(value: str | None, limit: int | None = None) -> str:
@@ -32,17 +38,77 @@ def header_safe(value: str, limit: int = 200) -> str:
     return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
 
 
-def item_snapshot(item: Item) -> dict[str, Any]:
-    """The version-1 item object of webhook payloads, also used to render emails."""
+def _chunks(ids: list[int]) -> Iterable[list[int]]:
+    for start in range(0, len(ids), _IN_CHUNK):
+        yield ids[start:start + _IN_CHUNK]
+
+
+def load_relations(session: Session, item_ids: Iterable[int]) -> dict[int, dict[str, list[dict[str, Any]]]]:
+    """{item id: {"symbols", "translations"}} for many items at once (three queries per 500 ids).
+
+    symbols: [{"symbol", "url"}] sorted by symbol; translations: the items linked as hreflang
+    alternates (ItemLink kind "translation", either direction), [{"id", "language", "url", "title"}]
+    sorted by language, with the working URL and plain-text title.
+    """
+    ids = sorted({i for i in item_ids if i is not None})
+    symbols: dict[int, set[str]] = {i: set() for i in ids}
+    linked: dict[int, set[int]] = {i: set() for i in ids}
+    for chunk in _chunks(ids):
+        for item_id, symbol in session.execute(
+            select(ItemSymbol.item_id, ItemSymbol.symbol).where(ItemSymbol.item_id.in_(chunk))
+        ):
+            symbols[item_id].add(symbol)
+        for a, b in session.execute(
+            select(ItemLink.item_id, ItemLink.other_id).where(
+                ItemLink.kind == TRANSLATION, or_(ItemLink.item_id.in_(chunk), ItemLink.other_id.in_(chunk))
+            )
+        ):
+            if a == b:
+                continue
+            if a in linked:
+                linked[a].add(b)
+            if b in linked:
+                linked[b].add(a)
+    other_ids = sorted({o for others in linked.values() for o in others})
+    others: dict[int, dict[str, Any]] = {}
+    for chunk in _chunks(other_ids):
+        for oid, url, canonical, title, language in session.execute(
+            select(Item.id, Item.url, Item.canonical_url, Item.title, Item.language).where(Item.id.in_(chunk))
+        ):
+            working = url or canonical
+            others[oid] = {
+                "id": oid,
+                "language": language,
+                "url": working,
+                "title": plain_text(title, TITLE_CHARS) or working,
+            }
+    result: dict[int, dict[str, list[dict[str, Any]]]] = {}
+    for i in ids:
+        clean = sorted({plain_text(s, 120) for s in symbols[i]} - {""})
+        translations = [others[o] for o in linked[i] if o in others]
+        translations.sort(key=lambda t: (t["language"] or "~", t["id"]))
+        result[i] = {
+            "symbols": [{"symbol": s, "url": symbol_url(s)} for s in clean],
+            "translations": [dict(t) for t in translations],
+        }
+    return result
+
+
+def item_snapshot(item: Item, relations: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """The version-1 item object of webhook payloads, also used to render emails.
+
+    `relations` is this item's entry of `load_relations` (load it once for a whole batch).
+    """
     source = item.source
     also = []
     for dup in sorted(item.duplicates, key=lambda d: d.id):
         publisher = dup.source.publisher if dup.source else None
         also.append({"publisher": publisher, "url": dup.url or dup.canonical_url})
+    relations = relations or {"symbols": [], "translations": []}
     return {
         "id": item.id,
         "url": item.url or item.canonical_url,  # the working URL; canonical_url is only the dedup key
-        "title": plain_text(item.title, 500) or (item.url or item.canonical_url),
+        "title": plain_text(item.title, TITLE_CHARS) or (item.url or item.canonical_url),
         "published": item.published.isoformat() if item.published else None,
         "fetched": item.fetched_at.isoformat() if item.fetched_at else None,
         "source": source.name if source else None,
@@ -51,4 +117,6 @@ def item_snapshot(item: Item) -> dict[str, Any]:
         "summary": plain_text(item.summary or item.text, SUMMARY_CHARS),
         "matches": list(item.matches or []),
         "also_published_by": also,
+        "symbols": [dict(s) for s in relations["symbols"]],
+        "translations": [dict(t) for t in relations["translations"]],
     }
