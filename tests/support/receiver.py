@@ -44,6 +44,9 @@ class WebhookReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status, payload, verified = receiver._handle(headers, body)
+                # record before answering: the sender may look at `requests` as soon as it has the reply
+                with receiver.lock:
+                    receiver.requests.append(Received(headers, body, payload, verified, status))
                 answer = b"ok" if status < 300 else b"no"
                 self.send_response(status)
                 if receiver.redirect_to and status == 307:
@@ -51,8 +54,6 @@ class WebhookReceiver:
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
-                with receiver.lock:
-                    receiver.requests.append(Received(headers, body, payload, verified, status))
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
