@@ -38,6 +38,8 @@ class RelatedItem(BaseModel):
     title: str
     language: str | None = None
     published: str | None = None
+    source: str | None = None
+    publisher: str | None = None
 
 
 class SymbolLink(BaseModel):
@@ -50,6 +52,7 @@ class ItemDetail(ItemOut):
     duplicates: list[RelatedItem]
     translations: list[RelatedItem]
     symbol_links: list[SymbolLink]
+    same_symbol: list[RelatedItem] = []  # other stories citing one of this item's symbols
 
 
 class SourceOut(BaseModel):

@@ -15,9 +15,9 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import selectinload
 
 from api.deps import FilterDep, SessionDep, get_engine
-from api.related import related
 from api.schemas import ItemDetail, ItemPage, SourceOut
 from storage.database import session_scope
+from storage.links import related_items
 from storage.models import Item, Source
 from storage.search import INT64_MAX, INT64_MIN, ItemFilter, SearchPage, id_fits, item_to_dict, search_items
 
@@ -108,11 +108,12 @@ def load_item(session: SessionDep, item_id: ItemId) -> Item:
 
 @router.get("/api/items/{item_id}", response_model=ItemDetail, tags=["items"])
 def get_item(session: SessionDep, item: Item = Depends(load_item)) -> dict[str, Any]:
-    """One item with its text, duplicates, translations and document symbols (undocs.org links)."""
+    """One item with its text, duplicates, translations, document symbols (undocs.org links) and the
+    other items citing those symbols."""
     data = item_to_dict(item)
-    rel = related(session, item)
+    rel = related_items(session, item.id)
     data.update(text=item.text, duplicates=rel["duplicates"], translations=rel["translations"],
-                symbol_links=rel["symbols"])
+                symbol_links=rel["symbols"], same_symbol=rel["same_symbol"])
     return data
 
 

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from alerts import subscriptions as subs
 from api.deps import SessionDep, item_filter
-from api.related import related
 from api.routes.items import load_item
 from api.templating import templates
+from storage.links import related_items
 from storage.models import Item, Source
 from storage.search import ItemFilter, SearchError, search_items
 
@@ -72,7 +72,7 @@ def index(request: Request, session: SessionDep) -> HTMLResponse:
 
 @router.get("/items/{item_id}", response_class=HTMLResponse)
 def item_page(request: Request, session: SessionDep, item: Annotated[Item, Depends(load_item)]) -> HTMLResponse:
-    return _render(request, "item.html", {"item": item, "rel": related(session, item)})
+    return _render(request, "item.html", {"item": item, "rel": related_items(session, item.id)})
 
 
 @router.get("/sources", response_class=HTMLResponse)

@@ -70,10 +70,23 @@ def test_item_detail(client: TestClient, ids: dict[str, int]) -> None:
     assert data["symbol_links"] == [{"symbol": "A/RES/79/239", "url": "https://undocs.org/A/RES/79/239"}]
     assert [d["id"] for d in data["duplicates"]] == [ids["resolution-copy"]]
     assert "lethal autonomous" in data["text"]
+    assert data["duplicates"][0]["publisher"] and data["same_symbol"] == []
     data = client.get(f"/api/items/{ids['reaim']}").json()
     assert [t["id"] for t in data["translations"]] == [ids["reaim-fr"]]
     assert client.get("/api/items/999999").status_code == 404
     assert client.get("/api/items/abc").status_code == 422
+
+
+def test_item_detail_lists_other_stories_citing_the_same_symbol(client: TestClient, ids: dict[str, int]) -> None:
+    from storage.database import get_engine, session_scope
+    from storage.models import ItemSymbol
+
+    with session_scope(get_engine()) as session:
+        session.add(ItemSymbol(item_id=ids["laws-fr"], symbol="A/RES/79/239"))
+    data = client.get(f"/api/items/{ids['resolution']}").json()
+    assert [d["id"] for d in data["same_symbol"]] == [ids["laws-fr"]]
+    page = client.get(f"/items/{ids['resolution']}").text
+    assert "Other items citing these documents" in page and f'href="/items/{ids["laws-fr"]}"' in page
 
 
 def test_sources_with_health(client: TestClient) -> None:
