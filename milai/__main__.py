@@ -1,5 +1,5 @@
 """`python -m milai` is the `milai` command."""
 
-from milai.cli.main import app
+from milai.cli.main import main
 
-app(prog_name="milai")
+main()

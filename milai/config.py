@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_SOURCES = Path(__file__).resolve().parent.parent / "crawler" / "sources.yaml"
@@ -27,35 +28,55 @@ class Settings(BaseSettings):
     sources: Path = BUNDLED_SOURCES
     smtp_url: str | None = None
     mail_from: str = "MilAI Watch <milai@localhost>"
-    smtp_timeout: float = 30.0
+    smtp_timeout: float = Field(30.0, gt=0, le=600)
     allow_private_webhooks: bool = False
     redis_url: str | None = None
     base_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(8000, ge=1, le=65535)
     user_agent: str = (
         "MilAIWatch/0.1 (+https://github.com/milai-watch/milai-watch; monitoring public statements on military AI)"
     )
     contact_url: str | None = None
-    download_timeout: float = 30.0
-    download_maxsize: int = 10 * 1024 * 1024
-    retry_times: int = 2
-    concurrent_requests_per_domain: int = 2
-    download_delay: float = 0.5
+    download_timeout: float = Field(30.0, gt=0, le=600)
+    download_maxsize: int = Field(10 * 1024 * 1024, ge=64 * 1024)
+    retry_times: int = Field(2, ge=0, le=10)
+    concurrent_requests_per_domain: int = Field(2, ge=1, le=32)
+    download_delay: float = Field(0.5, ge=0, le=600)
     autothrottle: bool = True
     httpcache: bool = True
     default_schedule: str = "17 */3 * * *"
-    digest_check_minutes: int = 15
-    subscription_backfill_hours: float = 24.0
-    webhook_timeout: float = 10.0
-    webhook_max_failure_days: float = 3.0
-    webhook_max_attempts: int = 12
-    log_level: str = "INFO"
+    digest_check_minutes: int = Field(15, ge=1, le=24 * 60)
+    subscription_backfill_hours: float = Field(24.0, ge=0, le=24 * 365)
+    webhook_timeout: float = Field(10.0, gt=0, le=300)
+    webhook_max_failure_days: float = Field(3.0, gt=0, le=365)
+    webhook_max_attempts: int = Field(12, ge=1, le=100)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
-    @field_validator("database_url")
+    @field_validator("database_url", "smtp_url", "redis_url", "contact_url")
     @classmethod
     def _blank_is_none(cls, v: str | None) -> str | None:
         return v or None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+    @field_validator("default_schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        fields = v.split()
+        if len(fields) != 5:
+            raise ValueError(f"expected a 5-field cron expression (minute hour day month weekday), got {v!r}")
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, got {v!r}")
+        return v.rstrip("/")
 
     @property
     def effective_database_url(self) -> str:
@@ -72,6 +93,17 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per invalid setting, named by its environment variable."""
+    lines = []
+    for err in exc.errors():
+        name = "MILAI_" + "_".join(str(part) for part in err["loc"]).upper()
+        given = err.get("input")
+        shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
+        lines.append(f"{name}: {err['msg']}{shown}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
 def reset_settings() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
 
@@ -25,5 +26,16 @@ for _name in COMMAND_MODULES:
     _module.register(app)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+def main() -> None:
+    """Console entry point: an invalid MILAI_* setting is a clear message and exit status 2, not a traceback."""
+    from pydantic import ValidationError
+
+    from milai.config import describe_errors
+
+    try:
+        app(prog_name="milai")
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        print(f"error: {describe_errors(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None

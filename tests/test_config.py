@@ -1,0 +1,38 @@
+"""MILAI_* settings: defaults, validation, and a clear error (not a traceback) for invalid values."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from milai.config import Settings, describe_errors
+
+
+def test_defaults_are_valid_and_sqlite_lives_in_the_data_dir(tmp_path) -> None:
+    s = Settings(data_dir=tmp_path)
+    assert s.effective_database_url == f"sqlite:///{tmp_path / 'milai.sqlite3'}"
+    assert s.digest_check_minutes >= 1 and s.download_maxsize == 10 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("digest_check_minutes", -1), ("digest_check_minutes", 0), ("port", 70000), ("download_delay", -0.5),
+     ("log_level", "loud"), ("default_schedule", "every hour"), ("base_url", "ftp://x"), ("download_timeout", 0)],
+)
+def test_out_of_range_values_are_refused(field: str, value: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings(**{field: value})
+    assert f"MILAI_{field.upper()}" in describe_errors(info.value)
+
+
+def test_cli_reports_invalid_settings_by_variable_name(tmp_path) -> None:
+    env = {**os.environ, "MILAI_DIGEST_CHECK_MINUTES": "-1", "MILAI_PORT": "abc", "MILAI_DATA_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "milai", "sources", "list"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "MILAI_DIGEST_CHECK_MINUTES" in proc.stderr and "MILAI_PORT" in proc.stderr
+    assert "Traceback" not in proc.stderr
