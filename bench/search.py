@@ -1,6 +1,9 @@
 """Benchmark: full-text search (FTS5 / tsvector) against a plain LIKE scan on a synthetic archive.
 
     python -m bench.search --items 1000000 [--db /tmp/bench.sqlite3] [--pg postgresql://…/db] [--runs 15]
+                           [--reuse] [--no-sqlite]
+
+`--reuse` keeps an archive already filled by an earlier run (same --items) instead of refilling it.
 
 Fills the archive through the real schema (migrations, so the FTS triggers run on every insert; the
 normalised search columns are computed in Python with storage.search.search_columns, as the ORM events
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import statistics
 import time
@@ -136,6 +140,15 @@ def fill(engine: Engine, n: int, batch: int = 20_000) -> float:
     return time.perf_counter() - t0
 
 
+def _filled(engine: Engine) -> bool:
+    """Whether the database already holds a bench archive."""
+    try:
+        with engine.connect() as conn:
+            return bool(conn.execute(text("SELECT 1 FROM items LIMIT 1")).first())
+    except Exception:  # no schema yet
+        return False
+
+
 def _pct(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1] if len(values) > 1 else values[0]
 
@@ -192,7 +205,8 @@ def measure(engine: Engine, runs: int) -> list[dict]:
 
 
 def _print(name: str, n: int, fill_s: float, rows: list[dict]) -> None:
-    print(f"\n== {name}: {n:,} items, filled in {fill_s:.0f} s ({n / fill_s:,.0f} items/s)")
+    filled = "reused" if math.isnan(fill_s) else f"filled in {fill_s:.0f} s ({n / fill_s:,.0f} items/s)"
+    print(f"\n== {name}: {n:,} items, {filled}")
     cols = list(rows[0])
     print(" | ".join(cols))
     for r in rows:
@@ -206,17 +220,26 @@ def main() -> None:
     ap.add_argument("--pg", help="also run on this (empty) PostgreSQL database URL")
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--json", action="store_true", help="print the numbers as JSON too")
+    ap.add_argument("--reuse", action="store_true", help="measure an archive already filled (skip the fill)")
+    ap.add_argument("--no-sqlite", action="store_true", help="only run on --pg")
     args = ap.parse_args()
     results = {}
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(args.db) + suffix).unlink(missing_ok=True)
-    targets = [("sqlite", f"sqlite:///{args.db}")] + ([("postgresql", args.pg)] if args.pg else [])
+    targets = [] if args.no_sqlite else [("sqlite", f"sqlite:///{args.db}")]
+    targets += [("postgresql", args.pg)] if args.pg else []
     for name, url in targets:
+        if name == "sqlite" and not args.reuse:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(args.db) + suffix).unlink(missing_ok=True)
         engine = make_engine(url)
-        fill_s = fill(engine, args.items)
+        if args.reuse and _filled(engine):
+            upgrade(engine)
+            fill_s = float("nan")
+        else:
+            fill_s = fill(engine, args.items)
         rows = measure(engine, args.runs)
         _print(name, args.items, fill_s, rows)
-        results[name] = {"items": args.items, "fill_seconds": round(fill_s), "queries": rows}
+        results[name] = {"items": args.items, "fill_seconds": None if math.isnan(fill_s) else round(fill_s),
+                         "queries": rows}
         engine.dispose()
     if args.json:
         print(json.dumps(results, indent=2))

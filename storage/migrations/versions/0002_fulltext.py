@@ -38,9 +38,14 @@ SQLITE_UP = [
         VALUES (new.id, new.search_title, new.search_text);
     END""",
     "INSERT INTO items_fts(items_fts) VALUES ('rebuild')",
+    # covering index for the filters of a ranked search (storage.search joins the FTS matches to it with
+    # INDEXED BY instead of reading each large items row): on-topic/duplicates, language, source, dates
+    "CREATE INDEX IF NOT EXISTS ix_items_search_filter ON items "
+    "(id, relevant, duplicate_of_id, language, source_id, published)",
 ]
 
 SQLITE_DOWN = [
+    "DROP INDEX IF EXISTS ix_items_search_filter",
     "DROP TRIGGER IF EXISTS items_fts_au",
     "DROP TRIGGER IF EXISTS items_fts_ad",
     "DROP TRIGGER IF EXISTS items_fts_ai",
