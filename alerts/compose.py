@@ -6,6 +6,7 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import format_datetime, parseaddr
 from functools import lru_cache
 from typing import Any
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from alerts.render import header_safe
+from alerts.render import header_safe, human_matches
 
 
 @lru_cache(maxsize=1)
@@ -28,6 +29,7 @@ def environment() -> Environment:
     )
     env.filters["safe_url"] = safe_url
     env.filters["language_name"] = language_name
+    env.filters["human_matches"] = human_matches  # batches stored before v1 was clarified hold raw tokens
     env.filters["day"] = lambda iso: datetime.fromisoformat(iso).strftime("%d %b %Y") if iso else "undated"
     return env
 
@@ -60,7 +62,10 @@ def with_relations(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Copies of the payload items with `symbols` and `translations` always present (batches
     stored before those fields existed lack them)."""
     return [
-        {**item, "symbols": list(item.get("symbols") or []), "translations": list(item.get("translations") or [])}
+        {
+            **item, "symbols": list(item.get("symbols") or []), "translations": list(item.get("translations") or []),
+            "matches": list(item.get("matches") or []), "query_matches": list(item.get("query_matches") or []),
+        }
         for item in items
     ]
 
@@ -123,6 +128,37 @@ def message_id(batch_id: str, mail_from: str) -> str:
     return f"<{batch_id}@{_domain(mail_from)}>"
 
 
+# Headers that must reach the wire verbatim. With the default policy a line over 78 characters is
+# folded, and List-Unsubscribe (its 43-character token makes it always longer) came out as RFC 2047
+# encoded-words, which RFC 2369/8058 do not allow there and which breaks one-click unsubscribe.
+RAW_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post", "message-id", "x-milai-batch"})
+MAX_LINE = 998  # RFC 5322
+
+
+class MailPolicy(EmailPolicy):
+    """SMTP policy (CRLF) that writes RAW_HEADERS as they are (ASCII, one line of at most 998
+    characters) and folds every other header as usual, so a non-ASCII Subject is still encoded
+    in RFC 2047 words of at most 75 characters."""
+
+    def _raw(self, name: str, value: object) -> str | None:
+        text = str(value)
+        line = f"{name}: {text}"
+        if name.lower() in RAW_HEADERS and text.isascii() and len(line) <= MAX_LINE and "\n" not in text \
+                and "\r" not in text:
+            return line + self.linesep
+        return None
+
+    def fold(self, name: str, value: str) -> str:
+        return self._raw(name, value) or super().fold(name, value)
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        raw = self._raw(name, value)
+        return raw.encode("ascii") if raw else super().fold_binary(name, value)
+
+
+MAIL_POLICY = MailPolicy(linesep="\r\n")
+
+
 def build_digest(
     *, batch_id: str, payload: dict[str, Any], to: str, mail_from: str, unsubscribe_url: str,
     query: str | None = None, timezone: str | None = "UTC", frequency: str | None = None,
@@ -145,7 +181,7 @@ def build_digest(
         "unsubscribe_url": unsubscribe_url,
     }
     env = environment()
-    message = EmailMessage()
+    message = EmailMessage(policy=MAIL_POLICY)
     name, address = parseaddr(header_safe(mail_from))
     message["From"] = Address(display_name=header_safe(name), addr_spec=address) if name else address
     message["To"] = header_safe(to, 320)

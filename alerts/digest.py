@@ -34,6 +34,7 @@ class DigestReport:
     skipped: int = 0
     paused: int = 0
     messages: list[str] = field(default_factory=list)
+    config_error: str | None = None  # e.g. a malformed MILAI_SMTP_URL (the CLI exits 2)
 
     def __str__(self) -> str:
         head = (
@@ -42,7 +43,8 @@ class DigestReport:
         )
         if self.paused:
             head += f", {self.paused} subscriptions paused"
-        return "\n".join([head, *self.messages])
+        error = [f"error: {self.config_error}"] if self.config_error else []
+        return "\n".join([head, *error, *self.messages])
 
 
 def unsubscribe_url(settings: Settings, token: str) -> str:
@@ -93,55 +95,79 @@ def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None) -> tuple[bo
     return True, 250, None, int((datetime.now(UTC) - started).total_seconds() * 1000)
 
 
+CHANNEL_ORDER = ("webhook", "apprise", "email")  # a stalled SMTP server cannot hold up webhooks
+
+
 def send_due(
     now: datetime | None = None, *, force: bool = False, engine: Engine | None = None,
     lease: timedelta = ledger.DEFAULT_LEASE,
 ) -> DigestReport:
-    """Deliver every digest and webhook that is due (`force`: everything pending, retries now)."""
+    """Deliver every digest and webhook that is due (`force`: everything pending, retries now).
+
+    Without `now` the clock is read afresh at every step (plan, each claim's retry check, each
+    mark, the backoff), so a long run never stamps late work with its start time. A given `now`
+    (tests, replays) pretends the whole run happens at that moment. Claims and leases always use
+    the database clock (see `ledger.claim_next`), and a claim is renewed while it is being sent.
+
+    Channels are processed one after another, webhooks first and email last, so a stalled SMTP
+    server (each attempt bounded by MILAI_SMTP_TIMEOUT) delays no webhook.
+    """
     settings = get_settings()
-    now = now or datetime.now(UTC)
+    fixed = now
+
+    def clock() -> datetime:
+        return fixed or datetime.now(UTC)
+
     engine = ensure_schema(engine)
     report = DigestReport()
-    ledger.plan(engine, now, force=force)
+    ledger.plan(engine, clock(), force=force)
 
     channels = ["webhook", "apprise"]
     smtp: SmtpConfig | None = None
-    why = "MILAI_SMTP_URL is not set"
     if settings.smtp_url:
         try:
             smtp = SmtpConfig.from_url(settings.smtp_url, timeout=settings.smtp_timeout)
             channels.append("email")
         except MailConfigError as exc:
-            why = str(exc)
+            report.config_error = f"{exc}; email is not sent until MILAI_SMTP_URL is fixed"
+            log.error("%s", report.config_error)
     if smtp is None:
         waiting = ledger.pending_counts(engine, "email")
         report.skipped += waiting
-        if waiting:
-            report.messages.append(f"email disabled ({why}): {waiting} email digest(s) stay pending")
+        if waiting and report.config_error is None:
+            report.messages.append(
+                f"email disabled (MILAI_SMTP_URL is not set): {waiting} email digest(s) stay pending"
+            )
+        elif waiting:
+            report.messages.append(f"{waiting} email digest(s) stay pending")
 
     attempted: list[str] = []
-    while claim := ledger.claim_next(
-        engine, now, force=force, lease=lease, channels=channels, exclude=attempted
-    ):
-        attempted.append(claim.batch_id)
-        ok, status, error, duration = _send(claim, settings, smtp)
-        if ok and after_send_hook is not None:
-            after_send_hook(claim)
-        if ok:
-            count = ledger.mark_sent(engine, claim, now, status_code=status, duration_ms=duration)
-            report.batches_sent += 1
-            report.items_sent += count
-            report.messages.append(f"sent {count} item(s) to {_describe(claim)}")
-            log.info("sent batch %s: %s item(s) to %s", claim.batch_id, count, _describe(claim))
+    for channel in CHANNEL_ORDER:
+        if channel not in channels:
             continue
-        paused = ledger.mark_failed(
-            engine, claim, now, error or "unknown error", status_code=status, duration_ms=duration,
-            max_failure_days=settings.webhook_max_failure_days, max_attempts=settings.webhook_max_attempts,
-        )
-        report.failed += 1
-        report.messages.append(f"failed {_describe(claim)}: {error}")
-        log.warning("batch %s to %s failed: %s", claim.batch_id, _describe(claim), error)
-        if paused:
-            report.paused += 1
-            report.messages.append(f"paused subscription {claim.subscription_id} after repeated failures")
+        while claim := ledger.claim_next(
+            engine, clock(), force=force, lease=lease, channels=[channel], exclude=attempted
+        ):
+            attempted.append(claim.batch_id)
+            with ledger.Heartbeat(engine, claim, lease):
+                ok, status, error, duration = _send(claim, settings, smtp)
+            if ok and after_send_hook is not None:
+                after_send_hook(claim)
+            if ok:
+                count = ledger.mark_sent(engine, claim, clock(), status_code=status, duration_ms=duration)
+                report.batches_sent += 1
+                report.items_sent += count
+                report.messages.append(f"sent {count} item(s) to {_describe(claim)}")
+                log.info("sent batch %s: %s item(s) to %s", claim.batch_id, count, _describe(claim))
+                continue
+            paused = ledger.mark_failed(
+                engine, claim, clock(), error or "unknown error", status_code=status, duration_ms=duration,
+                max_failure_days=settings.webhook_max_failure_days, max_attempts=settings.webhook_max_attempts,
+            )
+            report.failed += 1
+            report.messages.append(f"failed {_describe(claim)}: {error}")
+            log.warning("batch %s to %s failed: %s", claim.batch_id, _describe(claim), error)
+            if paused:
+                report.paused += 1
+                report.messages.append(f"paused subscription {claim.subscription_id} after repeated failures")
     return report

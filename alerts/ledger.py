@@ -9,8 +9,10 @@ message.
 
 A sender claims one batch at a time (state `sending`, `claimed_at`; on PostgreSQL with
 `SELECT ... FOR UPDATE SKIP LOCKED` so several senders can run at once), sends it outside any
-transaction, then marks batch, deliveries and an attempt row in one transaction. A claim older
-than the lease is considered abandoned (the sender died) and is claimed again.
+transaction, then marks batch, deliveries and an attempt row in one transaction. The claim is
+stamped with the database clock at the moment it is taken and renewed (heartbeat) while the
+message is being sent; a claim not renewed for longer than the lease, by the database clock, is
+considered abandoned (the sender died) and is claimed again.
 
 The one unavoidable window: the message was handed to the SMTP server (or the receiver answered
 2xx) but the process died before the "sent" transaction committed. The batch is then re-sent once
@@ -20,8 +22,10 @@ people can recognise the duplicate. Nothing is ever lost.
 
 from __future__ import annotations
 
+import logging
 import random
 import secrets
+import threading
 import time as clock
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,7 +37,7 @@ from sqlalchemy import Engine, and_, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, object_session, selectinload
 
-from alerts.render import item_snapshot, load_relations
+from alerts.render import item_snapshot, item_text, load_relations
 from alerts.subscriptions import compile_matcher
 from milai.config import get_settings
 from storage.database import session_scope
@@ -45,6 +49,9 @@ DEFAULT_LEASE = timedelta(minutes=10)
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=6)
 MAX_BATCH_ITEMS = 100  # one digest (email or webhook delivery) carries at most this many items
+CLAIM_RETRIES = 20  # candidates tried when other senders win the race for them
+
+log = logging.getLogger("milai.alerts")
 
 
 # --- schedule -------------------------------------------------------------------------------
@@ -88,8 +95,7 @@ def _matches(subscription: Subscription, item: Item, matcher: Any) -> bool:
         return False
     if subscription.languages and (item.language or "").lower() not in subscription.languages:
         return False
-    text = "\n".join(part for part in (item.title, item.summary or "", item.text) if part)
-    return bool(matcher(text, item.language))
+    return bool(matcher(item_text(item), item.language))
 
 
 def record_deliveries(session: Session, subscription: Subscription) -> int:
@@ -144,7 +150,7 @@ def _payload(subscription: Subscription, batch_id: str, items: list[Item], now: 
         "id": batch_id,
         "subscription": subscription.id,
         "created": now.isoformat(),
-        "items": [item_snapshot(item, relations.get(item.id)) for item in items],
+        "items": [item_snapshot(item, relations.get(item.id), query=subscription.query) for item in items],
     }
 
 
@@ -244,69 +250,132 @@ class Claim:
     timezone: str = "UTC"
 
 
+def db_now(session: Session) -> datetime:
+    """The database's clock (PostgreSQL `clock_timestamp()`; SQLite lives on this host, so its clock).
+
+    Claims are stamped and leases measured with it, so senders on hosts whose clocks disagree, or a
+    run that passes a simulated `now`, never see a fresh claim as abandoned.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        value = session.scalar(select(func.clock_timestamp()))
+        if isinstance(value, datetime):
+            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.now(UTC)
+
+
 def claim_next(
     engine: Engine | None,
-    now: datetime,
+    now: datetime | None = None,
     *,
     force: bool = False,
     lease: timedelta = DEFAULT_LEASE,
     channels: Iterable[str] = ("email", "webhook"),
     exclude: Iterable[str] = (),
 ) -> Claim | None:
-    """Claim the oldest sendable batch: pending, failed and due for retry (any, with `force`), or
-    abandoned in `sending` for longer than `lease`."""
+    """Claim the oldest sendable batch: pending, failed and due for retry at `now` (any, with
+    `force`), or abandoned in `sending` for longer than `lease`.
+
+    `claimed_at` is stamped, and the lease measured, with the database clock at the moment of the
+    claim (`db_now`), whatever `now` says: `now` only decides which retries are due. Losing a race
+    for a batch (SQLite has no SKIP LOCKED) moves on to the next candidate rather than giving up.
+    """
+    now = now or datetime.now(UTC)
     retry_due = or_(
         DeliveryBatch.next_attempt_at.is_(None), DeliveryBatch.next_attempt_at <= now
     ) if not force else True
-    with session_scope(engine) as session:
-        stmt = (
-            select(DeliveryBatch)
-            .join(Subscription, Subscription.id == DeliveryBatch.subscription_id)
-            .where(
-                Subscription.active.is_(True),
-                Subscription.channel.in_(list(channels)),
-                DeliveryBatch.id.not_in(list(exclude)),
-                or_(
-                    and_(DeliveryBatch.state.in_(("pending", "failed")), retry_due),
-                    and_(DeliveryBatch.state == "sending", DeliveryBatch.claimed_at < now - lease),
-                ),
+    skip = list(exclude)
+    for _ in range(CLAIM_RETRIES):
+        with session_scope(engine) as session:
+            claimed_at = db_now(session)
+            stmt = (
+                select(DeliveryBatch)
+                .join(Subscription, Subscription.id == DeliveryBatch.subscription_id)
+                .where(
+                    Subscription.active.is_(True),
+                    Subscription.channel.in_(list(channels)),
+                    DeliveryBatch.id.not_in(skip),
+                    or_(
+                        and_(DeliveryBatch.state.in_(("pending", "failed")), retry_due),
+                        and_(DeliveryBatch.state == "sending", DeliveryBatch.claimed_at < claimed_at - lease),
+                    ),
+                )
+                .order_by(DeliveryBatch.created_at, DeliveryBatch.id)
+                .limit(1)
             )
-            .order_by(DeliveryBatch.created_at, DeliveryBatch.id)
-            .limit(1)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True, of=DeliveryBatch)
-        batch = session.scalar(stmt)
-        if batch is None:
-            return None
-        previous = (
-            DeliveryBatch.claimed_at.is_(None) if batch.claimed_at is None
-            else DeliveryBatch.claimed_at == batch.claimed_at
-        )
-        won = session.execute(
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True, of=DeliveryBatch)
+            batch = session.scalar(stmt)
+            if batch is None:
+                return None
+            previous = (
+                DeliveryBatch.claimed_at.is_(None) if batch.claimed_at is None
+                else DeliveryBatch.claimed_at == batch.claimed_at
+            )
+            won = session.execute(
+                update(DeliveryBatch)
+                .where(DeliveryBatch.id == batch.id, DeliveryBatch.state == batch.state, previous)
+                .values(state="sending", claimed_at=claimed_at)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if not won:  # another sender got there first (SQLite has no SKIP LOCKED): try the next one
+                skip.append(batch.id)
+                continue
+            subscription = session.get(Subscription, batch.subscription_id)
+            assert subscription is not None
+            return Claim(
+                batch_id=batch.id,
+                claimed_at=claimed_at,
+                attempts=batch.attempts,
+                payload=dict(batch.payload or {}),
+                subscription_id=subscription.id,
+                channel=subscription.channel,
+                target=subscription.target,
+                secret=subscription.secret,
+                unsubscribe_token=subscription.unsubscribe_token,
+                query=subscription.query,
+                frequency=subscription.frequency,
+                timezone=subscription.timezone or "UTC",
+            )
+    return None
+
+
+def renew(engine: Engine | None, claim: Claim) -> bool:
+    """Heartbeat: stamp the claim with the database clock again while it is still being sent."""
+    with session_scope(engine) as session:
+        return bool(session.execute(
             update(DeliveryBatch)
-            .where(DeliveryBatch.id == batch.id, DeliveryBatch.state == batch.state, previous)
-            .values(state="sending", claimed_at=now)
+            .where(DeliveryBatch.id == claim.batch_id, DeliveryBatch.state == "sending")
+            .values(claimed_at=db_now(session))
             .execution_options(synchronize_session=False)
-        ).rowcount
-        if not won:  # another sender got there first (SQLite has no SKIP LOCKED)
-            return None
-        subscription = session.get(Subscription, batch.subscription_id)
-        assert subscription is not None
-        return Claim(
-            batch_id=batch.id,
-            claimed_at=now,
-            attempts=batch.attempts,
-            payload=dict(batch.payload or {}),
-            subscription_id=subscription.id,
-            channel=subscription.channel,
-            target=subscription.target,
-            secret=subscription.secret,
-            unsubscribe_token=subscription.unsubscribe_token,
-            query=subscription.query,
-            frequency=subscription.frequency,
-            timezone=subscription.timezone or "UTC",
-        )
+        ).rowcount)
+
+
+class Heartbeat:
+    """`with Heartbeat(engine, claim, lease):` renews the claim every lease/3 while the body runs,
+    so a send that takes longer than the lease (a stalled SMTP server) is never taken for abandoned.
+    A sender that dies stops renewing, and its claim expires after the lease as before."""
+
+    def __init__(self, engine: Engine | None, claim: Claim, lease: timedelta) -> None:
+        self.engine, self.claim = engine, claim
+        self.interval = max(lease.total_seconds() / 3, 0.05)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{claim.batch_id}", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                if not renew(self.engine, self.claim):
+                    return
+            except Exception:  # noqa: BLE001 - a failed renewal must not break the send
+                log.warning("could not renew the claim on batch %s", self.claim.batch_id, exc_info=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 # --- mark -----------------------------------------------------------------------------------
@@ -363,6 +432,12 @@ def mark_failed(
         batch = session.get(DeliveryBatch, claim.batch_id)
         subscription = session.get(Subscription, claim.subscription_id)
         if batch is None or subscription is None:  # deleted meanwhile
+            return False
+        if batch.state == "sent":  # another sender delivered it meanwhile: log the attempt only
+            session.add(DeliveryAttempt(
+                batch_id=batch.id, at=now, ok=False, status_code=status_code, error=error,
+                duration_ms=duration_ms,
+            ))
             return False
         batch.attempts += 1
         batch.state = "failed"

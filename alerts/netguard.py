@@ -41,7 +41,7 @@ def forbidden_reason(address: IPAddress) -> str | None:
     )
     for name, hit in checks:
         if hit:
-            return f"a {name} address"
+            return f"{'an' if name[0] in 'aeiou' else 'a'} {name} address"
     if not address.is_global:
         return "not a public address"
     return None

@@ -11,6 +11,7 @@ import nh3
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from storage import query as query_language
 from storage.links import TRANSLATION, symbol_url
 from storage.models import Item, ItemLink, ItemSymbol
 
@@ -18,6 +19,9 @@ _SPACE = re.compile(r"\s+")
 SUMMARY_CHARS = 600
 TITLE_CHARS = 500
 _IN_CHUNK = 500  # ids per IN (...) list
+MAX_MATCHES = 8  # human "why it matched" terms per item
+_TERM_KINDS = ("strong:", "ai:", "mil:")  # classifier explanation prefixes kept (without the prefix)
+_HIDDEN_KINDS = ("rule:", "neg:")  # scoring rules and negative evidence are not reasons to read
 
 
 def plain_text(value: str | None, limit: int | None = None) -> str:
@@ -94,10 +98,69 @@ def load_relations(session: Session, item_ids: Iterable[int]) -> dict[int, dict[
     return result
 
 
-def item_snapshot(item: Item, relations: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+def human_matches(raw: Iterable[str] | None, limit: int = MAX_MATCHES) -> list[str]:
+    """The classifier's explanation (`strong:autonomous weapons`, `mil:weapons`, `rule:near-ai+mil x3`)
+    as terms a reader understands: prefixes removed, rule and negative tokens dropped, each term once
+    (case-insensitively), in the classifier's order (strongest evidence first), at most `limit`.
+    Already-human lists come back unchanged, so this is safe on old and new payloads alike."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for entry in raw or ():
+        if not isinstance(entry, str) or entry.startswith(_HIDDEN_KINDS):
+            continue
+        for kind in _TERM_KINDS:
+            if entry.startswith(kind):
+                entry = entry[len(kind):]
+                break
+        entry = entry.strip()
+        if entry and entry.casefold() not in seen:
+            seen.add(entry.casefold())
+            out.append(entry)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _positive_terms(node: query_language.Node) -> list[query_language.Term | query_language.Phrase]:
+    if isinstance(node, query_language.Term | query_language.Phrase):
+        return [node]
+    if isinstance(node, query_language.And | query_language.Or):
+        return [leaf for child in node.children for leaf in _positive_terms(child)]
+    return []  # terms under NOT are reasons to exclude, never to match
+
+
+def _term_label(node: query_language.Term | query_language.Phrase) -> str:
+    if isinstance(node, query_language.Phrase):
+        return " ".join(node.words)
+    return node.text + ("*" if node.prefix else "")
+
+
+def query_matches(query: str | None, text: str, language: str | None = None) -> list[str]:
+    """The subscriber's query terms (as typed, NOT terms left out) found in `text`, matched with the
+    query language's own normalisation (storage.query: case, accents, stems, prefixes, phrases)."""
+    compiled = query_language.compile_query(query)
+    if compiled.ast is None:
+        return []
+    found: list[str] = []
+    for node in _positive_terms(compiled.ast):
+        label = _term_label(node)
+        if label not in found and query_language.CompiledQuery(label, node).matches(text, language):
+            found.append(label)
+    return found
+
+
+def item_text(item: Item) -> str:
+    """The text a subscription query is matched against."""
+    return "\n".join(part for part in (item.title, item.summary or "", item.text) if part)
+
+
+def item_snapshot(
+    item: Item, relations: dict[str, list[dict[str, Any]]] | None = None, *, query: str | None = None,
+) -> dict[str, Any]:
     """The version-1 item object of webhook payloads, also used to render emails.
 
-    `relations` is this item's entry of `load_relations` (load it once for a whole batch).
+    `relations` is this item's entry of `load_relations` (load it once for a whole batch); `query`
+    is the subscription's saved query, whose matching terms become `query_matches`.
     """
     source = item.source
     also = []
@@ -115,7 +178,9 @@ def item_snapshot(item: Item, relations: dict[str, list[dict[str, Any]]] | None 
         "publisher": source.publisher if source else None,
         "language": item.language,
         "summary": plain_text(item.summary or item.text, SUMMARY_CHARS),
-        "matches": list(item.matches or []),
+        "matches": human_matches(item.matches),
+        "query_matches": query_matches(query, item_text(item), item.language) if query else [],
+        "classifier_matches": list(item.matches or []),
         "also_published_by": also,
         "symbols": [dict(s) for s in relations["symbols"]],
         "translations": [dict(t) for t in relations["translations"]],

@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from alerts.netguard import UnsafeTargetError, check_url
 from storage import query as query_language
-from storage.models import Subscription
+from storage.models import DeliveryBatch, Source, Subscription
+
+log = logging.getLogger("milai.alerts")
 
 CHANNELS = ("email", "webhook", "apprise")
+# ISO 639-1 (two-letter) language codes; item languages are stored in this form.
+ISO_639_1 = frozenset("""
+aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz
+ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii
+ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi
+mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw
+sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk
+ur uz ve vi vo wa wo xh yi yo za zh zu
+""".split())
 FREQUENCIES = ("immediate", "daily", "weekly")
 
 
@@ -110,6 +122,36 @@ def _clean_list(values: Iterable[str], what: str) -> list[str]:
     return out
 
 
+def validate_languages(languages: Iterable[str]) -> list[str]:
+    """Lower-cased ISO 639-1 codes (`en`, `fr`), or SubscriptionError (`english`, `eng`, `xx`)."""
+    codes = [lang.lower() for lang in _clean_list(languages, "language")]
+    for code in codes:
+        if code not in ISO_639_1:
+            raise SubscriptionError(f"unknown language {code!r} (use an ISO 639-1 code such as en, fr or zh)")
+    return codes
+
+
+def validate_sources(session: Session, sources: Iterable[str], warn: Callable[[str], None] | None = None) -> list[str]:
+    """Source names checked against the `sources` table: unknown names are an error when it has rows;
+    when it is still empty (nothing crawled or synced yet) they are accepted with a warning."""
+    names = _clean_list(sources, "source")
+    if not names:
+        return names
+    known = set(session.scalars(select(Source.name)))
+    unknown = [name for name in names if name not in known]
+    if unknown and known:
+        raise SubscriptionError(
+            f"unknown source {', '.join(map(repr, unknown))} (see `milai sources list` for the names)"
+        )
+    if unknown:
+        message = (
+            f"the source catalogue is empty, so {', '.join(map(repr, unknown))} could not be checked; "
+            "the filter only matches items of sources with exactly that name"
+        )
+        (warn or log.warning)(message)
+    return names
+
+
 def create_subscription(
     session: Session,
     *,
@@ -123,8 +165,12 @@ def create_subscription(
     languages: Sequence[str] = (),
     delivery_hour: int = 7,
     timezone: str = "UTC",
+    warn: Callable[[str], None] | None = None,
 ) -> Subscription:
-    """Validate and store a subscription; it receives items fetched from now on."""
+    """Validate and store a subscription; it receives items fetched from now on.
+
+    `warn` receives warnings that do not stop the subscription (default: logged).
+    """
     if channel not in CHANNELS:
         raise SubscriptionError(f"unknown channel {channel!r} (use one of {', '.join(CHANNELS)})")
     if frequency not in FREQUENCIES:
@@ -147,9 +193,9 @@ def create_subscription(
         target=target,
         secret=secret,
         query=validate_query(query),
-        sources=_clean_list(sources, "source"),
+        sources=validate_sources(session, sources, warn),
         publishers=_clean_list(publishers, "publisher"),
-        languages=[lang.lower() for lang in _clean_list(languages, "language")],
+        languages=validate_languages(languages),
         frequency=frequency,
         delivery_hour=delivery_hour,
         timezone=validate_timezone(timezone),
@@ -183,11 +229,18 @@ def pause_subscription(session: Session, subscription_id: int, reason: str = "pa
 
 
 def resume_subscription(session: Session, subscription_id: int) -> Subscription:
-    """Reactivate; the failure clock restarts so retries get a fresh allowance."""
+    """Reactivate; the failure clock restarts so retries get a fresh allowance, and failed batches
+    are due at once (their backoff is cleared) so the next digest run delivers them."""
     subscription = get_subscription(session, subscription_id)
     subscription.active = True
     subscription.paused_reason = None
     subscription.failing_since = None
+    session.execute(
+        update(DeliveryBatch)
+        .where(DeliveryBatch.subscription_id == subscription.id, DeliveryBatch.state == "failed")
+        .values(next_attempt_at=None)
+        .execution_options(synchronize_session=False)
+    )
     return subscription
 
 

@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from milai.cli.common import console, err_console
+from milai.cli.common import console, err_console, fail
 
 
 def send_cmd(
     now: Annotated[
         bool, typer.Option("--now", help="Send everything pending whatever the schedule; retry failures now.")
     ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also log each delivery to stderr.")] = False,
 ) -> None:
-    """Deliver what is due and print what was sent, failed or skipped."""
+    """Deliver what is due and print what was sent, failed or skipped.
+
+    Exit status: 0 when nothing failed, 1 when any delivery failed (it is retried with backoff),
+    2 when the configuration is wrong (e.g. a malformed MILAI_SMTP_URL; other channels are still sent).
+    """
     from alerts.digest import send_due
 
-    report = send_due(force=now)
+    alerts_log = logging.getLogger("milai.alerts")
+    quiet = logging.NullHandler()
+    if verbose:
+        from milai.cli.common import setup_logging
+
+        setup_logging("INFO")
+    else:  # the report below already lists every failure: do not print each one twice
+        alerts_log.addHandler(quiet)
+    try:
+        report = send_due(force=now)
+    finally:
+        alerts_log.removeHandler(quiet)
     for line in report.messages:
         target = err_console if line.startswith(("failed", "paused", "email disabled")) else console
         target.print(escape(line), highlight=False)
@@ -26,7 +43,9 @@ def send_cmd(
         f"{report.batches_sent} sent ({report.items_sent} items), {report.failed} failed, "
         f"{report.skipped} skipped", highlight=False,
     )
-    if report.failed and not report.batches_sent:
+    if report.config_error:
+        fail(escape(report.config_error))
+    if report.failed:
         raise typer.Exit(1)
 
 

@@ -6,8 +6,9 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from milai.cli.common import fail
+from milai.cli.common import err_console, fail
 
 
 class EmailFrequency(StrEnum):
@@ -22,11 +23,19 @@ class WebhookFrequency(StrEnum):
 
 
 QueryOpt = Annotated[str | None, typer.Option("--query", "-q", help="Boolean query (default: every on-topic item).")]
-SourceOpt = Annotated[list[str] | None, typer.Option("--source", help="Only this source name (repeatable).")]
+SourceOpt = Annotated[
+    list[str] | None, typer.Option("--source", help="Only this source name, see `milai sources list` (repeatable).")
+]
 PublisherOpt = Annotated[list[str] | None, typer.Option("--publisher", help="Only this publisher (repeatable).")]
-LangOpt = Annotated[list[str] | None, typer.Option("--lang", help="Only this language, e.g. en (repeatable).")]
+LangOpt = Annotated[
+    list[str] | None, typer.Option("--lang", help="Only this language, an ISO 639-1 code such as en (repeatable).")
+]
 HourOpt = Annotated[int, typer.Option("--hour", help="Local hour (0-23) of daily/weekly digests.")]
 TzOpt = Annotated[str, typer.Option("--timezone", help="IANA time zone of --hour, e.g. Europe/Paris.")]
+
+
+def _warn(message: str) -> None:
+    err_console.print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False)
 
 
 def _create(**kwargs: Any) -> None:
@@ -36,9 +45,9 @@ def _create(**kwargs: Any) -> None:
     ensure_schema()
     try:
         with session_scope() as session:
-            subscription_id = create_subscription(session, **kwargs).id
+            subscription_id = create_subscription(session, warn=_warn, **kwargs).id
     except SubscriptionError as exc:
-        fail(str(exc))
+        fail(escape(str(exc)))
     typer.echo(subscription_id)
 
 

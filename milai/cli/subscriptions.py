@@ -57,7 +57,7 @@ def _change(action: Callable[..., Any], subscription_id: int, done: str) -> None
         with session_scope() as session:
             action(session, subscription_id)
     except SubscriptionError as exc:
-        fail(str(exc))
+        fail(escape(str(exc)))
     console.print(f"subscription {subscription_id} {done}")
 
 
@@ -69,7 +69,7 @@ def pause_cmd(subscription_id: IdArg) -> None:
 
 
 def resume_cmd(subscription_id: IdArg) -> None:
-    """Restart deliveries, including those that failed."""
+    """Restart deliveries; failed ones are due again at once (the next `milai digest send`)."""
     from alerts.subscriptions import resume_subscription
 
     _change(resume_subscription, subscription_id, "resumed")

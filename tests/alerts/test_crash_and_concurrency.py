@@ -35,8 +35,10 @@ def test_stale_claim_is_resent_once_with_same_id(smtp_server: SmtpServer) -> Non
     claim = ledger.claim_next(None, now)  # a sender that claims, then dies
     assert claim is not None
     assert send_due(now + timedelta(minutes=1)).batches_sent == 0  # lease still held
+    # a simulated clock cannot age a claim: leases are measured with the database clock
+    assert send_due(now + ledger.DEFAULT_LEASE + timedelta(seconds=1)).batches_sent == 0
     assert smtp_server.messages == []
-    report = send_due(now + ledger.DEFAULT_LEASE + timedelta(seconds=1))
+    report = send_due(now, lease=timedelta(0))  # the lease has run out
     assert report.batches_sent == 1, str(report)
     assert smtp_server.messages[0]["Message-ID"] == f"<{claim.batch_id}@localhost>"
     assert send_due(now + timedelta(hours=1), force=True).batches_sent == 0
@@ -57,8 +59,9 @@ def test_sender_killed_between_send_and_mark(env: dict[str, str], receiver: Webh
         batch = session.scalar(select(DeliveryBatch))
         assert batch.state == "sending"
         batch_id = batch.id
-    later = datetime.now(UTC) + ledger.DEFAULT_LEASE + timedelta(seconds=5)
-    assert send_due(later).batches_sent == 1
+    later = datetime.now(UTC) + timedelta(seconds=5)
+    assert send_due(later).batches_sent == 0  # the dead sender's claim is still within its lease
+    assert send_due(later, lease=timedelta(0)).batches_sent == 1  # the lease has run out
     # the documented window: delivered twice, with the same webhook-id so the receiver can drop it
     assert [r.headers["webhook-id"] for r in receiver.requests] == [batch_id, batch_id]
     assert send_due(later + timedelta(hours=1), force=True).batches_sent == 0
