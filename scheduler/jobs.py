@@ -15,6 +15,15 @@ CRAWL_TIMEOUT_SECONDS = 3 * 60 * 60
 
 _children: set[subprocess.Popen[str]] = set()
 _children_lock = threading.Lock()
+_stopping = threading.Event()
+
+
+def crawl_command(source_names: list[str] | None) -> list[str]:
+    """The child process that crawls `source_names` (all enabled sources when None)."""
+    cmd = [sys.executable, "-m", "crawler.runner"]
+    for name in source_names or []:
+        cmd += ["--source", name]
+    return cmd
 
 
 def crawl(source_names: list[str] | None = None) -> list[dict[str, Any]]:
@@ -23,9 +32,7 @@ def crawl(source_names: list[str] | None = None) -> list[dict[str, Any]]:
     Twisted's reactor cannot be restarted inside one process, so every crawl gets a fresh
     `python -m crawler.runner`; a crash there never takes the service down.
     """
-    cmd = [sys.executable, "-m", "crawler.runner"]
-    for name in source_names or []:
-        cmd += ["--source", name]
+    cmd = crawl_command(source_names)
     label = ", ".join(source_names) if source_names else "all sources"
     log.info("crawl started: %s", label)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -41,6 +48,9 @@ def crawl(source_names: list[str] | None = None) -> list[dict[str, Any]]:
     finally:
         with _children_lock:
             _children.discard(proc)
+    if proc.returncode != 0 and _stopping.is_set():
+        log.info("crawl of %s stopped at shutdown", label)
+        return []
     if proc.returncode != 0:
         tail = (err or "").strip().splitlines()[-5:]
         log.error("crawl of %s exited with %s: %s", label, proc.returncode, " | ".join(tail))
@@ -75,6 +85,7 @@ def send_digests() -> str:
 
 def terminate_children() -> None:
     """Stop crawls still running (service shutdown)."""
+    _stopping.set()
     with _children_lock:
         children = list(_children)
     for proc in children:

@@ -67,7 +67,7 @@ def _by_token(session: SessionDep, token: str) -> Subscription:
     return sub
 
 
-@public.get("/unsubscribe/{token}", response_class=HTMLResponse)
+@public.api_route("/unsubscribe/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def unsubscribe_form(request: Request, sub: Annotated[Subscription, Depends(_by_token)], token: str) -> HTMLResponse:
     """A confirmation form (a GET never unsubscribes: mail scanners follow links)."""
     return templates.TemplateResponse(request, "unsubscribe.html", {"sub": sub, "token": token, "done": False})

@@ -58,7 +58,8 @@ def test_one_click_unsubscribe(client: TestClient) -> None:
         token = create_subscription(s, channel="email", target="a@example.org").unsubscribe_token
     form = client.get(f"/unsubscribe/{token}")
     assert form.status_code == 200 and 'method="post"' in form.text
-    with session_scope(get_engine()) as s:  # a GET (mail scanners) changes nothing
+    assert client.head(f"/unsubscribe/{token}").status_code == 200  # link checkers send HEAD
+    with session_scope(get_engine()) as s:  # a GET or HEAD (mail scanners) changes nothing
         assert s.query(Subscription).one().active
     r = client.post(f"/unsubscribe/{token}", content="List-Unsubscribe=One-Click",
                     headers={"Content-Type": "application/x-www-form-urlencoded"})
