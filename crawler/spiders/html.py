@@ -1,4 +1,5 @@
-"""The `html` kind: a listing page with CSS selectors for links (or whole entries) and pagination."""
+"""The `html` kind: a listing page with CSS selectors for links (or whole entries) and pagination.
+An XML listing (served as XML) is read with its namespaces removed, so selectors name plain elements."""
 
 from __future__ import annotations
 
@@ -53,6 +54,8 @@ class HtmlSpider(SourceSpider):
     def parse_listing(self, response: Response) -> Iterator[Any]:
         src = self.source
         page = int(response.meta.get("milai_page", 1))
+        if response.selector.type == "xml":  # an XML listing (e.g. MARCXML search results): plain-name selectors
+            response.selector.remove_namespaces()
         if src.item_selector:
             for node in response.css(src.item_selector):
                 pairs = _hrefs(node.css(src.links) if src.links else node.css("a[href]"))
