@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from milai.config import reset_settings
 from storage.database import dispose_engines, forget_upgrades, make_engine, upgrade
+from tests.support.required import unavailable
 from tests.support.site import LoopbackSite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,26 +47,29 @@ def _sqlite_url(tmp_path: Path, tmp_root: Path) -> str:
     return f"sqlite:///{target}"
 
 
+def _pg_db_url(name: str) -> str:
+    """The admin URL pointed at database `name`."""
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
 def _pg_url() -> Iterator[str]:
     global _pg_template
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         try:
             conn_cm = admin.connect()
-        except Exception as exc:  # server down: CI (MILAI_REQUIRE_POSTGRES=1) fails, a laptop skips
-            if os.environ.get("MILAI_REQUIRE_POSTGRES") == "1":
-                raise
-            pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc.__class__.__name__}")
+        except Exception as exc:
+            unavailable("MILAI_REQUIRE_POSTGRES", f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc.__class__.__name__}")
         with conn_cm as conn:
             if _pg_template is None:
                 _pg_template = f"milai_tpl_{uuid.uuid4().hex[:10]}"
                 conn.execute(text(f'CREATE DATABASE "{_pg_template}"'))
-                tpl = make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{_pg_template}")
+                tpl = make_engine(_pg_db_url(_pg_template))
                 upgrade(tpl)
                 tpl.dispose()
             name = f"milai_t_{uuid.uuid4().hex[:12]}"
             conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template}"'))
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        yield _pg_db_url(name)
         dispose_engines()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

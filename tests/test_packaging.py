@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.support.required import unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,9 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_docker_compose_config_is_accepted() -> None:
     tool = shutil.which("docker-compose")
     if tool is None:
-        if os.environ.get("MILAI_REQUIRE_COMPOSE") == "1":
-            pytest.fail("docker-compose is required in CI")
-        pytest.skip("docker-compose not installed")
+        unavailable("MILAI_REQUIRE_COMPOSE", "docker-compose not installed")
     proc = subprocess.run([tool, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

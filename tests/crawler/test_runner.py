@@ -17,6 +17,7 @@ from milai.config import Settings
 from tests.crawler import helpers
 from tests.crawler.helpers import ROOT, article_hits, crawl, items, write_catalogue
 from tests.crawler.sites import ON_TOPIC, make_articles, robots, rss, serve_articles
+from tests.support.required import unavailable
 from tests.support.site import LoopbackSite
 
 sqlite_env = helpers.sqlite_env
@@ -71,10 +72,8 @@ def test_crawl_with_scrapy_redis_frontier(site: LoopbackSite, sqlite_env, tmp_pa
     client = redis.Redis.from_url(f"redis://127.0.0.1:6379/{db}")
     try:
         client.ping()
-    except redis.ConnectionError:
-        if os.environ.get("MILAI_REQUIRE_REDIS") == "1":  # CI starts Redis: missing it is a failure there
-            raise
-        pytest.skip("no Redis on 127.0.0.1:6379")
+    except redis.ConnectionError as exc:
+        unavailable("MILAI_REQUIRE_REDIS", f"no Redis on 127.0.0.1:6379: {exc!r}")
     name = f"redis-feed-{uuid.uuid4().hex[:8]}"
     robots(site)
     arts = make_articles(ON_TOPIC[:2])
