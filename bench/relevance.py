@@ -22,7 +22,6 @@ from crawler.relevance import classify
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "relevance-dev.jsonl"
 HOLDOUT = Path(__file__).resolve().parent / "data" / "relevance-holdout.jsonl"
-DEFAULT = DEV  # kept for callers that imported it
 
 
 def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -15,7 +14,8 @@ from apscheduler.triggers.cron import CronTrigger
 from parsel import Selector
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-ISO639_FILE = Path(__file__).resolve().parent / "data" / "iso639-1.txt"
+from storage.search import iso639_1
+
 SELECTOR_FIELDS = ("links", "next_page", "item_selector", "title_selector", "date_selector", "summary_selector")
 
 
@@ -81,12 +81,6 @@ class CatalogueError(ValueError):
         self.problems = problems
         count = f"{len(problems)} problem(s) in the source catalogue"
         super().__init__(count + ":\n" + "\n".join(f"  {p}" for p in problems))
-
-
-@lru_cache(maxsize=1)
-def iso639_1() -> frozenset[str]:
-    """The two-letter ISO 639-1 language codes."""
-    return frozenset(ISO639_FILE.read_text(encoding="utf-8").split())
 
 
 class _StrictLoader(yaml.SafeLoader):

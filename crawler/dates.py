@@ -20,6 +20,8 @@ ZONE_OFFSETS = {
     "GMT": 0, "UTC": 0, "UT": 0, "Z": 0, "BST": 60, "CET": 60, "CEST": 120, "EST": -300, "EDT": -240,
     "CST": -360, "CDT": -300, "MST": -420, "MDT": -360, "PST": -480, "PDT": -420, "KST": 540, "JST": 540,
 }
+# Arabic-Indic and Persian digits to ASCII.
+_DIGITS = {ord(c): str(i) for digits in ("٠١٢٣٤٥٦٧٨٩", "۰۱۲۳۴۵۶۷۸۹") for i, c in enumerate(digits)}
 
 
 @lru_cache(maxsize=1)
@@ -78,11 +80,7 @@ def _patterns() -> list[tuple[str, re.Pattern[str]]]:
 
 
 def _normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
-    # Arabic-Indic and Persian digits to ASCII.
-    table = {ord(c): str(i) for i, c in enumerate("٠١٢٣٤٥٦٧٨٩")}
-    table.update({ord(c): str(i) for i, c in enumerate("۰۱۲۳۴۵۶۷۸۹")})
-    return text.translate(table)
+    return unicodedata.normalize("NFKC", text).translate(_DIGITS)
 
 
 def _zone(tz: str | None) -> timezone | None:
@@ -135,6 +133,8 @@ def _build(match: re.Match[str], kind: str, lang: str | None) -> datetime | None
 
 
 def _candidates(text: str, lang: str | None) -> Iterator[tuple[int, int, datetime]]:
+    """(start, -length, date) of every date written in `text`: ordered, the earliest and longest sorts first."""
+    lang = (lang or "").lower()[:2] or None
     for kind, pattern in _patterns():
         for match in pattern.finditer(text):
             value = _build(match, kind, lang)
@@ -150,7 +150,7 @@ def parse_date(text: str, lang: str | None = None) -> datetime | None:
     iso = _from_iso(text)
     if iso is not None:
         return iso
-    best = min(_candidates(text, (lang or "").lower()[:2] or None), default=None, key=lambda c: c[:2])
+    best = min(_candidates(text, lang), default=None, key=lambda c: c[:2])
     return best[2] if best else None
 
 
@@ -170,7 +170,7 @@ def find_date_in_text(text: str, lang: str | None = None, *, now: datetime | Non
         return None
     limit = (now or datetime.now(UTC)) + timedelta(days=1)
     head = _normalise(text[:HEADER_CHARS])
-    found = sorted(_candidates(head, (lang or "").lower()[:2] or None), key=lambda c: c[:2])
+    found = sorted(_candidates(head, lang), key=lambda c: c[:2])
     for _, _, value in found:
         if value <= limit:
             return value

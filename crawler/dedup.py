@@ -64,12 +64,12 @@ class Match:
 class NearDuplicateIndex:
     """An in-memory MinHash LSH index of the archive's first copies (thread-safe)."""
 
-    def __init__(self, threshold: float = THRESHOLD, num_perm: int = NUM_PERM) -> None:
+    def __init__(self, threshold: float = THRESHOLD) -> None:
         self.threshold = threshold
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self._lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
         self._values: dict[int, np.ndarray] = {}
         self._lock = threading.Lock()
-        self._template = MinHash(num_perm=num_perm, scheme=SCHEME)  # permutations are computed once
+        self._template = MinHash(num_perm=NUM_PERM, scheme=SCHEME)  # permutations are computed once
 
     def __len__(self) -> int:
         return len(self._values)

@@ -96,7 +96,7 @@ def _iso639_1(value: str | None) -> str | None:
 def detect_language(text: str, *, declared: str | None = None, hint: str | None = None) -> str | None:
     """ISO 639-1 language of a text; the declared language and the hint act as priors."""
     prior = _iso639_1(declared) or _iso639_1(hint)
-    sample = " ".join(text.split())[:3000]
+    sample = _clean(text)[:3000]
     if not sample:
         return prior
     detected, probability = _identifier().classify(sample)
@@ -107,15 +107,23 @@ def detect_language(text: str, *, declared: str | None = None, hint: str | None 
     return str(detected) if probability >= 0.5 else None
 
 
-def _meta(soup: BeautifulSoup, names: tuple[str, ...]) -> list[tuple[str, str]]:
-    """(name, content) of <meta name|property|http-equiv|itemprop> in the order of names."""
-    found: dict[str, list[str]] = {}
+Metas = dict[str, list[str]]
+
+
+def _metas(soup: BeautifulSoup) -> Metas:
+    """The contents of <meta name|property|http-equiv|itemprop> by lower-cased name, in page order."""
+    found: Metas = {}
     for tag in soup.find_all("meta"):
         key = tag.get("name") or tag.get("property") or tag.get("http-equiv") or tag.get("itemprop")
         content = tag.get("content")
         if isinstance(key, str) and isinstance(content, str) and content.strip():
             found.setdefault(key.strip().lower(), []).append(content.strip())
-    return [(name, value) for name in names for value in found.get(name, [])]
+    return found
+
+
+def _meta(metas: Metas, names: tuple[str, ...]) -> list[str]:
+    """The contents of the meta tags called `names`, in the order of names."""
+    return [value for name in names for value in metas.get(name, [])]
 
 
 def _json_ld_dates(soup: BeautifulSoup) -> list[str]:
@@ -145,9 +153,9 @@ def _main(soup: BeautifulSoup) -> Tag:
     return found or soup.body or soup
 
 
-def _page_date(soup: BeautifulSoup, lang: str | None) -> datetime | None:
+def _page_date(soup: BeautifulSoup, metas: Metas, lang: str | None) -> datetime | None:
     """A publication date stated in the markup (meta, JSON-LD, <time>)."""
-    candidates = [value for _, value in _meta(soup, DATE_META)]
+    candidates = _meta(metas, DATE_META)
     candidates += _json_ld_dates(soup)
     main = soup.select_one(MAIN_SELECTORS)
     times = (main.find_all("time") if main else []) + soup.select("time[pubdate], [itemprop=datePublished]")
@@ -165,7 +173,7 @@ def _trafilatura_date(doc: Any) -> datetime | None:
     return parse_date(raw) if raw else None
 
 
-def _links(soup: BeautifulSoup, base: str) -> tuple[str | None, dict[str, str]]:
+def _links(soup: BeautifulSoup, metas: Metas, base: str) -> tuple[str | None, dict[str, str]]:
     canonical = None
     alternates: dict[str, str] = {}
     for link in soup.find_all("link", href=True):
@@ -176,8 +184,8 @@ def _links(soup: BeautifulSoup, base: str) -> tuple[str | None, dict[str, str]]:
         elif "alternate" in rel and link.get("hreflang"):
             alternates.setdefault(str(link["hreflang"]).strip(), href)
     if canonical is None:
-        og = _meta(soup, ("og:url",))
-        canonical = urljoin(base, og[0][1]) if og else None
+        og = _meta(metas, ("og:url",))
+        canonical = urljoin(base, og[0]) if og else None
     if canonical and urlsplit(canonical).scheme not in ("http", "https"):
         canonical = None
     return canonical, alternates
@@ -264,14 +272,15 @@ def extract_page(
     if not text:
         text = _fallback_text(BeautifulSoup(html, "lxml"))
 
+    metas = _metas(soup)
     html_tag = soup.find("html")
-    declared = next((v for _, v in _meta(soup, LANGUAGE_META)), None)
+    declared = next(iter(_meta(metas, LANGUAGE_META)), None)
     if declared is None and html_tag is not None:
         declared = html_tag.get("lang") or html_tag.get("xml:lang")  # type: ignore[assignment]
 
     title = _clean(getattr(doc, "title", None) if doc is not None else None)
     if not title:
-        title = _clean(next((v for _, v in _meta(soup, TITLE_META)), None))
+        title = _clean(next(iter(_meta(metas, TITLE_META)), None))
     if not title:
         heading = soup.find("h1") or soup.find("title")
         title = _clean(heading.get_text(" ") if heading else "")
@@ -279,15 +288,15 @@ def extract_page(
     language = detect_language(f"{title}\n{text}", declared=str(declared) if declared else None,
                                hint=language_hint)
 
-    published = _page_date(soup, language) or _trafilatura_date(doc)
+    published = _page_date(soup, metas, language) or _trafilatura_date(doc)
     if published is None:
         published = find_date_in_text(f"{title}\n{text}", language)
 
-    description = next((v for _, v in _meta(soup, DESCRIPTION_META)), None)
+    description = next(iter(_meta(metas, DESCRIPTION_META)), None)
     lead = _drop_date_lines(text[len(title):] if title and text.startswith(title) else text, language)
     summary = _clean(description)[:SUMMARY_CHARS] if description else summarize(lead)
 
-    canonical, alternates = _links(soup, base)
+    canonical, alternates = _links(soup, metas, base)
     return Extracted(
         title=title,
         text=text,

@@ -13,8 +13,6 @@ _SYMBOL_RE = re.compile(
     rf"(?:\s?\((?P<year>(?:19|20)\d\d)\))?(?![\w/])"
 )
 _SINGLE_COMPONENT_ROOTS = {"GA", "SC", "DC"}  # press codes: GA/12345, SC/15359
-
-
 _UPPER_SUFFIX_RE = re.compile(r"(CORR|ADD|REV|AMEND)\.\d{1,3}")
 
 
@@ -31,7 +29,7 @@ def _normalise(root: str, body: str, suffix: str, year: str | None) -> str | Non
         return None
     if len(parts) < 2 and root not in _SINGLE_COMPONENT_ROOTS:
         return None
-    suffixes = [s[0].upper() + s[1:].lower() for s in suffix.strip("/").split("/") if s]
+    suffixes = [_title_suffix(s) for s in suffix.strip("/").split("/") if s]
     symbol = "/".join([root, *parts, *suffixes])
     return f"{symbol} ({year})" if year else symbol
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from functools import lru_cache
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import tldextract
 from w3lib.url import canonicalize_url
@@ -21,6 +21,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # Hosts that are one site under two names (the US Department of Defense became the Department of War).
 HOST_ALIASES = {"defense.gov": "war.gov"}
 
+_ENCODED_SCHEME = re.compile(r"https?%3a", re.IGNORECASE)
 _EMBEDDED = re.compile(r"/(https?):/+(?=[^/])", re.IGNORECASE)
 _SESSION_IN_PATH = re.compile(r";(?:jsessionid|phpsessid)=[^/?#]*", re.IGNORECASE)
 _DOD_ARTICLE = re.compile(r"^(/.*?/Article/\d+)(?:/.*)?$", re.IGNORECASE)
@@ -39,7 +40,7 @@ def unwrap_proxy(url: str) -> str:
     for _ in range(3):  # nested mirrors
         parts = urlsplit(url)
         path = parts.path
-        if re.search(r"https?%3a", path, re.IGNORECASE):
+        if _ENCODED_SCHEME.search(path):
             path = unquote(path)
         match = _EMBEDDED.search(path)
         if not match:
@@ -47,7 +48,8 @@ def unwrap_proxy(url: str) -> str:
         inner = f"{match.group(1).lower()}://{path[match.end():]}"
         if parts.query:
             inner += "?" + parts.query
-        if "." not in urlsplit(inner).netloc and not urlsplit(inner).netloc.startswith("localhost"):
+        netloc = urlsplit(inner).netloc
+        if "." not in netloc and not netloc.startswith("localhost"):
             return url
         url = inner
     return url
@@ -59,9 +61,10 @@ def _is_tracking(key: str) -> bool:
 
 
 def _host(netloc: str, scheme: str) -> tuple[str, int | None]:
-    host, _, port = netloc.rpartition("@")[2].partition(":")
+    hostport = netloc.rpartition("@")[2]
+    host, _, port = hostport.partition(":")
     if host.startswith("["):  # IPv6 literal
-        host, _, port = netloc.rpartition("@")[2].partition("]:")
+        host, _, port = hostport.partition("]:")
         host = host.strip("[]")
     number = int(port) if port.isdigit() else None
     if number == DEFAULT_PORTS.get(scheme):
@@ -69,13 +72,16 @@ def _host(netloc: str, scheme: str) -> tuple[str, int | None]:
     return host.lower().rstrip(".").removeprefix("www."), number
 
 
+def _site(url: str) -> tuple[SplitResult, str, int | None]:
+    """The unwrapped URL's parts, its host (lower case, no www., aliases resolved) and non-default port."""
+    parts = urlsplit(unwrap_proxy(url))
+    host, port = _host(parts.netloc, parts.scheme.lower() or "https")
+    return parts, HOST_ALIASES.get(host, host), port
+
+
 def canonicalize(url: str) -> str:
     """One canonical spelling per page: https, no www., no default port, no tracking, sorted query."""
-    url = unwrap_proxy(url.strip())
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower() or "https"
-    host, port = _host(parts.netloc, scheme)
-    host = HOST_ALIASES.get(host, host)
+    parts, host, port = _site(url)
     path = _SESSION_IN_PATH.sub("", parts.path)
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)])
 
@@ -97,17 +103,15 @@ def clean_url(url: str) -> str:
     """The URL to show users: the same scheme, host, port and path (a working address), without tracking
     parameters or fragment. Unlike `canonicalize`, no https/www rewriting: this is not a dedup key."""
     parts = urlsplit(url.strip())
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
-    kept = urlencode(query) if len(query) != len(parse_qsl(parts.query, keep_blank_values=True)) else parts.query
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = [(k, v) for k, v in pairs if not _is_tracking(k)]
+    kept = urlencode(query) if len(query) != len(pairs) else parts.query
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", kept, ""))
 
 
 def site_key(url: str) -> str:
     """The registrable domain of a URL (host:port for IP addresses and single-label hosts)."""
-    parts = urlsplit(unwrap_proxy(url.strip()))
-    scheme = parts.scheme.lower() or "https"
-    host, port = _host(parts.netloc, scheme)
-    host = HOST_ALIASES.get(host, host)
+    _, host, port = _site(url)
     try:
         ipaddress.ip_address(host)
         is_ip = True

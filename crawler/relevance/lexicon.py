@@ -72,7 +72,7 @@ def compile_term(category: str, text: str, lang: str | None) -> Term | None:
             if is_hangul(tok.surface):
                 patterns.append(Pattern("hangul", strip_korean_particle(tok.fold)))
             elif prefix and last:
-                patterns.append(Pattern("prefix", fold(tok.surface)))
+                patterns.append(Pattern("prefix", tok.fold))
             elif len(tok.surface) >= 2 and tok.surface.isupper():
                 patterns.append(Pattern("case", tok.surface))
             else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from crawler.relevance.lexicon import Hit, Lexicon, available_languages, lexicon_for
+from crawler.relevance.lexicon import Hit, available_languages, lexicon_for
 from storage.textnorm import Token, base_language, detect_language, tokenize
 
 THRESHOLD = 2.5
@@ -38,11 +38,6 @@ def _languages(title: str, text: str, lang: str | None) -> tuple[tuple[str, ...]
     return tuple(langs), given or detected
 
 
-def _lexicon(title: str, text: str, lang: str | None) -> tuple[Lexicon, str | None]:
-    langs, stem_lang = _languages(title, text, lang)
-    return lexicon_for(langs, stem_lang), stem_lang
-
-
 def _pair_score(ai: list[Hit], mil: list[Hit], sentence_of: list[int]) -> tuple[float, int, int]:
     """Score of AI x military pairs in the body: (score, near pairs, other pairs)."""
     near = loose = 0
@@ -70,7 +65,7 @@ def _pair_score(ai: list[Hit], mil: list[Hit], sentence_of: list[int]) -> tuple[
 def score_hits(
     title_hits: list[Hit], body_hits: list[Hit], sentence_of: list[int] | None = None
 ) -> tuple[float, list[str]]:
-    """The raw score and the explanation (matched terms and rules)."""
+    """The raw score and the rules that fired (`explain` lists the matched terms)."""
     matches: list[str] = []
     score = 0.0
 
@@ -106,7 +101,7 @@ def score_hits(
     if negs:
         score -= min(NEG_CAP, NEG * len(negs))
 
-    return score, [*explain(title_hits + body_hits), *matches]
+    return score, matches
 
 
 def _as_written(words: str, text: str) -> str:
@@ -147,7 +142,8 @@ def squash(raw: float) -> float:
 
 
 def classify_text(title: str, text: str, lang: str | None) -> tuple[bool, float, list[str]]:
-    lexicon, stem_lang = _lexicon(title, text, lang)
+    langs, stem_lang = _languages(title, text, lang)
+    lexicon = lexicon_for(langs, stem_lang)
     title_hits = lexicon.find(tokenize(title, stem_lang), _case_ok(title))
     body_tokens: list[Token] = []
     sentence_of: list[int] = []
@@ -156,6 +152,5 @@ def classify_text(title: str, text: str, lang: str | None) -> tuple[bool, float,
         body_tokens += toks
         sentence_of += [n] * len(toks)
     body_hits = lexicon.find(body_tokens, _case_ok(text))
-    raw, matches = score_hits(title_hits, body_hits, sentence_of)
-    labels = [m for m in matches if m.startswith("rule:")]
-    return raw >= THRESHOLD, squash(raw), [*explain(title_hits + body_hits, f"{title}\n{text}"), *labels]
+    raw, rules = score_hits(title_hits, body_hits, sentence_of)
+    return raw >= THRESHOLD, squash(raw), [*explain(title_hits + body_hits, f"{title}\n{text}"), *rules]
