@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from alerts.netguard import UnsafeTargetError
+from alerts.netguard import UnsafeTargetError, private_targets_allowed
 
 SERVICE_SCHEMES = frozenset({"slack", "msteams", "discord", "tgram"})
 GENERIC_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
@@ -22,19 +22,11 @@ def _scheme(url: str) -> str:
     return url.split("://", 1)[0].lower() if "://" in url else ""
 
 
-def _allow_private(allow_private: bool | None) -> bool:
-    if allow_private is None:
-        from milai.config import get_settings
-
-        return get_settings().allow_private_webhooks
-    return allow_private
-
-
 def validate_url(url: str, *, allow_private: bool | None = None) -> str:
     """The Apprise URL stripped, or UnsafeTargetError (unknown scheme, unparsable, not allowed)."""
     url = url.strip()
     scheme = _scheme(url)
-    if scheme in GENERIC_SCHEMES and not _allow_private(allow_private):
+    if scheme in GENERIC_SCHEMES and not private_targets_allowed(allow_private):
         raise UnsafeTargetError(
             f"refusing Apprise {scheme}:// target: generic URLs bypass the SSRF guard "
             "(set MILAI_ALLOW_PRIVATE_WEBHOOKS=true to allow, or use a webhook subscription)"

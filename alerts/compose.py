@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from alerts.render import header_safe, human_matches
+from storage.textnorm import base_language
 
 
 @lru_cache(maxsize=1)
@@ -55,7 +56,7 @@ def language_name(code: str | None) -> str:
     """`nl` → `Nederlands`; unknown or empty codes come back as they are (or "other language")."""
     if not code:
         return "other language"
-    return LANGUAGE_NAMES.get(code.replace("_", "-").split("-", 1)[0].lower(), code)
+    return LANGUAGE_NAMES.get(base_language(code) or "", code)
 
 
 def with_relations(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -117,6 +118,20 @@ def subject_for(count: int, when: datetime, *, title: str | None = None) -> str:
     return f"MilAI Watch: {count} new {noun} — {when.day} {when:%b %Y}"
 
 
+def batch_created(payload: dict[str, Any]) -> datetime:
+    """When the batch was made (its `created`; now for a payload without one)."""
+    return datetime.fromisoformat(payload["created"]) if payload.get("created") else datetime.now(UTC)
+
+
+def batch_subject(
+    items: list[dict[str, Any]], created: datetime, *, timezone: str | None, frequency: str | None,
+) -> str:
+    """The subject (or notification title) of a batch: its creation day in the subscriber's
+    `timezone`, or the item's title for an immediate alert carrying exactly one item."""
+    title = items[0].get("title") if frequency == "immediate" and len(items) == 1 else None
+    return subject_for(len(items), local_time(created, timezone), title=title)
+
+
 def _domain(mail_from: str) -> str:
     address = parseaddr(mail_from)[1]
     domain = address.rpartition("@")[2] or "localhost"
@@ -169,9 +184,8 @@ def build_digest(
     alert (`frequency="immediate"`) carrying exactly one item is titled after that item.
     """
     items = with_relations(payload.get("items", []))
-    created = datetime.fromisoformat(payload["created"]) if payload.get("created") else datetime.now(UTC)
-    title = items[0].get("title") if frequency == "immediate" and len(items) == 1 else None
-    subject = subject_for(len(items), local_time(created, timezone), title=title)
+    created = batch_created(payload)
+    subject = batch_subject(items, created, timezone=timezone, frequency=frequency)
     context = {
         "subject": subject,
         "groups": group_items(items),
@@ -186,7 +200,7 @@ def build_digest(
     message["From"] = Address(display_name=header_safe(name), addr_spec=address) if name else address
     message["To"] = header_safe(to, 320)
     message["Subject"] = header_safe(subject)
-    message["Date"] = format_datetime(created.astimezone(UTC) if created.tzinfo else created.replace(tzinfo=UTC))
+    message["Date"] = format_datetime(local_time(created, "UTC"))
     message["Message-ID"] = message_id(batch_id, mail_from)
     message["List-Unsubscribe"] = f"<{header_safe(unsubscribe_url, 500)}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

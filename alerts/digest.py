@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 
 from alerts import ledger
-from alerts.compose import build_digest, local_time, subject_for
+from alerts.compose import batch_created, batch_subject, build_digest
 from alerts.ledger import Claim
 from alerts.mail import MailConfigError, MailError, SmtpConfig, send_message
 from alerts.webhooks import post
@@ -48,7 +49,7 @@ class DigestReport:
 
 
 def unsubscribe_url(settings: Settings, token: str) -> str:
-    return f"{settings.base_url.rstrip('/')}/unsubscribe/{token}"
+    return f"{settings.base_url}/unsubscribe/{token}"  # base_url never ends in / (see Settings)
 
 
 def _describe(claim: Claim) -> str:
@@ -57,6 +58,10 @@ def _describe(claim: Claim) -> str:
     if claim.channel == "apprise":  # the rest of an Apprise URL holds its tokens
         return f"subscription {claim.subscription_id} (apprise {claim.target.split(':', 1)[0]})"
     return f"subscription {claim.subscription_id} (email {claim.target})"
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
 
 
 def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None) -> tuple[bool, int | None, str | None, int]:
@@ -69,30 +74,29 @@ def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None) -> tuple[bo
     if claim.channel == "apprise":
         from alerts import apprise_channel
 
-        started = datetime.now(UTC)
-        items = claim.payload.get("items", [])
-        title = subject_for(
-            len(items), local_time(datetime.fromisoformat(claim.payload["created"]), claim.timezone),
-            title=items[0].get("title") if claim.frequency == "immediate" and len(items) == 1 else None,
+        started = time.monotonic()
+        title = batch_subject(
+            claim.payload.get("items", []), batch_created(claim.payload),
+            timezone=claim.timezone, frequency=claim.frequency,
         )
         body = apprise_channel.message(claim.payload, title, unsubscribe_url(settings, claim.unsubscribe_token))
         try:
             ok, error = apprise_channel.notify(claim.target, title, body)
         except ImportError:
             ok, error = False, "the Apprise channel needs the 'apprise' package"
-        return ok, None, error, int((datetime.now(UTC) - started).total_seconds() * 1000)
+        return ok, None, error, _elapsed_ms(started)
     assert smtp is not None
     message = build_digest(
         batch_id=claim.batch_id, payload=claim.payload, to=claim.target, mail_from=settings.mail_from,
         unsubscribe_url=unsubscribe_url(settings, claim.unsubscribe_token), query=claim.query,
         timezone=claim.timezone, frequency=claim.frequency,
     )
-    started = datetime.now(UTC)
+    started = time.monotonic()
     try:
         send_message(smtp, message)
     except MailError as exc:
-        return False, None, str(exc), int((datetime.now(UTC) - started).total_seconds() * 1000)
-    return True, 250, None, int((datetime.now(UTC) - started).total_seconds() * 1000)
+        return False, None, str(exc), _elapsed_ms(started)
+    return True, 250, None, _elapsed_ms(started)
 
 
 CHANNEL_ORDER = ("webhook", "apprise", "email")  # a stalled SMTP server cannot hold up webhooks
@@ -122,12 +126,10 @@ def send_due(
     report = DigestReport()
     ledger.plan(engine, clock(), force=force)
 
-    channels = ["webhook", "apprise"]
     smtp: SmtpConfig | None = None
     if settings.smtp_url:
         try:
             smtp = SmtpConfig.from_url(settings.smtp_url, timeout=settings.smtp_timeout)
-            channels.append("email")
         except MailConfigError as exc:
             report.config_error = f"{exc}; email is not sent until MILAI_SMTP_URL is fixed"
             log.error("%s", report.config_error)
@@ -143,7 +145,7 @@ def send_due(
 
     attempted: list[str] = []
     for channel in CHANNEL_ORDER:
-        if channel not in channels:
+        if channel == "email" and smtp is None:
             continue
         while claim := ledger.claim_next(
             engine, clock(), force=force, lease=lease, channels=[channel], exclude=attempted

@@ -181,7 +181,8 @@ def create_batches(session: Session, subscription: Subscription, now: datetime) 
     created = []
     for group in groups:
         batch_id = new_batch_id()
-        session.add(DeliveryBatch(id=batch_id, subscription_id=subscription.id, state="pending", created_at=now))
+        batch = DeliveryBatch(id=batch_id, subscription_id=subscription.id, state="pending", created_at=now)
+        session.add(batch)
         session.flush()
         session.execute(
             update(Delivery)
@@ -201,8 +202,6 @@ def create_batches(session: Session, subscription: Subscription, now: datetime) 
                 .order_by(Item.published.desc().nulls_last(), Item.id)
             )
         )
-        batch = session.get(DeliveryBatch, batch_id)
-        assert batch is not None
         if not items:  # a concurrent planner took them
             session.delete(batch)
             continue
@@ -433,20 +432,16 @@ def mark_failed(
         subscription = session.get(Subscription, claim.subscription_id)
         if batch is None or subscription is None:  # deleted meanwhile
             return False
+        session.add(DeliveryAttempt(
+            batch_id=batch.id, at=now, ok=False, status_code=status_code, error=error,
+            duration_ms=duration_ms,
+        ))
         if batch.state == "sent":  # another sender delivered it meanwhile: log the attempt only
-            session.add(DeliveryAttempt(
-                batch_id=batch.id, at=now, ok=False, status_code=status_code, error=error,
-                duration_ms=duration_ms,
-            ))
             return False
         batch.attempts += 1
         batch.state = "failed"
         batch.last_error = error
         batch.next_attempt_at = now + backoff(batch.attempts, max_attempts)
-        session.add(DeliveryAttempt(
-            batch_id=batch.id, at=now, ok=False, status_code=status_code, error=error,
-            duration_ms=duration_ms,
-        ))
         subscription.failing_since = subscription.failing_since or now
         if now - subscription.failing_since >= timedelta(days=max_failure_days):
             subscription.active = False
@@ -461,9 +456,9 @@ def mark_failed(
 def pending_counts(engine: Engine | None, channel: str) -> int:
     """How many unsent batches active subscriptions of `channel` have."""
     with session_scope(engine) as session:
-        return len(session.scalars(
-            select(DeliveryBatch.id)
+        return session.scalar(
+            select(func.count(DeliveryBatch.id))
             .join(Subscription, Subscription.id == DeliveryBatch.subscription_id)
             .where(Subscription.active.is_(True), Subscription.channel == channel,
                    DeliveryBatch.state.in_(("pending", "failed", "sending")))
-        ).all())
+        ) or 0

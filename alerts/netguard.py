@@ -83,7 +83,8 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-def _allow_private(allow_private: bool | None) -> bool:
+def private_targets_allowed(allow_private: bool | None) -> bool:
+    """`allow_private`, or MILAI_ALLOW_PRIVATE_WEBHOOKS when it is None."""
     if allow_private is None:
         from milai.config import get_settings
 
@@ -141,7 +142,7 @@ def pin(url: str, *, allow_private: bool | None = None) -> PinnedTarget:
     host, port = parse_target(url)
     host = _ascii_host(host)
     addresses = resolve(host, port)
-    if not _allow_private(allow_private):
+    if not private_targets_allowed(allow_private):
         refuse_forbidden(host, addresses)
     return PinnedTarget(url, urlsplit(url).scheme, host, port, tuple(addresses))
 
@@ -152,8 +153,7 @@ def check_url(url: str, *, allow_private: bool | None = None) -> None:
     Used when a subscription is created; with private targets allowed the name need not resolve
     yet. Sending re-checks with `pin`.
     """
-    host, port = parse_target(url)
-    if _allow_private(allow_private):
-        return
-    host = _ascii_host(host)
-    refuse_forbidden(host, resolve(host, port))
+    if private_targets_allowed(allow_private):
+        parse_target(url)
+    else:
+        pin(url, allow_private=False)

@@ -20,15 +20,9 @@ from storage.models import DeliveryBatch, Source, Subscription
 log = logging.getLogger("milai.alerts")
 
 CHANNELS = ("email", "webhook", "apprise")
-# ISO 639-1 (two-letter) language codes; item languages are stored in this form.
-ISO_639_1 = frozenset("""
-aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz
-ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii
-ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi
-mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw
-sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk
-ur uz ve vi vo wa wo xh yi yo za zh zu
-""".split())
+# Of the ISO 639-1 codes (storage.search.iso639_1), the collective `bh` (Bihari languages) is not
+# accepted as a subscription filter.
+NOT_FILTER_LANGUAGES = frozenset({"bh"})
 FREQUENCIES = ("immediate", "daily", "weekly")
 
 
@@ -124,9 +118,11 @@ def _clean_list(values: Iterable[str], what: str) -> list[str]:
 
 def validate_languages(languages: Iterable[str]) -> list[str]:
     """Lower-cased ISO 639-1 codes (`en`, `fr`), or SubscriptionError (`english`, `eng`, `xx`)."""
+    from storage.search import iso639_1
+
     codes = [lang.lower() for lang in _clean_list(languages, "language")]
     for code in codes:
-        if code not in ISO_639_1:
+        if code not in iso639_1() or code in NOT_FILTER_LANGUAGES:
             raise SubscriptionError(f"unknown language {code!r} (use an ISO 639-1 code such as en, fr or zh)")
     return codes
 
@@ -177,17 +173,13 @@ def create_subscription(
         raise SubscriptionError(f"unknown frequency {frequency!r} (use one of {', '.join(FREQUENCIES)})")
     if not isinstance(delivery_hour, int) or not 0 <= delivery_hour <= 23:
         raise SubscriptionError(f"delivery hour must be 0-23, not {delivery_hour!r}")
-    if channel == "email":
-        target = validate_email_address(target)
-        if secret:
-            raise SubscriptionError("a secret only applies to webhook subscriptions")
-    elif channel == "apprise":
-        target = validate_apprise_url(target)
-        if secret:
-            raise SubscriptionError("a secret only applies to webhook subscriptions")
-    else:
+    if channel == "webhook":
         target = validate_webhook_url(target)
         secret = validate_secret(secret)
+    else:
+        target = validate_email_address(target) if channel == "email" else validate_apprise_url(target)
+        if secret:
+            raise SubscriptionError("a secret only applies to webhook subscriptions")
     subscription = Subscription(
         channel=channel,
         target=target,

@@ -25,9 +25,8 @@ DIGEST_JOB = "digest"
 STARTUP_CRAWL_JOB = "startup-crawl"
 
 
-def build_scheduler(settings: Settings | None = None) -> BackgroundScheduler:
+def build_scheduler() -> BackgroundScheduler:
     """A scheduler whose jobs persist in the service database (SQLAlchemy job store)."""
-    settings = settings or get_settings()
     engine = ensure_schema(get_engine())
     return BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")},
@@ -84,7 +83,7 @@ def run_service(host: str | None = None, port: int | None = None, *, initial_cra
 
     settings = get_settings()
     sources = load_catalogue()
-    scheduler = build_scheduler(settings)
+    scheduler = build_scheduler()
     scheduler.start(paused=True)
     job_ids = schedule_jobs(scheduler, sources, settings, initial_crawl=initial_crawl)
     scheduler.resume()

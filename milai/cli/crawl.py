@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -39,7 +40,6 @@ def crawl_cmd(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the crawler's log on stderr."),
 ) -> None:
     """Crawl the catalogue (or the named sources) now and print what each source yielded."""
-    from crawler.catalogue import CatalogueError
     from crawler.runner import run_crawl
 
     if output not in ("table", "json"):
@@ -60,10 +60,8 @@ def crawl_cmd(
         with progress:
             summaries = run_crawl(source or None, progress=on_progress,
                                   overrides={"LOG_LEVEL": "INFO" if verbose else "ERROR"})
-    except CatalogueError as exc:
-        fail(str(exc))
-    except ValueError as exc:
-        fail(str(exc))
+    except ValueError as exc:  # a CatalogueError, or an unknown --source
+        fail(escape(str(exc)))
     if output == "json":
         print(json.dumps([asdict(s) for s in summaries], indent=2))
     else:

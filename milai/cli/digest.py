@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from milai.cli.common import console, err_console, fail
+from milai.cli.common import console, err_console, fail, setup_logging
 
 
 def send_cmd(
@@ -27,8 +27,6 @@ def send_cmd(
     alerts_log = logging.getLogger("milai.alerts")
     quiet = logging.NullHandler()
     if verbose:
-        from milai.cli.common import setup_logging
-
         setup_logging("INFO")
     else:  # the report below already lists every failure: do not print each one twice
         alerts_log.addHandler(quiet)

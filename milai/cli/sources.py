@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from milai.cli.common import console, fail
@@ -15,8 +16,8 @@ from milai.cli.common import console, fail
 sources_app = typer.Typer(help="The source catalogue and its health.", no_args_is_help=True)
 
 
-def _ago(when: datetime | None) -> str:
-    return when.strftime("%Y-%m-%d %H:%M") if when else "never"
+def _ago(iso: str | None) -> str:
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M") if iso else "never"
 
 
 def _rows() -> list[dict[str, Any]]:
@@ -43,7 +44,6 @@ def _rows() -> list[dict[str, Any]]:
                 "last_links_found": h.last_links_found if h else None,
                 "last_new_items": h.last_new_items if h else None,
                 "warning": h.warning if h else None,
-                "_last_success_at": h.last_success_at if h else None,
             })
     return rows
 
@@ -56,9 +56,9 @@ def list_cmd(output: str = typer.Option("table", "--format", help="table or json
     try:
         rows = _rows()
     except CatalogueError as exc:
-        fail(str(exc))
+        fail(escape(str(exc)))
     if output == "json":
-        print(json.dumps([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows], indent=2))
+        print(json.dumps(rows, indent=2))
         return
     table = Table(title=f"{len(rows)} sources")
     for col in ("name", "publisher", "kind", "lang", "last success", "fails", "links", "new", "health"):
@@ -68,13 +68,13 @@ def list_cmd(output: str = typer.Option("table", "--format", help="table or json
             health = f"[yellow]{r['warning']}[/]"
         elif r["consecutive_failures"]:
             health = f"[red]{(r['last_error'] or 'failing')[:80]}[/]"
-        elif r["_last_success_at"]:
+        elif r["last_success"]:
             health = "[green]ok[/]"
         else:
             health = "not crawled yet"
         if not r["enabled"]:
             health = "disabled"
-        table.add_row(r["name"], r["publisher"], r["kind"], r["language"] or "", _ago(r["_last_success_at"]),
+        table.add_row(r["name"], r["publisher"], r["kind"], r["language"] or "", _ago(r["last_success"]),
                       str(r["consecutive_failures"]), str(r["last_links_found"] or ""),
                       str(r["last_new_items"] or ""), health)
     console.print(table)
@@ -93,7 +93,7 @@ def validate_cmd(file: Path = typer.Argument(None, help="Catalogue YAML (default
         return
     for p in problems:
         console.print(f"{p.file}: entry {p.entry}: field {p.field}: {p.message}", highlight=False, markup=False)
-    fail(f"{len(problems)} problem(s) in {path}", 1)
+    fail(escape(f"{len(problems)} problem(s) in {path}"), 1)
 
 
 def register(app: typer.Typer) -> None:

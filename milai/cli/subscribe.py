@@ -38,14 +38,22 @@ def _warn(message: str) -> None:
     err_console.print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False)
 
 
-def _create(**kwargs: Any) -> None:
+def _create(
+    channel: str, target: str, frequency: StrEnum, hour: int, timezone: str,
+    source: list[str] | None, publisher: list[str] | None, lang: list[str] | None, **extra: Any,
+) -> None:
+    """Create the subscription from the options both commands share (`extra`: query, secret)."""
     from alerts.subscriptions import SubscriptionError, create_subscription
     from storage.database import ensure_schema, session_scope
 
     ensure_schema()
     try:
         with session_scope() as session:
-            subscription_id = create_subscription(session, warn=_warn, **kwargs).id
+            subscription_id = create_subscription(
+                session, channel=channel, target=target, frequency=frequency.value, delivery_hour=hour,
+                timezone=timezone, sources=source or (), publishers=publisher or (), languages=lang or (),
+                warn=_warn, **extra,
+            ).id
     except SubscriptionError as exc:
         fail(escape(str(exc)))
     typer.echo(subscription_id)
@@ -62,10 +70,7 @@ def email_cmd(
     lang: LangOpt = None,
 ) -> None:
     """Subscribe an email address to a digest of new on-topic items; prints the subscription id."""
-    _create(
-        channel="email", target=address, query=query, frequency=frequency.value, delivery_hour=hour,
-        timezone=timezone, sources=source or (), publishers=publisher or (), languages=lang or (),
-    )
+    _create("email", address, frequency, hour, timezone, source, publisher, lang, query=query)
 
 
 def webhook_cmd(
@@ -82,11 +87,7 @@ def webhook_cmd(
     lang: LangOpt = None,
 ) -> None:
     """Subscribe a webhook receiver to signed JSON deliveries; prints the subscription id."""
-    _create(
-        channel="webhook", target=url, secret=secret, query=query, frequency=frequency.value,
-        delivery_hour=hour, timezone=timezone, sources=source or (), publishers=publisher or (),
-        languages=lang or (),
-    )
+    _create("webhook", url, frequency, hour, timezone, source, publisher, lang, query=query, secret=secret)
 
 
 def register(app: typer.Typer) -> None:
