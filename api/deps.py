@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from api.auth import find_token
 from storage.database import session_scope
 from storage.models import ApiToken
-from storage.search import MAX_LIMIT, ItemFilter, SearchError, parse_date
+from storage.search import INT64_MAX, INT64_MIN, MAX_LIMIT, ItemFilter, SearchError, parse_date
 
 
 def get_engine(request: Request) -> Engine:
@@ -27,6 +27,11 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def id_path(what: str) -> Any:
+    """A row id in the path: any 64-bit integer (one beyond the column's range is a 404: see id_fits)."""
+    return Path(ge=INT64_MIN, le=INT64_MAX, description=f"{what} id (a 64-bit integer)")
 
 
 def _split(values: list[str]) -> list[str]:

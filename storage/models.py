@@ -117,7 +117,7 @@ class Item(Base):
     )
     revision: Mapped[int] = mapped_column(Integer, default=1)
     # Normalised (storage.textnorm) title and summary+text that the full-text indexes read; filled by
-    # storage.search on every ORM flush (deferred: never loaded with the item).
+    # storage.search_index on every ORM flush (deferred: never loaded with the item).
     search_title: Mapped[str | None] = mapped_column(Text, deferred=True)
     search_text: Mapped[str | None] = mapped_column(Text, deferred=True)
 
@@ -305,4 +305,4 @@ class ApiToken(Base):
 
 
 # Registers the ORM events that keep Item.search_title / search_text in sync (imported last: it uses the models).
-import storage.search  # noqa: E402,F401
+import storage.search_index  # noqa: E402,F401

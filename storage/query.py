@@ -11,7 +11,7 @@ the normalisation of storage.textnorm (case, accents, stemming per language, Kor
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from os.path import commonprefix
@@ -369,25 +369,26 @@ class SearchTerm:
     prefix: bool = False
 
 
+def positive_leaves(node: Node) -> Iterator[Term | Phrase]:
+    """The words and phrases a matching text must or may contain (those under NOT are left out), in order."""
+    if isinstance(node, Term | Phrase):
+        yield node
+    elif isinstance(node, And | Or):
+        for c in node.children:
+            yield from positive_leaves(c)
+
+
 def search_terms(node: Node) -> list[SearchTerm]:
     """The terms a matching text must or may contain (terms under NOT are left out), folded."""
     out: list[SearchTerm] = []
-
-    def visit(n: Node) -> None:
+    for n in positive_leaves(node):
         if isinstance(n, Term):
-            words = tuple(t.fold for t in tokenize(n.text))
-            if words:
-                out.append(SearchTerm(words, n.prefix))
-        elif isinstance(n, Phrase):
+            words, prefix = tuple(t.fold for t in tokenize(n.text)), n.prefix
+        else:
             prefix = n.words[-1].endswith("*")
             words = tuple(t.fold for w in n.words for t in tokenize(w.rstrip("*")))
-            if words:
-                out.append(SearchTerm(words, prefix))
-        elif isinstance(n, And | Or):
-            for c in n.children:
-                visit(c)
-
-    visit(node)
+        if words:
+            out.append(SearchTerm(words, prefix))
     return out
 
 

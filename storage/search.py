@@ -5,7 +5,7 @@ text queries are ordered by rank, others by publication date (newest first, unda
 
 Both engines index the same thing: `items.search_title` / `items.search_text`, the item's text
 normalised in Python by storage.textnorm (casefold, accents stripped, stemmed in the item's language,
-Korean particles stripped, one token per Han character), filled by the ORM events below (or `reindex`).
+Korean particles stripped, one token per Han character), kept up to date by storage.search_index.
 The user's query is normalised the same way before it becomes an FTS5 MATCH or a tsquery, so search
 agrees with subscriptions (storage.query.CompiledQuery). Snippets are cut from the original text.
 """
@@ -31,13 +31,10 @@ from sqlalchemy import (
     Alias,
     BigInteger,
     ColumnElement,
-    Connection,
     Double,
     and_,
-    bindparam,
     cast,
     column,
-    event,
     exists,
     func,
     literal_column,
@@ -48,25 +45,23 @@ from sqlalchemy import (
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import ORMExecuteState, Session, joinedload, selectinload
-from sqlalchemy.sql import Select, TableClause
+from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.util import ClauseAdapter
 
 from storage import query as q_ast
 from storage.models import Item, ItemSymbol, Source
+from storage.query import MAX_QUERY_LENGTH
+from storage.search_index import index_word, item_language, reindex, search_columns
 from storage.textnorm import (
-    _CYRILLIC_RE,
     _HANGUL_RE,
     _TOKEN_RE,
     base_language,
-    detect_language,
     fold,
-    normalise_word,
     strip_korean_particle,
 )
 
 MAX_LIMIT = 500
-MAX_QUERY_LENGTH = 1000
 MAX_FILTER_LENGTH = 500  # source / publisher / symbol / language values
 MAX_CURSOR_LENGTH = 1000
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the range of an item id (SQLite INTEGER, PostgreSQL BIGINT)
@@ -113,6 +108,11 @@ class SearchPage:
 # --- dates -----------------------------------------------------------------------------------
 
 
+def _as_utc(parsed: datetime) -> datetime:
+    """In UTC, as stored (naive means UTC); may raise OverflowError at the edge of the calendar."""
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def parse_date(value: str, *, end: bool = False) -> datetime:
     """Parse `YYYY-MM-DD` or an ISO 8601 datetime (UTC when no offset); `end` makes a date inclusive."""
     text = value.strip()
@@ -121,8 +121,7 @@ def parse_date(value: str, *, end: bool = False) -> datetime:
             d = date.fromisoformat(text)
             return datetime.combine(d, time.max if end else time.min, tzinfo=UTC)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        # in UTC, as stored (a date at the edge of the calendar may not fit once shifted: an error, not a 500)
-        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return _as_utc(parsed)  # a date at the edge of the calendar may not fit once shifted: an error, not a 500
     except (ValueError, OverflowError):
         raise SearchError(f"invalid date {value!r}: use YYYY-MM-DD or an ISO 8601 datetime") from None
 
@@ -147,25 +146,11 @@ def parse_user_query(text: str) -> q_ast.Node | None:
         return None
     if len(text) > MAX_QUERY_LENGTH:
         raise SearchError(f"query too long (at most {MAX_QUERY_LENGTH} characters)")
-    parse = getattr(q_ast, "parse_query", None)
     try:
-        node = parse(text) if parse else _fallback_parse(text)
+        node = q_ast.parse_query(text)
     except q_ast.QuerySyntaxError as exc:
         raise SearchError(f"invalid query: {exc}") from None
-    return _prune(node) if node is not None else None
-
-
-def _fallback_parse(text: str) -> q_ast.Node:
-    """Words, quoted phrases and -exclusions ANDed (used when storage.query.parse_query is absent)."""
-    children: list[q_ast.Node] = []
-    for m in re.finditer(r'"([^"]*)"|(\S+)', text):
-        if m.group(1) is not None:
-            children.append(q_ast.Phrase(tuple(m.group(1).split())))
-        else:
-            word = m.group(2)
-            term = q_ast.Term(word.strip("-").rstrip("*"), prefix=word.endswith("*"))
-            children.append(q_ast.Not(term) if word.startswith("-") and len(word) > 1 else term)
-    return q_ast.And(tuple(children))
+    return _prune(node)
 
 
 def _prune(node: q_ast.Node) -> q_ast.Node | None:
@@ -206,15 +191,9 @@ def _has_positive(node: q_ast.Node) -> bool:
     return all(_has_positive(c) for c in node.children)
 
 
-# --- one normalisation for documents and queries (storage.textnorm) -------------------------------
+# --- query AST -> normalised token sequences ----------------------------------------------------
 #
-# Every textnorm token of a text becomes one index token, so positions (phrases) are kept:
-#   Latin and other scripts: the stem of the folded word (casefold, accents stripped, then Snowball in the
-#     item's language), so `securite` and `sécurité`, `weapon` and `weapons` share one token;
-#   Cyrillic: textnorm's norm (the Russian stemmer needs й/ё); Hangul: the run without its particle;
-#   Han: one character per token.
-# The engines only split on the spaces between those tokens (FTS5 `unicode61 remove_diacritics 2`,
-# PostgreSQL `simple`), so what they index is exactly this Python normalisation.
+# A query's words are normalised like the documents (storage.search_index.index_word), per language.
 
 # Languages a query is normalised in when the search names none (more would add cross-language noise:
 # Spanish `Hague` -> `hag`, Polish `REAIM` -> `rea`). Other languages still match by folded form.
@@ -222,139 +201,6 @@ DEFAULT_QUERY_LANGUAGES: tuple[str, ...] = ("en", "nl", "fr", "de", "es")  # the
 _MAX_VARIANTS = 24
 _SNIPPET_CHARS = 20_000
 _SNIPPET_WINDOW = 30
-_INDEXED = frozenset({"title", "summary", "text", "language"})
-
-
-@lru_cache(maxsize=200_000)
-def index_word(surface: str, lang: str | None) -> str:
-    """The index token of one textnorm token in a text of language `lang`."""
-    folded, norm = normalise_word(surface, lang)
-    if _HANGUL_RE.match(surface):
-        return strip_korean_particle(folded)
-    if _CYRILLIC_RE.match(surface):
-        return norm
-    return normalise_word(folded, lang)[1] if folded != surface.casefold() else norm
-
-
-def index_text(text: str | None, lang: str | None) -> str:
-    """`text` as the space-separated index tokens the full-text engines read."""
-    if not text:
-        return ""
-    return " ".join(index_word(s, lang) for s in _TOKEN_RE.findall(text))
-
-
-def item_language(title: str | None, summary: str | None, text: str | None, language: str | None) -> str | None:
-    """The language an item is normalised in: its own, else a guess (as CompiledQuery.matches does)."""
-    return base_language(language) or detect_language(" ".join(x for x in (title, summary, text) if x))
-
-
-def search_columns(
-    title: str | None, summary: str | None, text: str | None, language: str | None
-) -> tuple[str, str]:
-    """(search_title, search_text) of an item: its normalised title, and normalised summary + text."""
-    lang = item_language(title, summary, text, language)
-    body = "\n".join(x for x in (summary, text) if x)
-    return index_text(title, lang), index_text(body, lang)
-
-
-def _fill(item: Item) -> None:
-    item.search_title, item.search_text = search_columns(item.title, item.summary, item.text, item.language)
-
-
-@event.listens_for(Item, "before_insert")
-def _item_before_insert(_mapper: Any, _conn: Any, item: Item) -> None:
-    _fill(item)
-
-
-@event.listens_for(Item, "before_update")
-def _item_before_update(_mapper: Any, _conn: Any, item: Item) -> None:
-    state = sa_inspect(item)
-    if any(state.attrs[name].history.has_changes() for name in _INDEXED):
-        _fill(item)
-
-
-def _bulk_keys(orm_state: ORMExecuteState) -> set[str] | None:
-    """Column names an ORM bulk UPDATE sets (None: unknown, assume all)."""
-    params = orm_state.parameters
-    if isinstance(params, list) and params:
-        return {str(k) for p in params for k in p}
-    values = getattr(orm_state.statement, "_values", None)
-    if not values:
-        return None if not params else {str(k) for k in params}
-    return {getattr(k, "key", None) or getattr(k, "name", None) or str(k) for k in values}
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _bulk_update_sync(orm_state: ORMExecuteState) -> Any:
-    """`session.execute(update(Item)…)` skips the flush events: re-normalise the rows it touched."""
-    if not orm_state.is_update or orm_state.bind_mapper is not sa_inspect(Item):
-        return None
-    keys = _bulk_keys(orm_state)
-    if keys is not None and not keys & _INDEXED:
-        return None
-    session = orm_state.session
-    params = orm_state.parameters
-    if isinstance(params, list) and params and all("id" in p for p in params):
-        ids = [p["id"] for p in params]
-    else:
-        where = getattr(orm_state.statement, "whereclause", None)
-        sel = select(Item.id) if where is None else select(Item.id).where(where)
-        ids = list(session.execute(sel).scalars())
-    result = orm_state.invoke_statement()
-    reindex(session, ids)
-    return result
-
-
-_ITEMS = table(
-    "items", column("id"), column("title"), column("summary"), column("text"), column("language"),
-    column("search_title"), column("search_text"),
-)
-
-
-def reindex(bind: Session | Connection, ids: Iterable[int] | None = None, *, batch: int = 1000,
-            missing_only: bool = False) -> int:
-    """Recompute search_title / search_text (all items, the given ids, or those never filled); returns a count.
-
-    For existing archives (the 0002 migration calls it) and for writes that bypass the ORM flush.
-    """
-    conn = bind.connection() if isinstance(bind, Session) else bind
-    t = _ITEMS
-    cols = (t.c.id, t.c.title, t.c.summary, t.c.text, t.c.language)
-    upd = (
-        t.update()
-        .where(t.c.id == bindparam("_id"))
-        .values(search_title=bindparam("_st"), search_text=bindparam("_sb"))
-    )
-
-    def apply(rows: list[Any]) -> int:
-        if rows:
-            conn.execute(upd, [
-                dict(zip(("_id", "_st", "_sb"), (r[0], *search_columns(r[1], r[2], r[3], r[4])), strict=True))
-                for r in rows
-            ])
-        return len(rows)
-
-    done = 0
-    if ids is not None:
-        wanted = sorted(set(ids))
-        for i in range(0, len(wanted), batch):
-            done += apply(list(conn.execute(select(*cols).where(t.c.id.in_(wanted[i : i + batch])))))
-        return done
-    last = None
-    while True:
-        stmt = select(*cols).order_by(t.c.id).limit(batch)
-        if last is not None:
-            stmt = stmt.where(t.c.id > last)
-        if missing_only:
-            stmt = stmt.where(t.c.search_title.is_(None))
-        rows = list(conn.execute(stmt))
-        if not rows:
-            return done
-        done += apply(rows)
-        last = rows[-1][0]
-
-
-# --- query AST -> normalised token sequences ----------------------------------------------------
 
 Seq = tuple[tuple[str, bool], ...]  # (index token, prefix?) per position
 
@@ -406,17 +252,10 @@ def _positive_tokens(node: q_ast.Node, langs: tuple[str, ...]) -> tuple[set[str]
     """(exact tokens, prefix tokens) of the words a match must or may contain (not those under NOT)."""
     exact: set[str] = set()
     prefixes: set[str] = set()
-
-    def visit(n: q_ast.Node) -> None:
-        if isinstance(n, q_ast.Term | q_ast.Phrase):
-            for seq in _node_variants(n, langs):
-                for tok, pre in seq:
-                    (prefixes if pre else exact).add(tok)
-        elif isinstance(n, q_ast.And | q_ast.Or):
-            for c in n.children:
-                visit(c)
-
-    visit(node)
+    for leaf in q_ast.positive_leaves(node):
+        for seq in _node_variants(leaf, langs):
+            for tok, pre in seq:
+                (prefixes if pre else exact).add(tok)
     return exact, prefixes
 
 
@@ -540,8 +379,7 @@ def _decode_cursor(cursor: str, kind: str, f: ItemFilter, session: Session | Non
             try:
                 if not isinstance(p, str) or len(p) > 64:
                     raise ValueError
-                parsed = datetime.fromisoformat(p)
-                data["p"] = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+                data["p"] = _as_utc(datetime.fromisoformat(p))
             except (ValueError, OverflowError):
                 raise SearchError(_CURSOR_ERROR) from None
     else:
@@ -549,9 +387,7 @@ def _decode_cursor(cursor: str, kind: str, f: ItemFilter, session: Session | Non
         try:
             if isinstance(r, bool) or not isinstance(r, int | float) or not math.isfinite(r) or abs(r) > 1e300:
                 raise ValueError
-        except OverflowError:  # an integer beyond any float
-            raise SearchError(_CURSOR_ERROR) from None
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: an integer beyond any float
             raise SearchError(_CURSOR_ERROR) from None
         data["r"] = float(r)
         w = data.get("w")  # the window of the rank cursor (absent in cursors issued before windows)
@@ -637,23 +473,20 @@ def search_items(session: Session, f: ItemFilter) -> SearchPage:
     dialect = session.get_bind().dialect.name
     conds = _filters(f)
     langs = query_languages(f.languages)
+    ranks: dict[int, float] = {}
     if node is None:
-        rows = _page_by_date(session, conds, f)
-        ranks: dict[int, float | None] = {r[0]: None for r in rows}
-        ids = [r[0] for r in rows]
-        last = rows[f.limit - 1] if len(rows) > f.limit else None
-        nxt = (
-            _encode_cursor({"k": "d", "p": last[1].isoformat() if last[1] else None, "id": last[0]}, f)
-            if last
-            else None
-        )
+        rows: list[Any] = _page_by_date(session, conds, f)
     else:
-        rank_rows = _page_by_rank(session, dialect, node, langs, conds, f)
-        ids = [r[0] for r in rank_rows]
-        ranks = {r[0]: r[1] for r in rank_rows}
-        last = rank_rows[f.limit - 1] if len(rank_rows) > f.limit else None
-        nxt = _encode_cursor({"k": "r", "r": last[1], "id": last[0], "w": list(last[2])}, f) if last else None
-    ids = ids[: f.limit]
+        rows = _page_by_rank(session, dialect, node, langs, conds, f)
+        ranks = {r[0]: r[1] for r in rows}
+    nxt = None
+    if len(rows) > f.limit:  # the cursor names the page's last row
+        last = rows[f.limit - 1]
+        if node is None:
+            nxt = _encode_cursor({"k": "d", "p": last[1].isoformat() if last[1] else None, "id": last[0]}, f)
+        else:
+            nxt = _encode_cursor({"k": "r", "r": last[1], "id": last[0], "w": list(last[2])}, f)
+    ids = [r[0] for r in rows[: f.limit]]
     items = _load(session, ids)
     snippets = _snippets(items, node, langs) if node is not None and ids else {}
     hits = [ItemHit(items[i], ranks.get(i), snippets.get(i)) for i in ids if i in items]
@@ -703,6 +536,9 @@ RANK_WINDOW_MIN = 2_000
 SQLITE_FILTER_INDEX = "ix_items_search_filter"  # covering index for the filters (0002 migration)
 
 
+_FTS = table("items_fts", column("rowid"))  # the FTS5 virtual table (not an ORM model: triggers maintain it)
+
+
 class _IndexedItems(Alias):
     """`items AS fi INDEXED BY ix_items_search_filter` on SQLite: the filters of a ranked search read
     the small covering index instead of each matching (large) items row."""
@@ -734,15 +570,15 @@ def _ranker(dialect: str, node: q_ast.Node, langs: tuple[str, ...],
     size = window_size(node, langs)
     if dialect == "sqlite":
         matches = literal_column("items_fts").op("MATCH")(to_fts5(node, langs))
-        rowid = _fts_rowid()
+        rowid = _FTS.c.rowid
         rank = func.bm25(literal_column("items_fts"), 10.0, 1.0)  # search_title, search_text
-        ranked = select(rowid.label("id"), rank.label("rank")).select_from(_fts_table()).where(matches)
+        ranked = select(rowid.label("id"), rank.label("rank")).select_from(_FTS).where(matches)
         if conds:  # filters through the covering index, joined per match (bm25 only for those kept)
             fi = _IndexedItems._construct(Item.__table__, name="fi")
             adapter = ClauseAdapter(fi)
-            ranked = ranked.join_from(_fts_table(), fi, fi.c.id == rowid).where(
+            ranked = ranked.join_from(_FTS, fi, fi.c.id == rowid).where(
                 *(adapter.traverse(c) for c in conds))
-        ids = select(rowid).select_from(_fts_table()).where(matches)
+        ids = select(rowid).select_from(_FTS).where(matches)
         return _Ranker(size, ids, ranked, rowid, rank)
     if dialect == "postgresql":
         tsq = func.to_tsquery(_PG_CONFIG, to_tsquery(node, langs))
@@ -755,30 +591,9 @@ def _ranker(dialect: str, node: q_ast.Node, langs: tuple[str, ...],
     raise SearchError(f"full-text search is not available on {dialect}")
 
 
-_FTS = table("items_fts", column("rowid"))  # the FTS5 virtual table (not an ORM model: triggers maintain it)
-
-
-def _fts_table() -> TableClause:
-    return _FTS
-
-
-def _fts_rowid() -> ColumnElement[Any]:
-    return _FTS.c.rowid
-
-
 def window_size(node: q_ast.Node, langs: tuple[str, ...]) -> int:
     """How many of the newest text matches are ranked together for this query (see above)."""
-    phrases = 0
-
-    def visit(n: q_ast.Node) -> None:
-        nonlocal phrases
-        if isinstance(n, q_ast.Term | q_ast.Phrase):
-            phrases += len(_node_variants(n, langs))
-        elif isinstance(n, q_ast.And | q_ast.Or):
-            for c in n.children:
-                visit(c)
-
-    visit(node)
+    phrases = sum(len(_node_variants(leaf, langs)) for leaf in q_ast.positive_leaves(node))
     return max(RANK_WINDOW_MIN, RANK_WINDOW * 2 // max(phrases, 2))
 
 
@@ -834,11 +649,11 @@ def _page_by_rank(
     try:
         r = _ranker(dialect, node, langs, conds)
         after: tuple[float, int] | None = None
+        w: Window | None = None
         if f.cursor:
             c = _decode_cursor(f.cursor, "r", f, session)
-            after = (c["r"], c["id"])
-            w: Window = c["w"] if c.get("w") is not None else _next_window(session, dialect, r, None)
-        else:
+            after, w = (c["r"], c["id"]), c.get("w")
+        if w is None:
             w = _next_window(session, dialect, r, None)
         rows: list[tuple[int, float, Window]] = []
         while True:
@@ -971,18 +786,32 @@ def item_to_dict(item: Item, hit: ItemHit | None = None) -> dict[str, Any]:
     }
 
 
+# The CSV exports (API and `milai search --format csv`): these item_to_dict fields, lists joined by "; ".
+CSV_FIELDS = ["id", "published", "title", "url", "source", "publisher", "language", "relevant", "score",
+              "matches", "symbols", "duplicate_of", "summary"]
+
+
+def csv_row(data: dict[str, Any]) -> dict[str, Any]:
+    """An item_to_dict dict as a CSV row (write it with extrasaction="ignore")."""
+    return dict(data, matches="; ".join(data["matches"]), symbols="; ".join(data["symbols"]))
+
+
 __all__ = [
+    "CSV_FIELDS",
     "ItemFilter",
     "ItemHit",
     "SearchError",
     "SearchPage",
     "clean_query",
+    "csv_row",
     "highlight_html",
     "id_fits",
     "item_to_dict",
     "parse_date",
     "parse_user_query",
     "query_fingerprint",
+    "reindex",
+    "search_columns",
     "search_items",
     "to_fts5",
     "to_tsquery",

@@ -9,23 +9,29 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import selectinload
 
-from api.deps import FilterDep, SessionDep, get_engine
+from api.deps import FilterDep, SessionDep, get_engine, id_path
 from api.schemas import ItemDetail, ItemPage, SourceOut
 from storage.database import session_scope
 from storage.links import related_items
 from storage.models import Item, Source
-from storage.search import INT64_MAX, INT64_MIN, ItemFilter, SearchPage, id_fits, item_to_dict, search_items
+from storage.search import (
+    CSV_FIELDS,
+    ItemFilter,
+    SearchPage,
+    csv_row,
+    id_fits,
+    item_to_dict,
+    search_items,
+)
 
 router = APIRouter()
 
 EXPORT_PAGE = 500
-CSV_FIELDS = ["id", "published", "title", "url", "source", "publisher", "language", "relevant", "score",
-              "matches", "symbols", "duplicate_of", "summary"]
 
 
 @router.get("/healthz", tags=["health"])
@@ -77,8 +83,7 @@ def _csv_rows(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     writer = csv.DictWriter(buf, CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        row = dict(row, matches="; ".join(row["matches"]), symbols="; ".join(row["symbols"]))
-        writer.writerow(row)
+        writer.writerow(csv_row(row))
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()
@@ -94,7 +99,7 @@ def export_csv(request: Request, session: SessionDep, f: FilterDep) -> Streaming
                              headers={"Content-Disposition": 'attachment; filename="items.csv"'})
 
 
-ItemId = Annotated[int, Path(ge=INT64_MIN, le=INT64_MAX, description="An item id (a 64-bit integer)")]
+ItemId = Annotated[int, id_path("An item")]
 
 
 def load_item(session: SessionDep, item_id: ItemId) -> Item:

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from alerts import subscriptions as subs
-from api.deps import SessionDep, require_token
+from api.deps import SessionDep, id_path, require_token
 from api.schemas import SubscriptionIn, SubscriptionOut
 from api.templating import templates
 from storage.models import Subscription
-from storage.search import INT64_MAX, INT64_MIN, id_fits
+from storage.search import id_fits
 
 router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"], dependencies=[Depends(require_token)])
 public = APIRouter(tags=["subscriptions"])
 
 
-SubscriptionId = Annotated[int, Path(ge=INT64_MIN, le=INT64_MAX, description="A subscription id (a 64-bit integer)")]
+SubscriptionId = Annotated[int, id_path("A subscription")]
 
 
 def _get(session: SessionDep, subscription_id: SubscriptionId) -> Subscription:

@@ -9,14 +9,13 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 
 from alerts import subscriptions as subs
 from api.deps import SessionDep, item_filter
-from api.routes.items import load_item
+from api.routes.items import list_sources, load_item
 from api.templating import templates
 from storage.links import related_items
-from storage.models import Item, Source
+from storage.models import Item
 from storage.search import ItemFilter, SearchError, search_items
 
 router = APIRouter(include_in_schema=False)
@@ -58,15 +57,11 @@ def index(request: Request, session: SessionDep) -> HTMLResponse:
             page = search_items(session, f)
         except SearchError as exc:
             error = str(exc)
-    next_url = None
-    if page and page.next:
-        params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
-        next_url = "/?" + urlencode(params + [("cursor", page.next)])
-    sources = list(session.scalars(select(Source).order_by(Source.name)))
-    query_string = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "cursor"])
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+    next_url = "/?" + urlencode(params + [("cursor", page.next)]) if page and page.next else None
     return _render(request, "index.html", {
         "f": f, "params": request.query_params, "page": page, "error": error, "next_url": next_url,
-        "sources": sources, "languages": LANGUAGES, "query_string": query_string,
+        "sources": list_sources(session), "languages": LANGUAGES, "query_string": urlencode(params),
     }, status.HTTP_400_BAD_REQUEST if error else 200)
 
 
@@ -77,8 +72,7 @@ def item_page(request: Request, session: SessionDep, item: Annotated[Item, Depen
 
 @router.get("/sources", response_class=HTMLResponse)
 def sources_page(request: Request, session: SessionDep) -> HTMLResponse:
-    sources = list(session.scalars(select(Source).order_by(Source.name)))
-    return _render(request, "sources.html", {"sources": sources})
+    return _render(request, "sources.html", {"sources": list_sources(session)})
 
 
 @router.post("/subscribe", response_class=HTMLResponse)

@@ -23,8 +23,6 @@ class Format(StrEnum):
 
 QUERY_HELP = ('Boolean query: words, "phrases", AND/OR/NOT, -word, prefix*. A query may start with -word'
               ' (`milai search "-REAIM drone"`, or after `--`).')
-CSV_FIELDS = ["id", "published", "title", "url", "source", "publisher", "language", "relevant", "score",
-              "matches", "symbols", "duplicate_of", "summary"]
 
 
 def search_cmd(
@@ -43,7 +41,16 @@ def search_cmd(
     from sqlalchemy.exc import SQLAlchemyError
 
     from storage.database import ensure_schema, session_scope
-    from storage.search import MAX_LIMIT, ItemFilter, SearchError, item_to_dict, parse_date, search_items
+    from storage.search import (
+        CSV_FIELDS,
+        MAX_LIMIT,
+        ItemFilter,
+        SearchError,
+        csv_row,
+        item_to_dict,
+        parse_date,
+        search_items,
+    )
 
     if query is not None and query.startswith("--"):
         # unknown options reach us as the query (so that `-REAIM` is a query, not an option)
@@ -72,7 +79,7 @@ def search_cmd(
         writer = csv.DictWriter(sys.stdout, CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow(dict(row, matches="; ".join(row["matches"]), symbols="; ".join(row["symbols"])))
+            writer.writerow(csv_row(row))
     else:
         _table(rows)
 

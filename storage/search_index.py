@@ -1,0 +1,167 @@
+"""The normalised columns the full-text indexes read: `items.search_title` / `items.search_text`.
+
+`search_columns` computes them with storage.textnorm; ORM events keep them in sync on every flush and
+bulk UPDATE, and `reindex` fills them for rows written otherwise (the 0002 migration). storage.search
+normalises a user's query with the same `index_word`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, column, event, select, table
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from storage.models import Item
+from storage.textnorm import (
+    _CYRILLIC_RE,
+    _HANGUL_RE,
+    _TOKEN_RE,
+    base_language,
+    detect_language,
+    normalise_word,
+    strip_korean_particle,
+)
+
+# --- one normalisation for documents and queries (storage.textnorm) -------------------------------
+#
+# Every textnorm token of a text becomes one index token, so positions (phrases) are kept:
+#   Latin and other scripts: the stem of the folded word (casefold, accents stripped, then Snowball in the
+#     item's language), so `securite` and `sécurité`, `weapon` and `weapons` share one token;
+#   Cyrillic: textnorm's norm (the Russian stemmer needs й/ё); Hangul: the run without its particle;
+#   Han: one character per token.
+# The engines only split on the spaces between those tokens (FTS5 `unicode61 remove_diacritics 2`,
+# PostgreSQL `simple`), so what they index is exactly this Python normalisation.
+
+_INDEXED = frozenset({"title", "summary", "text", "language"})  # the Item fields the columns derive from
+
+
+@lru_cache(maxsize=200_000)
+def index_word(surface: str, lang: str | None) -> str:
+    """The index token of one textnorm token in a text of language `lang`."""
+    folded, norm = normalise_word(surface, lang)
+    if _HANGUL_RE.match(surface):
+        return strip_korean_particle(folded)
+    if _CYRILLIC_RE.match(surface):
+        return norm
+    return normalise_word(folded, lang)[1] if folded != surface.casefold() else norm
+
+
+def index_text(text: str | None, lang: str | None) -> str:
+    """`text` as the space-separated index tokens the full-text engines read."""
+    if not text:
+        return ""
+    return " ".join(index_word(s, lang) for s in _TOKEN_RE.findall(text))
+
+
+def item_language(title: str | None, summary: str | None, text: str | None, language: str | None) -> str | None:
+    """The language an item is normalised in: its own, else a guess (as CompiledQuery.matches does)."""
+    return base_language(language) or detect_language(" ".join(x for x in (title, summary, text) if x))
+
+
+def search_columns(
+    title: str | None, summary: str | None, text: str | None, language: str | None
+) -> tuple[str, str]:
+    """(search_title, search_text) of an item: its normalised title, and normalised summary + text."""
+    lang = item_language(title, summary, text, language)
+    body = "\n".join(x for x in (summary, text) if x)
+    return index_text(title, lang), index_text(body, lang)
+
+
+def _fill(item: Item) -> None:
+    item.search_title, item.search_text = search_columns(item.title, item.summary, item.text, item.language)
+
+
+@event.listens_for(Item, "before_insert")
+def _item_before_insert(_mapper: Any, _conn: Any, item: Item) -> None:
+    _fill(item)
+
+
+@event.listens_for(Item, "before_update")
+def _item_before_update(_mapper: Any, _conn: Any, item: Item) -> None:
+    state = sa_inspect(item)
+    if any(state.attrs[name].history.has_changes() for name in _INDEXED):
+        _fill(item)
+
+
+def _bulk_keys(orm_state: ORMExecuteState) -> set[str] | None:
+    """Column names an ORM bulk UPDATE sets (None: unknown, assume all)."""
+    params = orm_state.parameters
+    if isinstance(params, list) and params:
+        return {str(k) for p in params for k in p}
+    values = getattr(orm_state.statement, "_values", None)
+    if not values:
+        return None if not params else {str(k) for k in params}
+    return {getattr(k, "key", None) or getattr(k, "name", None) or str(k) for k in values}
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _bulk_update_sync(orm_state: ORMExecuteState) -> Any:
+    """`session.execute(update(Item)…)` skips the flush events: re-normalise the rows it touched."""
+    if not orm_state.is_update or orm_state.bind_mapper is not sa_inspect(Item):
+        return None
+    keys = _bulk_keys(orm_state)
+    if keys is not None and not keys & _INDEXED:
+        return None
+    session = orm_state.session
+    params = orm_state.parameters
+    if isinstance(params, list) and params and all("id" in p for p in params):
+        ids = [p["id"] for p in params]
+    else:
+        where = getattr(orm_state.statement, "whereclause", None)
+        sel = select(Item.id) if where is None else select(Item.id).where(where)
+        ids = list(session.execute(sel).scalars())
+    result = orm_state.invoke_statement()
+    reindex(session, ids)
+    return result
+
+
+_ITEMS = table(
+    "items", column("id"), column("title"), column("summary"), column("text"), column("language"),
+    column("search_title"), column("search_text"),
+)
+
+
+def reindex(bind: Session | Connection, ids: Iterable[int] | None = None, *, batch: int = 1000,
+            missing_only: bool = False) -> int:
+    """Recompute search_title / search_text (all items, the given ids, or those never filled); returns a count.
+
+    For existing archives (the 0002 migration calls it) and for writes that bypass the ORM flush.
+    """
+    conn = bind.connection() if isinstance(bind, Session) else bind
+    t = _ITEMS
+    cols = (t.c.id, t.c.title, t.c.summary, t.c.text, t.c.language)
+    upd = (
+        t.update()
+        .where(t.c.id == bindparam("_id"))
+        .values(search_title=bindparam("_st"), search_text=bindparam("_sb"))
+    )
+
+    def apply(rows: list[Any]) -> int:
+        if rows:
+            conn.execute(upd, [
+                dict(zip(("_st", "_sb"), search_columns(*r[1:]), strict=True), _id=r[0]) for r in rows
+            ])
+        return len(rows)
+
+    done = 0
+    if ids is not None:
+        wanted = sorted(set(ids))
+        for i in range(0, len(wanted), batch):
+            done += apply(list(conn.execute(select(*cols).where(t.c.id.in_(wanted[i : i + batch])))))
+        return done
+    last = None
+    while True:
+        stmt = select(*cols).order_by(t.c.id).limit(batch)
+        if last is not None:
+            stmt = stmt.where(t.c.id > last)
+        if missing_only:
+            stmt = stmt.where(t.c.search_title.is_(None))
+        rows = list(conn.execute(stmt))
+        if not rows:
+            return done
+        done += apply(rows)
+        last = rows[-1][0]
