@@ -7,7 +7,6 @@ from dataclasses import asdict
 from typing import Any
 
 import typer
-from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -61,7 +60,7 @@ def crawl_cmd(
             summaries = run_crawl(source or None, progress=on_progress,
                                   overrides={"LOG_LEVEL": "INFO" if verbose else "ERROR"})
     except ValueError as exc:  # a CatalogueError, or an unknown --source
-        fail(escape(str(exc)))
+        fail(str(exc))
     if output == "json":
         print(json.dumps([asdict(s) for s in summaries], indent=2))
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-from rich.markup import escape
 
 from milai.cli.common import console, fail
 
@@ -22,7 +21,7 @@ def upgrade_cmd(revision: str = typer.Argument("head", help="Target revision."))
     try:
         upgrade(engine, revision)
     except SQLAlchemyError as exc:
-        fail(escape(f"cannot upgrade {engine.url.render_as_string(hide_password=True)}: {exc}"), 1)
+        fail(f"cannot upgrade {engine.url.render_as_string(hide_password=True)}: {exc}", 1)
     console.print(f"database at {get_settings().effective_database_url.split('@')[-1]} is at {revision}")
 
 

@@ -42,7 +42,7 @@ def send_cmd(
         f"{report.skipped} skipped", highlight=False,
     )
     if report.config_error:
-        fail(escape(report.config_error))
+        fail(report.config_error)
     if report.failed:
         raise typer.Exit(1)
 

@@ -54,7 +54,7 @@ def search_cmd(
 
     if query is not None and query.startswith("--"):
         # unknown options reach us as the query (so that `-REAIM` is a query, not an option)
-        fail(escape(f"no such option: {query.split('=', 1)[0]} (see `milai search --help`)"), 2)
+        fail(f"no such option: {query.split('=', 1)[0]} (see `milai search --help`)", 2)
     try:
         f = ItemFilter(q=query, since=parse_date(since) if since else None,
                        until=parse_date(until, end=True) if until else None,
@@ -70,9 +70,9 @@ def search_cmd(
                     break
                 f = replace(f, cursor=page.next)
     except SearchError as exc:
-        fail(escape(str(exc)), 2)
+        fail(str(exc), 2)
     except SQLAlchemyError as exc:
-        fail(escape(f"database error: {exc}"), 1)
+        fail(f"database error: {exc}", 1)
     if fmt is Format.json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
     elif fmt is Format.csv:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from milai.cli.common import console, fail
@@ -56,7 +55,7 @@ def list_cmd(output: str = typer.Option("table", "--format", help="table or json
     try:
         rows = _rows()
     except CatalogueError as exc:
-        fail(escape(str(exc)))
+        fail(str(exc))
     if output == "json":
         print(json.dumps(rows, indent=2))
         return
@@ -93,7 +92,7 @@ def validate_cmd(file: Path = typer.Argument(None, help="Catalogue YAML (default
         return
     for p in problems:
         console.print(f"{p.file}: entry {p.entry}: field {p.field}: {p.message}", highlight=False, markup=False)
-    fail(escape(f"{len(problems)} problem(s) in {path}"), 1)
+    fail(f"{len(problems)} problem(s) in {path}", 1)
 
 
 def register(app: typer.Typer) -> None:

@@ -55,7 +55,7 @@ def _create(
                 warn=_warn, **extra,
             ).id
     except SubscriptionError as exc:
-        fail(escape(str(exc)))
+        fail(str(exc))
     typer.echo(subscription_id)
 
 

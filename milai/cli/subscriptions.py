@@ -57,7 +57,7 @@ def _change(action: Callable[..., Any], subscription_id: int, done: str) -> None
         with session_scope() as session:
             action(session, subscription_id)
     except SubscriptionError as exc:
-        fail(escape(str(exc)))
+        fail(str(exc))
     console.print(f"subscription {subscription_id} {done}")
 
 

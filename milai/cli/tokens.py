@@ -23,7 +23,7 @@ def create_cmd(name: Annotated[str, typer.Argument(help="What the token is for."
             row, secret = create_token(session, name)
             token_id = row.id
     except ValueError as exc:
-        fail(escape(str(exc)))
+        fail(str(exc))
     typer.echo(secret)
     typer.echo(f"token {token_id} ({name}) created; store it now, it is not shown again", err=True)
 
