@@ -10,6 +10,7 @@ from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from twisted.python.failure import Failure
 
+from crawler.spiders.base import META_LISTING, count_error
 from storage.database import get_engine, session_scope
 from storage.items import finish_run, forget_url_failures, get_source, record_url_failure, start_run
 
@@ -79,10 +80,7 @@ class CrawlRunRecorder:
     def spider_error(self, failure: Failure, response: Any, spider: Spider) -> None:
         assert self.crawler.stats is not None
         message = f"{failure.type.__name__}: {failure.getErrorMessage()} ({getattr(response, 'url', '?')})"
-        self.crawler.stats.inc_value("milai/errors")
-        self.crawler.stats.set_value("milai/last_error", message)
-        if response is not None and response.meta.get("milai_listing"):
-            self.crawler.stats.inc_value("milai/listing_failures")
+        count_error(self.crawler.stats, message, listing=response is not None and bool(response.meta.get(META_LISTING)))
 
     def report(self, *args: Any, **kwargs: Any) -> None:
         if self.progress is not None and self.crawler.spider is not None:

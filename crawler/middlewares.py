@@ -122,7 +122,7 @@ def _best_spellings(batch: list[Any], keys: dict[int, str], response: Response |
     return {key: entry for key, (_, entry) in best.items()}
 
 
-def _candidate_url(entry: Any, from_listing: bool = True) -> str | None:
+def _candidate_url(entry: Any, from_listing: bool) -> str | None:
     """The URL to check for an article request, or for an item listed with its text (follow: false).
     Items from fetched article pages pass: the dedup pipeline counts and aliases them."""
     if isinstance(entry, Request) and entry.meta.get(META_ARTICLE):

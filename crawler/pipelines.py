@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from crawler.dedup import NearDuplicateIndex, content_fingerprint, find_duplicate
-from crawler.extract import detect_language, extract_page, summarize
+from crawler.extract import Extracted, detect_language, extract_page, summarize
 from crawler.items import PageItem
 from crawler.pdf import read_pdf
 from crawler.relevance import classify
@@ -94,6 +94,13 @@ def encoding_hint(body: bytes, declared: str | None, language: str | None) -> st
     return _LEGACY_ENCODINGS.get(language[:2].lower(), "cp1252")
 
 
+def extract_html(item: PageItem) -> Extracted:
+    """The fetched article page of `item` extracted, decoded as `encoding_hint` suggests."""
+    assert item.body is not None
+    encoding = encoding_hint(item.body, item.encoding, item.language_hint)
+    return extract_page(item.body, item.url, encoding=encoding, language_hint=item.language_hint)
+
+
 class ExtractPipeline(_ItemStage):
     """Title, text, summary, date, language, canonical URL and alternates; listing data as fallback."""
 
@@ -104,11 +111,7 @@ class ExtractPipeline(_ItemStage):
         if item.kind == "pdf" and item.body is not None:
             page_date = self._pdf(item)
         elif item.extracted is not None or item.body is not None:
-            ex = item.extracted
-            if ex is None:
-                assert item.body is not None
-                encoding = encoding_hint(item.body, item.encoding, item.language_hint)
-                ex = extract_page(item.body, item.url, encoding=encoding, language_hint=item.language_hint)
+            ex = item.extracted if item.extracted is not None else extract_html(item)
             item.title = ex.title or ""
             item.text = ex.text or ""
             item.summary = ex.summary
@@ -203,27 +206,17 @@ class DedupPipeline(_ItemStage):
         if item.revise_id is not None:
             return item
         with session_scope(self.engine) as session:
-            existing = get_item_by_url(session, item.canonical_url)
-            match = None if existing is not None else find_duplicate(
-                session, index, text=item.text, canonical_url=item.canonical_url
-            )
-        if existing is not None or (match is not None and match.reason == "url"):
+            match = find_duplicate(session, index, text=item.text, canonical_url=item.canonical_url)
+            if match is not None and match.reason != "url":
+                item.duplicate_of_id, item.duplicate_reason = match.item_id, match.reason
+                target = session.get(Item, match.item_id)
+                if target is not None and target.duplicate_of_id is not None:  # the first copy, never another copy
+                    item.duplicate_of_id = target.duplicate_of_id
+        if match is not None and match.reason == "url":
             self.stats.inc_value("milai/duplicate")
-            target = existing.id if existing is not None else match.item_id if match is not None else None
-            remember_fetched_alias(self.engine, item, target)
+            remember_fetched_alias(self.engine, item, match.item_id)
             raise DropItem(f"already stored: {item.canonical_url}", log_level="INFO")
-        if match is not None:
-            item.duplicate_of_id, item.duplicate_reason = match.item_id, match.reason
-        if item.duplicate_of_id is not None:
-            self._first_copy(item)
         return item
-
-    def _first_copy(self, item: PageItem) -> None:
-        """Point at the first copy, never at another copy."""
-        with session_scope(self.engine) as session:
-            target = session.get(Item, item.duplicate_of_id)
-            if target is not None and target.duplicate_of_id is not None:
-                item.duplicate_of_id = target.duplicate_of_id
 
 
 class StorePipeline(_ItemStage):
@@ -280,8 +273,7 @@ class StorePipeline(_ItemStage):
             raise DropItem(f"already stored: {item.canonical_url}", log_level="INFO") from exc
         remember_fetched_alias(self.engine, item, item_id)
         if item.minhash is not None and item.duplicate_of_id is None:
-            index = shared_index(self.engine)
-            index.add(item_id, item.minhash)
+            shared_index(self.engine).add(item_id, item.minhash)
         if item.duplicate_of_id is not None:
             self.stats.inc_value("milai/duplicate")
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -66,38 +66,32 @@ class KnownItem:
 
     id: int
     canonical_url: str
-    title: str
     listing_title: str | None
-    published: datetime | None
     updated_at: datetime | None
     fetched_at: datetime
 
 
+_KNOWN_COLUMNS = (Item.id, Item.canonical_url, Item.listing_title, Item.updated_at, Item.fetched_at)
+
+
+def _batches(urls: Iterable[str]) -> Iterator[list[str]]:
+    """The distinct `urls`, sorted, in chunks small enough for one IN (…) lookup each."""
+    ordered = sorted(set(urls))
+    for i in range(0, len(ordered), _LOOKUP_BATCH):
+        yield ordered[i : i + _LOOKUP_BATCH]
+
+
 def known_items(session: Session, canonical_urls: Iterable[str]) -> dict[str, KnownItem]:
     """The stored items among `canonical_urls` (batched IN lookups), keyed by canonical URL."""
-    urls = sorted(set(canonical_urls))
+    urls = set(canonical_urls)
     out: dict[str, KnownItem] = {}
-    for i in range(0, len(urls), _LOOKUP_BATCH):
-        chunk = urls[i : i + _LOOKUP_BATCH]
-        rows = session.execute(
-            select(
-                Item.id, Item.canonical_url, Item.title, Item.listing_title, Item.published, Item.updated_at,
-                Item.fetched_at,
-            ).where(
-                Item.canonical_url.in_(chunk)
-            )
-        )
-        for row in rows:
+    for chunk in _batches(urls):
+        for row in session.execute(select(*_KNOWN_COLUMNS).where(Item.canonical_url.in_(chunk))):
             out[row.canonical_url] = KnownItem(*row)
     # aliases (mirrors declaring rel=canonical, other spellings fetched before) stand for their item
-    rest = sorted(set(urls) - out.keys())
-    for i in range(0, len(rest), _LOOKUP_BATCH):
-        chunk = rest[i : i + _LOOKUP_BATCH]
+    for chunk in _batches(urls - out.keys()):
         rows = session.execute(
-            select(
-                UrlAlias.url, Item.id, Item.canonical_url, Item.title, Item.listing_title, Item.published,
-                Item.updated_at, Item.fetched_at,
-            ).join(Item, Item.id == UrlAlias.item_id).where(UrlAlias.url.in_(chunk))
+            select(UrlAlias.url, *_KNOWN_COLUMNS).join(Item, Item.id == UrlAlias.item_id).where(UrlAlias.url.in_(chunk))
         )
         for row in rows:
             out[row[0]] = KnownItem(*row[1:])
@@ -148,10 +142,8 @@ def forget_url_failures(session: Session, urls: Iterable[str]) -> None:
 def blocked_urls(session: Session, canonical_urls: Iterable[str], now: datetime | None = None) -> set[str]:
     """The failed article URLs among `canonical_urls` not to request now (backing off, or given up)."""
     now = now or utcnow()
-    urls = sorted(set(canonical_urls))
     out: set[str] = set()
-    for i in range(0, len(urls), _LOOKUP_BATCH):
-        chunk = urls[i : i + _LOOKUP_BATCH]
+    for chunk in _batches(canonical_urls):
         rows = session.execute(
             select(UrlAlias.url, UrlAlias.failures, UrlAlias.retry_after).where(
                 UrlAlias.url.in_(chunk), UrlAlias.item_id.is_(None), UrlAlias.failures > 0
@@ -161,11 +153,6 @@ def blocked_urls(session: Session, canonical_urls: Iterable[str], now: datetime 
             if failures >= MAX_URL_FAILURES or (retry_after is not None and retry_after > now):
                 out.add(url)
     return out
-
-
-def known_canonical_urls(session: Session, urls: Iterable[str]) -> set[str]:
-    """The subset of canonical `urls` already stored."""
-    return set(known_items(session, urls))
 
 
 def get_item_by_url(session: Session, canonical_url: str) -> Item | None:

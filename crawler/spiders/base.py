@@ -10,11 +10,13 @@ from typing import Any, ClassVar
 import scrapy
 from scrapy.exceptions import DownloadCancelledError
 from scrapy.http import Response
+from scrapy.statscollectors import StatsCollector
 from twisted.internet.defer import CancelledError
 from twisted.python.failure import Failure
 from w3lib.encoding import http_content_type_encoding
 
 from crawler.catalogue import SourceConfig
+from crawler.dates import parse_date
 from crawler.items import PageItem
 from crawler.pdf import PDF_MAX_BYTES, is_pdf
 from crawler.urls import canonicalize
@@ -37,8 +39,6 @@ def parse_when(value: Any, lang: str | None = None) -> datetime | None:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
-    from crawler.dates import parse_date
-
     return parse_date(str(value), lang)
 
 
@@ -48,6 +48,14 @@ def clean(value: Any) -> str | None:
         return None
     text = " ".join(str(value).split())
     return text or None
+
+
+def count_error(stats: StatsCollector, message: str, *, listing: bool) -> None:
+    """Count a crawl error against the source; an error of a listing request also counts as a listing failure."""
+    stats.inc_value("milai/errors")
+    stats.set_value("milai/last_error", message)
+    if listing:
+        stats.inc_value("milai/listing_failures")
 
 
 class SourceSpider(scrapy.Spider):
@@ -75,9 +83,8 @@ class SourceSpider(scrapy.Spider):
         """A listing request: always sent (the HTTP cache turns it into a conditional GET)."""
         meta = {META_LISTING: True, **kwargs.pop("meta", {})}
         kwargs.setdefault("callback", self.parse_listing)
-        return scrapy.Request(
-            url, headers=self.source.headers or None, meta=meta, dont_filter=True, errback=self.on_error, **kwargs
-        )
+        kwargs.setdefault("headers", self.source.headers or None)
+        return scrapy.Request(url, meta=meta, dont_filter=True, errback=self.on_error, **kwargs)
 
     def entry(
         self,
@@ -149,12 +156,9 @@ class SourceSpider(scrapy.Spider):
 
     def pdf_links(self, item: PageItem) -> Iterator[Any]:
         """Entries for the PDF links of an article page (the page is extracted here, once, for the pipeline)."""
-        from crawler.extract import extract_page
-        from crawler.pipelines import encoding_hint
+        from crawler.pipelines import extract_html
 
-        assert item.body is not None
-        encoding = encoding_hint(item.body, item.encoding, item.language_hint)
-        item.extracted = extract_page(item.body, item.url, encoding=encoding, language_hint=item.language_hint)
+        item.extracted = extract_html(item)
         for link in item.extracted.pdf_links:
             self.crawler.stats.inc_value("milai/pdf_links")
             yield self.entry(link)
@@ -180,14 +184,9 @@ class SourceSpider(scrapy.Spider):
             # too large stays too large; anything else is retried on later crawls, with backoff
             permanent = bool(failure.check(DownloadCancelledError, CancelledError))
             self.failed_urls[canonicalize(url)] = (message, permanent)
-        self.crawler.stats.inc_value("milai/errors")
-        self.crawler.stats.set_value("milai/last_error", message)
-        if request is not None and request.meta.get(META_LISTING):
-            self.crawler.stats.inc_value("milai/listing_failures")
+        count_error(self.crawler.stats, message, listing=request is not None and bool(request.meta.get(META_LISTING)))
 
     def listing_failed(self, message: str) -> None:
         """A listing that answered but could not be used (malformed feed, bad JSON)."""
         self.logger.warning("source %s: %s", self.source.name, message)
-        self.crawler.stats.inc_value("milai/errors")
-        self.crawler.stats.inc_value("milai/listing_failures")
-        self.crawler.stats.set_value("milai/last_error", message)
+        count_error(self.crawler.stats, message, listing=True)

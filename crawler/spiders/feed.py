@@ -54,7 +54,7 @@ class FeedSpider(SourceSpider):
             text = " ".join(c.get("value", "") for c in content) or None
             yield self.entry(
                 response.urljoin(link),
-                title=clean(entry.get("title")),
+                title=entry.get("title"),
                 date=published or updated,
                 summary=_plain(entry.get("summary")),
                 updated=updated if entry.get("updated") else None,

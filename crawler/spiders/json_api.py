@@ -65,11 +65,6 @@ class JsonSpider(SourceSpider):
             url = add_or_replace_parameter(url, src.page_param, str(page))
         return self.listing_request(url, meta=meta, headers=headers)
 
-    def listing_request(self, url: str, **kwargs: Any) -> scrapy.Request:
-        headers = kwargs.pop("headers", None) or self.source.headers or None
-        req = super().listing_request(url, **kwargs)
-        return req.replace(headers=headers) if headers else req
-
     def parse_listing(self, response: Response) -> Iterator[Any]:
         src = self.source
         if not response.body.strip():
