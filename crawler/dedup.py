@@ -128,21 +128,27 @@ class NearDuplicateIndex:
         return index
 
 
-def find_duplicate(session: Session, index: NearDuplicateIndex, *, text: str, canonical_url: str) -> Match | None:
-    """The stored item this page duplicates: same canonical URL, same text, or nearly the same text."""
+def find_duplicate(
+    session: Session, index: NearDuplicateIndex, *, text: str, canonical_url: str,
+    fingerprint: str | None = None, signature: bytes | None = None,
+) -> Match | None:
+    """The stored item this page duplicates: same canonical URL, same text, or nearly the same text.
+
+    `fingerprint` and `signature` are `content_fingerprint(text)` and `index.signature(text)` when the
+    caller has them already (the MinHash is the costly part)."""
     same_url = session.scalar(select(Item.id).where(Item.canonical_url == canonical_url))
     if same_url is not None:
         return Match(same_url, "url", 1.0)
     if len(words(text)) >= MIN_FINGERPRINT_WORDS:
         first = session.scalar(
             select(Item.id)
-            .where(Item.content_hash == content_fingerprint(text))
+            .where(Item.content_hash == (fingerprint or content_fingerprint(text)))
             .order_by(Item.duplicate_of_id.is_not(None), Item.id)
             .limit(1)
         )
         if first is not None:
             return Match(first, "fingerprint", 1.0)
-    for item_id, similarity in index.query(index.signature(text)):
+    for item_id, similarity in index.query(signature if signature is not None else index.signature(text)):
         if session.get(Item, item_id) is not None:
             return Match(item_id, "near", similarity)
     return None

@@ -206,7 +206,8 @@ class DedupPipeline(_ItemStage):
         if item.revise_id is not None:
             return item
         with session_scope(self.engine) as session:
-            match = find_duplicate(session, index, text=item.text, canonical_url=item.canonical_url)
+            match = find_duplicate(session, index, text=item.text, canonical_url=item.canonical_url,
+                                   fingerprint=item.content_hash, signature=item.minhash)
             if match is not None and match.reason != "url":
                 item.duplicate_of_id, item.duplicate_reason = match.item_id, match.reason
                 target = session.get(Item, match.item_id)

@@ -182,3 +182,25 @@ def test_related_items_duplicates_publishers_symbols(db_url: str) -> None:
             assert related_items(session, 10**6)["duplicates"] == []
     finally:
         engine.dispose()
+
+
+def test_find_duplicate_uses_precomputed_fingerprint_and_signature(engine) -> None:
+    """The pipeline hands over what it already computed; the answer is the same as computing it again."""
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as session:
+        src = Source(name="s", publisher="P", kind="feed", url="https://s.example/feed")
+        session.add(src)
+        session.flush()
+        index = NearDuplicateIndex()
+        sig = index.signature(RELEASE)
+        first = Item(canonical_url="https://s.example/1", url="https://s.example/1", source_id=src.id,
+                     title="t", text=RELEASE, content_hash=content_fingerprint(RELEASE), minhash=sig)
+        session.add(first)
+        session.flush()
+        index.add(first.id, sig)
+        copy = RELEASE + "\nRepublished with permission."
+        given = find_duplicate(session, index, text=copy, canonical_url="https://o.example/1",
+                               fingerprint=content_fingerprint(copy), signature=index.signature(copy))
+        computed = find_duplicate(session, index, text=copy, canonical_url="https://o.example/1")
+        assert given == computed and given is not None and given.item_id == first.id
