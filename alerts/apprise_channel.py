@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from alerts.netguard import UnsafeTargetError, private_targets_allowed
+from milai.netguard import UnsafeTargetError, private_targets_allowed
 
 SERVICE_SCHEMES = frozenset({"slack", "msteams", "discord", "tgram"})
 GENERIC_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})

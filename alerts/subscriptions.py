@@ -13,7 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from alerts.netguard import UnsafeTargetError, check_url
+from milai.netguard import UnsafeTargetError, check_url
 from storage import query as query_language
 from storage.models import DeliveryBatch, Source, Subscription
 

@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook
 
-from alerts.netguard import PinnedTarget, UnsafeTargetError, pin
+from milai.netguard import PinnedTarget, UnsafeTargetError, pin
 
 USER_AGENT = "MilAIWatch-Webhooks/1"
 

@@ -400,7 +400,7 @@ def test_digest_send_exits_1_when_any_delivery_failed(env: dict[str, str]) -> No
 def test_ssrf_message_grammar() -> None:
     import ipaddress
 
-    from alerts.netguard import forbidden_reason
+    from milai.netguard import forbidden_reason
 
     assert forbidden_reason(ipaddress.ip_address("0.0.0.0")) == "an unspecified address"
     assert forbidden_reason(ipaddress.ip_address("127.0.0.1")) == "a loopback address"

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from alerts.digest import send_due
-from alerts.netguard import PinnedTarget, pin
 from alerts.subscriptions import SubscriptionError
 from alerts.webhooks import post, post_pinned
 from milai.config import reset_settings
+from milai.netguard import PinnedTarget, pin
 from tests.alerts.conftest import SECRET, add_item, subscribe
 from tests.support.receiver import WebhookReceiver
 from tests.support.smtp import self_signed_cert

@@ -1,4 +1,4 @@
-"""SSRF guard: refuse webhook targets that resolve to loopback, private or metadata addresses.
+"""The network guard (SSRF): refuse targets that resolve to loopback, private or metadata addresses.
 
 To defeat DNS rebinding, the sender resolves a target once (`pin`), checks every address, and
 then connects to one of exactly those addresses (see `alerts.webhooks`); the host name is only

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.netguard import UnsafeTargetError, check_url
+from milai.netguard import UnsafeTargetError, check_url
 
 
 @pytest.mark.parametrize(
