@@ -52,14 +52,17 @@ class FeedSpider(SourceSpider):
             updated = _struct_time(entry, "updated") or entry.get("updated")
             content = entry.get("content") or []
             text = " ".join(c.get("value", "") for c in content) or None
-            yield self.entry(
-                response.urljoin(link),
+            url = self.absolute(response, link)
+            listed = url and self.entry(
+                url,
                 title=entry.get("title"),
                 date=published or updated,
                 summary=_plain(entry.get("summary")),
                 updated=updated if entry.get("updated") else None,
                 text=_plain(text),
             )
+            if listed:
+                yield listed
         if parsed.bozo and not links:
             # feedparser recovered entries from broken XML, but none with a link: a broken feed, not an empty one
             self.listing_failed(
