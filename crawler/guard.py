@@ -25,7 +25,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.defer import maybe_deferred_to_future
 
-from crawler.resolver import GuardedResolver, Origin, _Collector, register_origin
+from crawler.resolver import GuardedResolver, Origin, _Collector, origin_of
 from milai.netguard import (
     ALLOWLIST_HINT,
     DEFAULT_PORTS,
@@ -39,7 +39,10 @@ from milai.netguard import (
 
 logger = logging.getLogger(__name__)
 
-MAX_URL_LENGTH = 2083  # URLLENGTH_LIMIT: the longest URL (as listed and as canonical key) the crawler accepts
+MAX_URL_LENGTH = 2083  # URLLENGTH_LIMIT: the longest URL the crawler requests or stores
+# the longest canonical key (crawler.urls.canonicalize: https, percent-escapes make it a little longer than the
+# URL) stored in the unique URL columns: well inside a PostgreSQL B-tree index entry (at most 2,704 bytes)
+MAX_KEY_LENGTH = 2600
 STAT_SCHEME = "milai/skipped_scheme"
 STAT_TOO_LONG = "milai/url_too_long"
 STAT_REFUSED = "milai/refused_address"
@@ -63,7 +66,7 @@ class NetworkGuardMiddleware:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         source = getattr(crawler.spider, "source", None)
-        origin = register_origin(source.url) if source is not None else None
+        origin = origin_of(source.url) if source is not None else None
         return cls(
             crawler,
             origin,
@@ -86,6 +89,8 @@ class NetworkGuardMiddleware:
             self._refuse(STAT_TOO_LONG, f"refusing a URL of {len(url)} characters (limit {self.max_url_length}): "
                                         f"{url[:120]}…")
         host = normalise_host(parts.hostname or "")
+        if not host:
+            self._refuse(STAT_SCHEME, f"refusing {url[:200]}: invalid URL (no host)")
         port = port or DEFAULT_PORTS[scheme]
         if (scheme, host, port) == self.origin:
             return None

@@ -20,7 +20,7 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 from sqlalchemy import Engine
 
-from crawler.guard import MAX_URL_LENGTH, STAT_TOO_LONG
+from crawler.guard import MAX_KEY_LENGTH, MAX_URL_LENGTH, STAT_TOO_LONG
 from crawler.items import PageItem
 from crawler.spiders.base import META_ARTICLE, META_INFO, META_LISTING, META_NEXT_PAGE, count_error
 from crawler.urls import _is_tracking, canonicalize
@@ -121,8 +121,8 @@ class SkipKnownUrlsMiddleware:
 
     def _keys(self, batch: list[Any], from_listing: bool) -> dict[int, str]:
         """The canonical key of each article entry (by id); "" for an entry to drop: a URL that cannot be
-        parsed (`milai/bad_links`, an error) or that is longer than URLLENGTH_LIMIT, as listed or as its
-        canonical key (`milai/url_too_long`)."""
+        parsed (`milai/bad_links`, an error), longer than URLLENGTH_LIMIT or with a canonical key longer
+        than MAX_KEY_LENGTH (`milai/url_too_long`)."""
         stats = self.crawler.stats
         assert stats is not None
         keys: dict[int, str] = {}
@@ -134,14 +134,17 @@ class SkipKnownUrlsMiddleware:
                 key = canonicalize(url)
             except ValueError as exc:
                 keys[id(entry)] = ""
-                stats.inc_value("milai/bad_links")
-                count_error(stats, f"skipped a malformed link {url[:200]!r}: {exc}", listing=False)
+                spider = self.crawler.spider
+                if hasattr(spider, "bad_link"):
+                    spider.bad_link(url, exc)
+                else:
+                    stats.inc_value("milai/bad_links")
+                    count_error(stats, f"skipped a malformed link {url[:200]!r}: {exc}", listing=False)
                 continue
-            if max(len(url), len(key)) > self.max_url_length:
+            if len(url) > self.max_url_length or len(key) > MAX_KEY_LENGTH:
                 keys[id(entry)] = ""
                 stats.inc_value(STAT_TOO_LONG)
-                logger.info("skipped a URL of %d characters (limit %d): %.120s…", max(len(url), len(key)),
-                            self.max_url_length, url)
+                logger.info("skipped a URL of %d characters (limit %d): %.120s…", len(url), self.max_url_length, url)
                 continue
             keys[id(entry)] = key
         return keys

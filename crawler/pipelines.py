@@ -20,7 +20,7 @@ from crawler import workers
 from crawler.bounds import SUMMARY_MAX_CHARS, Limits, cut_html, cut_text, cut_title, storable
 from crawler.dedup import NearDuplicateIndex, content_fingerprint, find_duplicate
 from crawler.extract import Extracted, detect_language, extract_page, summarize
-from crawler.guard import MAX_URL_LENGTH, STAT_TOO_LONG
+from crawler.guard import MAX_KEY_LENGTH, MAX_URL_LENGTH, STAT_TOO_LONG
 from crawler.items import PageItem
 from crawler.pdf import read_pdf
 from crawler.relevance import classify
@@ -197,18 +197,16 @@ class NormalisePipeline(_ItemStage):
         item.alternates, item.pdf_links = storable(item.alternates), storable(item.pdf_links)
         limit = self.crawler.settings.getint("URLLENGTH_LIMIT") or MAX_URL_LENGTH
         fetched = item.fetched_key = canonicalize(item.url)
-        if max(len(item.url), len(fetched)) > limit:
+        if len(item.url) > limit or len(fetched) > MAX_KEY_LENGTH:
             self.count(STAT_TOO_LONG)
             raise DropItem(f"URL longer than {limit} characters: {item.url[:120]}…", log_level="INFO")
         declared = _absolute(item.url, item.page_canonical)
-        if declared and len(canonicalize(declared)) <= limit and same_site(declared, item.url):
+        if declared and _key_fits(declared, limit) and same_site(declared, item.url):
             item.canonical_url, item.display_url = canonicalize(declared), clean_url(declared)
         else:
             item.canonical_url, item.display_url = fetched, clean_url(item.url)
         alternates = {lang: _absolute(item.url, u) for lang, u in item.alternates.items()}
-        item.alternates = {
-            lang: key for lang, u in alternates.items() if u and len(key := canonicalize(u)) <= limit
-        }
+        item.alternates = {lang: canonicalize(u) for lang, u in alternates.items() if u and _key_fits(u, limit)}
         return item
 
 
@@ -311,11 +309,13 @@ class StorePipeline(_ItemStage):
                 )
                 self._attach(session, row, item)
                 item_id = row.id
-        except IntegrityError as exc:  # stored meanwhile by another spider of this crawl
-            self.stats.inc_value("milai/duplicate")
+        except IntegrityError as exc:  # stored meanwhile by another spider of this crawl?
             with session_scope(self.engine) as session:
                 stored = get_item_by_url(session, item.canonical_url)
                 stored_id = stored.id if stored is not None else None
+            if stored_id is None:  # no: the database refused the row itself (a real store failure)
+                raise
+            self.stats.inc_value("milai/duplicate")
             remember_fetched_alias(self.engine, item, stored_id)
             raise DropItem(f"already stored: {item.canonical_url}", log_level="INFO") from exc
         remember_fetched_alias(self.engine, item, item_id)
@@ -365,6 +365,11 @@ def remember_fetched_alias(engine: Engine, item: PageItem, item_id: int | None) 
             remember_alias(session, item.fetched_key, item_id)
     except IntegrityError:  # recorded meanwhile by another spider of this crawl
         logger.debug("alias %s recorded concurrently", item.fetched_key)
+
+
+def _key_fits(url: str, limit: int) -> bool:
+    """True when `url` and its canonical key are short enough to store (crawler.guard limits)."""
+    return len(url) <= limit and len(canonicalize(url)) <= MAX_KEY_LENGTH
 
 
 def _absolute(base: str, url: str | None) -> str | None:

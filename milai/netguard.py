@@ -152,9 +152,12 @@ class Allowlist:
         return any(h == host and (p is None or p == port) for h, p in self.hosts)
 
     def permits(self, address: IPAddress, host: str | None = None, port: int | None = None) -> bool:
-        """True when the allow-list trusts connecting to `address` (for `host`:`port`)."""
+        """True when the allow-list trusts connecting to `address` (for `host`:`port`); an IPv4-mapped
+        IPv6 address is judged as the IPv4 address it is."""
         if host is not None and self.names(host, port):
             return True
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
         if any(_ip(h) == address and (p is None or p == port) for h, p in self.hosts):
             return True
         metadata = address in METADATA_ADDRESSES

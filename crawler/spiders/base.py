@@ -16,12 +16,13 @@ from twisted.python.failure import Failure
 from w3lib.encoding import http_content_type_encoding
 
 from crawler import workers
-from crawler.bounds import Limits
+from crawler.bounds import Limits, storable
 from crawler.catalogue import SourceConfig
 from crawler.dates import parse_date
 from crawler.guard import STAT_SCHEME, RefusedRequest
 from crawler.items import PageItem
 from crawler.pdf import PDF_MAX_BYTES, is_pdf
+from crawler.resolver import register_origin
 from crawler.urls import canonicalize
 
 PDF_RE = re.compile(r"\.pdf(?:$|[?#])", re.IGNORECASE)
@@ -78,6 +79,7 @@ class SourceSpider(scrapy.Spider):
         cfg = source if isinstance(source, SourceConfig) else SourceConfig.model_validate(source)
         super().__init__(*args, name=cfg.name, **kwargs)
         self.source = cfg
+        register_origin(cfg.url)  # the connect-time guard lets this source reach its own origin (crawler.resolver)
         self.allowed_domains: list[str] = []
         # article URLs (canonical keys) that failed in this crawl -> (message, permanent), and those fetched;
         # crawler.extensions.CrawlRunRecorder records them (bounded retries across crawls)
@@ -165,8 +167,8 @@ class SourceSpider(scrapy.Spider):
             self.bad_link(url, exc)
             return None
         self.crawler.stats.inc_value("milai/links")
-        if not self.source.follow:  # a URL that could be requested, stored as the item's link
-            return self.listing_item(url, info, kind="pdf" if pdf_link else "article")
+        if not self.source.follow:  # a URL that could be requested, stored as the item's link (NUL-free)
+            return self.listing_item(storable(url), info, kind="pdf" if pdf_link else "article")
         return request
 
     def listing_item(self, url: str, info: dict[str, Any], kind: str = "document") -> PageItem:

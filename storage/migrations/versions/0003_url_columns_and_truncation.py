@@ -2,8 +2,8 @@
 
 PostgreSQL rejected canonical URLs of 2,049-2,083 characters (`String(2048)`) in items.canonical_url,
 url_aliases.url and pending_alternates.canonical_url; the crawler now bounds URLs itself (URLLENGTH_LIMIT,
-2,083 by default, as listed and as canonical key: well inside a B-tree index entry), so the columns become
-TEXT. SQLite never enforced VARCHAR lengths (TEXT affinity): there the column types are left as they are
+2,083 characters as listed, and 2,600 for the canonical key: inside a PostgreSQL B-tree index entry), so
+the columns become TEXT. SQLite never enforced VARCHAR lengths (TEXT affinity): there the column types are left as they are
 (rebuilding `items` would drop its full-text triggers for nothing).
 
 items.text_truncated marks an item whose text was cut at the crawler's length cap (MILAI_MAX_TEXT_CHARS)
