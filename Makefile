@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/relevance.py
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/crawl_isolation.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

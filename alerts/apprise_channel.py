@@ -3,7 +3,8 @@
 Apprise makes its own HTTP requests (its own DNS lookups, redirects followed), so the webhook
 SSRF guard cannot pin them. Hence only services whose endpoint is fixed by Apprise are accepted
 in general; the generic `json://`, `xml://` and `form://` schemes (any host) only when
-MILAI_ALLOW_PRIVATE_WEBHOOKS is on, i.e. in a trusted network or in tests.
+MILAI_ALLOW_PRIVATE_WEBHOOKS is on (a trusted network, tests) or MILAI_NETWORK_ALLOWLIST names the
+target's host[:port] (milai.netguard.generic_target_allowed).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from milai.netguard import UnsafeTargetError, private_targets_allowed
+from milai.netguard import UnsafeTargetError, generic_target_allowed
 
 SERVICE_SCHEMES = frozenset({"slack", "msteams", "discord", "tgram"})
 GENERIC_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
@@ -26,10 +27,11 @@ def validate_url(url: str, *, allow_private: bool | None = None) -> str:
     """The Apprise URL stripped, or UnsafeTargetError (unknown scheme, unparsable, not allowed)."""
     url = url.strip()
     scheme = _scheme(url)
-    if scheme in GENERIC_SCHEMES and not private_targets_allowed(allow_private):
+    if scheme in GENERIC_SCHEMES and not generic_target_allowed(url, allow_private=allow_private):
         raise UnsafeTargetError(
             f"refusing Apprise {scheme}:// target: generic URLs bypass the SSRF guard "
-            "(set MILAI_ALLOW_PRIVATE_WEBHOOKS=true to allow, or use a webhook subscription)"
+            "(list its host:port in MILAI_NETWORK_ALLOWLIST, set MILAI_ALLOW_PRIVATE_WEBHOOKS=true, "
+            "or use a webhook subscription)"
         )
     if scheme not in SERVICE_SCHEMES | GENERIC_SCHEMES:
         supported = ", ".join(f"{s}://" for s in sorted(SERVICE_SCHEMES))

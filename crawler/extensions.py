@@ -31,6 +31,11 @@ def counters(stats: dict[str, Any]) -> dict[str, int]:
         "duplicate": int(stats.get("milai/duplicate", 0)),
         "off_topic": int(stats.get("milai/off_topic", 0)),
         "errors": int(stats.get("milai/errors", 0)),
+        # links not followed: not http(s), or longer than URLLENGTH_LIMIT; refused by the network guard;
+        # items whose text was cut at the length cap (crawler.bounds)
+        "skipped": int(stats.get("milai/skipped_scheme", 0)) + int(stats.get("milai/url_too_long", 0)),
+        "refused": int(stats.get("milai/refused_address", 0)),
+        "truncated": int(stats.get("milai/truncated", 0)),
     }
 
 

@@ -13,11 +13,11 @@ from urllib.parse import urljoin, urlsplit
 
 import trafilatura
 from bs4 import BeautifulSoup, Tag
-from charset_normalizer import from_bytes
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
-from w3lib.encoding import html_body_declared_encoding, read_bom, resolve_encoding
 
+from crawler.bounds import MAX_ALTERNATES, MAX_PDF_LINKS
 from crawler.dates import find_date_in_text, parse_date
+from crawler.encoding import decode_html
 
 log = logging.getLogger(__name__)
 
@@ -54,29 +54,6 @@ class Extracted:
     canonical_url: str | None = None
     alternates: dict[str, str] = field(default_factory=dict)  # hreflang -> absolute URL
     pdf_links: list[str] = field(default_factory=list)
-
-
-def decode_html(body: bytes, encoding: str | None = None) -> str:
-    """Decode a page: BOM, valid UTF-8, the given encoding, <meta charset>, then detection."""
-    bom_encoding, bom = read_bom(body)
-    if bom_encoding:
-        return body[len(bom):].decode(bom_encoding, errors="replace")
-    if not body.isascii():
-        try:
-            return body.decode("utf-8")  # non-ASCII bytes that form valid UTF-8 are UTF-8
-        except UnicodeDecodeError:
-            pass
-    for candidate in (encoding, html_body_declared_encoding(body)):
-        resolved = resolve_encoding(candidate) if candidate else None
-        if resolved and resolved.replace("-", "").lower() != "utf8":
-            try:
-                return body.decode(resolved)
-            except (UnicodeDecodeError, LookupError):
-                continue
-    best = from_bytes(body).best()
-    if best is not None:
-        return str(best)
-    return body.decode("cp1252", errors="replace")
 
 
 @lru_cache(maxsize=1)
@@ -178,26 +155,39 @@ def _links(soup: BeautifulSoup, metas: Metas, base: str) -> tuple[str | None, di
     alternates: dict[str, str] = {}
     for link in soup.find_all("link", href=True):
         rel = {r.lower() for r in (link.get("rel") or [])}
-        href = urljoin(base, str(link["href"]).strip())
+        try:
+            href = urljoin(base, str(link["href"]).strip())
+        except ValueError:  # a malformed href is no link
+            continue
         if "canonical" in rel and canonical is None:
             canonical = href
-        elif "alternate" in rel and link.get("hreflang"):
+        elif "alternate" in rel and link.get("hreflang") and len(alternates) < MAX_ALTERNATES:
             alternates.setdefault(str(link["hreflang"]).strip(), href)
     if canonical is None:
         og = _meta(metas, ("og:url",))
-        canonical = urljoin(base, og[0]) if og else None
+        try:
+            canonical = urljoin(base, og[0]) if og else None
+        except ValueError:
+            canonical = None
     if canonical and urlsplit(canonical).scheme not in ("http", "https"):
         canonical = None
     return canonical, alternates
 
 
 def _pdf_links(container: Tag, base: str) -> list[str]:
-    links: list[str] = []
+    """The first MAX_PDF_LINKS distinct links to .pdf files, in page order."""
+    links: dict[str, None] = {}
     for anchor in container.find_all("a", href=True):
-        href = urljoin(base, str(anchor["href"]).strip())
-        if urlsplit(href).path.lower().endswith(".pdf") and href not in links:
-            links.append(href)
-    return links
+        try:
+            href = urljoin(base, str(anchor["href"]).strip())
+            pdf = urlsplit(href).path.lower().endswith(".pdf")
+        except ValueError:  # a malformed href (bad IPv6 host, port) is no link
+            continue
+        if pdf:
+            links[href] = None
+            if len(links) >= MAX_PDF_LINKS:
+                break
+    return list(links)
 
 
 def _clean(text: str | None) -> str:
@@ -261,11 +251,15 @@ def _trafilatura(html: str, url: str) -> Any:
 def extract_page(
     body: bytes, url: str, *, encoding: str | None = None, language_hint: str | None = None
 ) -> Extracted:
-    """Extract an article page; a page without a findable date has published None."""
-    html = decode_html(body, encoding)
+    """Extract an article page whose server declared the charset `encoding`; a page without a findable
+    date has published None."""
+    html = decode_html(body, encoding, language_hint)
     soup = BeautifulSoup(html, "lxml")
     base_tag = soup.find("base", href=True)
-    base = urljoin(url, str(base_tag["href"])) if base_tag else url
+    try:
+        base = urljoin(url, str(base_tag["href"])) if base_tag else url
+    except ValueError:
+        base = url
     doc = _trafilatura(html, url)
 
     text = (getattr(doc, "text", None) or "").strip() if doc is not None else ""

@@ -24,11 +24,13 @@ class PageItem:
     encoding: str | None = None
     content_type: str | None = None
     language_hint: str | None = None
+    requested_url: str | None = None  # the URL requested for the page (before redirects): the backoff key
     revise_id: int | None = None  # a known item the listing says changed
     extracted: Any = None  # crawler.extract.Extracted when the spider already extracted the page (follow_pdfs)
     # filled by the pipelines
     title: str = ""
     text: str = ""
+    text_truncated: bool = False  # the text (or the page it came from) was cut at a crawler.bounds cap
     summary: str | None = None
     published: datetime | None = None
     date_origin: str = "none"

@@ -3,10 +3,13 @@ at the first listing page that holds nothing new.
 
 Known means: stored under that canonical URL, remembered as an alias of a stored item (a mirror fetched
 before), or an article URL that failed and is backing off / was given up (storage.items.blocked_urls).
-Within one crawl each canonical URL is requested once, whatever spellings the listings use."""
+Within one crawl each canonical URL is requested once, whatever spellings the listings use. One bad entry
+(a malformed or over-long URL) is dropped and counted, never the page's other entries; when the
+callback breaks off, what it listed before still goes through (and the error is raised afterwards)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Self
@@ -17,12 +20,14 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 from sqlalchemy import Engine
 
+from crawler.guard import MAX_KEY_LENGTH, MAX_URL_LENGTH, STAT_TOO_LONG
 from crawler.items import PageItem
-from crawler.spiders.base import META_ARTICLE, META_INFO, META_LISTING, META_NEXT_PAGE
+from crawler.spiders.base import META_ARTICLE, META_INFO, META_LISTING, META_NEXT_PAGE, count_error
 from crawler.urls import _is_tracking, canonicalize
 from storage.database import get_engine, session_scope
 from storage.items import KnownItem, blocked_urls, known_items
 
+logger = logging.getLogger(__name__)
 
 def _norm(title: str | None) -> str:
     return " ".join((title or "").split()).casefold()
@@ -40,25 +45,34 @@ class SkipKnownUrlsMiddleware:
     """Spider middleware: drop article requests/items whose canonical URL is stored, unless the listing
     says the item changed (then the request goes out marked as a revision)."""
 
-    def __init__(self, crawler: Crawler, engine: Engine) -> None:
+    def __init__(self, crawler: Crawler, engine: Engine, max_url_length: int = MAX_URL_LENGTH) -> None:
         self.crawler = crawler
         self.engine = engine
+        self.max_url_length = max_url_length
         self.scheduled: set[str] = set()  # canonical URLs requested (or listed as items) in this crawl
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler, get_engine(crawler.settings.get("MILAI_DATABASE_URL")))
+        return cls(crawler, get_engine(crawler.settings.get("MILAI_DATABASE_URL")),
+                   crawler.settings.getint("URLLENGTH_LIMIT") or MAX_URL_LENGTH)
 
     async def process_spider_output(self, response: Response, result: AsyncIterator[Any]) -> AsyncIterator[Any]:
         from_listing = bool(getattr(response, "meta", {}).get(META_LISTING)) if response is not None else False
-        batch = [entry async for entry in result]
-        keys = {id(e): canonicalize(u) for e in batch if (u := _candidate_url(e, from_listing))}
+        batch: list[Any] = []
+        failure: Exception | None = None
+        try:
+            async for entry in result:
+                batch.append(entry)
+        except Exception as exc:  # the callback broke off: what it listed before still goes through
+            failure = exc
+        keys = self._keys(batch, from_listing)
         known: dict[str, KnownItem] = {}
         blocked: set[str] = set()
-        if keys:
+        wanted = {key for key in keys.values() if key}
+        if wanted:
             with session_scope(self.engine) as session:
-                known = known_items(session, set(keys.values()))
-                blocked = blocked_urls(session, set(keys.values()) - known.keys())
+                known = known_items(session, wanted)
+                blocked = blocked_urls(session, wanted - known.keys())
         chosen = _best_spellings(batch, keys, response)
         stats = self.crawler.stats
         assert stats is not None
@@ -71,6 +85,8 @@ class SkipKnownUrlsMiddleware:
             key = keys.get(id(entry))
             if key is None:
                 yield entry
+                continue
+            if not key:  # dropped by _keys (malformed or over-long URL), counted there
                 continue
             if key in self.scheduled or chosen.get(key) is not entry:
                 stats.inc_value("milai/duplicate_links")  # another spelling of a page requested in this crawl
@@ -100,6 +116,38 @@ class SkipKnownUrlsMiddleware:
                 yield request
             else:
                 stats.inc_value("milai/pagination_stopped")
+        if failure is not None:
+            raise failure
+
+    def _keys(self, batch: list[Any], from_listing: bool) -> dict[int, str]:
+        """The canonical key of each article entry (by id); "" for an entry to drop: a URL that cannot be
+        parsed (`milai/bad_links`, an error), longer than URLLENGTH_LIMIT or with a canonical key longer
+        than MAX_KEY_LENGTH (`milai/url_too_long`)."""
+        stats = self.crawler.stats
+        assert stats is not None
+        keys: dict[int, str] = {}
+        for entry in batch:
+            url = _candidate_url(entry, from_listing)
+            if not url:
+                continue
+            try:
+                key = canonicalize(url)
+            except ValueError as exc:
+                keys[id(entry)] = ""
+                spider = self.crawler.spider
+                if hasattr(spider, "bad_link"):
+                    spider.bad_link(url, exc)
+                else:
+                    stats.inc_value("milai/bad_links")
+                    count_error(stats, f"skipped a malformed link {url[:200]!r}: {exc}", listing=False)
+                continue
+            if len(url) > self.max_url_length or len(key) > MAX_KEY_LENGTH:
+                keys[id(entry)] = ""
+                stats.inc_value(STAT_TOO_LONG)
+                logger.info("skipped a URL of %d characters (limit %d): %.120s…", len(url), self.max_url_length, url)
+                continue
+            keys[id(entry)] = key
+        return keys
 
 
 def _best_spellings(batch: list[Any], keys: dict[int, str], response: Response | None) -> dict[str, Any]:
@@ -109,7 +157,7 @@ def _best_spellings(batch: list[Any], keys: dict[int, str], response: Response |
     best: dict[str, tuple[tuple[int, int, int], Any]] = {}
     for entry in batch:
         key = keys.get(id(entry))
-        if key is None:
+        if not key:
             continue
         url = entry.url
         parts = urlsplit(url)

@@ -16,6 +16,7 @@ from typing import Any
 PDF_MAX_BYTES = 5 * 1024 * 1024  # larger PDFs are recorded with their metadata from the listing only
 PDF_MAX_PAGES = 20  # text of the first pages only
 PDF_MAX_CHARS = 200_000
+PDF_MAX_DECOMPRESSED = 10 * 1024 * 1024  # per stream; the pipeline passes DOWNLOAD_MAXSIZE
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,37 @@ def _created(metadata: Any) -> datetime | None:
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def read_pdf(body: bytes, *, max_pages: int = PDF_MAX_PAGES, max_bytes: int = PDF_MAX_BYTES) -> PdfDoc:
-    """Metadata and the text of the first `max_pages` pages; never raises."""
+def _limits(max_decompressed: int) -> dict[str, int]:
+    """pypdf's decompression limits (Configuration) set to `max_decompressed` bytes: no PDF stream inflates
+    beyond the download size limit (a "zip bomb" in a FlateDecode stream stops there)."""
+    return {
+        "zlib_maximum_output_length": max_decompressed,
+        "lzw_maximum_output_length": max_decompressed,
+        "run_length_maximum_output_length": max_decompressed,
+        "brotli_maximum_output_length": max_decompressed,
+        "jbig2_maximum_output_length": max_decompressed,
+        "array_based_stream_maximum_output_length": max_decompressed,
+        "image_maximum_buffer_size": max_decompressed,
+        "maximum_declared_stream_length": max_decompressed,
+        "stream_decoding_work_maximum_length": 4 * max_decompressed,
+    }
+
+
+def read_pdf(
+    body: bytes, *, max_pages: int = PDF_MAX_PAGES, max_bytes: int = PDF_MAX_BYTES,
+    max_decompressed: int = PDF_MAX_DECOMPRESSED,
+) -> PdfDoc:
+    """Metadata and the text of the first `max_pages` pages, no stream decompressed beyond `max_decompressed`
+    bytes; never raises."""
     if len(body) > max_bytes:
         return PdfDoc(error=f"PDF of {len(body)} bytes is larger than {max_bytes}: text not extracted")
+    from pypdf import apply_configuration
+
+    with apply_configuration(**_limits(max(max_decompressed, len(body)))):
+        return _read(body, max_pages)
+
+
+def _read(body: bytes, max_pages: int) -> PdfDoc:
     try:
         from pypdf import PdfReader
 

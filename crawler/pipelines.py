@@ -1,4 +1,7 @@
-"""Item pipelines, in ITEM_PIPELINES order: extract → normalise → classify → dedup → store."""
+"""Item pipelines, in ITEM_PIPELINES order: extract → normalise → classify → dedup → store.
+
+Extraction and classification run in worker threads (crawler.workers), so that a heavy page does not stop
+the other sources; dedup and store run on the reactor thread, one item at a time."""
 
 from __future__ import annotations
 
@@ -13,8 +16,11 @@ from scrapy.exceptions import DropItem
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
+from crawler import workers
+from crawler.bounds import SUMMARY_MAX_CHARS, Limits, cut_html, cut_text, cut_title, storable
 from crawler.dedup import NearDuplicateIndex, content_fingerprint, find_duplicate
 from crawler.extract import Extracted, detect_language, extract_page, summarize
+from crawler.guard import MAX_KEY_LENGTH, MAX_URL_LENGTH, STAT_TOO_LONG
 from crawler.items import PageItem
 from crawler.pdf import read_pdf
 from crawler.relevance import classify
@@ -27,9 +33,13 @@ from storage.models import Item, ItemSymbol, utcnow
 
 logger = logging.getLogger(__name__)
 
+CLASSIFY_MAX_CHARS = 200_000  # the relevance scorer reads at most this much text per item
+
 
 class _ItemStage:
-    """A pipeline stage: handles PageItems; an unexpected failure drops the item and is counted."""
+    """A pipeline stage: handles PageItems; an unexpected failure drops the item, is counted, and puts its URL
+    into the same backoff as a failed download (crawler.extensions.CrawlRunRecorder records it), so an item
+    that cannot be processed or stored is not tried again on every crawl."""
 
     stage = "item"
 
@@ -38,12 +48,17 @@ class _ItemStage:
         assert crawler.stats is not None
         self.stats = crawler.stats
         self.engine: Engine = get_engine(crawler.settings.get("MILAI_DATABASE_URL"))
+        self.limits = Limits.from_settings(crawler.settings)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
     def process_item(self, item: Any) -> Any:
+        return self.process(item)
+
+    def process(self, item: Any) -> Any:
+        """`handle` with the failure accounting (safe to call from a worker thread)."""
         if not isinstance(item, PageItem):
             return item
         try:
@@ -53,56 +68,54 @@ class _ItemStage:
         except Exception as exc:
             message = f"{self.stage} failed for {item.url}: {exc!r}"
             logger.exception("source %s: %s", item.source, message)
-            self.stats.inc_value("milai/errors")
-            self.stats.set_value("milai/last_error", message)
+            workers.on_reactor(self._failed, item, message)
             raise DropItem(message, log_level="ERROR") from exc
+
+    def count(self, key: str, value: int = 1) -> None:
+        """Increment a crawl stat (from any thread)."""
+        workers.on_reactor(self.stats.inc_value, key, value)
+
+    def _failed(self, item: PageItem, message: str) -> None:
+        self.stats.inc_value("milai/errors")
+        self.stats.set_value("milai/last_error", message)
+        spider = self.crawler.spider
+        failed = getattr(spider, "failed_urls", None)
+        if isinstance(failed, dict):
+            try:
+                failed[canonicalize(item.requested_url or item.url)] = (message, False)
+            except ValueError:  # an unparsable URL has no backoff key
+                pass
 
     def handle(self, item: PageItem) -> PageItem:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
-# The legacy encoding a page in this language most likely uses when its declared UTF-8 is wrong (the
-# WHATWG locale defaults); Latin-script languages fall back to windows-1252.
-_LEGACY_ENCODINGS = {
-    "ko": "cp949", "ja": "shift_jis", "zh": "gb18030", "ru": "cp1251", "uk": "cp1251", "bg": "cp1251",
-    "ar": "cp1256", "fa": "cp1256", "he": "cp1255", "el": "cp1253", "tr": "cp1254", "pl": "cp1250",
-    "cs": "cp1250", "sk": "cp1250", "hu": "cp1250", "hr": "cp1250", "sl": "cp1250", "ro": "cp1250",
-    "lt": "cp1257", "lv": "cp1257", "et": "cp1257", "vi": "cp1258", "th": "cp874",
-}
+class _OffloadedStage(_ItemStage):
+    """A CPU-heavy stage: `handle` runs in a worker thread (crawler.workers), not on the reactor thread."""
+
+    def weight(self, item: PageItem) -> int:
+        """The input size that picks the worker lane (crawler.workers.HEAVY_BYTES)."""
+        return len(item.body or b"") + len(item.text)
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, PageItem):
+            return item
+        return await workers.run(self.weight(item), self.process, item)
 
 
-def encoding_hint(body: bytes, declared: str | None, language: str | None) -> str | None:
-    """The encoding to offer extract_page for a page whose header declared `declared`.
-
-    A page declared UTF-8 whose bytes are not UTF-8 (and that names no charset of its own) is in the legacy
-    encoding of its language, not whatever a byte-statistics guess says (short French text in windows-1252
-    is easily taken for windows-1250). Otherwise the declared charset is passed on as it is; extract_page
-    still prefers bytes that are valid UTF-8 over a declared ISO-8859-1.
-    """
-    from w3lib.encoding import html_body_declared_encoding, read_bom, resolve_encoding
-
-    resolved = resolve_encoding(declared) if declared else None
-    if resolved != "utf-8" or not language or body.isascii() or read_bom(body)[0]:
-        return declared
-    try:
-        body.decode("utf-8")
-        return declared
-    except UnicodeDecodeError:
-        pass
-    if html_body_declared_encoding(body):
-        return declared
-    return _LEGACY_ENCODINGS.get(language[:2].lower(), "cp1252")
-
-
-def extract_html(item: PageItem) -> Extracted:
-    """The fetched article page of `item` extracted, decoded as `encoding_hint` suggests."""
+def extract_html(item: PageItem, limits: Limits | None = None) -> Extracted:
+    """The fetched article page of `item` extracted (its first `limits.html_bytes` bytes: a longer page marks
+    the item's text as truncated), decoded by crawler.encoding with the server's charset and the language."""
     assert item.body is not None
-    encoding = encoding_hint(item.body, item.encoding, item.language_hint)
-    return extract_page(item.body, item.url, encoding=encoding, language_hint=item.language_hint)
+    body, cut = cut_html(item.body, (limits or Limits()).html_bytes)
+    if cut:
+        item.text_truncated = True
+    return extract_page(body, item.url, encoding=item.encoding, language_hint=item.language_hint)
 
 
-class ExtractPipeline(_ItemStage):
-    """Title, text, summary, date, language, canonical URL and alternates; listing data as fallback."""
+class ExtractPipeline(_OffloadedStage):
+    """Title, text, summary, date, language, canonical URL and alternates; listing data as fallback; text,
+    title and summary cut to the crawler.bounds caps."""
 
     stage = "extract"
 
@@ -111,7 +124,7 @@ class ExtractPipeline(_ItemStage):
         if item.kind == "pdf" and item.body is not None:
             page_date = self._pdf(item)
         elif item.extracted is not None or item.body is not None:
-            ex = item.extracted if item.extracted is not None else extract_html(item)
+            ex = item.extracted if item.extracted is not None else extract_html(item, self.limits)
             item.title = ex.title or ""
             item.text = ex.text or ""
             item.summary = ex.summary
@@ -125,6 +138,7 @@ class ExtractPipeline(_ItemStage):
         item.text = item.text or item.listing_text or item.listing_summary or ""
         item.summary = item.summary or item.listing_summary
         item.language = item.language or item.language_hint
+        self._bound(item)
         if page_date is not None and not (item.kind == "pdf" and item.listing_date is not None):
             item.published, item.date_origin = page_date, "page"
         elif item.listing_date is not None:
@@ -133,14 +147,29 @@ class ExtractPipeline(_ItemStage):
             item.published, item.date_origin = None, "none"
         return item
 
+    def _bound(self, item: PageItem) -> None:
+        """Cut text, titles and summary to the caps; mark and count what was cut."""
+        item.text, cut = cut_text(item.text, self.limits.text_chars)
+        if cut or item.text_truncated:
+            item.text_truncated = True
+            self.count("milai/truncated")
+        item.title, cut_title_ = cut_title(item.title, self.limits.title_chars)
+        if item.listing_title:
+            item.listing_title, cut_listing = cut_title(item.listing_title, self.limits.title_chars)
+            cut_title_ = cut_title_ or cut_listing
+        if cut_title_:
+            self.count("milai/title_truncated")
+        if item.summary:
+            item.summary = cut_text(item.summary, SUMMARY_MAX_CHARS)[0]
+
     def _pdf(self, item: PageItem) -> datetime | None:
         """Text and metadata of a PDF; a broken one is kept as an item without text (counted, not an error).
         The listing's title and date beat the PDF's own metadata (often "Microsoft Word - …")."""
         assert item.body is not None
-        doc = read_pdf(item.body)
+        doc = read_pdf(item.body, max_decompressed=self.crawler.settings.getint("DOWNLOAD_MAXSIZE"))
         if doc.error:
             logger.info("source %s: %s (%s)", item.source, doc.error, item.url)
-            self.stats.inc_value("milai/pdf_without_text")
+            self.count("milai/pdf_without_text")
         item.text = doc.text
         item.title = item.listing_title or doc.title or ""
         if doc.text:
@@ -157,24 +186,38 @@ class NormalisePipeline(_ItemStage):
 
     stage = "normalise"
 
+    _STRING_FIELDS = (
+        "url", "listing_title", "listing_summary", "listing_text", "title", "text", "summary", "language",
+        "page_canonical", "requested_url",
+    )
+
     def handle(self, item: PageItem) -> PageItem:
+        for name in self._STRING_FIELDS:  # what a database rejects (NUL, lone surrogates) never gets that far
+            setattr(item, name, storable(getattr(item, name)))
+        item.alternates, item.pdf_links = storable(item.alternates), storable(item.pdf_links)
+        limit = self.crawler.settings.getint("URLLENGTH_LIMIT") or MAX_URL_LENGTH
         fetched = item.fetched_key = canonicalize(item.url)
-        declared = urljoin(item.url, item.page_canonical) if item.page_canonical else None
-        if declared and urlsplit(declared).scheme in ("http", "https") and same_site(declared, item.url):
+        if len(item.url) > limit or len(fetched) > MAX_KEY_LENGTH:
+            self.count(STAT_TOO_LONG)
+            raise DropItem(f"URL longer than {limit} characters: {item.url[:120]}…", log_level="INFO")
+        declared = _absolute(item.url, item.page_canonical)
+        if declared and _key_fits(declared, limit) and same_site(declared, item.url):
             item.canonical_url, item.display_url = canonicalize(declared), clean_url(declared)
         else:
             item.canonical_url, item.display_url = fetched, clean_url(item.url)
-        item.alternates = {lang: canonicalize(u) for lang, u in item.alternates.items() if u}
+        alternates = {lang: _absolute(item.url, u) for lang, u in item.alternates.items()}
+        item.alternates = {lang: canonicalize(u) for lang, u in alternates.items() if u and _key_fits(u, limit)}
         return item
 
 
-class ClassifyPipeline(_ItemStage):
-    """Relevance verdict, score and matched terms for every item, on- or off-topic."""
+class ClassifyPipeline(_OffloadedStage):
+    """Relevance verdict, score and matched terms for every item, on- or off-topic (on at most
+    CLASSIFY_MAX_CHARS of its text, whatever the text cap)."""
 
     stage = "classify"
 
     def handle(self, item: PageItem) -> PageItem:
-        verdict = classify(item.title, item.text, item.language)
+        verdict = classify(item.title, item.text[:CLASSIFY_MAX_CHARS], item.language)
         item.relevant, item.score, item.matches = bool(verdict.relevant), float(verdict.score), list(verdict.matches)
         return item
 
@@ -242,6 +285,7 @@ class StorePipeline(_ItemStage):
             "listing_title": item.listing_title,
             "summary": item.summary,
             "text": item.text,
+            "text_truncated": item.text_truncated,
             "published": item.published,
             "date_origin": item.date_origin,
             "language": item.language,
@@ -265,11 +309,13 @@ class StorePipeline(_ItemStage):
                 )
                 self._attach(session, row, item)
                 item_id = row.id
-        except IntegrityError as exc:  # stored meanwhile by another spider of this crawl
-            self.stats.inc_value("milai/duplicate")
+        except IntegrityError as exc:  # stored meanwhile by another spider of this crawl?
             with session_scope(self.engine) as session:
                 stored = get_item_by_url(session, item.canonical_url)
                 stored_id = stored.id if stored is not None else None
+            if stored_id is None:  # no: the database refused the row itself (a real store failure)
+                raise
+            self.stats.inc_value("milai/duplicate")
             remember_fetched_alias(self.engine, item, stored_id)
             raise DropItem(f"already stored: {item.canonical_url}", log_level="INFO") from exc
         remember_fetched_alias(self.engine, item, item_id)
@@ -319,6 +365,22 @@ def remember_fetched_alias(engine: Engine, item: PageItem, item_id: int | None) 
             remember_alias(session, item.fetched_key, item_id)
     except IntegrityError:  # recorded meanwhile by another spider of this crawl
         logger.debug("alias %s recorded concurrently", item.fetched_key)
+
+
+def _key_fits(url: str, limit: int) -> bool:
+    """True when `url` and its canonical key are short enough to store (crawler.guard limits)."""
+    return len(url) <= limit and len(canonicalize(url)) <= MAX_KEY_LENGTH
+
+
+def _absolute(base: str, url: str | None) -> str | None:
+    """`url` resolved against `base` when it is an http(s) URL; None otherwise (or when unparsable)."""
+    if not url:
+        return None
+    try:
+        absolute = urljoin(base, url)
+        return absolute if urlsplit(absolute).scheme in ("http", "https") else None
+    except ValueError:
+        return None
 
 
 def _title_from_url(url: str) -> str:

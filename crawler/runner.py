@@ -44,6 +44,9 @@ class SourceSummary:
     duplicate: int = 0
     off_topic: int = 0
     errors: int = 0
+    skipped: int = 0  # links that are not http(s) or too long
+    refused: int = 0  # requests the network guard refused (private addresses outside the source's origin)
+    truncated: int = 0  # items stored with their text cut at MILAI_MAX_TEXT_CHARS
     error: str | None = None
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from scrapy.settings import Settings as ScrapySettings
 
+from crawler.guard import MAX_URL_LENGTH
 from milai.config import Settings, get_settings
 
 BOT_NAME = "milai"
@@ -20,10 +21,24 @@ ITEM_PIPELINES = {
     "crawler.pipelines.StorePipeline": 500,
 }
 SPIDER_MIDDLEWARES = {"crawler.middlewares.SkipKnownUrlsMiddleware": 950}
-DOWNLOADER_MIDDLEWARES = {  # robots.txt per RFC 9309: unreachable means disallow
+DOWNLOADER_MIDDLEWARES = {
+    # first: every request, redirect and robots.txt request passes the network guard (crawler.guard)
+    "crawler.guard.NetworkGuardMiddleware": 10,
+    # robots.txt per RFC 9309: unreachable means disallow
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.robots.StrictRobotsTxtMiddleware": 100,
 }
+# Only http(s) is ever fetched, by Twisted's HTTP/1.1 handler: its connections resolve through the guarded
+# resolver (crawler.resolver), which checks the addresses really connected to.
+DOWNLOAD_HANDLERS = {
+    "http": "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler",
+    "https": "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler",
+    "file": None,
+    "data": None,
+    "s3": None,
+    "ftp": None,
+}
+GUARDED_RESOLVER = "crawler.resolver.GuardedResolver"
 EXTENSIONS = {"crawler.extensions.CrawlRunRecorder": 500}
 
 
@@ -71,10 +86,17 @@ def settings_dict(cfg: Settings | None = None) -> dict[str, Any]:
         "SPIDER_MIDDLEWARES": SPIDER_MIDDLEWARES,
         "DOWNLOADER_MIDDLEWARES": DOWNLOADER_MIDDLEWARES,
         "EXTENSIONS": EXTENSIONS,
+        "DOWNLOAD_HANDLERS": DOWNLOAD_HANDLERS,
+        "TWISTED_DNS_RESOLVER": GUARDED_RESOLVER,
+        "MILAI_NETWORK_ALLOWLIST": cfg.network_allowlist,
+        "MILAI_MAX_TEXT_CHARS": cfg.max_text_chars,
+        "MILAI_MAX_TITLE_CHARS": cfg.max_title_chars,
+        "MILAI_MAX_HTML_BYTES": cfg.max_html_bytes,
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": cfg.log_level,
         "LOG_INSTALL_ROOT_HANDLER": False,  # the caller (CLI, runner entry point) configures logging
         "DNS_TIMEOUT": min(cfg.download_timeout, 20.0),
+        "URLLENGTH_LIMIT": MAX_URL_LENGTH,  # also the longest canonical key stored (crawler.guard)
         "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
         "MILAI_DATABASE_URL": cfg.effective_database_url,
     }

@@ -90,7 +90,8 @@ def canonicalize(url: str) -> str:
     elif host == "news.un.org" and (m := _UN_NEWS_FEED_VIEW.match(path)):
         path = "/" + m.group(1)
 
-    netloc = host if port is None else f"{host}:{port}"
+    bracketed = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
+    netloc = bracketed if port is None else f"{bracketed}:{port}"
     canon = canonicalize_url(urlunsplit(("https", netloc, path or "/", query, "")), keep_fragments=False)
     scheme_host, _, rest = canon.partition("://")
     hostpart, slash, tail = rest.partition("/")

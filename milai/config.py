@@ -1,4 +1,4 @@
-"""MILAI_* settings read from the environment (imports nothing of ours)."""
+"""MILAI_* settings read from the environment (imports nothing of ours but the allow-list parser)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     mail_from: str = "MilAI Watch <milai@localhost>"
     smtp_timeout: float = Field(30.0, gt=0, le=600)
     allow_private_webhooks: bool = False
+    # trusted private networks / hosts for intranet deployments (crawler, webhooks, Apprise): milai.netguard
+    network_allowlist: str = ""
     redis_url: str | None = None
     base_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
@@ -45,6 +47,10 @@ class Settings(BaseSettings):
     download_delay: float = Field(0.5, ge=0, le=600)
     autothrottle: bool = True
     httpcache: bool = True
+    # bounded work per item (crawler.bounds): longer texts/titles are cut, larger pages extracted in part
+    max_text_chars: int = Field(200_000, ge=1_000, le=10_000_000)
+    max_title_chars: int = Field(1_000, ge=50, le=100_000)
+    max_html_bytes: int = Field(2 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
     default_schedule: str = "17 */3 * * *"
     digest_check_minutes: int = Field(15, ge=1, le=24 * 60)
     subscription_backfill_hours: float = Field(24.0, ge=0, le=24 * 365)
@@ -57,6 +63,15 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, v: str | None) -> str | None:
         return v or None
+
+    @field_validator("network_allowlist")
+    @classmethod
+    def _allowlist(cls, v: str) -> str:
+        """Entries separated by commas or spaces; each a CIDR network, an IP address or host[:port]."""
+        from milai.netguard import Allowlist  # the one parser (netguard reads settings only lazily)
+
+        Allowlist.parse(v)
+        return ",".join(v.replace(",", " ").split())
 
     @field_validator("log_level", mode="before")
     @classmethod

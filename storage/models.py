@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -94,7 +95,7 @@ class Item(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    canonical_url: Mapped[str] = mapped_column(String(2048), unique=True)
+    canonical_url: Mapped[str] = mapped_column(Text, unique=True)  # the crawler bounds it (URLLENGTH_LIMIT)
     url: Mapped[str] = mapped_column(Text)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"), index=True)
     kind: Mapped[str] = mapped_column(String(20), default="article")  # article | pdf | document
@@ -102,6 +103,7 @@ class Item(Base):
     listing_title: Mapped[str | None] = mapped_column(Text)  # the title the feed/listing gave (change check)
     summary: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text, default="")
+    text_truncated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # cut at a cap
     published: Mapped[datetime | None] = mapped_column(index=True)
     date_origin: Mapped[str] = mapped_column(String(20), default="none")  # page | feed | url | none
     fetched_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -178,7 +180,7 @@ class PendingAlternate(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
-    canonical_url: Mapped[str] = mapped_column(String(2048), index=True)
+    canonical_url: Mapped[str] = mapped_column(Text, index=True)
     language: Mapped[str | None] = mapped_column(String(12))
 
 
@@ -189,7 +191,7 @@ class UrlAlias(Base):
     __tablename__ = "url_aliases"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    url: Mapped[str] = mapped_column(Text, unique=True)
     item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     retry_after: Mapped[datetime | None]

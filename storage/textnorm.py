@@ -8,6 +8,7 @@ accents stripped; Korean particles removed; one Han character per token).
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from functools import lru_cache
 from typing import NamedTuple
@@ -89,9 +90,19 @@ def strip_korean_particle(word: str) -> str:
     return word
 
 
-@lru_cache(maxsize=64)
+_stemmers = threading.local()
+
+
 def _stemmer(lang: str):  # type: ignore[no-untyped-def]
-    return snowballstemmer.stemmer(STEMMERS[lang])
+    """The Snowball stemmer for `lang`, one per thread: a stemmer keeps its state while it stems, so one
+    shared by two threads (crawler workers, API threads) garbles words or raises IndexError."""
+    mine: dict[str, object] | None = getattr(_stemmers, "by_lang", None)
+    if mine is None:
+        mine = _stemmers.by_lang = {}
+    stemmer = mine.get(lang)
+    if stemmer is None:
+        stemmer = mine[lang] = snowballstemmer.stemmer(STEMMERS[lang])
+    return stemmer
 
 
 @lru_cache(maxsize=500_000)

@@ -36,3 +36,20 @@ def test_cli_reports_invalid_settings_by_variable_name(tmp_path) -> None:
     assert proc.returncode == 2
     assert "MILAI_DIGEST_CHECK_MINUTES" in proc.stderr and "MILAI_PORT" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_network_allowlist_is_validated_and_normalised() -> None:
+    assert Settings(network_allowlist=" 10.0.0.0/8  intranet.example:8080,").network_allowlist == \
+        "10.0.0.0/8,intranet.example:8080"
+    with pytest.raises(ValidationError) as info:
+        Settings(network_allowlist="10.0.0.0/8, http://intranet")
+    message = describe_errors(info.value)
+    assert "MILAI_NETWORK_ALLOWLIST" in message and "'http://intranet'" in message
+
+
+def test_item_caps_have_sane_bounds() -> None:
+    s = Settings()
+    assert (s.max_text_chars, s.max_title_chars, s.max_html_bytes) == (200_000, 1_000, 2 * 1024 * 1024)
+    for field, value in (("max_text_chars", 10), ("max_title_chars", 0), ("max_html_bytes", 100)):
+        with pytest.raises(ValidationError):
+            Settings(**{field: value})

@@ -15,10 +15,14 @@ from twisted.internet.defer import CancelledError
 from twisted.python.failure import Failure
 from w3lib.encoding import http_content_type_encoding
 
+from crawler import workers
+from crawler.bounds import Limits, storable
 from crawler.catalogue import SourceConfig
 from crawler.dates import parse_date
+from crawler.guard import STAT_SCHEME, RefusedRequest
 from crawler.items import PageItem
 from crawler.pdf import PDF_MAX_BYTES, is_pdf
+from crawler.resolver import register_origin
 from crawler.urls import canonicalize
 
 PDF_RE = re.compile(r"\.pdf(?:$|[?#])", re.IGNORECASE)
@@ -29,6 +33,7 @@ META_ARTICLE = "milai_article"  # an article request, dropped when its canonical
 META_INFO = "milai_info"  # what the listing said: title, date, summary, updated
 META_NEXT_PAGE = "milai_next_page"  # a further listing page: dropped when the page before held nothing new
 META_PDF = "milai_pdf"  # a request for a PDF link: too large -> an item without text, not an error
+FETCHED_SCHEMES = ("http", "https")
 
 
 def parse_when(value: Any, lang: str | None = None) -> datetime | None:
@@ -50,6 +55,12 @@ def clean(value: Any) -> str | None:
     return text or None
 
 
+def scheme_of(url: str) -> str:
+    """The lower-cased scheme of `url` ("" when it has none)."""
+    head, sep, _ = url.strip().partition(":")
+    return head.lower() if sep and head.replace("+", "").replace("-", "").replace(".", "").isalnum() else ""
+
+
 def count_error(stats: StatsCollector, message: str, *, listing: bool) -> None:
     """Count a crawl error against the source; an error of a listing request also counts as a listing failure."""
     stats.inc_value("milai/errors")
@@ -68,6 +79,7 @@ class SourceSpider(scrapy.Spider):
         cfg = source if isinstance(source, SourceConfig) else SourceConfig.model_validate(source)
         super().__init__(*args, name=cfg.name, **kwargs)
         self.source = cfg
+        register_origin(cfg.url)  # the connect-time guard lets this source reach its own origin (crawler.resolver)
         self.allowed_domains: list[str] = []
         # article URLs (canonical keys) that failed in this crawl -> (message, permanent), and those fetched;
         # crawler.extensions.CrawlRunRecorder records them (bounded retries across crawls)
@@ -75,16 +87,48 @@ class SourceSpider(scrapy.Spider):
         self.fetched_urls: set[str] = set()
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        yield self.listing_request(self.source.url)
+        request = self.listing_request(self.source.url)  # the catalogue only accepts http(s) URLs
+        if request is not None:
+            yield request
 
     # --- requests -------------------------------------------------------------------------------------------
 
-    def listing_request(self, url: str, **kwargs: Any) -> scrapy.Request:
-        """A listing request: always sent (the HTTP cache turns it into a conditional GET)."""
+    def fetchable(self, url: str) -> bool:
+        """True for an http(s) URL; any other scheme (mailto:, javascript:, file:, data:, ftp:, tel:, …) is
+        skipped and counted (`milai/skipped_scheme`), never requested nor stored."""
+        if scheme_of(url) in FETCHED_SCHEMES:
+            return True
+        self.crawler.stats.inc_value(STAT_SCHEME)
+        self.logger.debug("source %s: skipped a link that is not http(s): %.200s", self.source.name, url)
+        return False
+
+    def absolute(self, response: Response, link: str) -> str | None:
+        """`link` resolved against the page; None (counted as a bad link) when it cannot be parsed."""
+        try:
+            return response.urljoin(link.strip())
+        except ValueError as exc:
+            self.bad_link(link, exc)
+            return None
+
+    def bad_link(self, url: str, exc: Exception) -> None:
+        """A listed URL that cannot be requested (malformed): skipped, counted as an error of the source."""
+        self.crawler.stats.inc_value("milai/bad_links")
+        count_error(self.crawler.stats, f"skipped a malformed link {url[:200]!r}: {exc}", listing=False)
+        self.logger.warning("source %s: skipped a malformed link %.200r: %s", self.source.name, url, exc)
+
+    def listing_request(self, url: str, **kwargs: Any) -> scrapy.Request | None:
+        """A listing request: always sent (the HTTP cache turns it into a conditional GET); None when
+        `url` is not a fetchable http(s) URL (skipped and counted)."""
+        if not self.fetchable(url):
+            return None
         meta = {META_LISTING: True, **kwargs.pop("meta", {})}
         kwargs.setdefault("callback", self.parse_listing)
         kwargs.setdefault("headers", self.source.headers or None)
-        return scrapy.Request(url, meta=meta, dont_filter=True, errback=self.on_error, **kwargs)
+        try:
+            return scrapy.Request(url, meta=meta, dont_filter=True, errback=self.on_error, **kwargs)
+        except ValueError as exc:
+            self.bad_link(url, exc)
+            return None
 
     def entry(
         self,
@@ -95,9 +139,11 @@ class SourceSpider(scrapy.Spider):
         summary: Any = None,
         updated: Any = None,
         text: Any = None,
-    ) -> scrapy.Request | PageItem:
-        """One listed article: a request for its page, or an item straight from the listing."""
-        self.crawler.stats.inc_value("milai/links")
+    ) -> scrapy.Request | PageItem | None:
+        """One listed article: a request for its page, or an item straight from the listing; None when the
+        URL is skipped (not http(s): counted as `milai/skipped_scheme`) or malformed (`milai/bad_links`)."""
+        if not self.fetchable(url):
+            return None
         info = {
             "title": clean(title),
             "date": parse_when(date, self.source.language),
@@ -106,18 +152,24 @@ class SourceSpider(scrapy.Spider):
             "text": clean(text),
         }
         pdf_link = bool(PDF_RE.search(url))
-        if not self.source.follow:
-            return self.listing_item(url, info, kind="pdf" if pdf_link else "article")
         meta: dict[str, Any] = {META_ARTICLE: True, META_INFO: info, "dont_cache": True}
         if pdf_link:  # fetched for its text; beyond the PDF size cap the download stops (item without text)
             meta.update({META_PDF: True, "download_maxsize": PDF_MAX_BYTES})
-        return scrapy.Request(
-            url,
-            callback=self.parse_article,
-            errback=self.on_error,
-            headers=self.source.headers or None,
-            meta=meta,
-        )
+        try:
+            request = scrapy.Request(
+                url,
+                callback=self.parse_article,
+                errback=self.on_error,
+                headers=self.source.headers or None,
+                meta=meta,
+            )
+        except ValueError as exc:  # e.g. an invalid IPv6 host or port: this entry only, not the page
+            self.bad_link(url, exc)
+            return None
+        self.crawler.stats.inc_value("milai/links")
+        if not self.source.follow:  # a URL that could be requested, stored as the item's link (NUL-free)
+            return self.listing_item(storable(url), info, kind="pdf" if pdf_link else "article")
+        return request
 
     def listing_item(self, url: str, info: dict[str, Any], kind: str = "document") -> PageItem:
         return PageItem(
@@ -136,9 +188,10 @@ class SourceSpider(scrapy.Spider):
     def parse_listing(self, response: Response) -> Iterator[Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def parse_article(self, response: Response) -> Iterator[Any]:
+    async def parse_article(self, response: Response) -> AsyncIterator[Any]:
         self.crawler.stats.inc_value("milai/fetched")
-        self.fetched_urls.update({canonicalize(response.request.url), canonicalize(response.url)})
+        requested = (response.meta.get("redirect_urls") or [response.request.url])[0]
+        self.fetched_urls.update({canonicalize(requested), canonicalize(response.url)})
         info = response.meta.get(META_INFO) or {}
         ctype = response.headers.get("Content-Type", b"").decode("latin-1").lower()
         pdf = is_pdf(response.body, ctype)
@@ -148,20 +201,26 @@ class SourceSpider(scrapy.Spider):
         item.body = response.body
         # the charset the server declared, not Scrapy's guess: extract.decode_html weighs it against the bytes
         item.encoding = http_content_type_encoding(ctype) if ctype else None
+        item.requested_url = requested
         if not pdf:
             item.listing_text = None
             if self.source.follow_pdfs:
-                yield from self.pdf_links(item)
+                async for entry in self.pdf_links(item):
+                    yield entry
         yield item
 
-    def pdf_links(self, item: PageItem) -> Iterator[Any]:
-        """Entries for the PDF links of an article page (the page is extracted here, once, for the pipeline)."""
+    async def pdf_links(self, item: PageItem) -> AsyncIterator[Any]:
+        """Entries for the PDF links of an article page (the page is extracted here, once, for the pipeline,
+        in a worker thread: crawler.workers)."""
         from crawler.pipelines import extract_html
 
-        item.extracted = extract_html(item)
+        limits = Limits.from_settings(self.settings)
+        item.extracted = await workers.run(len(item.body or b""), extract_html, item, limits)
         for link in item.extracted.pdf_links:
             self.crawler.stats.inc_value("milai/pdf_links")
-            yield self.entry(link)
+            entry = self.entry(link)
+            if entry is not None:
+                yield entry
 
     def on_error(self, failure: Failure) -> Iterator[PageItem]:
         """Count a failed request against this source; a failed listing fails the source."""
@@ -178,12 +237,20 @@ class SourceSpider(scrapy.Spider):
             reason = f"HTTP {response.status}"
         else:
             reason = failure.getErrorMessage() or failure.type.__name__
-        message = f"{failure.type.__name__}: {reason} ({url})"
-        self.logger.warning("source %s: %s", self.source.name, message)
-        if request is not None and request.meta.get(META_ARTICLE) and not request.meta.get(META_LISTING):
-            # too large stays too large; anything else is retried on later crawls, with backoff
+        refused = bool(failure.check(RefusedRequest))
+        if refused:  # logged and counted by the guard; no backoff: the next crawl checks again (allow-list)
+            message = f"network guard: {reason}"
+        else:
+            message = f"{failure.type.__name__}: {reason} ({url})"
+            self.logger.warning("source %s: %s", self.source.name, message)
+        article = request is not None and request.meta.get(META_ARTICLE) and not request.meta.get(META_LISTING)
+        if article and not refused:
+            # too large stays too large; anything else is retried on later crawls, with backoff; keyed by the
+            # URL the listing gave (before redirects), which is what the skip-known middleware looks up
+            assert request is not None
+            listed = (request.meta.get("redirect_urls") or [url])[0]
             permanent = bool(failure.check(DownloadCancelledError, CancelledError))
-            self.failed_urls[canonicalize(url)] = (message, permanent)
+            self.failed_urls[canonicalize(listed)] = (message, permanent)
         count_error(self.crawler.stats, message, listing=request is not None and bool(request.meta.get(META_LISTING)))
 
     def listing_failed(self, message: str) -> None:

@@ -39,7 +39,8 @@ class HtmlSpider(SourceSpider):
 
     def link_url(self, response: Response, value: str) -> str | None:
         """The absolute article URL for a selected link value: `link_regex` applied (group 1, or the whole
-        match), formatted into `link_template`, resolved relative to the page; None when the regex misses."""
+        match), formatted into `link_template`, resolved relative to the page; None when the regex misses or
+        the result is not an http(s) URL (counted)."""
         value = value.strip()
         if self.link_regex is not None:
             match = self.link_regex.search(value)
@@ -48,8 +49,8 @@ class HtmlSpider(SourceSpider):
             value = match.group(1) if match.re.groups else match.group(0)
         if self.source.link_template:
             value = self.source.link_template.replace("{}", value)
-        url = response.urljoin(value)
-        return url if url.startswith(("http://", "https://")) else None
+        url = self.absolute(response, value)
+        return url if url is not None and self.fetchable(url) else None
 
     def parse_listing(self, response: Response) -> Iterator[Any]:
         src = self.source
@@ -65,26 +66,30 @@ class HtmlSpider(SourceSpider):
                 if url is None:
                     continue
                 text = pairs[0][1]
-                yield self.entry(
+                listed = self.entry(
                     url,
                     title=self._text(node, src.title_selector) or text,
                     date=self._text(node, src.date_selector),
                     summary=self._text(node, src.summary_selector),
                     text=" ".join(node.css("::text").getall()) if not src.follow else None,
                 )
+                if listed:
+                    yield listed
         else:
             seen: set[str] = set()
             for href, text in _hrefs(response.css(src.links or "a[href]")):
                 url = self.link_url(response, href)
                 if url is not None and url not in seen:
                     seen.add(url)
-                    yield self.entry(url, title=text)
+                    listed = self.entry(url, title=text)
+                    if listed:
+                        yield listed
         if src.next_page and page < src.max_pages:
             nxt = _hrefs(response.css(src.next_page))
-            if nxt:
-                yield self.listing_request(
-                    response.urljoin(nxt[0][0]), meta={"milai_page": page + 1, META_NEXT_PAGE: True}
-                )
+            url = self.absolute(response, nxt[0][0]) if nxt else None
+            request = url and self.listing_request(url, meta={"milai_page": page + 1, META_NEXT_PAGE: True})
+            if request:
+                yield request
 
     @staticmethod
     def _text(node: Selector, css: str | None) -> str | None:

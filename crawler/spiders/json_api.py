@@ -43,9 +43,11 @@ class JsonSpider(SourceSpider):
     page_size = 0  # results on the first page (the page size when the API does not page by offset)
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        yield self.page_request(0)
+        request = self.page_request(0)
+        if request is not None:
+            yield request
 
-    def page_request(self, index: int) -> scrapy.Request:
+    def page_request(self, index: int) -> scrapy.Request | None:
         src = self.source
         page = src.page_start + index * src.page_step
         meta: dict[str, Any] = {"milai_page_index": index}
@@ -85,12 +87,15 @@ class JsonSpider(SourceSpider):
             link = link.strip()
             if src.link_prefix and not link.startswith(("http://", "https://")):
                 link = src.link_prefix.rstrip("/") + "/" + link.lstrip("/")
-            yield self.entry(
-                response.urljoin(link),
+            url = self.absolute(response, link)
+            listed = url and self.entry(
+                url,
                 title=dig(result, src.title_field) if src.title_field else None,
                 date=dig(result, src.date_field) if src.date_field else None,
                 summary=dig(result, src.summary_field) if src.summary_field else None,
             )
+            if listed:
+                yield listed
         index = int(response.meta.get("milai_page_index", 0))
         # the page size: the offset step when the API pages by offset, else what a full first page held;
         # a page with fewer results than that is the last one (no request for an empty page after it)
@@ -101,4 +106,6 @@ class JsonSpider(SourceSpider):
             self.crawler.stats.inc_value("milai/pagination_last_page")
             return
         if results and src.page_param and index + 1 < src.max_pages:
-            yield self.page_request(index + 1)
+            request = self.page_request(index + 1)
+            if request is not None:
+                yield request

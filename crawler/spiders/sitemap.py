@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
 import re
 from collections.abc import Iterator
 from typing import Any
 
 from lxml import etree
 from scrapy.http import Response
+from scrapy.utils.gz import gunzip
 
 from crawler.spiders.base import SourceSpider
 
@@ -40,8 +40,18 @@ class SitemapSpider(SourceSpider):
 
     def parse_listing(self, response: Response) -> Iterator[Any]:
         body = response.body
-        if body[:2] == b"\x1f\x8b":
-            body = gzip.decompress(body)
+        if body[:2] == b"\x1f\x8b":  # a .xml.gz file (Content-Encoding is undone by HttpCompressionMiddleware)
+            limit = int(response.meta.get("download_maxsize") or self.settings.getint("DOWNLOAD_MAXSIZE"))
+            try:
+                body = gunzip(body, max_size=limit)  # Scrapy's capped gunzip: no gzip bomb
+            except ValueError as exc:  # _DecompressionMaxSizeExceeded
+                self.crawler.stats.inc_value("milai/decompression_too_large")
+                self.listing_failed(f"gzipped sitemap larger than {limit} bytes when decompressed: {exc} "
+                                    f"({response.url})")
+                return
+            except (OSError, EOFError) as exc:
+                self.listing_failed(f"broken gzipped sitemap: {exc!r} ({response.url})")
+                return
         if not body.strip():
             return
         parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
@@ -52,16 +62,21 @@ class SitemapSpider(SourceSpider):
         if _local(root.tag) == "sitemapindex":
             for node in root:
                 loc = _child_text(node, "loc")
-                if loc:
-                    yield self.listing_request(response.urljoin(loc))
+                url = self.absolute(response, loc) if loc else None
+                request = self.listing_request(url) if url else None
+                if request is not None:
+                    yield request
             return
         for node in root:
             loc = _child_text(node, "loc")
             if not loc or (self.pattern and not self.pattern.search(loc)):
                 continue
-            yield self.entry(
-                response.urljoin(loc),
+            url = self.absolute(response, loc)
+            listed = url and self.entry(
+                url,
                 title=_child_text(node, "news", "title"),
                 date=_child_text(node, "news", "publication_date"),
                 updated=_child_text(node, "lastmod"),
             )
+            if listed:
+                yield listed

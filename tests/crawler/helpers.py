@@ -62,7 +62,8 @@ def _context() -> Any:
     return _forkserver
 
 
-def _crawl_child(conn: Any, env: dict[str, str], catalogue: str, names: list[str] | None) -> None:
+def _crawl_child(conn: Any, env: dict[str, str], catalogue: str, names: list[str] | None,
+                 overrides: dict[str, Any] | None = None) -> None:
     os.environ.clear()
     os.environ.update(env)
     try:
@@ -73,7 +74,7 @@ def _crawl_child(conn: Any, env: dict[str, str], catalogue: str, names: list[str
         forget_upgrades()
         from crawler.runner import load_sources, run_crawl
 
-        summaries = run_crawl(names or None, catalogue=load_sources(Path(catalogue)))
+        summaries = run_crawl(names or None, catalogue=load_sources(Path(catalogue)), overrides=overrides)
         conn.send(("ok", [asdict(s) for s in summaries]))
     except BaseException:
         conn.send(("error", traceback.format_exc()))
@@ -88,14 +89,16 @@ def crawl(
     env: dict[str, str] | None = None,
     check: bool = True,
     cli: bool = False,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Crawl `sources` in a child process with the current MILAI_* environment plus FAST_ENV and `env`."""
+    """Crawl `sources` in a child process with the current MILAI_* environment plus FAST_ENV and `env`
+    (`overrides`: Scrapy settings, forked crawls only)."""
     catalogue = write_catalogue(tmp_path / "sources-under-test.yaml", sources)
     full_env = {**os.environ, **FAST_ENV, **(env or {})}
     if not cli:
         ctx = _context()
         parent, child = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_crawl_child, args=(child, full_env, str(catalogue), names))
+        proc = ctx.Process(target=_crawl_child, args=(child, full_env, str(catalogue), names, overrides))
         proc.start()
         child.close()
         status, payload = parent.recv() if parent.poll(240) else ("error", "crawl did not finish in 240 s")

@@ -50,7 +50,7 @@ class Pipeline:
 
     def __call__(self, item: PageItem) -> PageItem:
         for stage in self.stages:
-            item = stage.process_item(item)
+            item = stage.process(item)  # the stage itself, without the worker-thread hop (no reactor here)
         return item
 
     @property
