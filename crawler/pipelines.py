@@ -175,7 +175,7 @@ class ClassifyPipeline(_ItemStage):
 
     def handle(self, item: PageItem) -> PageItem:
         verdict = classify(item.title, item.text, item.language)
-        item.relevant, item.score, item.matches = bool(verdict.relevant), float(verdict.score), list(verdict.matches)
+        item.relevant, item.score, item.matches = bool(verdict.relevant), float(verdict.score), verdict.stored()
         return item
 
 

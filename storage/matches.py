@@ -6,9 +6,10 @@ Stored (JSON), since the multilingual classifier:
      "codes": ["strong:Project Maven", "ai:KI", "mil:Bundeswehr", "rule:near-ai+mil x1", "lang:de"]}
 
 `why` holds the phrases that fired, in the text's own words, by group ("Named topic", "AI",
-"Military"); `codes` are the classifier's rule codes, for debugging only (JSON, never shown to people).
-Rows written before hold a plain list: rule codes (`strong:…`, `ai:…`, `mil:…`, `rule:…`, `neg:…`)
-or, in some tests and imports, plain phrases; `Explanation.from_stored` reads all three.
+"Military"; phrases of old rows whose group is unknown: "other", shown without a label); `codes` are
+the classifier's rule codes, for debugging only (JSON, never shown to people). Rows written before
+hold a plain list: rule codes (`strong:…`, `ai:…`, `mil:…`, `rule:…`, `neg:…`) or, in some tests
+and imports, plain phrases; `Explanation.from_stored` reads all three.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-GROUPS = ("topic", "ai", "military")
-GROUP_LABELS = {"topic": "Named topic", "ai": "AI", "military": "Military"}
+GROUPS = ("topic", "ai", "military", "other")  # "other": readable phrases of old rows, group unknown
+GROUP_LABELS = {"topic": "Named topic", "ai": "AI", "military": "Military", "other": ""}
 _CODE_GROUPS = {"strong": "topic", "name": "topic", "ai": "ai", "mil": "military", "war": "military"}
 _HIDDEN = ("rule", "neg", "lang", "ignore")
 
@@ -31,6 +32,7 @@ class Explanation:
     ai: tuple[str, ...] = ()
     military: tuple[str, ...] = ()
     codes: tuple[str, ...] = ()
+    other: tuple[str, ...] = ()
 
     @classmethod
     def build(cls, groups: Mapping[str, Iterable[str]], codes: Iterable[str] = ()) -> Explanation:
@@ -43,7 +45,7 @@ class Explanation:
                 if phrase and phrase.casefold() not in seen:
                     seen.add(phrase.casefold())
                     out[group].append(phrase)
-        return cls(tuple(out["topic"]), tuple(out["ai"]), tuple(out["military"]), tuple(codes))
+        return cls(tuple(out["topic"]), tuple(out["ai"]), tuple(out["military"]), tuple(codes), tuple(out["other"]))
 
     @classmethod
     def from_stored(cls, raw: Any) -> Explanation:
@@ -67,13 +69,13 @@ class Explanation:
                 codes.append(entry)
             elif sep and kind in _HIDDEN:
                 codes.append(entry)
-            else:  # an already readable phrase (old imports): shown as a topic
-                groups["topic"].append(entry)
+            else:  # an already readable phrase (old rows and imports): group unknown
+                groups["other"].append(entry)
         return cls.build(groups, codes)
 
     def phrases(self, limit: int | None = None) -> list[str]:
         """Every phrase, topics first, then AI, then military; at most `limit`."""
-        out = [*self.topic, *self.ai, *self.military]
+        out = [*self.topic, *self.ai, *self.military, *self.other]
         return out[:limit] if limit is not None else out
 
     def groups(self) -> dict[str, list[str]]:
@@ -95,13 +97,13 @@ class Explanation:
 
     def sentence(self, limit: int | None = None) -> str:
         """One line for people: `Named topic: Project Maven · AI: KI · Military: Bundeswehr, Drohnen`."""
-        return " · ".join(f"{label}: {', '.join(phrases)}" for label, phrases in self.labelled(limit))
+        return " · ".join(f"{label}: {', '.join(p)}" if label else ", ".join(p) for label, p in self.labelled(limit))
 
     def stored(self) -> dict[str, Any]:
         return {"why": self.groups(), "codes": list(self.codes)}
 
     def __bool__(self) -> bool:
-        return bool(self.topic or self.ai or self.military)
+        return bool(self.topic or self.ai or self.military or self.other)
 
 
 def readable(raw: Any, limit: int | None = None) -> list[str]:
