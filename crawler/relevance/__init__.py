@@ -34,8 +34,14 @@ class Classification:
 
 
 def _explanation(ev: Evidence, language: str | None) -> Explanation:
-    codes = [f"{h.category}:{h.surface or h.label}" for h in (*ev.topic, *ev.ai, *ev.military, *ev.negative)]
-    codes = list(dict.fromkeys(codes)) + ev.rules + ([f"lang:{language}"] if language else [])
+    seen: set[str] = set()
+    codes: list[str] = []
+    for h in ev.hits:  # every term found, each once (case-insensitively), then the rules that fired
+        code = f"{h.category}:{h.surface or h.label}"
+        if code.casefold() not in seen:
+            seen.add(code.casefold())
+            codes.append(code)
+    codes += ev.rules + ([f"lang:{language}"] if language else [])
     return Explanation.build(
         {
             "topic": [h.surface or h.label for h in ev.topic],

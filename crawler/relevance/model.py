@@ -47,6 +47,7 @@ class Evidence:
     military: list[Hit] = field(default_factory=list)
     negative: list[Hit] = field(default_factory=list)
     rules: list[str] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)  # every term found (title, then body), for debugging
 
 
 def _case_ok(text: str) -> bool:
@@ -162,7 +163,7 @@ def _named_in_context(names: list[Hit], context: list[Hit], anywhere: bool) -> l
 
 def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Sentences) -> tuple[float, Evidence]:
     """The raw score and the evidence that produced it."""
-    ev = Evidence()
+    ev = Evidence(hits=title_hits + body_hits)
     literal_mil = bool(_of(title_hits + body_hits, "mil", "strong", "name"))
     mil_cats = ("mil", "war") if literal_mil else ("mil",)
     t_ai, b_ai = _of(title_hits, "ai"), _of(body_hits, "ai")
