@@ -5,7 +5,8 @@ Usage: python -m bench.relevance [--file PATH ...] [--quiet]
 Without ``--file`` four sets are scored: the two shared development sets
 (``../shared/fixtures/relevance-dev.jsonl`` and the harder ten-language ``relevance-dev-v2.jsonl``;
 ``MILAI_SHARED_DIR`` points elsewhere) and our own held-out sets (``bench/data/relevance-holdout.jsonl``,
-and ``relevance-holdout-v2.jsonl``, ten languages written before the multilingual tuning).
+``relevance-holdout-v2.jsonl``, ten languages written before the multilingual tuning, and
+``relevance-probe.jsonl``, 40 items written after the term lists were frozen).
 ``--file`` may be given several times to score any JSONL set of
 ``{"id", "lang", "title", "text", "label": "relevant"|"irrelevant"}`` rows.
 
@@ -30,6 +31,7 @@ DEV = SHARED / "fixtures" / "relevance-dev.jsonl"
 DEV_V2 = SHARED / "fixtures" / "relevance-dev-v2.jsonl"
 HOLDOUT = Path(__file__).resolve().parent / "data" / "relevance-holdout.jsonl"
 HOLDOUT_V2 = HOLDOUT.with_name("relevance-holdout-v2.jsonl")
+PROBE = HOLDOUT.with_name("relevance-probe.jsonl")  # 40 items written after the lexicon was frozen
 
 
 def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
@@ -96,7 +98,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("path", nargs="?", type=Path, help=argparse.SUPPRESS)  # old positional form
     args = ap.parse_args(argv)
     paths = list(args.file or []) + ([args.path] if args.path else [])
-    for path in paths or [DEV, DEV_V2, HOLDOUT, HOLDOUT_V2]:
+    for path in paths or [DEV, DEV_V2, HOLDOUT, HOLDOUT_V2, PROBE]:
         if not path.exists():
             print(f"skipped: {path} is absent")
             continue
