@@ -18,8 +18,6 @@ import unicodedata
 from functools import lru_cache
 from typing import NamedTuple
 
-import opencc
-import rjieba
 import snowballstemmer
 
 STEMMERS = {
@@ -211,20 +209,33 @@ class Word(NamedTuple):
     end: int
 
 
-_T2S = opencc.OpenCC("t2s")
+@lru_cache(maxsize=1)
+def _t2s():  # type: ignore[no-untyped-def]
+    """OpenCC's Traditional → Simplified converter, loaded on first use (Chinese text only)."""
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+@lru_cache(maxsize=1)
+def _jieba():  # type: ignore[no-untyped-def]
+    """rjieba (jieba-rs), loaded on first use: its dictionary takes ~0.2 s, only Chinese text needs it."""
+    import rjieba
+
+    return rjieba
 
 
 @lru_cache(maxsize=50_000)
 def simplified(char: str) -> str:
     """One Han character in Simplified Chinese (國 → 国, 無 → 无); others unchanged."""
-    out = _T2S.convert(char)
+    out = _t2s().convert(char)
     return out if len(out) == 1 else char
 
 
 def to_simplified(text: str) -> str:
     """`text` with Traditional Chinese characters folded to Simplified, character by character, so
     offsets do not move."""
-    out = _T2S.convert(text)
+    out = _t2s().convert(text)
     if len(out) == len(text):
         return out
     return "".join(simplified(ch) if _HAN_RE.match(ch) else ch for ch in text)
@@ -267,7 +278,7 @@ def _han_breaks(run: str, start: int, breaks: set[int]) -> None:
     the run's start and end included."""
     pos = start
     breaks.add(pos)
-    for seg in rjieba.cut(run):
+    for seg in _jieba().cut(run):
         pos += len(seg)
         breaks.add(pos)
 
