@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from alerts.render import header_safe, human_matches
+from alerts.render import MAX_MATCHES, header_safe, human_matches
+from storage.matches import Explanation
 from storage.textnorm import base_language
 
 
@@ -31,6 +32,7 @@ def environment() -> Environment:
     env.filters["safe_url"] = safe_url
     env.filters["language_name"] = language_name
     env.filters["human_matches"] = human_matches  # batches stored before v1 was clarified hold raw tokens
+    env.filters["why_line"] = why_line
     env.filters["day"] = lambda iso: datetime.fromisoformat(iso).strftime("%d %b %Y") if iso else "undated"
     return env
 
@@ -52,6 +54,14 @@ LANGUAGE_NAMES = {
 }
 
 
+def why_line(item: dict[str, Any]) -> str:
+    """`Named topic: Project Maven · AI: KI · Military: Bundeswehr` from a payload item's `why`
+    (items of batches stored before `why` existed: their readable `matches`, joined)."""
+    if item.get("why"):
+        return Explanation.build(item["why"]).sentence(MAX_MATCHES)
+    return ", ".join(human_matches(item.get("matches")))
+
+
 def language_name(code: str | None) -> str:
     """`nl` → `Nederlands`; unknown or empty codes come back as they are (or "other language")."""
     if not code:
@@ -66,6 +76,7 @@ def with_relations(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {
             **item, "symbols": list(item.get("symbols") or []), "translations": list(item.get("translations") or []),
             "matches": list(item.get("matches") or []), "query_matches": list(item.get("query_matches") or []),
+            "why": dict(item.get("why") or {}),
         }
         for item in items
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import nh3
@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from storage import query as query_language
 from storage.links import TRANSLATION, symbol_url
+from storage.matches import Explanation
+from storage.matches import codes as stored_codes
 from storage.models import Item, ItemLink, ItemSymbol
 
 _SPACE = re.compile(r"\s+")
@@ -98,11 +100,14 @@ def load_relations(session: Session, item_ids: Iterable[int]) -> dict[int, dict[
     return result
 
 
-def human_matches(raw: Iterable[str] | None, limit: int = MAX_MATCHES) -> list[str]:
-    """The classifier's explanation (`strong:autonomous weapons`, `mil:weapons`, `rule:near-ai+mil x3`)
-    as terms a reader understands: prefixes removed, rule and negative tokens dropped, each term once
-    (case-insensitively), in the classifier's order (strongest evidence first), at most `limit`.
-    Already-human lists come back unchanged, so this is safe on old and new payloads alike."""
+def human_matches(raw: Any, limit: int = MAX_MATCHES) -> list[str]:
+    """The classifier's explanation as terms a reader understands, at most `limit`: the stored shape of
+    storage.matches (phrases by group), or an old list (`strong:autonomous weapons`, `mil:weapons`,
+    `rule:near-ai+mil x3`: prefixes removed, rule and negative tokens dropped, each term once
+    (case-insensitively), in the classifier's order). Already-human lists come back unchanged, so this
+    is safe on old and new payloads alike."""
+    if isinstance(raw, Mapping):
+        return Explanation.from_stored(raw).phrases(limit)
     out: list[str] = []
     seen: set[str] = set()
     for entry in raw or ():
@@ -179,8 +184,9 @@ def item_snapshot(
         "language": item.language,
         "summary": plain_text(item.summary or item.text, SUMMARY_CHARS),
         "matches": human_matches(item.matches),
+        "why": {g: p[:MAX_MATCHES] for g, p in Explanation.from_stored(item.matches).groups().items()},
         "query_matches": query_matches(query, item_text(item), item.language) if query else [],
-        "classifier_matches": list(item.matches or []),
+        "classifier_matches": stored_codes(item.matches),  # rule codes, for debugging
         "also_published_by": also,
         "symbols": [dict(s) for s in relations["symbols"]],
         "translations": [dict(t) for t in relations["translations"]],

@@ -13,6 +13,7 @@ one per item for immediate subscriptions:
         {"id": 345, "url": "https://…", "title": "…", "published": "2026-11-28T00:00:00+00:00" | null,
          "fetched": "…", "source": "un-news-peace-security", "publisher": "United Nations",
          "language": "en", "summary": "plain text", "matches": ["autonomous weapons"],
+         "why": {"topic": ["autonomous weapons"]},
          "query_matches": ["autonomous weapons"], "classifier_matches": ["strong:autonomous weapons"],
          "also_published_by": [{"publisher": "…", "url": "https://…"}], "symbols": […], "translations": […]}
       ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from xml.etree import ElementTree as ET
 
+from storage.matches import readable
 from storage.models import Item
 from storage.search import ItemHit
 
@@ -52,6 +53,6 @@ def render_feed(hits: list[ItemHit], *, title: str, self_url: str, alternate_url
         ET.SubElement(entry, f"{{{NS}}}summary", type="text").text = _text(summary)
         if item.language:
             entry.set("{http://www.w3.org/XML/1998/namespace}lang", item.language)
-        for match in item.matches or []:
+        for match in readable(item.matches):
             ET.SubElement(entry, f"{{{NS}}}category", term=_text(match))
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)

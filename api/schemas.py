@@ -18,7 +18,11 @@ class ItemOut(BaseModel):
     score: float
     summary: str | None
     relevant: bool
-    matches: list[str] = Field(description="Why the classifier found the item on-topic")
+    matches: list[str] = Field(description="Why the classifier found the item on-topic: the phrases that fired, "
+                               "in the text's own words (named topics, then AI, then military terms)")
+    why: dict[str, list[str]] = Field(default_factory=dict, description="The same phrases by group: "
+                                      "`topic`, `ai`, `military` (empty groups left out)")
+    match_codes: list[str] = Field(default_factory=list, description="The classifier's rule codes, for debugging")
     snippet: str | None = Field(description="Safe HTML: escaped text with <mark> around matched words")
     rank: float | None = Field(description="Text-match rank on this page's query (lower is better)")
     duplicate_of: int | None

@@ -9,6 +9,8 @@ import nh3
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from storage.matches import Explanation
+
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -36,3 +38,11 @@ def snippet(html: str | None) -> Markup:
 
 templates.env.filters["sanitise"] = sanitise
 templates.env.filters["snippet"] = snippet
+
+
+def why(matches: object, limit: int = 8) -> list[tuple[str, list[str]]]:
+    """An item's stored classifier explanation as [(group label, phrases)] for people (no rule codes)."""
+    return Explanation.from_stored(matches).labelled(limit)
+
+
+templates.env.filters["why"] = why

@@ -43,7 +43,7 @@ class PageItem:
     pdf_links: list[str] = field(default_factory=list)
     relevant: bool = False
     score: float = 0.0
-    matches: list[str] = field(default_factory=list)
+    matches: dict[str, Any] = field(default_factory=dict)  # Classification.stored() (storage.matches)
     content_hash: str | None = None
     minhash: bytes | None = None
     duplicate_of_id: int | None = None

@@ -218,7 +218,7 @@ class ClassifyPipeline(_OffloadedStage):
 
     def handle(self, item: PageItem) -> PageItem:
         verdict = classify(item.title, item.text[:CLASSIFY_MAX_CHARS], item.language)
-        item.relevant, item.score, item.matches = bool(verdict.relevant), float(verdict.score), list(verdict.matches)
+        item.relevant, item.score, item.matches = bool(verdict.relevant), float(verdict.score), verdict.stored()
         return item
 
 

@@ -111,7 +111,8 @@ class Item(Base):
     language: Mapped[str | None] = mapped_column(String(12), index=True)
     relevant: Mapped[bool] = mapped_column(Boolean, default=False)
     score: Mapped[float] = mapped_column(Float, default=0.0)
-    matches: Mapped[list[str]] = mapped_column(default=list)
+    # why the classifier decided: {"why": {group: [phrases]}, "codes": [...]} (storage.matches; old rows: a list)
+    matches: Mapped[Any] = mapped_column(JSON, default=dict)
     content_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     minhash: Mapped[bytes | None] = mapped_column(LargeBinary)
     duplicate_of_id: Mapped[int | None] = mapped_column(

@@ -50,6 +50,8 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.util import ClauseAdapter
 
 from storage import query as q_ast
+from storage.matches import Explanation, readable
+from storage.matches import codes as match_codes
 from storage.models import Item, ItemSymbol, Source
 from storage.query import MAX_QUERY_LENGTH
 from storage.search_index import index_word, item_language, reindex, search_columns
@@ -776,7 +778,9 @@ def item_to_dict(item: Item, hit: ItemHit | None = None) -> dict[str, Any]:
         "score": item.score,
         "summary": item.summary,
         "relevant": item.relevant,
-        "matches": list(item.matches or []),
+        "matches": readable(item.matches),  # the phrases that fired (storage.matches), never rule codes
+        "why": Explanation.from_stored(item.matches).groups(),
+        "match_codes": match_codes(item.matches),  # the classifier's rule codes, for debugging
         "snippet": hit.snippet if hit else None,
         "rank": hit.rank if hit else None,
         "duplicate_of": item.duplicate_of_id,

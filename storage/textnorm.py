@@ -2,7 +2,13 @@
 
 A text becomes a list of `Token`s: `surface` (as written, for case-sensitive terms such as "AI" or
 "LAWS"), `fold` (casefolded, accents stripped) and `norm` (the Snowball stem of the casefolded word,
-accents stripped; Korean particles removed; one Han character per token).
+accents stripped; Korean particles removed; one Han character per token). `tokenize` is what the
+search index and the query language read, so its output must stay stable.
+
+`words` is the relevance classifier's richer, script-aware analysis of the same tokens: offsets in
+the text, Han characters folded to Simplified Chinese (OpenCC) for Chinese text, Chinese word
+boundaries (jieba), Arabic light stemming (conjunctions, prepositions, the definite article and
+suffixes). It does not change `tokenize`.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ _HAN = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN_RE = re.compile(rf"[{_HANGUL}]+|[{_HAN}]|[^\W_{_HANGUL}{_HAN}]+")
 _HANGUL_RE = re.compile(rf"[{_HANGUL}]")
 _HAN_RE = re.compile(rf"[{_HAN}]")
+_KANA_RE = re.compile(r"[\u3040-\u30ff]")
+_NON_LATIN_RE = re.compile(rf"[{_HANGUL}{_HAN}\u0400-\u04ff\u0600-\u06ff]")
 _CYRILLIC_RE = re.compile(r"[\u0400-\u04ff]")
 _ARABIC_RE = re.compile(r"[\u0600-\u06ff]")
 _LATIN_WORD_RE = re.compile(r"[^\W\d_]+")
@@ -140,11 +148,31 @@ def base_language(lang: str | None) -> str | None:
     return lang.split("-")[0].split("_")[0].lower() or None
 
 
+def detect_script_language(text: str) -> str | None:
+    """The language a non-Latin script gives away (ko, ja, zh, ru, ar), or None."""
+    sample = text[:2000]
+    if not _NON_LATIN_RE.search(sample):
+        return None
+    if _HANGUL_RE.search(sample):
+        return "ko"
+    if len(_KANA_RE.findall(sample)) >= 3:
+        return "ja"
+    if _HAN_RE.search(sample):
+        return "zh"
+    if len(_CYRILLIC_RE.findall(sample)) > 5:
+        return "ru"
+    if len(_ARABIC_RE.findall(sample)) > 5:
+        return "ar"
+    return None
+
+
 def detect_language(text: str) -> str | None:
-    """A cheap guess: script first (ko, zh, ru, ar), then Latin-script stopword counts (en nl fr de es)."""
+    """A cheap guess: script first (ko, ja, zh, ru, ar), then Latin-script stopword counts (en nl fr de es)."""
     sample = text[:2000]
     if _HANGUL_RE.search(sample):
         return "ko"
+    if len(_KANA_RE.findall(sample)) >= 3:  # Japanese writes kana between its kanji; Chinese never does
+        return "ja"
     if _HAN_RE.search(sample):
         return "zh"
     if len(_CYRILLIC_RE.findall(sample)) > 5:
@@ -177,3 +205,132 @@ def norms(text: str, lang: str | None = None) -> list[str]:
 
 def is_hangul(text: str) -> bool:
     return bool(_HANGUL_RE.match(text))
+
+
+# --- the relevance classifier's script-aware analysis ---------------------------------------------
+
+
+class Word(NamedTuple):
+    """A token with its offsets in the text (`end` exclusive) and the classifier's forms."""
+
+    surface: str
+    fold: str
+    norm: str
+    start: int
+    end: int
+
+
+@lru_cache(maxsize=1)
+def _t2s():  # type: ignore[no-untyped-def]
+    """OpenCC's Traditional → Simplified converter, loaded on first use (Chinese text only)."""
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+@lru_cache(maxsize=1)
+def _jieba():  # type: ignore[no-untyped-def]
+    """rjieba (jieba-rs), loaded on first use: its dictionary takes ~0.2 s, only Chinese text needs it."""
+    import rjieba
+
+    return rjieba
+
+
+@lru_cache(maxsize=50_000)
+def simplified(char: str) -> str:
+    """One Han character in Simplified Chinese (國 → 国, 無 → 无); others unchanged."""
+    out = _t2s().convert(char)
+    return out if len(out) == 1 else char
+
+
+def to_simplified(text: str) -> str:
+    """`text` with Traditional Chinese characters folded to Simplified, character by character, so
+    offsets do not move."""
+    out = _t2s().convert(text)
+    if len(out) == len(text):
+        return out
+    return "".join(simplified(ch) if _HAN_RE.match(ch) else ch for ch in text)
+
+
+# Arabic light stemming (after Larkey et al.'s "light10"): proclitics (wa-, fa-, bi-, ka-, li-, the
+# article al-) and the commonest suffixes, keeping at least three letters. The Snowball stemmer
+# `tokenize` uses leaves plural and clitic forms apart (الخوارزميات, لجيش).
+_AR_PREFIXES = ("وبال", "وكال", "ولل", "فال", "فبال", "وال", "بال", "كال", "لل", "ال")
+_AR_ONE_LETTER = "وفبلك"
+_AR_SUFFIXES = ("يات", "ات", "ون", "ين", "ان", "ية", "ها", "هم", "هن", "كم", "نا", "ه", "ة", "ي")
+
+
+@lru_cache(maxsize=200_000)
+def arabic_light_stem(word: str) -> str:
+    """`والخوارزميات` → `خوارزم`, `لجيش` → `جيش`, `المسيّرة` → `مسير` (folded, diacritics removed)."""
+    w = strip_accents(word).translate(_ARABIC_FOLD)
+    for prefix in _AR_PREFIXES:
+        if w.startswith(prefix) and len(w) - len(prefix) >= 3:
+            w = w[len(prefix):]
+            break
+    else:
+        if len(w) >= 4 and w[0] in _AR_ONE_LETTER:
+            w = w[1:]
+    for _ in range(2):  # الخوارزميات: -ات, then -ي
+        for suffix in _AR_SUFFIXES:
+            if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+                w = w[: -len(suffix)]
+                break
+        else:
+            break
+    return w
+
+
+_RUN_RE = re.compile(rf"[{_HAN}]+|[{_HANGUL}]+|[^\W_{_HANGUL}{_HAN}]+")
+
+
+def _han_breaks(run: str, start: int, breaks: set[int]) -> None:
+    """Add the offsets where jieba puts a word boundary in a run of Han characters (Chinese text),
+    the run's start and end included."""
+    pos = start
+    breaks.add(pos)
+    for seg in _jieba().cut(run):
+        pos += len(seg)
+        breaks.add(pos)
+
+
+@lru_cache(maxsize=500_000)
+def _word_forms(surface: str, lang: str | None) -> tuple[str, str]:
+    folded, norm = normalise_word(surface, lang)
+    if _ARABIC_RE.match(surface):
+        return folded, arabic_light_stem(surface)
+    return folded, norm
+
+
+def words(text: str, lang: str | None = None) -> tuple[list[Word], set[int]]:
+    """The classifier's words of `text`, and the offsets of Chinese word boundaries inside runs of
+    Han characters (empty unless `lang` is Chinese).
+
+    Forms: Latin and Cyrillic words as in `tokenize`; Arabic `norm` light-stemmed
+    (`arabic_light_stem`); Han characters (one word each) folded to Simplified Chinese in Chinese
+    text (so 國防 and 国防 are one term); Hangul without its particle.
+    """
+    lang = base_language(lang)
+    out: list[Word] = []
+    append = out.append
+    breaks: set[int] = set()
+    forms = _word_forms
+    han = _HAN_RE.match
+    for m in _RUN_RE.finditer(text):
+        run = m.group()
+        start = m.start()
+        if han(run):
+            if lang == "zh":
+                simple = to_simplified(run)
+                pairs = enumerate(zip(run, simple, strict=True))
+                out += [Word(c, f, f, start + i, start + i + 1) for i, (c, f) in pairs]
+                if len(run) > 2:
+                    _han_breaks(simple, start, breaks)
+            else:
+                for i, c in enumerate(run):
+                    folded, norm = forms(c, lang)
+                    append(Word(c, folded, norm, start + i, start + i + 1))
+        else:
+            folded, norm = forms(run, lang)
+            append(Word(run, folded, norm, start, m.end()))
+    return out, breaks

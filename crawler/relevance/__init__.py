@@ -1,10 +1,12 @@
 """Military-AI relevance classifier.
 
-classify(title, text, lang=None) -> Classification(relevant, score, matches)
+classify(title, text, lang=None) -> Classification(relevant, score, matches, why, codes)
 
-A keyword model over per-language term lists (terms/*.yaml): strong standalone terms, an AI concept
-and a military concept together (in the title, or within a window of words in the body), minus
-negative cues. `score` is in 0..1 (0.5 is the threshold); `matches` explains the decision.
+A keyword model over per-language term lists (terms/*.yaml, each matching only in its own language,
+common.yaml in all): named topics, an AI concept and a military concept together (in the title, or
+within a window of words in the body), context rules for look-alikes. `score` is in 0..1 (0.5 is
+the threshold). `matches` are the phrases that fired, in the text's own words; `why` groups them
+("topic", "ai", "military"); `codes` are the rule codes, for debugging.
 """
 
 from __future__ import annotations
@@ -14,20 +16,47 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from crawler.relevance.model import classify_text
+from crawler.relevance.model import Evidence, classify_text
+from storage.matches import Explanation
 
 
 @dataclass(frozen=True)
 class Classification:
     relevant: bool
     score: float
-    matches: list[str] = field(default_factory=list)
+    matches: list[str] = field(default_factory=list)  # readable phrases: topics, then AI, then military
+    why: dict[str, list[str]] = field(default_factory=dict)  # the same phrases by group
+    codes: list[str] = field(default_factory=list)  # rule codes (category:words, rule:…, lang:…)
+
+    def stored(self) -> dict[str, Any]:
+        """The value kept in Item.matches (see storage.matches)."""
+        return {"why": self.why, "codes": self.codes}
+
+
+def _explanation(ev: Evidence, language: str | None) -> Explanation:
+    seen: set[str] = set()
+    codes: list[str] = []
+    for h in ev.hits:  # every term found, each once (case-insensitively), then the rules that fired
+        code = f"{h.category}:{h.surface or h.label}"
+        if code.casefold() not in seen:
+            seen.add(code.casefold())
+            codes.append(code)
+    codes += ev.rules + ([f"lang:{language}"] if language else [])
+    return Explanation.build(
+        {
+            "topic": [h.surface or h.label for h in ev.topic],
+            "ai": [h.surface or h.label for h in ev.ai],
+            "military": [h.surface or h.label for h in ev.military],
+        },
+        codes,
+    )
 
 
 def classify(title: str, text: str, lang: str | None = None) -> Classification:
     """Decide whether an item concerns AI or autonomy in the military domain."""
-    relevant, score, matches = classify_text(title or "", text or "", lang)
-    return Classification(relevant, score, matches)
+    verdict = classify_text(title or "", text or "", lang)
+    why = _explanation(verdict.evidence, verdict.language)
+    return Classification(verdict.relevant, verdict.score, why.phrases(), why.groups(), list(why.codes))
 
 
 def _classify_line(line: str) -> dict[str, Any]:
@@ -52,11 +81,13 @@ def _classify_line(line: str) -> dict[str, Any]:
     if problems:
         return {"id": item_id, "error": "; ".join(problems)}
     result = classify(obj.get("title") or "", obj.get("text") or "", lang)
-    return {"id": item_id, "relevant": result.relevant, "score": result.score, "matches": result.matches}
+    return {"id": item_id, "relevant": result.relevant, "score": result.score, "matches": result.matches,
+            "why": result.why, "codes": result.codes}
 
 
 def classify_jsonl(lines: Iterable[str]) -> Iterator[str]:
-    """`milai classify`: JSON lines {"id","title","text","lang"?} in, {"id","relevant","score","matches"} out.
+    """`milai classify`: JSON lines {"id","title","text","lang"?} in, {"id","relevant","score","matches",
+    "why","codes"} out (`matches`: the phrases that fired; `why`: the same by group; `codes`: debugging).
 
     A bad line yields {"id": <id or null>, "error": "..."} and processing continues; blank lines are skipped.
     """

@@ -1,4 +1,8 @@
-"""Term lists (data files in terms/) compiled into token patterns, and matching them against tokens."""
+"""Term lists (data files in terms/) compiled into word patterns, and matching them against a text's words.
+
+Terms of `xx.yaml` match only in texts of language `xx`; `common.yaml` (acronyms, programme and system
+names) matches in every language. See terms/README.md for the categories and the term syntax.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,28 @@ from pathlib import Path
 
 import yaml
 
-from storage.textnorm import Token, fold, is_hangul, normalise_word, strip_korean_particle, tokenize
+from storage.textnorm import (
+    Word,
+    arabic_light_stem,
+    fold,
+    is_hangul,
+    normalise_word,
+    simplified,
+    strip_korean_particle,
+    words,
+)
 
 TERMS_DIR = Path(__file__).resolve().parent / "terms"
-CATEGORIES = ("strong", "ai", "mil", "neg", "ignore")
+CATEGORIES = ("strong", "name", "ai", "mil", "war", "neg", "ignore")
+EVIDENCE = ("strong", "name", "ai", "mil", "war")  # what `neg` and `ignore` terms can cancel
 _PREFIX_KEY = 3
+_CACHE_MAX = 200_000  # memoised candidate lists per lexicon
 _INFIX_MIN = 4
+_HAN_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_ARABIC_RE = re.compile(r"[\u0600-\u06ff]")
+# Words of one term are separated by at most this much, and never by the end of a sentence.
+_MAX_GAP = 3
+_GAP_BREAK_RE = re.compile(r"[.!?;:。！？؟\n]")
 
 
 @dataclass(frozen=True)
@@ -25,14 +45,16 @@ class Pattern:
     kind: str
     value: str
 
-    def matches(self, tok: Token, case_ok: bool) -> bool:
+    def matches(self, word: Word, case_ok: bool) -> bool:
         if self.kind == "norm":
-            return tok.norm == self.value
+            return word.norm == self.value
         if self.kind == "case":
-            return case_ok and tok.surface == self.value
+            return case_ok and word.surface == self.value
         if self.kind == "prefix":
-            return tok.fold.startswith(self.value)
-        return self.value in tok.fold  # infix, hangul
+            return word.fold.startswith(self.value) or (
+                _ARABIC_RE.match(word.surface) is not None and word.norm.startswith(self.value)
+            )
+        return self.value in word.fold  # infix, hangul
 
 
 @dataclass(frozen=True)
@@ -40,15 +62,32 @@ class Term:
     category: str
     label: str
     patterns: tuple[Pattern, ...]
+    han: bool = False  # all words are Han/kana characters: the match must not cut a Chinese word
+    touch: tuple[bool, ...] = ()  # per pair of neighbouring words: must they touch (Han in one chunk)?
 
 
 @dataclass(frozen=True)
 class Hit:
     category: str
     label: str
-    start: int
+    start: int  # word index
     end: int  # exclusive
     surface: str = ""  # the words of the text that matched, as written (for explanations)
+
+
+def _word_pattern(word: Word, lang: str | None, prefix: bool) -> Pattern:
+    if is_hangul(word.surface):
+        return Pattern("hangul", strip_korean_particle(word.fold))
+    if prefix:
+        value = arabic_light_stem(word.surface) if _ARABIC_RE.match(word.surface) else word.fold
+        return Pattern("prefix", value)
+    if len(word.surface) >= 2 and word.surface.isupper():
+        return Pattern("case", word.surface)
+    if _HAN_RE.match(word.surface) and lang == "zh":
+        return Pattern("norm", simplified(word.surface))
+    if _ARABIC_RE.match(word.surface):
+        return Pattern("norm", arabic_light_stem(word.surface))
+    return Pattern("norm", normalise_word(word.surface, lang)[1])
 
 
 def compile_term(category: str, text: str, lang: str | None) -> Term | None:
@@ -57,27 +96,27 @@ def compile_term(category: str, text: str, lang: str | None) -> Term | None:
     `*word*` (a one-word term) matches any word containing `word` (accents and case ignored),
     e.g. the second part of a compound (German "Angriffsdrohnen", Dutch "gevechtsdrones").
     """
-    patterns: list[Pattern] = []
     chunks = text.split()
     if len(chunks) == 1 and chunks[0].startswith("*"):
         value = fold(chunks[0].strip("*"))
         if len(value) < _INFIX_MIN:
             raise ValueError(f"infix term {text!r} is shorter than {_INFIX_MIN} letters")
         return Term(category, text, (Pattern("infix", value),))
+    patterns: list[Pattern] = []
+    touch: list[bool] = []
+    han = True
     for chunk in chunks:
         prefix = chunk.endswith("*")
-        words = tokenize(chunk.rstrip("*"), lang)
-        for i, tok in enumerate(words):
-            last = i == len(words) - 1
-            if is_hangul(tok.surface):
-                patterns.append(Pattern("hangul", strip_korean_particle(tok.fold)))
-            elif prefix and last:
-                patterns.append(Pattern("prefix", tok.fold))
-            elif len(tok.surface) >= 2 and tok.surface.isupper():
-                patterns.append(Pattern("case", tok.surface))
-            else:
-                patterns.append(Pattern("norm", normalise_word(tok.surface, lang)[1]))
-    return Term(category, text, tuple(patterns)) if patterns else None
+        ws = words(chunk.rstrip("*"), lang)[0]
+        for i, word in enumerate(ws):
+            is_han = bool(_HAN_RE.match(word.surface))
+            han = han and is_han
+            if patterns:  # Han characters of one chunk touch; words and chunks may have a gap
+                touch.append(i > 0 and is_han and bool(_HAN_RE.match(ws[i - 1].surface)))
+            patterns.append(_word_pattern(word, lang, prefix and i == len(ws) - 1))
+    if not patterns:
+        return None
+    return Term(category, text, tuple(patterns), han and len(patterns) > 1, tuple(touch))
 
 
 @dataclass
@@ -91,6 +130,7 @@ class Lexicon:
     infix: list[Term] = field(default_factory=list)  # compound parts: checked against every long word
     hangul: dict[str, list[Term]] = field(default_factory=lambda: defaultdict(list))  # by first syllable
     size: int = 0
+    _cache: dict[tuple[str, bool], tuple[Term, ...]] = field(default_factory=dict, repr=False)
 
     def add(self, term: Term) -> None:
         first = term.patterns[0]
@@ -108,47 +148,131 @@ class Lexicon:
         else:
             self.hangul[first.value[:1]].append(term)
 
-    def _candidates(self, tok: Token) -> list[Term]:
-        out = list(self.by_norm.get(tok.norm, ()))
-        out += self.by_case.get(tok.surface, ())
-        out += self.by_prefix.get(tok.fold[:_PREFIX_KEY], ())
+    def starting_with(self, word: Word, case_ok: bool) -> tuple[Term, ...]:
+        """The terms whose first word is `word` (memoised per word as written: a lexicon serves texts
+        of one language, where the written form decides the normalised ones)."""
+        key = (word.surface, case_ok)
+        found = self._cache.get(key)
+        if found is None:
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            found = tuple(t for t in dict.fromkeys(self._candidates(word)) if t.patterns[0].matches(word, case_ok))
+            self._cache[key] = found
+        return found
+
+    def _candidates(self, word: Word) -> list[Term]:
+        out = list(self.by_norm.get(word.norm, ()))
+        out += self.by_case.get(word.surface, ())
+        out += self.by_prefix.get(word.fold[:_PREFIX_KEY], ())
+        if word.norm[:_PREFIX_KEY] != word.fold[:_PREFIX_KEY]:  # Arabic: the stem without its clitics
+            out += self.by_prefix.get(word.norm[:_PREFIX_KEY], ())
         out += self.short_prefix
-        if self.infix and len(tok.fold) >= _INFIX_MIN:
-            out += [t for t in self.infix if t.patterns[0].value in tok.fold]
-        if self.hangul and is_hangul(tok.surface):
-            for syllable in set(tok.fold):
+        if self.infix and len(word.fold) >= _INFIX_MIN:
+            out += [t for t in self.infix if t.patterns[0].value in word.fold]
+        if self.hangul and is_hangul(word.surface):
+            for syllable in set(word.fold):
                 out += self.hangul.get(syllable, ())
         return out
 
-    def find(self, tokens: list[Token], case_ok: bool = True) -> list[Hit]:
-        """All term occurrences; words covered by an `ignore` term do not count."""
+    def find(self, text: str, ws: list[Word], breaks: set[int], case_ok: bool = True) -> list[Hit]:
+        """All term occurrences in `text` (analysed as `ws`, with Chinese word `breaks`), in word order.
+
+        Words covered by an `ignore` term count for nothing; words covered by a `neg` term no longer
+        count as evidence (a `neg` phrase such as "AI-generated" cancels the "AI" inside it).
+        """
         hits: list[Hit] = []
-        n = len(tokens)
-        for i, tok in enumerate(tokens):
-            for term in self._candidates(tok):
-                end = i + len(term.patterns)
-                if end > n:
+        n = len(ws)
+        cache = self._cache
+        for i, word in enumerate(ws):
+            terms = cache.get((word.surface, case_ok))
+            if terms is None:
+                terms = self.starting_with(word, case_ok)
+            for term in terms:
+                patterns = term.patterns
+                end = i + len(patterns)
+                if end > n or (end > i + 1 and not _rest_matches(patterns, ws, i, case_ok)):
                     continue
-                if all(p.matches(tokens[i + k], case_ok) for k, p in enumerate(term.patterns)):
-                    hits.append(Hit(term.category, term.label, i, end, _surface(term, tokens[i:end])))
-        masked = {j for h in hits if h.category == "ignore" for j in range(h.start, h.end)}
-        if not masked:
-            return hits
-        return [h for h in hits if h.category != "ignore" and masked.isdisjoint(range(h.start, h.end))]
+                if not _joined(text, ws, i, term.touch) or (term.han and _cuts_word(ws, i, end, breaks)):
+                    continue
+                hits.append(Hit(term.category, term.label, i, end, _surface(text, ws, i, end)))
+        return _longest(_mask(hits, n))
 
 
-def _surface(term: Term, tokens: list[Token]) -> str:
-    """How a term's match reads in the text: the words found (Han characters joined without spaces);
-    Hangul terms keep their label (the matched word also carries a particle or a compound)."""
-    if any(p.kind == "hangul" for p in term.patterns):
-        return term.label
-    words = [t.surface for t in tokens]
-    if all(len(w) == 1 and _HAN_RE.match(w) for w in words):
-        return "".join(words)
-    return " ".join(words)
+_SAME_GROUP = {"strong": "topic", "name": "topic", "ai": "ai", "mil": "mil", "war": "mil", "neg": "neg"}
 
 
-_HAN_RE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+def _longest(hits: list[Hit]) -> list[Hit]:
+    """Of the hits of one group covering the same words, the longest (`autonomous weapon systems`,
+    not also `autonomous weapon`); one per span and group. Linear after sorting."""
+    out: list[Hit] = []
+    reach: dict[str, int] = {}  # group -> farthest end of the hits kept so far
+    for h in sorted(hits, key=lambda h: (h.start, -h.end)):
+        group = _SAME_GROUP.get(h.category, h.category)
+        if reach.get(group, -1) >= h.end:
+            continue
+        reach[group] = h.end
+        out.append(h)
+    return out
+
+
+def _rest_matches(patterns: tuple[Pattern, ...], ws: list[Word], start: int, case_ok: bool) -> bool:
+    for k in range(1, len(patterns)):
+        if not patterns[k].matches(ws[start + k], case_ok):
+            return False
+    return True
+
+
+def _joined(text: str, ws: list[Word], start: int, touch: tuple[bool, ...]) -> bool:
+    """The words of one match follow each other: Han characters of one chunk touching, other words
+    separated by at most a few spaces or marks and never by the end of a sentence."""
+    for k, must_touch in enumerate(touch, start + 1):
+        gap = text[ws[k - 1].end : ws[k].start]
+        if must_touch and gap:
+            return False
+        if len(gap) > _MAX_GAP or _GAP_BREAK_RE.search(gap):
+            return False
+    return True
+
+
+def _cuts_word(ws: list[Word], start: int, end: int, breaks: set[int]) -> bool:
+    """A Chinese term that would start inside a word (军事 in 冠军事迹 = 冠军|事迹, 国防 in 中国防疫): its
+    first character is not at a word boundary and a boundary falls inside the match. Ending inside a
+    word is fine (协同 in 协同作战, 国防 in 国防部), and so is lying inside one word (国防部 in 美国国防部)."""
+    if not breaks or ws[start].start in breaks:
+        return False
+    return any(ws[k].start in breaks for k in range(start + 1, end))
+
+
+def _mask(hits: list[Hit], n: int) -> list[Hit]:
+    ignored = [False] * n
+    negated = [False] * n
+    for h in hits:
+        if h.category == "ignore":
+            ignored[h.start : h.end] = [True] * (h.end - h.start)
+        elif h.category == "neg":
+            negated[h.start : h.end] = [True] * (h.end - h.start)
+    if not any(ignored) and not any(negated):
+        return hits
+    out = []
+    for h in hits:
+        if h.category == "ignore" or any(ignored[h.start : h.end]):
+            continue
+        if h.category in EVIDENCE and h.category != "strong" and any(negated[h.start : h.end]):
+            continue
+        out.append(h)
+    return out
+
+
+def _surface(text: str, ws: list[Word], start: int, end: int) -> str:
+    """How a match reads in the text: its words as written (one space between words), a Korean word
+    without its particle."""
+    shown = " ".join(text[ws[start].start : ws[end - 1].end].split())
+    if is_hangul(ws[end - 1].surface):
+        last = ws[end - 1].surface
+        bare = strip_korean_particle(last)
+        if bare != last and shown.endswith(last):
+            shown = shown[: len(shown) - len(last)] + bare
+    return shown
 
 
 def load_terms(lang: str) -> dict[str, list[str]]:
@@ -169,7 +293,7 @@ def available_languages() -> list[str]:
 
 @lru_cache(maxsize=64)
 def lexicon_for(langs: tuple[str, ...], stem_lang: str | None) -> Lexicon:
-    """The terms of `langs` plus common.yaml, stemmed like a text in `stem_lang`."""
+    """The terms of `langs` plus common.yaml, analysed like a text in `stem_lang`."""
     lex = Lexicon()
     seen: set[tuple[str, tuple[Pattern, ...]]] = set()
     for lang in ("common", *langs):

@@ -1,139 +1,244 @@
-"""The keyword model: strong terms, AI x military co-occurrence (title / window), negative cues."""
+"""The keyword model: named topics, AI x military co-occurrence (title / window), context rules.
+
+Evidence, added up into a raw score (THRESHOLD decides):
+- `strong` terms (a topic on its own: "autonomous weapons", REAIM, Project Maven);
+- `name` terms (a programme or system whose name alone is ambiguous: Lancet, Lavender, Gospel,
+  Maven) when an AI, military or topic term stands within WINDOW words of them (or in the title);
+- an `ai` and a `mil` term together: in the title, in one sentence of the body (NEAR words apart
+  count most), or one in the title and one in the body. `war` terms (war, battle, weapon: words that
+  are often metaphors, as in "the battle for AI supremacy") count as military only when the item also
+  has a literal military term;
+- `neg` terms (AI-generated videos, export controls, home drones, veterans' health care, AI
+  business) lower the score, and the AI or military words inside them no longer count.
+
+Every step is linear in the number of words and hits (sorted positions and bisection, no pairs).
+"""
 
 from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from crawler.relevance.lexicon import Hit, available_languages, lexicon_for
-from storage.textnorm import Token, base_language, detect_language, tokenize
+from storage.textnorm import Word, base_language, detect_language, detect_script_language, words
 
 THRESHOLD = 2.5
 NEAR = 12  # words: an AI and a military concept this close in one sentence are decisive
 WINDOW = 25  # words: farther apart, or in one long sentence, they count less
 STRONG_TITLE, STRONG_BODY, STRONG_CAP = 4.0, 3.0, 8.0
+NAME_TITLE, NAME_BODY = 3.5, 3.0
 TITLE_PAIR = 3.0
 NEAR_PAIR, PAIR, PAIR_CAP = 2.5, 1.0, 4.0
 CROSS_PAIR = 1.5
 NEG, NEG_CAP = 2.5, 4.0
 _LETTER_RE = re.compile(r"[^\W\d_]")
-_SENTENCE_RE = re.compile(r"(?<=[.!?;:。！？؟])\s+|\n+")
+_SENTENCE_RE = re.compile(r"[.!?;:。！？؟]+(?=\s|$)|[。！？؟]|\n+")
+
+
+@dataclass
+class Evidence:
+    """What the scorer used: the hits that counted, per group, and the rules that fired."""
+
+    topic: list[Hit] = field(default_factory=list)
+    ai: list[Hit] = field(default_factory=list)
+    military: list[Hit] = field(default_factory=list)
+    negative: list[Hit] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)  # every term found (title, then body), for debugging
 
 
 def _case_ok(text: str) -> bool:
     """Case-sensitive terms (LAWS, AI) are not trusted in an ALL-CAPS passage."""
-    letters = _LETTER_RE.findall(text[:3000])
+    letters = _LETTER_RE.findall(text[:800])
     if len(letters) < 12:
         return True
-    upper = sum(1 for ch in letters if ch.isupper())
+    upper = sum(map(str.isupper, letters))
     return upper / len(letters) < 0.7
 
 
-def _languages(title: str, text: str, lang: str | None) -> tuple[tuple[str, ...], str | None]:
+def languages(title: str, text: str, lang: str | None) -> tuple[tuple[str, ...], str | None]:
+    """(languages whose terms apply, language the text is analysed in). The given language comes
+    first, and a different script (a Korean text labelled `en`) adds its language's terms; without a
+    given language, a guess; with neither, every language's terms apply."""
     given = base_language(lang)
-    detected = detect_language(f"{title}\n{text}")
-    langs = [x for x in dict.fromkeys([given, detected, "en"]) if x]
-    if not given and not detected:
-        langs = ["en", *[x for x in available_languages() if x != "en"]]
+    sample = f"{title}\n{text[:2000]}"
+    detected = detect_script_language(sample) if given else detect_language(sample)
+    langs = [x for x in dict.fromkeys([given, detected]) if x]
+    if not langs:
+        return ("en", *[x for x in available_languages() if x != "en"]), None
     return tuple(langs), given or detected
 
 
-def _pair_score(ai: list[Hit], mil: list[Hit], sentence_of: list[int]) -> tuple[float, int, int]:
-    """Score of AI x military pairs in the body: (score, near pairs, other pairs)."""
+class _Sentences:
+    """The sentence number of a word (sentences end at . ! ? ; : and line breaks), looked up by
+    bisection for the few words that carry hits."""
+
+    def __init__(self, text: str, ws: Sequence[Word]) -> None:
+        self.ends = [m.end() for m in _SENTENCE_RE.finditer(text)]
+        self.ws = ws
+        self._memo: dict[int, int] = {}
+
+    def __getitem__(self, index: int) -> int:
+        found = self._memo.get(index)
+        if found is None:
+            found = self._memo[index] = bisect_right(self.ends, self.ws[index].start)
+        return found
+
+
+class _Positions:
+    """Sorted start positions of hits, for "is there one within d words" questions in O(log n)."""
+
+    def __init__(self, hits: Sequence[Hit]) -> None:
+        self.starts = sorted({h.start for h in hits})
+        self.ends_at: dict[int, set[int]] = {}
+        for h in hits:
+            self.ends_at.setdefault(h.start, set()).add(h.end)
+
+    def nearest(self, hit: Hit, sentence_of: _Sentences | None = None) -> tuple[int, bool] | None:
+        """(distance, same sentence) of the nearest other hit, preferring one in the same sentence."""
+        i = bisect_left(self.starts, hit.start)
+        best: tuple[int, bool] | None = None
+        for j in (i - 1, i, i + 1):  # the neighbours on each side (i itself may be this very hit)
+            if not 0 <= j < len(self.starts):
+                continue
+            pos = self.starts[j]
+            if pos == hit.start and self.ends_at[pos] == {hit.end}:
+                continue  # only this very span (one word that is both an AI and a military term)
+            same = sentence_of is not None and sentence_of[pos] == sentence_of[hit.start]
+            cand = (abs(pos - hit.start), same)
+            if best is None or (cand[1], -cand[0]) > (best[1], -best[0]):
+                best = cand
+        return best
+
+
+def _body_pairs(ai: list[Hit], mil: list[Hit], sentence_of: _Sentences) -> tuple[float, int, int]:
+    """Score of AI x military co-occurrence in the body: (score, near AI hits, loose AI hits)."""
+    if not ai or not mil:
+        return 0.0, 0, 0
+    positions = _Positions(mil)
     near = loose = 0
     for a in ai:
-        best = 0
-        for m in mil:
-            if (m.start, m.end) == (a.start, a.end):
-                continue
-            same_sentence = sentence_of[a.start] == sentence_of[m.start]
-            distance = abs(m.start - a.start)
-            if same_sentence and distance <= NEAR:
-                best = 2
-                break
-            if same_sentence or distance <= WINDOW:
-                best = 1
-        near += best == 2
-        loose += best == 1
-    score = 0.0
-    if near:
-        score = NEAR_PAIR + (near - 1) * PAIR
+        found = positions.nearest(a, sentence_of)
+        if found is None:
+            continue
+        distance, same = found
+        if same and distance <= NEAR:
+            near += 1
+        elif same or distance <= WINDOW:
+            loose += 1
+    score = (NEAR_PAIR + (near - 1) * PAIR) if near else 0.0
     score += loose * PAIR
-    return min(max(score, 0.0), max(PAIR_CAP, NEAR_PAIR if near else 0.0)), near, loose
+    return min(score, max(PAIR_CAP, NEAR_PAIR if near else 0.0)), near, loose
 
 
-def score_hits(
-    title_hits: list[Hit], body_hits: list[Hit], sentence_of: list[int] | None = None
-) -> tuple[float, list[str]]:
-    """The raw score and the rules that fired (`explain` lists the matched terms)."""
-    matches: list[str] = []
-    score = 0.0
+def _distinct_pair(ai: list[Hit], mil: list[Hit]) -> bool:
+    """An AI and a military hit that are not the same words (one word that is both is no pair)."""
+    if not ai or not mil:
+        return False
+    spans = {(h.start, h.end) for h in ai} | {(h.start, h.end) for h in mil}
+    return len(spans) > 1
 
-    strong: dict[str, float] = {}
-    for h in title_hits:
-        if h.category == "strong":
-            strong[h.label] = STRONG_TITLE
-    for h in body_hits:
-        if h.category == "strong":
-            strong.setdefault(h.label, STRONG_BODY)
-    score += min(STRONG_CAP, sum(strong.values()))
 
-    t_ai_plain = [h for h in title_hits if h.category == "ai"]
-    t_mil_plain = [h for h in title_hits if h.category == "mil"]
-    if any((a.start, a.end) != (m.start, m.end) for a in t_ai_plain for m in t_mil_plain):
+def _of(hits: list[Hit], *categories: str) -> list[Hit]:
+    return [h for h in hits if h.category in categories]
+
+
+def _named_in_context(names: list[Hit], context: list[Hit], anywhere: bool) -> list[Hit]:
+    """The names with an AI, military or topic term within WINDOW words (or anywhere: title names)."""
+    if not names:
+        return []
+    if anywhere:
+        return names if context else []
+    positions = _Positions(context)
+    out = []
+    for h in names:
+        found = positions.nearest(h)
+        if found is not None and found[0] <= WINDOW:
+            out.append(h)
+    return out
+
+
+def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Sentences) -> tuple[float, Evidence]:
+    """The raw score and the evidence that produced it."""
+    ev = Evidence(hits=title_hits + body_hits)
+    literal_mil = bool(_of(title_hits + body_hits, "mil", "strong", "name"))
+    mil_cats = ("mil", "war") if literal_mil else ("mil",)
+    t_ai, b_ai = _of(title_hits, "ai"), _of(body_hits, "ai")
+    t_mil, b_mil = _of(title_hits, *mil_cats), _of(body_hits, *mil_cats)
+
+    # named topics: strong terms, and names in context
+    topic: dict[str, float] = {}
+    t_context = _of(title_hits, "ai", "mil", "strong") + _of(body_hits, "ai", "mil", "strong")
+    for h in _of(title_hits, "strong"):
+        topic[h.label] = STRONG_TITLE
+    for h in _named_in_context(_of(title_hits, "name"), t_context, anywhere=True):
+        topic.setdefault(h.label, NAME_TITLE)
+    for h in _of(body_hits, "strong"):
+        topic.setdefault(h.label, STRONG_BODY)
+    for h in _named_in_context(_of(body_hits, "name"), _of(body_hits, "ai", "mil", "strong"), anywhere=False):
+        topic.setdefault(h.label, NAME_BODY)
+    score = min(STRONG_CAP, sum(topic.values()))
+    ev.topic = [h for h in title_hits + body_hits if h.label in topic and h.category in ("strong", "name")]
+
+    # AI x military
+    pair_ai: list[Hit] = []
+    pair_mil: list[Hit] = []
+    if _distinct_pair(t_ai, t_mil):
         score += TITLE_PAIR
-        matches.append("rule:title-ai+mil")
-    b_ai_plain = [h for h in body_hits if h.category == "ai"]
-    b_mil_plain = [h for h in body_hits if h.category == "mil"]
-    if sentence_of is None:
-        sentence_of = [0] * (max((h.end for h in body_hits), default=0) + 1)
-    pair_score, near, loose = _pair_score(b_ai_plain, b_mil_plain, sentence_of)
+        ev.rules.append("rule:title-ai+mil")
+        pair_ai += t_ai
+        pair_mil += t_mil
+    pair_score, near, loose = _body_pairs(b_ai, b_mil, sentence_of)
     score += pair_score
     if near:
-        matches.append(f"rule:near-ai+mil x{near}")
+        ev.rules.append(f"rule:near-ai+mil x{near}")
     if loose:
-        matches.append(f"rule:sentence-ai+mil x{loose}")
-    if (t_ai_plain and b_mil_plain) or (t_mil_plain and b_ai_plain):
+        ev.rules.append(f"rule:sentence-ai+mil x{loose}")
+    if near or loose:
+        pair_ai += b_ai
+        pair_mil += b_mil
+    if (t_ai and b_mil) or (t_mil and b_ai):
         score += CROSS_PAIR
-        matches.append("rule:title+body-ai+mil")
+        ev.rules.append("rule:title+body-ai+mil")
+        pair_ai += t_ai + (b_ai if t_mil else [])
+        pair_mil += t_mil + (b_mil if t_ai else [])
+    # the AI and military words shown: those of the rules that fired, plus those beside a topic
+    if topic:
+        pair_ai += t_ai + b_ai
+        pair_mil += t_mil + b_mil
+    ev.ai = _uncovered(_in_order(pair_ai), ev.topic, title_hits)
+    ev.military = _uncovered(_in_order(pair_mil), ev.topic, title_hits)
 
-    negs = {h.label for h in title_hits + body_hits if h.category == "neg"}
+    ev.negative = _of(title_hits + body_hits, "neg")
+    negs = {h.label for h in ev.negative}
     if negs:
         score -= min(NEG_CAP, NEG * len(negs))
-
-    return score, matches
-
-
-def _as_written(words: str, text: str) -> str:
-    """A multi-word match as it reads in `text` (`systèmes d armes` -> "systèmes d'armes")."""
-    parts = words.split(" ")
-    if len(parts) < 2 or not text:
-        return words
-    m = re.search(r"\W{1,3}".join(re.escape(p) for p in parts), text)
-    return " ".join(m.group().split()) if m else words
+        ev.rules.append(f"rule:negative x{len(negs)}")
+    return score, ev
 
 
-def explain(hits: list[Hit], text: str = "") -> list[str]:
-    """`category:words` for each matched term once: the words as found in the text (first occurrence,
-    title first), so `mil:armée` matching "armes" reads `mil:armes`. Terms differing only in case
-    (`NATO` / `nato`) and terms found as the same words count once."""
-    seen: set[tuple[str, str]] = set()
-    labels: list[str] = []
+def _uncovered(hits: list[Hit], topic: list[Hit], title_hits: list[Hit]) -> list[Hit]:
+    """The hits not inside a topic phrase of the same field (`weapon` in `autonomous weapon systems`)."""
+    if not topic:
+        return hits
+    in_title = {id(h) for h in title_hits}
+    covered: dict[bool, set[int]] = {True: set(), False: set()}
+    for t in topic:
+        covered[id(t) in in_title].update(range(t.start, t.end))
+    return [h for h in hits if not covered[id(h) in in_title].issuperset(range(h.start, h.end))]
+
+
+def _in_order(hits: list[Hit]) -> list[Hit]:
+    seen: set[int] = set()
+    out = []
     for h in hits:
-        shown = _as_written(h.surface, text) if h.surface else h.label
-        if shown.casefold() == h.label.casefold() and not shown.isupper():
-            shown = h.label  # the term as listed, not "Kunstmatige" at the start of a sentence
-        keys = {(h.category, h.label.casefold()), (h.category, shown.casefold())}
-        if keys & seen:
-            seen |= keys
-            continue
-        seen |= keys
-        labels.append(f"{h.category}:{shown}")
-    return sorted(labels, key=_order)
-
-
-def _order(label: str) -> tuple[int, str]:
-    return (("strong", "ai", "mil", "neg").index(label.split(":", 1)[0]), label)
+        if id(h) not in seen:
+            seen.add(id(h))
+            out.append(h)
+    return out
 
 
 def squash(raw: float) -> float:
@@ -141,16 +246,20 @@ def squash(raw: float) -> float:
     return round(1.0 / (1.0 + math.exp(-(raw - THRESHOLD) * 1.2)), 4)
 
 
-def classify_text(title: str, text: str, lang: str | None) -> tuple[bool, float, list[str]]:
-    langs, stem_lang = _languages(title, text, lang)
+@dataclass(frozen=True)
+class Verdict:
+    relevant: bool
+    score: float
+    evidence: Evidence
+    language: str | None
+
+
+def classify_text(title: str, text: str, lang: str | None) -> Verdict:
+    langs, stem_lang = languages(title, text, lang)
     lexicon = lexicon_for(langs, stem_lang)
-    title_hits = lexicon.find(tokenize(title, stem_lang), _case_ok(title))
-    body_tokens: list[Token] = []
-    sentence_of: list[int] = []
-    for n, sentence in enumerate(_SENTENCE_RE.split(text)):
-        toks = tokenize(sentence, stem_lang)
-        body_tokens += toks
-        sentence_of += [n] * len(toks)
-    body_hits = lexicon.find(body_tokens, _case_ok(text))
-    raw, rules = score_hits(title_hits, body_hits, sentence_of)
-    return raw >= THRESHOLD, squash(raw), [*explain(title_hits + body_hits, f"{title}\n{text}"), *rules]
+    t_words, t_breaks = words(title, stem_lang)
+    b_words, b_breaks = words(text, stem_lang)
+    title_hits = lexicon.find(title, t_words, t_breaks, _case_ok(title))
+    body_hits = lexicon.find(text, b_words, b_breaks, _case_ok(text))
+    raw, evidence = score_hits(title_hits, body_hits, _Sentences(text, b_words))
+    return Verdict(raw >= THRESHOLD, squash(raw), evidence, stem_lang)

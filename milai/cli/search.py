@@ -92,10 +92,11 @@ def _table(rows: list[dict]) -> None:
         return
     table = Table(show_lines=False)
     for col in ("id", "published", "publisher", "lang", "title"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", min_width=24 if col == "title" else None)
+    table.add_column("why", overflow="ellipsis", no_wrap=True, max_width=24)  # the phrases that fired
     for r in rows:
         table.add_row(str(r["id"]), (r["published"] or "")[:10], escape(r["publisher"] or ""),
-                      r["language"] or "", escape(r["title"] or r["url"]))
+                      r["language"] or "", escape(r["title"] or r["url"]), escape(", ".join(r["matches"][:4])))
     console.print(table)
 
 

@@ -270,7 +270,9 @@ def test_email_shows_human_reasons(env: dict[str, str], use_smtp: Callable[[str 
     message = message_from_bytes(smtp.raw[0], policy=policy.default)
     for part in ("plain", "html"):
         body = message.get_body((part,)).get_content()
-        assert "Why it matched: autonomous weapons, artificial intelligence, weapons, drones" in body
+        # grouped for people, without rule codes (storage.matches)
+        assert "Why it matched: Named topic: autonomous weapons · AI: artificial intelligence · " \
+            "Military: weapons, drones" in body
         assert "Your search matched: drones" in body
         assert "rule:" not in body and "strong:" not in body and "fisheries" not in body
 

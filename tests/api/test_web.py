@@ -51,3 +51,25 @@ def test_subscribe_form_needs_its_csrf_token(client: TestClient) -> None:
     with session_scope(get_engine()) as s:
         sub = s.query(Subscription).one()
         assert (sub.channel, sub.frequency, sub.query) == ("email", "weekly", "REAIM")
+
+
+def test_why_shows_phrases_by_group_never_rule_codes(client: TestClient) -> None:
+    from crawler.relevance import classify
+    from storage.items import add_item
+
+    verdict = classify("Bundeswehr testet KI für Drohnen", "Die Streitkräfte erproben künstliche Intelligenz.", "de")
+    with session_scope(get_engine()) as s:
+        new = add_item(s, canonical_url="http://t/why-new", url="http://t/why-new", title="Bundeswehr testet KI",
+                       text="Drohnen", language="de", relevant=True, score=verdict.score, matches=verdict.stored())
+        old = add_item(s, canonical_url="http://t/why-old", url="http://t/why-old", title="Zzyzx codes",
+                       text="x", relevant=True, score=0.9, matches=["strong:LAWS", "mil:CCW", "rule:title-ai+mil"])
+        new_id, old_id = new.id, old.id
+    page = client.get("/", params={"q": "Bundeswehr"}).text
+    assert "AI: <span class=\"match\">KI</span>" in page and "Military: " in page
+    item = client.get(f"/items/{new_id}").text
+    assert "AI: KI" in item and "rule:" not in item and "mil:" not in item
+    legacy = client.get(f"/items/{old_id}").text
+    assert "Named topic: LAWS · Military: CCW" in legacy and "strong:" not in legacy and "rule:" not in legacy
+    data = client.get(f"/api/items/{new_id}").json()
+    assert data["matches"] == verdict.matches and data["why"] == verdict.why
+    assert any(c.startswith("rule:") for c in data["match_codes"])

@@ -68,40 +68,41 @@ def test_language_detected_when_missing(lang: str, title: str, text: str) -> Non
 
 def test_returns_classification() -> None:
     assert isinstance(classify("", ""), Classification)
-    assert classify("", "") == Classification(False, classify("", "").score, [])
+    assert classify("", "") == Classification(False, classify("", "").score, [], {}, [])
 
 
 def test_matches_explain_strong_terms() -> None:
     result = classify("REAIM 2026", "The summit on responsible AI in the military domain.", "en")
-    assert "strong:REAIM" in result.matches
+    assert "REAIM" in result.matches and result.why["topic"] == ["REAIM", "AI in the military domain"]
+    assert "strong:REAIM" in result.codes and not any(":" in m for m in result.matches)
 
 
 def test_matches_explain_dutch_terms() -> None:
     result = classify("Kunstmatige intelligentie", "Defensie gebruikt kunstmatige intelligentie militair.", "nl")
-    assert "ai:kunstmatige intelligentie" in result.matches
-    assert any(m.startswith("mil:militair") for m in result.matches)
-    assert any(m.startswith("rule:") for m in result.matches)
+    assert "kunstmatige intelligentie" in result.why["ai"]  # the words as written (title first)
+    assert any(m.startswith("militair") for m in result.why["military"])
+    assert any(c.startswith("rule:") for c in result.codes) and not any(m.startswith("rule:") for m in result.matches)
 
 
 def test_laws_is_case_sensitive() -> None:
-    assert "strong:LAWS" in classify("GGE on LAWS", "Delegations met.", "en").matches
+    assert "strong:LAWS" in classify("GGE on LAWS", "Delegations met.", "en").codes
     assert not classify("Parliament adopts laws", "New laws on taxes.", "en").relevant
 
 
 def test_all_caps_title_does_not_fire_laws() -> None:
-    assert "strong:LAWS" not in classify("NEW LAWS FOR THE ARMY RESERVE", "", "en").matches
+    assert "strong:LAWS" not in classify("NEW LAWS FOR THE ARMY RESERVE", "", "en").codes
 
 
 def test_ai_token_not_inside_words() -> None:
     # "ai" in "j'ai", "maintenant", Spanish "hay" must not count as AI.
     result = classify("Je l'ai dit à l'armée", "J'ai rencontré les militaires maintenant.", "fr")
-    assert not any(m.startswith("ai:") for m in result.matches)
+    assert "ai" not in result.why and not any(c.startswith("ai:") for c in result.codes)
 
 
 def test_german_ki_and_french_ia_uppercase_only() -> None:
-    assert "ai:KI" in classify("KI in der Bundeswehr", "", "de").matches
-    assert "ai:IA" in classify("L'IA dans les armées", "", "fr").matches
-    assert not any(m == "ai:IA" for m in classify("Ia ia", "", "fr").matches)
+    assert classify("KI in der Bundeswehr", "", "de").why["ai"] == ["KI"]
+    assert classify("L'IA sert les soldats", "", "fr").why["ai"] == ["IA"]
+    assert "ai:IA" not in classify("Ia ia", "", "fr").codes
 
 
 def test_window_cooccurrence_in_body() -> None:
@@ -116,19 +117,19 @@ def test_negative_cue_lowers_score() -> None:
     with_neg = classify("AI factory opens", text, "en")
     without = classify("Computing centre opens", text, "en")
     assert with_neg.score < without.score
-    assert "neg:AI factory" in with_neg.matches
+    assert "neg:AI factory" in with_neg.codes and "AI factory" not in with_neg.matches
 
 
 def test_ignore_phrases_mask_terms() -> None:
     result = classify("EU strategic autonomy in defence", "Ministers discussed the defence industry.", "en")
     assert not result.relevant
-    assert "ai:autonom*" not in result.matches
+    assert "ai" not in result.why
 
 
 def test_korean_particles() -> None:
     result = classify("인공지능의 군사적 활용", "", "ko")
     assert result.relevant
-    assert "ai:인공지능" in result.matches
+    assert result.why["ai"] == ["인공지능"]  # the word without its particle
 
 
 def test_lang_with_region_code() -> None:
@@ -154,8 +155,9 @@ def test_classify_jsonl_round_trip_and_bad_lines() -> None:
     out = [json.loads(line) for line in classify_jsonl(lines)]
     assert len(out) == 6
     assert out[0]["id"] == "a" and out[0]["relevant"] is True
-    assert "strong:Killer robots" in out[0]["matches"]  # the words found (term `killer robot*`)
-    assert set(out[0]) == {"id", "relevant", "score", "matches"}
+    assert out[0]["matches"] == ["Killer robots"]  # the words found (term `killer robot*`)
+    assert out[0]["why"] == {"topic": ["Killer robots"]} and "strong:Killer robots" in out[0]["codes"]
+    assert set(out[0]) == {"id", "relevant", "score", "matches", "why", "codes"}
     assert out[1]["id"] is None and "invalid JSON" in out[1]["error"]
     assert out[2]["id"] == 7 and "'title' must be a string" in out[2]["error"]
     assert out[3]["id"] is None and "object" in out[3]["error"]
@@ -181,20 +183,18 @@ def test_dev_set_quality() -> None:
 def test_matches_list_each_term_once_as_found_in_the_text() -> None:
     """QA #8: `mil:NATO` and `mil:nato` were both listed; `mil:armée` explained a text saying "armes"."""
     result = classify("NATO and AI", "The nato summit discussed NATO drones and military AI.", "en")
-    mil = [m for m in result.matches if m.casefold() == "mil:nato"]
-    assert mil == ["mil:NATO"], result.matches
+    assert [m for m in result.matches if m.casefold() == "nato"] == ["NATO"], result.matches
     assert len({m.casefold() for m in result.matches}) == len(result.matches)
-    fr = classify("Débat à Genève", "Les États discutent des systèmes d'armes létaux autonomes et de l'IA.", "fr")
-    assert "mil:armée" not in fr.matches and "mil:armées" not in fr.matches
-    assert "mil:armes" in fr.matches, fr.matches
-    assert "strong:systèmes d'armes létaux autonomes" in fr.matches, fr.matches
-    for m in fr.matches:  # every explained term is something the text says
-        words = m.split(":", 1)[1]
-        assert m.startswith("rule:") or words.casefold() in "débat à genève les états discutent des systèmes d'armes " \
-            "létaux autonomes et de l'ia.", m
-    assert fr.relevant  # only the explanation changed
+    text = "Les États discutent des systèmes d'armes létaux autonomes et de l'IA."
+    fr = classify("Débat à Genève", text, "fr")
+    assert "armée" not in fr.matches and "armées" not in fr.matches
+    assert fr.why["topic"] == ["systèmes d'armes létaux autonomes"], fr.why
+    for m in fr.matches:  # every explained phrase is something the text says, as it says it
+        assert m in text, m
+    assert fr.relevant
 
 
-def test_matches_keep_the_term_for_case_only_differences_and_hangul() -> None:
-    assert "ai:kunstmatige intelligentie" in classify("Kunstmatige intelligentie", "Defensie.", "nl").matches
-    assert "ai:인공지능" in classify("국방부 인공지능을 도입", "", "ko").matches
+def test_matches_keep_the_words_of_the_text() -> None:
+    assert classify("Kunstmatige intelligentie", "Defensie.", "nl").why["ai"] == ["Kunstmatige intelligentie"]
+    assert classify("국방부 인공지능을 도입", "", "ko").why == {"topic": ["국방부 인공지능"]}  # term 국방 인공지능
+    assert classify("국방부가 새 체계에 인공지능을 도입", "", "ko").why == {"ai": ["인공지능"], "military": ["국방부"]}
