@@ -17,9 +17,9 @@ tokens), `fulltext` (→ FTS5 MATCH / tsquery), `ranking` (ranked windows), `cur
 
 from __future__ import annotations
 
+from storage.languages import iso639_1  # re-exported for the catalogue and subscriptions
 from storage.search.cursors import id_fits, query_fingerprint
 from storage.search.dates import parse_date
-from storage.search.filters import iso639_1
 from storage.search.fulltext import to_fts5, to_tsquery
 from storage.search.pages import search_items
 from storage.search.presentation import CSV_FIELDS, csv_row, item_to_dict

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
-
 from sqlalchemy import ColumnElement, exists, func, or_, select
 
+from storage.languages import iso639_1
 from storage.models import Item, ItemSymbol, Source
 from storage.search.cursors import CURSOR_ERROR
 from storage.search.types import MAX_FILTER_LENGTH, MAX_LIMIT, ItemFilter, SearchError
-
-_ISO639_FILE = Path(__file__).resolve().parent.parent.parent / "crawler" / "data" / "iso639-1.txt"
 
 
 def filter_conditions(f: ItemFilter) -> list[ColumnElement[bool]]:
@@ -41,12 +37,6 @@ def filter_conditions(f: ItemFilter) -> list[ColumnElement[bool]]:
             )
         )
     return conds
-
-
-@lru_cache(maxsize=1)
-def iso639_1() -> frozenset[str]:
-    """The two-letter ISO 639-1 language codes."""
-    return frozenset(_ISO639_FILE.read_text(encoding="utf-8").split())
 
 
 def _check_text(name: str, value: str) -> None:
