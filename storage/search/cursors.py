@@ -27,6 +27,8 @@ def query_fingerprint(f: ItemFilter) -> str:
     key = [f.q or "", f.since.isoformat() if f.since else None, f.until.isoformat() if f.until else None,
            sorted(f.sources), sorted(p.lower() for p in f.publishers), sorted(lang.lower() for lang in f.languages),
            bool(f.include_all), (f.symbol or "").strip().upper()]
+    if f.by_date() and f.q:  # a ranked query's cursor must not page the same query by date, nor the reverse
+        key.append("date")
     raw = json.dumps(key, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
     return hashlib.sha256(raw).hexdigest()[:16]
 

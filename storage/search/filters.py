@@ -7,7 +7,7 @@ from sqlalchemy import ColumnElement, exists, func, or_, select
 from storage.languages import iso639_1
 from storage.models import Item, ItemSymbol, Source
 from storage.search.cursors import CURSOR_ERROR
-from storage.search.types import MAX_FILTER_LENGTH, MAX_LIMIT, ItemFilter, SearchError
+from storage.search.types import MAX_FILTER_LENGTH, MAX_LIMIT, SORTS, ItemFilter, SearchError
 
 
 def filter_conditions(f: ItemFilter) -> list[ColumnElement[bool]]:
@@ -50,6 +50,8 @@ def validate(f: ItemFilter) -> None:
     """SearchError when a filter cannot be searched (limit, dates, NUL bytes, lengths, language codes)."""
     if isinstance(f.limit, bool) or not isinstance(f.limit, int) or not 1 <= f.limit <= MAX_LIMIT:
         raise SearchError(f"limit must be between 1 and {MAX_LIMIT}")
+    if f.sort not in SORTS:
+        raise SearchError(f"invalid sort {f.sort!r}: use one of {', '.join(SORTS)}")
     if f.since and f.until and f.since > f.until:
         raise SearchError("`since` is after `until`")
     if f.q is not None and "\x00" in f.q:

@@ -1,41 +1,49 @@
-"""One page of search results: `search_items` (ranked for a text query, else by date) and its cursor."""
+"""One page of search results: `search_items` (ranked, or by date) and its cursor."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from storage.models import Item
-from storage.search.cursors import decode_cursor, encode_cursor
+from storage.search.bydate import page_by_date
+from storage.search.cursors import encode_cursor
+from storage.search.engines import tune
 from storage.search.filters import filter_conditions, validate
 from storage.search.ranking import page_by_rank
 from storage.search.snippets import snippets
-from storage.search.types import ItemFilter, ItemHit, SearchPage
+from storage.search.types import ItemFilter, ItemHit, SearchError, SearchPage
 from storage.search.userquery import check_positive, parse_user_query
 from storage.search.variants import query_languages
 
 
 def search_items(session: Session, f: ItemFilter) -> SearchPage:
-    """One page of items matching `f`, best first, with the cursor of the next page (or None)."""
+    """One page of items matching `f` (best first, or newest first), with the cursor of the next page."""
     validate(f)
     node = parse_user_query(f.q) if f.q else None
     if node is not None:
         check_positive(node)
     dialect = session.get_bind().dialect.name
+    tune(session)
     conds = filter_conditions(f)
     langs = query_languages(f.languages)
     ranks: dict[int, float] = {}
-    if node is None:
-        rows: list[Any] = _page_by_date(session, conds, f)
+    if node is None or f.sort == "date":
+        try:
+            rows: list[Any] = page_by_date(session, dialect, node, langs, conds, f)
+        except DBAPIError as exc:  # an expression the engine still rejects: a 4xx, not a 500
+            session.rollback()
+            raise SearchError(f"invalid query: {exc.orig}") from None
     else:
         rows = page_by_rank(session, dialect, node, langs, conds, f)
         ranks = {r[0]: r[1] for r in rows}
     nxt = None
     if len(rows) > f.limit:  # the cursor names the page's last row
         last = rows[f.limit - 1]
-        if node is None:
+        if not ranks:
             nxt = encode_cursor({"k": "d", "p": last[1].isoformat() if last[1] else None, "id": last[0]}, f)
         else:
             nxt = encode_cursor({"k": "r", "r": last[1], "id": last[0], "w": list(last[2])}, f)
@@ -44,25 +52,6 @@ def search_items(session: Session, f: ItemFilter) -> SearchPage:
     found = snippets(items, node, langs) if node is not None and ids else {}
     hits = [ItemHit(items[i], ranks.get(i), found.get(i)) for i in ids if i in items]
     return SearchPage(hits, nxt)
-
-
-def _page_by_date(session: Session, conds: list[ColumnElement[bool]], f: ItemFilter) -> list[Any]:
-    stmt = select(Item.id, Item.published).where(*conds)
-    if f.cursor:
-        c = decode_cursor(f.cursor, "d", f, session)
-        if c.get("p") is None:
-            stmt = stmt.where(Item.published.is_(None), Item.id < c["id"])
-        else:
-            p = c["p"]
-            stmt = stmt.where(
-                or_(
-                    Item.published < p,
-                    and_(Item.published == p, Item.id < c["id"]),
-                    Item.published.is_(None),
-                )
-            )
-    stmt = stmt.order_by(Item.published.desc().nulls_last(), Item.id.desc()).limit(f.limit + 1)
-    return list(session.execute(stmt).all())
 
 
 def _load(session: Session, ids: list[int]) -> dict[int, Item]:

@@ -6,33 +6,19 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    Alias,
-    ColumnElement,
-    Double,
-    and_,
-    cast,
-    column,
-    func,
-    literal_column,
-    or_,
-    select,
-    table,
-)
+from sqlalchemy import ColumnElement, Double, and_, cast, func, literal_column, or_, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.util import ClauseAdapter
 
 from storage import query as q_ast
 from storage.models import Item
+from storage.search import engines
 from storage.search.cursors import decode_cursor
-from storage.search.fulltext import to_fts5, to_tsquery
+from storage.search.engines import FTS, PG_VECTOR, filter_index, fts_match, pg_tsquery, planner_rows
 from storage.search.types import ItemFilter, SearchError
 from storage.search.variants import node_variants
-
-_PG_CONFIG = literal_column("'simple'::regconfig")
 
 # Ranking every match costs one bm25 / ts_rank_cd per matching row (plus a row fetch on PostgreSQL):
 # 80 k+ rows for a word in 8 % of a million items. So a query is ranked in *windows*: the newest
@@ -46,32 +32,15 @@ _PG_CONFIG = literal_column("'simple'::regconfig")
 # filters; rank values are the engine's (bm25 / ts_rank_cd over the whole archive), independent of
 # the window. A cursor carries its window's id bounds, so paging lists every match exactly once.
 #   SQLite: the window's lower bound is the exact N-th newest match (FTS5 walks rowids backwards
-#     cheaply). PostgreSQL: it is estimated from the planner's match count (the exact one means
-#     fetching every matching row), so the first window holds about N matches; every query re-reads
-#     the whole GIN bitmap, so the second window is all the older matches. Filtered searches are not
-#     windowed on PostgreSQL (measured slower: one bitmap AND per window).
+#     cheaply). PostgreSQL: ranking a row costs a heap fetch, so windows are PG_WINDOW_DIVISOR times
+#     smaller, and their bound is estimated from the planner's match count (the exact one means
+#     fetching every matching row): the first window is an id span holding about N matches and every
+#     later window has the same span, so a deep page costs what the first one does.
 
-RANK_WINDOW = 20_000  # matches ranked together, for a query of up to two phrases
-RANK_WINDOW_MIN = 2_000
-SQLITE_FILTER_INDEX = "ix_items_search_filter"  # covering index for the filters (0002 migration)
-
-
-_FTS = table("items_fts", column("rowid"))  # the FTS5 virtual table (not an ORM model: triggers maintain it)
-
-
-class _IndexedItems(Alias):
-    """`items AS fi INDEXED BY ix_items_search_filter` on SQLite: the filters of a ranked search read
-    the small covering index instead of each matching (large) items row."""
-
-    inherit_cache = True
-
-
-@compiles(_IndexedItems)
-def _compile_indexed_items(element: _IndexedItems, compiler: Any, **kw: Any) -> str:
-    text = compiler.visit_alias(element, **kw)
-    if kw.get("asfrom") and compiler.dialect.name == "sqlite":
-        text += f" INDEXED BY {SQLITE_FILTER_INDEX}"
-    return text
+RANK_WINDOW = 10_000  # matches ranked together, for a query of up to two phrases
+RANK_WINDOW_MIN = 1_000
+PG_WINDOW_DIVISOR = 5  # PostgreSQL ranks windows of RANK_WINDOW / 5 matches (see _ranker)
+SQLITE_FILTER_INDEX = engines.SQLITE_FILTER_INDEX
 
 
 @dataclass
@@ -89,25 +58,23 @@ def _ranker(dialect: str, node: q_ast.Node, langs: tuple[str, ...],
             conds: list[ColumnElement[bool]]) -> _Ranker:
     size = window_size(node, langs)
     if dialect == "sqlite":
-        matches = literal_column("items_fts").op("MATCH")(to_fts5(node, langs))
-        rowid = _FTS.c.rowid
+        matches = fts_match(node, langs)
+        rowid = FTS.c.rowid
         rank = func.bm25(literal_column("items_fts"), 10.0, 1.0)  # search_title, search_text
-        ranked = select(rowid.label("id"), rank.label("rank")).select_from(_FTS).where(matches)
+        ranked = select(rowid.label("id"), rank.label("rank")).select_from(FTS).where(matches)
         if conds:  # filters through the covering index, joined per match (bm25 only for those kept)
-            fi = _IndexedItems._construct(Item.__table__, name="fi")
+            fi = filter_index()
             adapter = ClauseAdapter(fi)
-            ranked = ranked.join_from(_FTS, fi, fi.c.id == rowid).where(
-                *(adapter.traverse(c) for c in conds))
-        ids = select(rowid).select_from(_FTS).where(matches)
+            ranked = ranked.join_from(FTS, fi, fi.c.id == rowid).where(*(adapter.traverse(c) for c in conds))
+        ids = select(rowid).select_from(FTS).where(matches)
         return _Ranker(size, ids, ranked, rowid, rank)
     if dialect == "postgresql":
-        tsq = func.to_tsquery(_PG_CONFIG, to_tsquery(node, langs))
-        vector = literal_column("items.search_vector")
-        rank = -cast(func.ts_rank_cd(vector, tsq), Double())  # float8: exact in cursors
-        ranked = select(Item.id, rank.label("rank")).where(vector.op("@@")(tsq), *conds)
-        if conds:  # filters: the planner ANDs their bitmaps per window, dearer than one ranked scan
-            size = 2**62  # one window (exact ranking)
-        return _Ranker(size, select(Item.id).where(vector.op("@@")(tsq)), ranked, Item.id, rank)
+        tsq = pg_tsquery(node, langs)
+        rank = -cast(func.ts_rank_cd(PG_VECTOR, tsq), Double())  # float8: exact in cursors
+        ranked = select(Item.id, rank.label("rank")).where(PG_VECTOR.op("@@")(tsq), *conds)
+        # each row ranked costs a heap fetch here (no FTS5 doclist): smaller windows than SQLite's
+        size = max(RANK_WINDOW_MIN, size // PG_WINDOW_DIVISOR)
+        return _Ranker(size, select(Item.id).where(PG_VECTOR.op("@@")(tsq)), ranked, Item.id, rank)
     raise SearchError(f"full-text search is not available on {dialect}")
 
 
@@ -137,22 +104,22 @@ def _next_window(session: Session, dialect: str, r: _Ranker, prev: Window | None
             top = session.execute(newest.limit(1)).scalar()
             hi = None if top is None else top + 1
         return session.execute(newest.offset(size - 1).limit(1)).scalar(), hi, size
-    # PostgreSQL: an id span holding about window_size matches, from the planner's estimate
+    # PostgreSQL: an id span holding about window_size matches, from the planner's estimate; every
+    # later window keeps that span (each window costs one GIN bitmap and a heap fetch per match in it)
     first, last = session.execute(select(func.min(Item.id), func.max(Item.id))).one()
     if first is None or (hi is not None and hi <= first):
         return None, hi, None
     if hi is None:
         hi = last + 1
-    if prev is None or prev[2] is None:
-        compiled = r.ids.compile(dialect=session.get_bind().dialect)
-        plan = session.connection().exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled),
-                                                    compiled.params).scalar()
-        estimate = float(plan[0]["Plan"]["Plan Rows"]) if plan else 0.0
+    if prev is not None:
+        span = prev[2]
+        if span is None:
+            return None, hi, None
+    else:
+        estimate = planner_rows(session, r.ids)
         if estimate <= r.size:
             return None, hi, None  # one window
         span = max(1, math.ceil((last - first + 1) * r.size / estimate))
-    else:  # the rest in one window: each PostgreSQL window re-reads the whole GIN match bitmap
-        return None, hi, None
     lo = hi - span
     return (lo if lo > first else None), hi, span
 

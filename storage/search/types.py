@@ -10,6 +10,7 @@ from storage.models import Item
 MAX_LIMIT = 500
 MAX_FILTER_LENGTH = 500  # source / publisher / symbol / language values
 MAX_CURSOR_LENGTH = 1000
+SORTS = ("relevance", "date")  # ItemFilter.sort: best match first, or newest published first (undated last)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the range of an item id (SQLite INTEGER, PostgreSQL BIGINT)
 
 
@@ -31,6 +32,11 @@ class ItemFilter:
     symbol: str | None = None
     limit: int = 50
     cursor: str | None = None
+    sort: str = "relevance"  # one of SORTS; a search without text is always by date
+
+    def by_date(self) -> bool:
+        """Whether the results come newest first (asked for, or no text to rank by)."""
+        return self.sort == "date" or not (self.q and self.q.strip())
 
 
 @dataclass
