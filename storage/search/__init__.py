@@ -12,7 +12,8 @@ agrees with subscriptions (storage.query.CompiledQuery). Snippets are cut from t
 The modules, in the order a search runs through them: `types` (filter, hits, limits, error),
 `filters` (validation, SQL conditions), `userquery` (text → AST), `variants` (AST → normalised
 tokens), `fulltext` (→ FTS5 MATCH / tsquery), `ranking` (ranked windows), `cursors`, `snippets`,
-`pages` (`search_items`), `presentation` (JSON / CSV shape), `dates`.
+`pages` (`search_items`), `bydate` (date order), `stats` (counts and facets), `engines` (the
+dialects' pieces), `presentation` (JSON / CSV shape), `dates`.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from storage.search.fulltext import to_fts5, to_tsquery
 from storage.search.pages import search_items
 from storage.search.presentation import CSV_FIELDS, csv_row, item_to_dict
 from storage.search.snippets import highlight_html
+from storage.search.stats import Count, SearchStats, count_items, search_stats
 from storage.search.types import (
     INT64_MAX,
     INT64_MIN,
     MAX_CURSOR_LENGTH,
     MAX_FILTER_LENGTH,
     MAX_LIMIT,
+    SORTS,
     ItemFilter,
     ItemHit,
     SearchError,
@@ -40,6 +43,11 @@ from storage.search.variants import DEFAULT_QUERY_LANGUAGES, query_languages
 from storage.search_index import reindex, search_columns
 
 __all__ = [
+    "SORTS",
+    "Count",
+    "SearchStats",
+    "count_items",
+    "search_stats",
     "CSV_FIELDS",
     "DEFAULT_QUERY_LANGUAGES",
     "INT64_MAX",
