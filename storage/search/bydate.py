@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, func, select, tuple_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.util import ClauseAdapter
@@ -37,14 +37,6 @@ class _DateIndexedItems(IndexedItems):
 compiles(_DateIndexedItems)(compile_indexed_items)
 
 
-def _after(published: Any, ident: Any, c: dict[str, Any]) -> ColumnElement[bool]:
-    """The rows after the cursor's (published, id) in (published DESC NULLS LAST, id DESC) order."""
-    if c.get("p") is None:
-        return and_(published.is_(None), ident < c["id"])
-    p = c["p"]
-    return or_(published < p, and_(published == p, ident < c["id"]), published.is_(None))
-
-
 def page_by_date(session: Session, dialect: str, node: q_ast.Node | None, langs: tuple[str, ...],
                  conds: list[ColumnElement[bool]], f: ItemFilter) -> list[Any]:
     """Up to f.limit + 1 (id, published) rows after the cursor, newest first."""
@@ -62,10 +54,20 @@ def page_by_date(session: Session, dialect: str, node: q_ast.Node | None, langs:
     else:
         stmt, ident = text_matches(dialect, node, langs, conds, "id", "published")
         pub = stmt.selected_columns[1]
-    if c is not None:
-        stmt = stmt.where(_after(pub, ident, c))
-    stmt = stmt.order_by(pub.desc().nulls_last(), ident.desc()).limit(f.limit + 1)
-    return list(session.execute(stmt).all())
+    # dated rows, then undated ones: each part is a range of the date index (an OR of both is not)
+    n = f.limit + 1
+    rows: list[Any] = []
+    if c is None or c.get("p") is not None:
+        dated = stmt.where(pub.is_not(None))
+        if c is not None:
+            dated = dated.where(tuple_(pub, ident) < tuple_(c["p"], c["id"]))
+        rows = list(session.execute(dated.order_by(pub.desc(), ident.desc()).limit(n)).all())
+    if len(rows) < n:
+        undated = stmt.where(pub.is_(None))
+        if c is not None and c.get("p") is None:
+            undated = undated.where(ident < c["id"])
+        rows += session.execute(undated.order_by(ident.desc()).limit(n - len(rows))).all()
+    return rows
 
 
 def _many_matches(session: Session, node: q_ast.Node, langs: tuple[str, ...]) -> bool:

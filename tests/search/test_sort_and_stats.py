@@ -123,6 +123,7 @@ def test_stats_estimate_beyond_the_threshold_and_say_so(engine: Engine, ids: dic
     monkeypatch.setattr(stats, "STATS_EXACT", 10)
     monkeypatch.setattr(stats, "PG_STATS_EXACT", 10)
     monkeypatch.setattr(stats, "STATS_SAMPLE", 20)
+    monkeypatch.setattr(stats, "PG_STATS_SAMPLE", 20)
     for f in (ItemFilter(q="drone*", include_all=True), ItemFilter(include_all=True)):
         true_total = len(walk(engine, replace(f, limit=500)))
         with session_scope(engine) as s:
