@@ -40,6 +40,7 @@ from storage.search.variants import node_variants
 RANK_WINDOW = 10_000  # matches ranked together, for a query of up to two phrases
 RANK_WINDOW_MIN = 1_000
 PG_WINDOW_DIVISOR = 5  # PostgreSQL ranks windows of RANK_WINDOW / 5 matches (see _ranker)
+PG_MAX_WINDOWS_PER_PAGE = 3  # then the rest of the matches in one window (see page_by_rank)
 SQLITE_FILTER_INDEX = engines.SQLITE_FILTER_INDEX
 
 
@@ -143,6 +144,7 @@ def page_by_rank(
         if w is None:
             w = _next_window(session, dialect, r, None)
         rows: list[tuple[int, float, Window]] = []
+        scanned = 0
         while True:
             stmt = r.ranked.where(*_in_window(r.id_col, w))
             if after is not None:
@@ -151,7 +153,12 @@ def page_by_rank(
             rows += [(row[0], float(row[1]), w) for row in session.execute(stmt)]
             if len(rows) > f.limit or w[0] is None:
                 return rows
+            scanned += 1
             w, after = _next_window(session, dialect, r, w), None
+            if dialect == "postgresql" and scanned >= PG_MAX_WINDOWS_PER_PAGE and w[0] is not None:
+                # filters that keep almost nothing: one last window of every older match (each window
+                # rebuilds the whole GIN bitmap, so many small ones cost more than this one)
+                w = (None, w[1], None)
     except DBAPIError as exc:  # an expression the engine still rejects: a 4xx, not a 500
         session.rollback()
         raise SearchError(f"invalid query: {exc.orig}") from None
