@@ -25,7 +25,6 @@ from storage.search.types import ItemFilter
 # SQLite: up to this many text matches are sorted by date outright; above, the date index is walked.
 SQLITE_SORT_ALL = 20_000
 SQLITE_DATE_INDEX = "ix_items_published_id"
-SQLITE_WALK_BUDGET = 30_000  # dated rows of the date index walked for one page before sorting instead
 
 
 class _DateIndexedItems(IndexedItems):
@@ -46,11 +45,12 @@ def page_by_date(session: Session, dialect: str, node: q_ast.Node | None, langs:
         stmt = select(Item.id, Item.published).where(*conds)
         pub, ident = Item.published, Item.id
     elif dialect == "sqlite" and _many_matches(session, node, langs):
-        walked = _walk_date_index(session, node, langs, conds, f, c)
-        if walked is not None:
-            return walked
-        stmt, ident = text_matches(dialect, node, langs, conds, "id", "published")
-        pub = stmt.selected_columns[1]
+        # walk the date index; the match set is built once (an ephemeral index) and probed per row
+        di = _DateIndexedItems._construct(Item.__table__, name="di")
+        adapter = ClauseAdapter(di)
+        matched = select(FTS.c.rowid).where(fts_match(node, langs))
+        stmt = select(di.c.id, di.c.published).where(di.c.id.in_(matched), *(adapter.traverse(x) for x in conds))
+        pub, ident = di.c.published, di.c.id
     else:
         stmt, ident = text_matches(dialect, node, langs, conds, "id", "published")
         pub = stmt.selected_columns[1]
@@ -68,27 +68,6 @@ def page_by_date(session: Session, dialect: str, node: q_ast.Node | None, langs:
             undated = undated.where(ident < c["id"])
         rows += session.execute(undated.order_by(ident.desc()).limit(n - len(rows))).all()
     return rows
-
-
-def _walk_date_index(session: Session, node: q_ast.Node, langs: tuple[str, ...], conds: list[ColumnElement[bool]],
-                     f: ItemFilter, c: dict[str, Any] | None) -> list[Any] | None:
-    """The page from the date index walked newest first, keeping the rows in the match set (built once,
-    an ephemeral index) that pass the filters; None when SQLITE_WALK_BUDGET dated rows did not fill
-    it (the filters and the text keep few rows: sorting the matches is then cheaper). The budget counts
-    the rows that pass the filters, read from the items rows as the walk goes."""
-    di = _DateIndexedItems._construct(Item.__table__, name="di")
-    adapter = ClauseAdapter(di)
-    window = select(di.c.id, di.c.published).where(di.c.published.is_not(None), *(adapter.traverse(x) for x in conds))
-    if c is not None and c.get("p") is None:
-        return None  # the undated tail: few rows, sorted outright
-    if c is not None:
-        window = window.where(tuple_(di.c.published, di.c.id) < tuple_(c["p"], c["id"]))
-    window = window.order_by(di.c.published.desc(), di.c.id.desc()).limit(SQLITE_WALK_BUDGET).subquery()
-    matched = select(FTS.c.rowid).where(fts_match(node, langs))
-    stmt = (select(window.c.id, window.c.published).where(window.c.id.in_(matched))
-            .order_by(window.c.published.desc(), window.c.id.desc()).limit(f.limit + 1))
-    rows = list(session.execute(stmt).all())
-    return rows if len(rows) > f.limit else None
 
 
 def _many_matches(session: Session, node: q_ast.Node, langs: tuple[str, ...]) -> bool:

@@ -57,15 +57,13 @@ FILTERS = [{"include_all": True}, {}, {"languages": ["en"]}, {"include_all": Tru
 
 @pytest.mark.parametrize("q", ["drone*", "REAIM OR swarm", "\"drone swarm\""])
 @pytest.mark.parametrize("kw", FILTERS, ids=lambda kw: "|".join(kw) or "default")
-@pytest.mark.parametrize("strategy", ["sort-all", "walk-index", "walk-budget"])
+@pytest.mark.parametrize("strategy", ["sort-all", "walk-index"])
 def test_date_sort_pages_every_match_once_newest_first(engine: Engine, ids: dict[str, int], q: str, kw: dict,
                                                        strategy: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if strategy != "sort-all":
         if engine.dialect.name != "sqlite":
             pytest.skip("SQLite's strategies for many matches")
         monkeypatch.setattr(bydate, "SQLITE_SORT_ALL", 3)
-        if strategy == "walk-budget":  # the walk gives up after a few rows: the matches are sorted
-            monkeypatch.setattr(bydate, "SQLITE_WALK_BUDGET", 5)
     ranked = walk(engine, ItemFilter(q=q, limit=500, **kw))
     for limit in (1, 6):
         by_date = walk(engine, ItemFilter(q=q, sort="date", limit=limit, **kw))
