@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Query, Request, status
@@ -39,6 +40,21 @@ def _split(values: list[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
+class SortOrder(StrEnum):
+    relevance = "relevance"
+    date = "date"
+
+
+def _sort(value: str | None) -> str:
+    try:
+        return SortOrder(value or SortOrder.relevance).value
+    except ValueError:
+        raise SearchError(f"invalid sort {value!r}: use relevance or date") from None
+
+
+SORT_HELP = "relevance (best match first, the default with a query) or date (newest published first, undated last)"
+
+
 def item_filter(
     q: Annotated[str | None, Query(description="Boolean query: words, \"phrases\", AND/OR/NOT, -word, prefix*")] = None,
     since: Annotated[str | None, Query(description="Published on or after (YYYY-MM-DD or ISO 8601)")] = None,
@@ -50,6 +66,7 @@ def item_filter(
     symbol: Annotated[str | None, Query(description="UN document symbol, e.g. A/RES/79/239")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(description="The `next` value of the previous page")] = None,
+    sort: Annotated[SortOrder | None, Query(description=SORT_HELP)] = None,
 ) -> ItemFilter:
     """The search parameters shared by the API, the exports, the Atom feed and the page."""
     try:
@@ -64,6 +81,7 @@ def item_filter(
             symbol=symbol or None,
             limit=limit,
             cursor=cursor or None,
+            sort=_sort(sort),
         )
     except SearchError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None

@@ -31,9 +31,41 @@ class ItemOut(BaseModel):
     fetched_at: str | None
 
 
+class CountOut(BaseModel):
+    total: int = Field(description="Matching items; an estimate when `exact` is false")
+    exact: bool = Field(description="False when `total` is estimated from a sample (show it as \"about N\")")
+
+
 class ItemPage(BaseModel):
     items: list[ItemOut]
     next: str | None = Field(description="Cursor of the next page, or null on the last page")
+    count: CountOut = Field(description="How many items the whole query matches")
+
+
+class PeriodCount(BaseModel):
+    period: str = Field(description="YYYY-MM (per_month) or YYYY-Www, ISO week (per_week)")
+    count: int
+
+
+class PublisherCount(BaseModel):
+    publisher: str
+    count: int
+
+
+class LanguageCount(BaseModel):
+    language: str | None
+    count: int
+
+
+class StatsOut(BaseModel):
+    count: CountOut
+    per_month: list[PeriodCount] = Field(description="Items per month of publication, oldest first")
+    per_week: list[PeriodCount] = Field(description="Items per ISO week of publication, oldest first")
+    undated: int = Field(description="Matching items without a publication date")
+    publishers: list[PublisherCount] = Field(description="Top publishers, most items first")
+    languages: list[LanguageCount] = Field(description="Top languages, most items first")
+    sample_fraction: float | None = Field(
+        description="Share of the archive the estimates were drawn from; null when every count is exact")
 
 
 class RelatedItem(BaseModel):

@@ -7,8 +7,9 @@
 
 Fills the archive through the real schema (migrations, so the FTS triggers run on every insert; the
 normalised search columns are computed in Python with storage.search.search_columns, as the ORM events
-do), then prints p50/p95 latency per query for search_items() (ranking and Python snippets included)
-and for a LIKE scan, and their ratio.
+do), then prints p50/p95 latency per query of search_items() (snippets included): ranked and by date, the
+first page and page 20, unfiltered (`--all`) and for English on-topic items; of search_stats() (count,
+per month/week, top publishers and languages); and of a LIKE scan (newest first), with its ratio.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import random
 import statistics
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from sqlalchemy import Engine, insert, text
 
 from storage.database import make_engine, session_scope, upgrade
 from storage.models import Item, Source
-from storage.search import ItemFilter, search_columns, search_items
+from storage.search import ItemFilter, search_columns, search_items, search_stats
 
 VOCAB = {
     "en": (
@@ -73,6 +75,7 @@ QUERIES = [
     ("armes (fr inflection)", "arme", "arme"),
     ("drone* prefix", "drone*", "drone"),
 ]
+DEEP_PAGE = 20  # the deep page measured: items 951-1000 of a 50-per-page walk
 
 
 def _items(n: int, source_ids: list[int], seed: int = 7) -> Iterator[dict]:
@@ -153,17 +156,29 @@ def _pct(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1] if len(values) > 1 else values[0]
 
 
-def _time(fn, runs: int) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+def _time(fn, runs: int) -> tuple[float, float, object]:  # type: ignore[no-untyped-def]
     fn()  # warm the cache
-    samples, count = [], 0
+    samples, out = [], None
     for _ in range(runs):
         t0 = time.perf_counter()
-        count = fn()
+        out = fn()
         samples.append((time.perf_counter() - t0) * 1000)
-    return _pct(samples, 50), _pct(samples, 95), count
+    return _pct(samples, 50), _pct(samples, 95), out
 
 
-def measure(engine: Engine, runs: int) -> list[dict]:
+def _deep_cursor(engine: Engine, f: ItemFilter, pages: int) -> tuple[str | None, int]:
+    """The cursor of page `pages` + 1 (or of the last page there is), and that page's number."""
+    cursor, walked = None, 0
+    with session_scope(engine) as s:
+        while walked < pages:
+            page = search_items(s, replace(f, cursor=cursor))
+            if not page.next:
+                break
+            cursor, walked = page.next, walked + 1
+    return cursor, walked + 1
+
+
+def measure(engine: Engine, runs: int, deep: int = DEEP_PAGE - 1) -> list[dict]:
     like = text(
         "SELECT id FROM items WHERE (title LIKE :p OR summary LIKE :p OR text LIKE :p) "
         "ORDER BY published DESC, id DESC LIMIT 50"
@@ -172,45 +187,59 @@ def measure(engine: Engine, runs: int) -> list[dict]:
         like = text(like.text.replace("LIKE", "ILIKE").replace("published DESC", "published DESC NULLS LAST"))
     out = []
     for label, q, needle in QUERIES:
+        row: dict[str, object] = {"query": label}
+        worst = 0.0
+        cases = [("rank", ItemFilter(q=q, include_all=True, limit=50)),
+                 ("date", ItemFilter(q=q, include_all=True, limit=50, sort="date")),
+                 ("en_rank", ItemFilter(q=q, languages=["en"], limit=50)),
+                 ("en_date", ItemFilter(q=q, languages=["en"], limit=50, sort="date"))]
+        for name, f in cases:
+            def page(f: ItemFilter = f) -> int:
+                with session_scope(engine) as s:
+                    return len(search_items(s, f).items)
 
-        def fts(q: str = q) -> int:
-            with session_scope(engine) as s:
-                return len(search_items(s, ItemFilter(q=q, include_all=True, limit=50)).items)
+            p50, p95, _ = _time(page, runs)
+            row[f"{name}_p50/p95"] = f"{p50:.0f}/{p95:.0f}"
+            worst = max(worst, p95)
+            if name in ("rank", "date"):
+                cursor, n = _deep_cursor(engine, f, deep)
+                if cursor:
+                    deep_f = replace(f, cursor=cursor)
+                    p50, p95, _ = _time(lambda deep_f=deep_f: page(deep_f), runs)
+                    row[f"{name}_deep_p50/p95"] = f"{p50:.0f}/{p95:.0f}" + ("" if n == deep + 1 else f" (p{n})")
+                    worst = max(worst, p95)
+                else:
+                    row[f"{name}_deep_p50/p95"] = "- (1 page)"
+        for name, f in [("stats", ItemFilter(q=q, include_all=True)), ("en_stats", ItemFilter(q=q, languages=["en"]))]:
+            def facets(f: ItemFilter = f) -> object:
+                with session_scope(engine) as s:
+                    return search_stats(s, f).count
 
-        def fts_filtered(q: str = q) -> int:
-            with session_scope(engine) as s:
-                return len(search_items(s, ItemFilter(q=q, languages=["en"], limit=50)).items)
+            p50, p95, count = _time(facets, runs)
+            row[f"{name}_p50/p95"] = f"{p50:.0f}/{p95:.0f}"
+            if name == "stats":
+                row["total"] = f"{count.total:,}" + ("" if count.exact else " (est.)")  # type: ignore[attr-defined]
 
         def scan(needle: str = needle) -> int:
             with engine.connect() as conn:
                 return len(conn.execute(like, {"p": f"%{needle}%"}).all())
 
-        f50, f95, fn = _time(fts, runs)
-        g50, g95, _ = _time(fts_filtered, runs)
-        l50, l95, ln = _time(scan, max(3, runs // 3))
-        out.append(
-            {
-                "query": label,
-                "fts_p50_ms": round(f50, 1),
-                "fts_p95_ms": round(f95, 1),
-                "fts_en_ontopic_p50_ms": round(g50, 1),
-                "like_p50_ms": round(l50, 1),
-                "like_p95_ms": round(l95, 1),
-                "like/fts_p50": round(l50 / f50, 1) if f50 else None,
-                "hits_page": fn,
-                "like_hits_page": ln,
-            }
-        )
+        l50, _, _ = _time(scan, max(3, runs // 3))
+        rank50 = float(str(row["rank_p50/p95"]).split("/")[0])
+        row["like_p50"] = round(l50)
+        row["like/rank_p50"] = round(l50 / rank50, 1) if rank50 else None
+        row["worst_page_p95"] = round(worst)
+        out.append(row)
     return out
 
 
 def _print(name: str, n: int, fill_s: float, rows: list[dict]) -> None:
     filled = "reused" if math.isnan(fill_s) else f"filled in {fill_s:.0f} s ({n / fill_s:,.0f} items/s)"
-    print(f"\n== {name}: {n:,} items, {filled}")
-    cols = list(rows[0])
+    print(f"\n== {name}: {n:,} items, {filled}; times in ms (p50/p95); deep = page {DEEP_PAGE} (or the last, pN)")
+    cols = list(dict.fromkeys(c for r in rows for c in r))
     print(" | ".join(cols))
     for r in rows:
-        print(" | ".join(str(r[c]) for c in cols))
+        print(" | ".join(str(r.get(c, "-")) for c in cols))
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from milai.config import get_settings
+from storage.search_index import register_listeners
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -29,7 +30,9 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    """A new engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    """A new engine; SQLite gets WAL, foreign keys and a busy timeout. Its sessions keep the search
+    columns in sync (storage.search_index.register_listeners)."""
+    register_listeners()
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":

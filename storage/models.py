@@ -120,7 +120,7 @@ class Item(Base):
     )
     revision: Mapped[int] = mapped_column(Integer, default=1)
     # Normalised (storage.textnorm) title and summary+text that the full-text indexes read; filled by
-    # storage.search_index on every ORM flush (deferred: never loaded with the item).
+    # storage.search_index on every ORM flush of a session of storage.database (deferred: never loaded with the item).
     search_title: Mapped[str | None] = mapped_column(Text, deferred=True)
     search_text: Mapped[str | None] = mapped_column(Text, deferred=True)
 
@@ -306,6 +306,3 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
-
-# Registers the ORM events that keep Item.search_title / search_text in sync (imported last: it uses the models).
-import storage.search_index  # noqa: E402,F401

@@ -4,25 +4,22 @@ Grammar (operators are the UPPERCASE words AND, OR, NOT; adjacent terms are ANDe
 than OR; `-term` is NOT term):
     "autonomous weapons" AND (UN OR NATO) NOT cyber      drone*      -cyber
 AST nodes are the frozen dataclasses below. `parse_query` builds them, `compile_query` matches texts with
-the normalisation of storage.textnorm (case, accents, stemming per language, Korean particles, CJK), and
-`search_terms` / `to_fts5` / `to_tsquery` help the full-text engines pre-filter.
+the normalisation of storage.textnorm (case, accents, stemming per language, Korean particles, CJK);
+storage.search translates them for the full-text engines.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from os.path import commonprefix
 
 from storage.textnorm import (
-    _HAN_RE,
     Token,
     base_language,
     detect_language,
     is_hangul,
-    normalise_word,
     strip_korean_particle,
     tokenize,
 )
@@ -358,15 +355,7 @@ def compile_query(text: str | None) -> CompiledQuery:
     return CompiledQuery(text, parse_query(text))
 
 
-# --------------------------------------------------------------------------- full-text helpers
-
-
-@dataclass(frozen=True)
-class SearchTerm:
-    """A positive search word or phrase: folded words (lowercase, no accents), `prefix` on the last one."""
-
-    words: tuple[str, ...]
-    prefix: bool = False
+# --------------------------------------------------------------------------- query walks
 
 
 def positive_leaves(node: Node) -> Iterator[Term | Phrase]:
@@ -376,90 +365,3 @@ def positive_leaves(node: Node) -> Iterator[Term | Phrase]:
     elif isinstance(node, And | Or):
         for c in node.children:
             yield from positive_leaves(c)
-
-
-def search_terms(node: Node) -> list[SearchTerm]:
-    """The terms a matching text must or may contain (terms under NOT are left out), folded."""
-    out: list[SearchTerm] = []
-    for n in positive_leaves(node):
-        if isinstance(n, Term):
-            words, prefix = tuple(t.fold for t in tokenize(n.text)), n.prefix
-        else:
-            prefix = n.words[-1].endswith("*")
-            words = tuple(t.fold for w in n.words for t in tokenize(w.rstrip("*")))
-        if words:
-            out.append(SearchTerm(words, prefix))
-    return out
-
-
-def normalised_terms(node: Node) -> list[str]:
-    """Flat list of the folded positive words of a query (e.g. for highlighting or an FTS term list)."""
-    return list(dict.fromkeys(w for t in search_terms(node) for w in t.words))
-
-
-def _stem_prefix(word: str) -> str:
-    """The longest common prefix of a folded word and its stem: a prefix every inflection shares."""
-    _, norm = normalise_word(word, None)
-    common = commonprefix([word, norm])
-    return common if len(common) >= 3 and common != word else ""
-
-
-def _fts_node(node: Node, render: Callable[[SearchTerm], str], and_op: str, or_op: str) -> str | None:
-    """A pre-filter expression over-approximating `node` (None means: cannot restrict)."""
-    if isinstance(node, Term | Phrase):
-        terms = search_terms(node)
-        if not terms or any(is_hangul(w) or _HAN_RE.search(w) for w in terms[0].words):
-            return None
-        return render(terms[0])
-    if isinstance(node, And):
-        parts = [p for c in node.children if (p := _fts_node(c, render, and_op, or_op))]
-        return f"({f' {and_op} '.join(parts)})" if parts else None
-    if isinstance(node, Or):
-        alts = [_fts_node(c, render, and_op, or_op) for c in node.children]
-        if any(a is None for a in alts):
-            return None
-        return f"({f' {or_op} '.join(a for a in alts if a)})"
-    return None  # NOT: the pre-filter keeps everything; the matcher decides
-
-
-def _fts5_word(w: str, prefix: bool) -> str:
-    stem = w if prefix else _stem_prefix(w)
-    return f'"{stem}"*' if stem else f'"{w}"'
-
-
-def _fts5_term(term: SearchTerm) -> str:
-    """One word by its stem prefix; a phrase as all its words (the phrase is confirmed by the matcher)."""
-    last = len(term.words) - 1
-    parts = [_fts5_word(w, term.prefix and i == last) for i, w in enumerate(term.words)]
-    return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
-
-
-def to_fts5(node: Node) -> str | None:
-    """An SQLite FTS5 MATCH string (for a unicode61 remove_diacritics tokenizer) that pre-filters `node`.
-
-    It over-approximates: NOT is dropped and single words match by their stem prefix ("weapons" →
-    "weapon"*). Confirm each row with CompiledQuery.matches. None: no useful pre-filter.
-    """
-    return _fts_node(node, _fts5_term, "AND", "OR")
-
-
-def _ts_word(w: str, prefix: bool) -> str:
-    clean = "".join(ch for ch in w if ch.isalnum())
-    if prefix:
-        return f"{clean}:*"
-    stem = "".join(ch for ch in _stem_prefix(w) if ch.isalnum())
-    return f"{stem}:*" if stem else clean
-
-
-def _ts_term(term: SearchTerm) -> str:
-    last = len(term.words) - 1
-    parts = [_ts_word(w, term.prefix and i == last) for i, w in enumerate(term.words)]
-    return parts[0] if len(parts) == 1 else "(" + " & ".join(parts) + ")"
-
-
-def to_tsquery(node: Node) -> str | None:
-    """A PostgreSQL to_tsquery('simple', …) string (over unaccent'ed lower-case text) that pre-filters `node`.
-
-    Same contract as to_fts5: an over-approximation to confirm with CompiledQuery.matches.
-    """
-    return _fts_node(node, _ts_term, "&", "|")

@@ -1,12 +1,14 @@
 """The normalised columns the full-text indexes read: `items.search_title` / `items.search_text`.
 
 `search_columns` computes them with storage.textnorm; ORM events keep them in sync on every flush and
-bulk UPDATE, and `reindex` fills them for rows written otherwise (the 0002 migration). storage.search
+bulk UPDATE (installed by `register_listeners`, which storage.database calls wherever it makes an
+engine), and `reindex` fills them for rows written otherwise (the 0002 migration). storage.search
 normalises a user's query with the same `index_word`.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -75,12 +77,10 @@ def _fill(item: Item) -> None:
     item.search_title, item.search_text = search_columns(item.title, item.summary, item.text, item.language)
 
 
-@event.listens_for(Item, "before_insert")
 def _item_before_insert(_mapper: Any, _conn: Any, item: Item) -> None:
     _fill(item)
 
 
-@event.listens_for(Item, "before_update")
 def _item_before_update(_mapper: Any, _conn: Any, item: Item) -> None:
     state = sa_inspect(item)
     if any(state.attrs[name].history.has_changes() for name in _INDEXED):
@@ -98,7 +98,6 @@ def _bulk_keys(orm_state: ORMExecuteState) -> set[str] | None:
     return {getattr(k, "key", None) or getattr(k, "name", None) or str(k) for k in values}
 
 
-@event.listens_for(Session, "do_orm_execute")
 def _bulk_update_sync(orm_state: ORMExecuteState) -> Any:
     """`session.execute(update(Item)…)` skips the flush events: re-normalise the rows it touched."""
     if not orm_state.is_update or orm_state.bind_mapper is not sa_inspect(Item):
@@ -117,6 +116,19 @@ def _bulk_update_sync(orm_state: ORMExecuteState) -> Any:
     result = orm_state.invoke_statement()
     reindex(session, ids)
     return result
+
+
+_register_lock = threading.Lock()
+
+
+def register_listeners() -> None:
+    """Install the ORM events that keep the search columns in sync (once per process; idempotent)."""
+    with _register_lock:
+        if event.contains(Item, "before_insert", _item_before_insert):
+            return
+        event.listen(Item, "before_insert", _item_before_insert)
+        event.listen(Item, "before_update", _item_before_update)
+        event.listen(Session, "do_orm_execute", _bulk_update_sync)
 
 
 _ITEMS = table(

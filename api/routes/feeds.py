@@ -17,8 +17,9 @@ router = APIRouter(tags=["feeds"])
 @router.get("/feeds/items.atom", response_class=Response,
             responses={200: {"content": {"application/atom+xml": {}}}})
 def items_feed(request: Request, session: SessionDep, f: FilterDep) -> Response:
-    """The newest matching items (same parameters as /api/items) as Atom 1.0."""
-    f = replace(f, limit=min(f.limit, 200), cursor=None)
+    """The matching items (same parameters as /api/items) as Atom 1.0: newest first unless `sort=relevance`."""
+    sort = f.sort if "sort" in request.query_params else "date"  # a feed reader shows entries by date
+    f = replace(f, limit=min(f.limit, 200), cursor=None, sort=sort)
     page = search_items(session, f)
     base = get_settings().base_url.rstrip("/")
     query = request.url.query

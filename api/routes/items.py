@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import selectinload
 
 from api.deps import FilterDep, SessionDep, get_engine, id_path
-from api.schemas import ItemDetail, ItemPage, SourceOut
+from api.schemas import ItemDetail, ItemPage, SourceOut, StatsOut
 from storage.database import session_scope
 from storage.links import related_items
 from storage.models import Item, Source
@@ -23,10 +23,12 @@ from storage.search import (
     CSV_FIELDS,
     ItemFilter,
     SearchPage,
+    count_items,
     csv_row,
     id_fits,
     item_to_dict,
     search_items,
+    search_stats,
 )
 
 router = APIRouter()
@@ -50,7 +52,17 @@ def healthz(engine: Engine = Depends(get_engine)) -> JSONResponse:
 def list_items(session: SessionDep, f: FilterDep) -> dict[str, Any]:
     """Search the archive; follow `next` (as `cursor`) for the following page."""
     page = search_items(session, f)
-    return {"items": [item_to_dict(h.item, h) for h in page.items], "next": page.next}
+    return {"items": [item_to_dict(h.item, h) for h in page.items], "next": page.next,
+            "count": count_items(session, f).to_dict()}
+
+
+@router.get("/api/stats", response_model=StatsOut, tags=["items"])
+def stats(session: SessionDep, f: FilterDep,
+          top: Annotated[int, Query(ge=1, le=100, description="How many publishers and languages")] = 10,
+          ) -> dict[str, Any]:
+    """Counts and facets of a query (same filters as /api/items): the total, items per month and per
+    week, top publishers and languages. Beyond 20,000 matches they are estimates (`count.exact` false)."""
+    return search_stats(session, f, top=top).to_dict()
 
 
 def _pages(engine: Engine, f: ItemFilter, first: SearchPage) -> Iterator[dict[str, Any]]:

@@ -16,7 +16,7 @@ from api.routes.items import list_sources, load_item
 from api.templating import templates
 from storage.links import related_items
 from storage.models import Item
-from storage.search import ItemFilter, SearchError, search_items
+from storage.search import ItemFilter, SearchError, count_items, search_items
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,7 +42,7 @@ def _filter_or_error(request: Request) -> tuple[ItemFilter | None, str | None]:
         f = item_filter(q=p.get("q"), since=p.get("since"), until=p.get("until"),
                         source=p.getlist("source"), publisher=p.getlist("publisher"),
                         lang=[v for v in p.getlist("lang") if v], all=p.get("all") in ("1", "true", "on"),
-                        symbol=p.get("symbol"), limit=20, cursor=p.get("cursor"))
+                        symbol=p.get("symbol"), limit=20, cursor=p.get("cursor"), sort=p.get("sort") or None)
     except Exception as exc:  # HTTPException from the shared parser: show it on the page
         return None, str(getattr(exc, "detail", exc))
     return f, None
@@ -51,16 +51,17 @@ def _filter_or_error(request: Request) -> tuple[ItemFilter | None, str | None]:
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request, session: SessionDep) -> HTMLResponse:
     f, error = _filter_or_error(request)
-    page = None
+    page = count = None
     if f is not None:
         try:
             page = search_items(session, f)
+            count = count_items(session, f)
         except SearchError as exc:
             error = str(exc)
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
     next_url = "/?" + urlencode(params + [("cursor", page.next)]) if page and page.next else None
     return _render(request, "index.html", {
-        "f": f, "params": request.query_params, "page": page, "error": error, "next_url": next_url,
+        "f": f, "params": request.query_params, "page": page, "count": count, "error": error, "next_url": next_url,
         "sources": list_sources(session), "languages": LANGUAGES, "query_string": urlencode(params),
     }, status.HTTP_400_BAD_REQUEST if error else 200)
 

@@ -15,6 +15,11 @@ from rich.markup import escape
 from milai.cli.common import console, fail
 
 
+class Sort(StrEnum):
+    relevance = "relevance"
+    date = "date"
+
+
 class Format(StrEnum):
     table = "table"
     json = "json"
@@ -36,6 +41,8 @@ def search_cmd(
     symbol: Annotated[str | None, typer.Option(help="UN document symbol, e.g. A/RES/79/239.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="Maximum number of items.")] = 20,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    sort: Annotated[Sort, typer.Option(help="relevance (best match first) or date (newest published first, "
+                                            "undated last); without a query always date.")] = Sort.relevance,
 ) -> None:
     """Search the archive (on-topic items only unless --all)."""
     from sqlalchemy.exc import SQLAlchemyError
@@ -46,6 +53,7 @@ def search_cmd(
         MAX_LIMIT,
         ItemFilter,
         SearchError,
+        count_items,
         csv_row,
         item_to_dict,
         parse_date,
@@ -55,14 +63,16 @@ def search_cmd(
     if query is not None and query.startswith("--"):
         # unknown options reach us as the query (so that `-REAIM` is a query, not an option)
         fail(f"no such option: {query.split('=', 1)[0]} (see `milai search --help`)", 2)
+    total = None
     try:
         f = ItemFilter(q=query, since=parse_date(since) if since else None,
                        until=parse_date(until, end=True) if until else None,
                        sources=list(source or []), publishers=list(publisher or []), languages=list(lang or []),
-                       include_all=all_items, symbol=symbol, limit=min(limit, MAX_LIMIT))
+                       include_all=all_items, symbol=symbol, limit=min(limit, MAX_LIMIT), sort=sort.value)
         engine = ensure_schema()
         rows: list[dict] = []
         with session_scope(engine) as session:
+            total = count_items(session, f) if fmt is Format.table else None
             while len(rows) < limit:
                 page = search_items(session, replace(f, limit=min(MAX_LIMIT, limit - len(rows))))
                 rows += [item_to_dict(h.item, h) for h in page.items]
@@ -82,6 +92,9 @@ def search_cmd(
             writer.writerow(csv_row(row))
     else:
         _table(rows)
+        if total is not None and rows:
+            about = "" if total.exact else "about "
+            console.print(f"showing {len(rows)} of {about}{total.total:,} matching items", markup=False)
 
 
 def _table(rows: list[dict]) -> None:

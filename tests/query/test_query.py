@@ -15,11 +15,7 @@ from storage.query import (
     QuerySyntaxError,
     Term,
     compile_query,
-    normalised_terms,
     parse_query,
-    search_terms,
-    to_fts5,
-    to_tsquery,
 )
 
 
@@ -140,16 +136,3 @@ def test_compile_keeps_ast_and_raises() -> None:
     assert compile_query("a OR b").ast == Or((Term("a"), Term("b")))
     with pytest.raises(QuerySyntaxError):
         compile_query("a OR")
-
-
-def test_fulltext_helpers() -> None:
-    ast = parse_query('"Autonomous Wéapons" (UN OR NATO) drone* -cyber')
-    assert normalised_terms(ast) == ["autonomous", "weapons", "un", "nato", "drone"]
-    assert search_terms(ast)[-1].prefix is True
-    fts = to_fts5(ast)
-    ts = to_tsquery(ast)
-    assert fts is not None and '"weapon"*' in fts and "cyber" not in fts and '"drone"*' in fts
-    assert ts is not None and "weapon:*" in ts and "(un | nato)" in ts and "cyber" not in ts
-    assert to_fts5(parse_query("NOT cyber")) is None
-    assert to_tsquery(parse_query("a OR NOT b")) is None
-    assert to_fts5(parse_query("인공지능")) is None

@@ -1,4 +1,4 @@
-"""Ranked search in windows of the newest matches (storage.search.RANK_WINDOW): many-matches queries
+"""Ranked search in windows of the newest matches (storage.search.ranking.RANK_WINDOW): many-matches queries
 page through every match exactly once, filters hold, few-matches queries keep exact global ranking."""
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import Engine, text
 
-from storage import search as S
+import storage.search as S
 from storage.database import session_scope
 from storage.models import Item
-from storage.search import ItemFilter, SearchError, search_items
+from storage.search import ItemFilter, SearchError, filters, search_items
+from storage.search import ranking as R
 from tests.search.seed import BASE, seed
 
 
@@ -33,8 +34,8 @@ def ids(engine: Engine) -> dict[str, int]:
 
 @pytest.fixture
 def small_windows(monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(S, "RANK_WINDOW", 8)
-    monkeypatch.setattr(S, "RANK_WINDOW_MIN", 2)
+    monkeypatch.setattr(R, "RANK_WINDOW", 8)
+    monkeypatch.setattr(R, "RANK_WINDOW_MIN", 2)
     return 8
 
 
@@ -73,7 +74,7 @@ def test_many_matches_paging_has_no_loss_or_repeat(engine: Engine, ids: dict[str
     seen = walk(engine, f)
     assert len(seen) == len(set(seen))
     with pytest.MonkeyPatch.context() as mp:  # one window: the exact, global ranking
-        mp.setattr(S, "RANK_WINDOW", 10**9)
+        mp.setattr(R, "RANK_WINDOW", 10**9)
         exact_order = everything(engine, f)
     assert set(seen) == set(exact_order)
     if f.symbol:
@@ -84,7 +85,7 @@ def test_windows_rank_newest_matches_first(engine: Engine, ids: dict[str, int], 
     f = ItemFilter(q="drone*", include_all=True, limit=500)
     seen = everything(engine, f)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(S, "RANK_WINDOW", 10**9)
+        mp.setattr(R, "RANK_WINDOW", 10**9)
         exact = everything(engine, f)
     assert seen != exact and sorted(seen) == sorted(exact)  # 101 matches: ranked in windows
     if engine.dialect.name == "sqlite":  # exact windows: the 8 newest matches, best first, then 16, 32…
@@ -102,16 +103,16 @@ def test_windows_rank_newest_matches_first(engine: Engine, ids: dict[str, int], 
 def test_few_matches_keep_exact_global_ranking(engine: Engine, ids: dict[str, int], small_windows: int) -> None:
     f = ItemFilter(q="REAIM", include_all=True)  # 3 matches < window
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(S, "RANK_WINDOW", 10**9)
+        mp.setattr(R, "RANK_WINDOW", 10**9)
         exact = everything(engine, f)
     assert everything(engine, f) == exact and len(exact) == 3
 
 
 def test_window_size_shrinks_with_query_phrases(small_windows: int) -> None:
     langs = S.query_languages(["en"])
-    one = S.window_size(S.parse_user_query("REAIM"), langs)  # one phrase
-    many = S.window_size(S.parse_user_query("drone autonomous weapons lethal"), S.query_languages([]))
-    assert one == 8 and S.RANK_WINDOW_MIN <= many < one
+    one = R.window_size(S.parse_user_query("REAIM"), langs)  # one phrase
+    many = R.window_size(S.parse_user_query("drone autonomous weapons lethal"), S.query_languages([]))
+    assert one == 8 and R.RANK_WINDOW_MIN <= many < one
 
 
 def test_items_archived_while_paging_stay_out_of_later_pages(engine: Engine, ids: dict[str, int],
@@ -156,8 +157,9 @@ def test_sqlite_filters_read_the_covering_index(engine: Engine, ids: dict[str, i
     if engine.dialect.name != "sqlite":
         pytest.skip("SQLite only")
     with session_scope(engine) as s:
-        r = S._ranker("sqlite", S.parse_user_query("drone"), ("en",), S._filters(ItemFilter(q="drone")))
+        conds = filters.filter_conditions(ItemFilter(q="drone"))
+        r = R._ranker("sqlite", S.parse_user_query("drone"), ("en",), conds)
         sql = str(r.ranked.compile(s.get_bind(), compile_kwargs={"literal_binds": True}))
-        assert f"INDEXED BY {S.SQLITE_FILTER_INDEX}" in sql
+        assert f"INDEXED BY {R.SQLITE_FILTER_INDEX}" in sql
         plan = " ".join(str(row[-1]) for row in s.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
         assert "COVERING INDEX" in plan

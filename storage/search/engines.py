@@ -1,0 +1,93 @@
+"""The dialects' full-text pieces: the FTS5 table and covering filter index on SQLite, the tsvector on
+PostgreSQL, the per-transaction planner settings, and `text_matches` (matching items with filters)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Alias, ColumnElement, column, func, literal_column, select, table
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.util import ClauseAdapter
+
+from storage import query as q_ast
+from storage.models import Item
+from storage.search.fulltext import to_fts5, to_tsquery
+from storage.search.types import SearchError
+
+SQLITE_FILTER_INDEX = "ix_items_search_filter"  # covering index for the filters (0002 migration)
+FTS = table("items_fts", column("rowid"))  # the FTS5 virtual table (not an ORM model: triggers maintain it)
+PG_CONFIG = literal_column("'simple'::regconfig")
+PG_VECTOR = literal_column("items.search_vector")
+
+# Set at the start of every search transaction on PostgreSQL (SET LOCAL: they end with it).
+# JIT compilation costs 50-200 ms on the large plans of common words and saves nothing here; bitmaps
+# of 100 k+ matches must not turn lossy (a lossy page rechecks every row on it); the archive is read
+# from memory far more than from disk, which the default random_page_cost of 4 does not assume; and
+# psycopg prepares a statement run 5 times, after which PostgreSQL may switch to a generic plan that
+# cannot see the query's words, window bounds or cursor (measured: 230 ms instead of 8 ms).
+PG_SEARCH_SETTINGS = {"jit": "off", "work_mem": "32MB", "random_page_cost": "1.1",
+                      "plan_cache_mode": "force_custom_plan"}
+
+
+class IndexedItems(Alias):
+    """`items AS fi INDEXED BY ix_items_search_filter` on SQLite: the filters of a full-text search read
+    the small covering index instead of each matching (large) items row."""
+
+    inherit_cache = True
+
+
+    index_name = SQLITE_FILTER_INDEX
+
+
+@compiles(IndexedItems)
+def compile_indexed_items(element: IndexedItems, compiler: Any, **kw: Any) -> str:
+    text = compiler.visit_alias(element, **kw)
+    if kw.get("asfrom") and compiler.dialect.name == "sqlite":
+        text += f" INDEXED BY {element.index_name}"
+    return text
+
+
+def filter_index() -> IndexedItems:
+    return IndexedItems._construct(Item.__table__, name="fi")
+
+
+def tune(session: Session) -> None:
+    """The planner settings of a search, for the rest of this transaction (PostgreSQL only)."""
+    if session.get_bind().dialect.name == "postgresql":
+        conn = session.connection()
+        for name, value in PG_SEARCH_SETTINGS.items():
+            conn.exec_driver_sql(f"SET LOCAL {name} = '{value}'")
+
+
+def fts_match(node: q_ast.Node, langs: tuple[str, ...]) -> ColumnElement[bool]:
+    return literal_column("items_fts").op("MATCH")(to_fts5(node, langs))
+
+
+def pg_tsquery(node: q_ast.Node, langs: tuple[str, ...]) -> ColumnElement[Any]:
+    return func.to_tsquery(PG_CONFIG, to_tsquery(node, langs))
+
+
+def text_matches(dialect: str, node: q_ast.Node, langs: tuple[str, ...], conds: list[ColumnElement[bool]],
+                 *cols: str) -> tuple[Select[Any], Any]:
+    """SELECT `cols` (items column names) of the items matching the text and the filters, and the
+    column object of their id (to add conditions on it)."""
+    if dialect == "sqlite":
+        fi = filter_index()
+        adapter = ClauseAdapter(fi)
+        stmt = (select(*(fi.c[c] for c in cols)).select_from(FTS).join(fi, fi.c.id == FTS.c.rowid)
+                .where(fts_match(node, langs), *(adapter.traverse(c) for c in conds)))
+        return stmt, fi.c.id
+    if dialect == "postgresql":
+        stmt = select(*(Item.__table__.c[c] for c in cols)).where(
+            PG_VECTOR.op("@@")(pg_tsquery(node, langs)), *conds)
+        return stmt, Item.id
+    raise SearchError(f"full-text search is not available on {dialect}")
+
+
+def planner_rows(session: Session, stmt: Any) -> float:
+    """PostgreSQL's estimate of the rows `stmt` returns (EXPLAIN, nothing run)."""
+    compiled = stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
+    plan = session.connection().exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar()
+    return float(plan[0]["Plan"]["Plan Rows"]) if plan else 0.0

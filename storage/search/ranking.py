@@ -1,0 +1,165 @@
+"""Ranked paging in windows of the newest matches, on SQLite FTS5 (bm25) and PostgreSQL (ts_rank_cd)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Double, and_, cast, func, literal_column, or_, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.util import ClauseAdapter
+
+from storage import query as q_ast
+from storage.models import Item
+from storage.search import engines
+from storage.search.cursors import decode_cursor
+from storage.search.engines import FTS, PG_VECTOR, filter_index, fts_match, pg_tsquery, planner_rows
+from storage.search.types import ItemFilter, SearchError
+from storage.search.variants import node_variants
+
+# Ranking every match costs one bm25 / ts_rank_cd per matching row (plus a row fetch on PostgreSQL):
+# 80 k+ rows for a word in 8 % of a million items. So a query is ranked in *windows*: the newest
+# RANK_WINDOW text matches (by item id, i.e. most recently archived) are ranked together and listed
+# first, best first; then the 2 x RANK_WINDOW next older matches, then 4 x, and so on (doubling keeps
+# a walk through a long, mostly filtered-out result to a few windows). A query with at most
+# RANK_WINDOW text matches (every rare word, most filtered searches) has one window: exact global
+# ranking, as before. Ranking costs about one unit per match and FTS phrase (each normalised variant
+# of each positive word), so a query of more than two phrases gets proportionally smaller windows
+# (`window_size`, never below RANK_WINDOW_MIN). Windows are cut on the text matches, before the
+# filters; rank values are the engine's (bm25 / ts_rank_cd over the whole archive), independent of
+# the window. A cursor carries its window's id bounds, so paging lists every match exactly once.
+#   SQLite: the window's lower bound is the exact N-th newest match (FTS5 walks rowids backwards
+#     cheaply). PostgreSQL: ranking a row costs a heap fetch, so windows are PG_WINDOW_DIVISOR times
+#     smaller, and their bound is estimated from the planner's match count (the exact one means
+#     fetching every matching row): the first window is an id span holding about N matches and every
+#     later window has the same span, so a deep page costs what the first one does.
+
+RANK_WINDOW = 10_000  # matches ranked together, for a query of up to two phrases
+RANK_WINDOW_MIN = 1_000
+PG_WINDOW_DIVISOR = 5  # PostgreSQL ranks windows of RANK_WINDOW / 5 matches (see _ranker)
+PG_MAX_WINDOWS_PER_PAGE = 3  # then the rest of the matches in one window (see page_by_rank)
+SQLITE_FILTER_INDEX = engines.SQLITE_FILTER_INDEX
+
+
+@dataclass
+class _Ranker:
+    """The dialect's pieces of a ranked query."""
+
+    size: int  # window_size()
+    ids: Select[Any]  # SELECT id FROM … WHERE text matches (no filters): window bounds
+    ranked: Select[Any]  # SELECT id, rank FROM … WHERE text matches AND filters
+    id_col: ColumnElement[Any]
+    rank: ColumnElement[Any]
+
+
+def _ranker(dialect: str, node: q_ast.Node, langs: tuple[str, ...],
+            conds: list[ColumnElement[bool]]) -> _Ranker:
+    size = window_size(node, langs)
+    if dialect == "sqlite":
+        matches = fts_match(node, langs)
+        rowid = FTS.c.rowid
+        rank = func.bm25(literal_column("items_fts"), 10.0, 1.0)  # search_title, search_text
+        ranked = select(rowid.label("id"), rank.label("rank")).select_from(FTS).where(matches)
+        if conds:  # filters through the covering index, joined per match (bm25 only for those kept)
+            fi = filter_index()
+            adapter = ClauseAdapter(fi)
+            ranked = ranked.join_from(FTS, fi, fi.c.id == rowid).where(*(adapter.traverse(c) for c in conds))
+        ids = select(rowid).select_from(FTS).where(matches)
+        return _Ranker(size, ids, ranked, rowid, rank)
+    if dialect == "postgresql":
+        tsq = pg_tsquery(node, langs)
+        rank = -cast(func.ts_rank_cd(PG_VECTOR, tsq), Double())  # float8: exact in cursors
+        ranked = select(Item.id, rank.label("rank")).where(PG_VECTOR.op("@@")(tsq), *conds)
+        # each row ranked costs a heap fetch here (no FTS5 doclist): smaller windows than SQLite's
+        size = max(RANK_WINDOW_MIN, size // PG_WINDOW_DIVISOR)
+        return _Ranker(size, select(Item.id).where(PG_VECTOR.op("@@")(tsq)), ranked, Item.id, rank)
+    raise SearchError(f"full-text search is not available on {dialect}")
+
+
+def window_size(node: q_ast.Node, langs: tuple[str, ...]) -> int:
+    """How many of the newest text matches are ranked together for this query (see above)."""
+    phrases = sum(len(node_variants(leaf, langs)) for leaf in q_ast.positive_leaves(node))
+    return max(RANK_WINDOW_MIN, RANK_WINDOW * 2 // max(phrases, 2))
+
+
+Window = tuple[int | None, int | None, int | None]  # (lo inclusive | None, hi exclusive | None, id span | None)
+
+
+def _in_window(col: ColumnElement[Any], w: Window) -> list[ColumnElement[bool]]:
+    lo, hi, _ = w
+    return ([col >= lo] if lo is not None else []) + ([col < hi] if hi is not None else [])
+
+
+def _next_window(session: Session, dialect: str, r: _Ranker, prev: Window | None) -> Window:
+    """The first window (prev None), or the one of the matches older than `prev`, twice its size.
+    The first window's upper bound is the newest item now (matches archived while paging stay out of
+    the later pages). The third value is the window's size: matches (SQLite) or an id span (PostgreSQL)."""
+    hi = None if prev is None else prev[0]
+    if dialect == "sqlite":
+        size = r.size if prev is None or prev[2] is None else prev[2] * 2
+        newest = r.ids.where(*_in_window(r.id_col, (None, hi, None))).order_by(r.id_col.desc())
+        if hi is None:
+            top = session.execute(newest.limit(1)).scalar()
+            hi = None if top is None else top + 1
+        return session.execute(newest.offset(size - 1).limit(1)).scalar(), hi, size
+    # PostgreSQL: an id span holding about window_size matches, from the planner's estimate; every
+    # later window keeps that span (each window costs one GIN bitmap and a heap fetch per match in it)
+    first, last = session.execute(select(func.min(Item.id), func.max(Item.id))).one()
+    if first is None or (hi is not None and hi <= first):
+        return None, hi, None
+    if hi is None:
+        hi = last + 1
+    if prev is not None:
+        span = prev[2]
+        if span is None:
+            return None, hi, None
+    else:
+        estimate = planner_rows(session, r.ids)
+        if estimate <= r.size:
+            return None, hi, None  # one window
+        span = max(1, math.ceil((last - first + 1) * r.size / estimate))
+    lo = hi - span
+    return (lo if lo > first else None), hi, span
+
+
+def page_by_rank(
+    session: Session,
+    dialect: str,
+    node: q_ast.Node,
+    langs: tuple[str, ...],
+    conds: list[ColumnElement[bool]],
+    f: ItemFilter,
+) -> list[tuple[int, float, Window]]:
+    """Up to f.limit + 1 (id, rank, window) rows after the cursor: windows newest first, each by rank."""
+    try:
+        r = _ranker(dialect, node, langs, conds)
+        after: tuple[float, int] | None = None
+        w: Window | None = None
+        if f.cursor:
+            c = decode_cursor(f.cursor, "r", f, session)
+            after, w = (c["r"], c["id"]), c.get("w")
+        if w is None:
+            w = _next_window(session, dialect, r, None)
+        rows: list[tuple[int, float, Window]] = []
+        scanned = 0
+        while True:
+            stmt = r.ranked.where(*_in_window(r.id_col, w))
+            if after is not None:
+                stmt = stmt.where(or_(r.rank > after[0], and_(r.rank == after[0], r.id_col < after[1])))
+            stmt = stmt.order_by(r.rank.asc(), r.id_col.desc()).limit(f.limit + 1 - len(rows))
+            rows += [(row[0], float(row[1]), w) for row in session.execute(stmt)]
+            if len(rows) > f.limit or w[0] is None:
+                return rows
+            scanned += 1
+            w, after = _next_window(session, dialect, r, w), None
+            if dialect == "postgresql" and scanned >= PG_MAX_WINDOWS_PER_PAGE and w[0] is not None:
+                # filters that keep almost nothing: one last window of every older match (each window
+                # rebuilds the whole GIN bitmap, so many small ones cost more than this one)
+                w = (None, w[1], None)
+    except DBAPIError as exc:  # an expression the engine still rejects: a 4xx, not a 500
+        session.rollback()
+        raise SearchError(f"invalid query: {exc.orig}") from None
+

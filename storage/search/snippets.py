@@ -1,0 +1,98 @@
+"""Search snippets: the best fragment of an item's original text, escaped, with matched words in <mark>."""
+
+from __future__ import annotations
+
+import html
+import re
+from bisect import bisect_left
+from typing import Any
+
+from storage import query as q_ast
+from storage.models import Item
+from storage.search.variants import positive_tokens
+from storage.search_index import index_word, item_language
+from storage.textnorm import _TOKEN_RE, fold
+
+# Private-use sentinels around highlighted words: the text is HTML-escaped, then they become <mark>.
+_OPEN, _CLOSE = "\ue000", "\ue001"
+_SNIPPET_CHARS = 20_000
+_SNIPPET_WINDOW = 30
+
+
+def snippets(items: dict[int, Item], node: q_ast.Node, langs: tuple[str, ...]) -> dict[int, str]:
+    """Highlighted fragments of the page's items, cut from their original text (title, or the best
+    window of summary + text) with the words that normalise like the query's positive words marked."""
+    exact, prefixes = positive_tokens(node, langs)
+    out: dict[int, str] = {}
+    memo: dict[str | None, dict[str, bool]] = {}  # per language: surface word -> matches
+    for item_id, item in items.items():
+        lang = item_language(item.title, item.summary, item.text, item.language)
+        seen = memo.setdefault(lang, {})
+
+        def hit(surface: str, lang: str | None = lang, seen: dict[str, bool] = seen) -> bool:
+            found = seen.get(surface)
+            if found is None:
+                tok, folded = index_word(surface, lang), fold(surface)
+                found = seen[surface] = (tok in exact or folded in exact) or any(
+                    tok.startswith(p) or folded.startswith(p) for p in prefixes)
+            return found
+
+        title = _SENTINELS.sub(" ", item.title or "")
+        body = _SENTINELS.sub(" ", "\n".join(x for x in (item.summary, (item.text or "")[:_SNIPPET_CHARS]) if x))
+        t_count, t_frag = _fragment(title, hit, window=10_000)
+        b_count, b_frag = _fragment(body, hit, window=_SNIPPET_WINDOW)
+        if b_count >= t_count and (b_count or body):
+            out[item_id] = highlight_html(b_frag)
+        else:
+            out[item_id] = highlight_html(t_frag)
+    return out
+
+
+_SENTINELS = re.compile("[\ue000\ue001]")
+
+
+def _fragment(text: str, hit: Any, *, window: int) -> tuple[int, str]:
+    """(matches, fragment with sentinels) for the `window` tokens of `text` holding the most matches."""
+    spans = [(m.start(), m.end(), hit(m.group())) for m in _TOKEN_RE.finditer(text)]
+    if not spans:
+        return 0, text[:300]
+    hits = [i for i, sp in enumerate(spans) if sp[2]]
+    best_start, best = 0, 0
+    for i, first in enumerate(hits):  # windows anchored at each match: matches within `window` tokens
+        count = bisect_left(hits, first + window, lo=i) - i
+        if count > best:
+            best, best_start = count, first
+    start = max(0, best_start - 4) if best else 0
+    end = min(len(spans), (best_start if best else 0) + window)
+    lo = 0 if start == 0 else spans[start][0]
+    hi = len(text) if end == len(spans) else spans[end - 1][1]
+    pieces: list[str] = ["…" if lo > 0 else ""]
+    pos = lo
+    for a, b, matched in spans[start:end]:
+        if matched:
+            if a == pos and pieces[-1] == _CLOSE:  # adjacent matches (Han characters): one <mark>
+                pieces[-1:] = [text[a:b], _CLOSE]
+            else:
+                pieces += [text[pos:a], _OPEN, text[a:b], _CLOSE]
+            pos = b
+    pieces += [text[pos:hi], "…" if hi < len(text) else ""]
+    return best, "".join(pieces).strip()
+
+
+def highlight_html(fragment: str) -> str:
+    """Escape a fragment carrying highlight sentinels; only <mark> is added."""
+    escaped = html.escape(fragment, quote=True)
+    opened = 0
+    out: list[str] = []
+    for ch in escaped:
+        if ch == _OPEN and not opened:
+            out.append("<mark>")
+            opened = 1
+        elif ch == _CLOSE and opened:
+            out.append("</mark>")
+            opened = 0
+        elif ch not in (_OPEN, _CLOSE):
+            out.append(ch)
+    if opened:
+        out.append("</mark>")
+    return "".join(out)
