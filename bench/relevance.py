@@ -2,11 +2,13 @@
 
 Usage: python -m bench.relevance [--file PATH ...] [--quiet]
 
-Without ``--file`` four sets are scored: the two shared development sets
+Without ``--file`` these sets are scored: the two shared development sets
 (``../shared/fixtures/relevance-dev.jsonl`` and the harder ten-language ``relevance-dev-v2.jsonl``;
 ``MILAI_SHARED_DIR`` points elsewhere) and our own held-out sets (``bench/data/relevance-holdout.jsonl``,
 ``relevance-holdout-v2.jsonl``, ten languages written before the multilingual tuning, and
-``relevance-probe.jsonl``, 40 items written after the term lists were frozen).
+``relevance-probe.jsonl``, 40 items written after the term lists were frozen, and
+``relevance-probe2.jsonl``, 200 items in ten languages written blind by someone who never saw the lexicons;
+score it before any tuning and report that first score).
 ``--file`` may be given several times to score any JSONL set of
 ``{"id", "lang", "title", "text", "label": "relevant"|"irrelevant"}`` rows.
 
@@ -32,6 +34,7 @@ DEV_V2 = SHARED / "fixtures" / "relevance-dev-v2.jsonl"
 HOLDOUT = Path(__file__).resolve().parent / "data" / "relevance-holdout.jsonl"
 HOLDOUT_V2 = HOLDOUT.with_name("relevance-holdout-v2.jsonl")
 PROBE = HOLDOUT.with_name("relevance-probe.jsonl")  # 40 items written after the lexicon was frozen
+PROBE2 = HOLDOUT.with_name("relevance-probe2.jsonl")  # 200 items written blind (writer never saw the lexicons)
 
 
 def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
@@ -98,7 +101,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("path", nargs="?", type=Path, help=argparse.SUPPRESS)  # old positional form
     args = ap.parse_args(argv)
     paths = list(args.file or []) + ([args.path] if args.path else [])
-    for path in paths or [DEV, DEV_V2, HOLDOUT, HOLDOUT_V2, PROBE]:
+    for path in paths or [DEV, DEV_V2, HOLDOUT, HOLDOUT_V2, PROBE, PROBE2]:
         if not path.exists():
             print(f"skipped: {path} is absent")
             continue
