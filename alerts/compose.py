@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from alerts.render import MAX_MATCHES, header_safe, human_matches
+from milai.safeurl import safe_link
 from storage.matches import Explanation
 from storage.textnorm import base_language
 
@@ -39,7 +40,7 @@ def environment() -> Environment:
 
 def safe_url(url: str | None) -> str:
     """Only http(s) links reach a mail client (no javascript: or data: URLs from scraped pages)."""
-    return url if url and url.lower().startswith(("http://", "https://")) else "#"
+    return safe_link(url) or "#"
 
 
 # Names of languages in themselves ("Also in: Nederlands"); other codes are shown as given.

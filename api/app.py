@@ -7,13 +7,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.routes import feeds, items, subscriptions, web
-from api.templating import STATIC_DIR
+from api.security import SecurityHeadersMiddleware, security_headers
+from api.templating import STATIC_DIR, templates
 from storage.database import ensure_schema, get_engine
+from storage.dberrors import describe, is_unavailable
 from storage.search import SearchError
 
 log = logging.getLogger(__name__)
@@ -43,10 +47,55 @@ def create_app(database_url: str | None = None) -> FastAPI:
     async def _search_error(_: Request, exc: SearchError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status.HTTP_400_BAD_REQUEST)
 
+    @app.exception_handler(SQLAlchemyError)
+    async def _database_error(request: Request, exc: SQLAlchemyError) -> Response:
+        if not is_unavailable(exc):
+            return _server_error(request, exc)
+        message = describe(exc, engine.url.render_as_string(hide_password=False))
+        log.error("%s %s: %s", request.method, request.url.path, message)
+        return _error(request, status.HTTP_503_SERVICE_UNAVAILABLE, "Service unavailable",
+                      "The archive's database cannot be used right now; try again in a minute.", {"Retry-After": "30"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _wants_page(request):
+            title = {404: "Not found", 405: "Not allowed"}.get(exc.status_code, "Request refused")
+            text = exc.detail if exc.status_code != 404 else "There is no page at this address."
+            return templates.TemplateResponse(request, "error.html", {"title": title, "message": str(text)},
+                                              status_code=exc.status_code, headers=exc.headers)
+        return await http_exception_handler(request, exc)
+
+    # Starlette answers unhandled errors outside every middleware, so this response carries its own headers.
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> Response:
+        return _server_error(request, exc)
+
     app.include_router(items.router)
     app.include_router(feeds.router)
     app.include_router(subscriptions.router)
     app.include_router(subscriptions.public)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
+
+
+def _server_error(request: Request, exc: BaseException) -> Response:
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return _error(request, status.HTTP_500_INTERNAL_SERVER_ERROR, "Server error",
+                  "Something went wrong on our side; it has been logged.")
+
+
+def _wants_page(request: Request) -> bool:
+    """A person's browser asking for a page (errors as HTML), not the API, feeds or a script (errors as JSON)."""
+    api = request.url.path.startswith(("/api", "/feeds", "/healthz", "/docs", "/redoc", "/openapi.json", "/static"))
+    return not api and "text/html" in request.headers.get("accept", "")
+
+
+def _error(request: Request, code: int, title: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    """The error as JSON ({"detail": …}) for the API and feeds, as a page for people; with the security headers."""
+    all_headers = dict(security_headers(request.url.path)) | (headers or {})
+    if not _wants_page(request):
+        return JSONResponse({"detail": message}, code, headers=all_headers)
+    return templates.TemplateResponse(request, "error.html", {"title": title, "message": message},
+                                      status_code=code, headers=all_headers)

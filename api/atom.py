@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from xml.etree import ElementTree as ET
 
+from milai.safeurl import safe_link
 from storage.matches import readable
 from storage.models import Item
 from storage.search import ItemHit
@@ -46,7 +47,9 @@ def render_feed(hits: list[ItemHit], *, title: str, self_url: str, alternate_url
         ET.SubElement(entry, f"{{{NS}}}updated").text = _ts(item_updated(item))
         if item.published:
             ET.SubElement(entry, f"{{{NS}}}published").text = _ts(item.published)
-        ET.SubElement(entry, f"{{{NS}}}link", rel="alternate", href=item.url)
+        # The original only when it is an http(s) address; otherwise the item's page here (scraped URLs are hostile).
+        page = f"{base_url.rstrip('/')}/items/{item.id}"
+        ET.SubElement(entry, f"{{{NS}}}link", rel="alternate", href=_text(safe_link(item.url) or page))
         who = ET.SubElement(entry, f"{{{NS}}}author")
         ET.SubElement(who, f"{{{NS}}}name").text = _text(item.source.publisher if item.source else "unknown")
         summary = item.summary or (item.text or "")[:500]

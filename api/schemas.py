@@ -9,7 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class ItemOut(BaseModel):
     id: int
-    url: str
+    url: str = Field(description="The address as the source published it; may be any scheme for items stored "
+                     "before only http(s) was accepted: render `link`, not `url`, as a link")
+    link: str | None = Field(default=None, description="`url` when it is an http(s) address (safe to render as "
+                             "a link), else null")
     title: str
     published: str | None = Field(description="ISO 8601, or null when the page carries no date")
     source: str | None

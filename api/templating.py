@@ -9,6 +9,7 @@ import nh3
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from milai.safeurl import safe_link
 from storage.matches import Explanation
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -46,3 +47,5 @@ def why(matches: object, limit: int = 8) -> list[tuple[str, list[str]]]:
 
 
 templates.env.filters["why"] = why
+# `{% if url | safe_link %}<a href=…>{% endif %}`: only http(s) URLs become links (scraped URLs may be javascript:).
+templates.env.filters["safe_link"] = safe_link

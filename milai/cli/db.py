@@ -21,7 +21,9 @@ def upgrade_cmd(revision: str = typer.Argument("head", help="Target revision."))
     try:
         upgrade(engine, revision)
     except SQLAlchemyError as exc:
-        fail(f"cannot upgrade {engine.url.render_as_string(hide_password=True)}: {exc}", 1)
+        from storage.dberrors import describe
+
+        fail(f"cannot upgrade: {describe(exc, engine.url.render_as_string(hide_password=False))}", 1)
     console.print(f"database at {get_settings().effective_database_url.split('@')[-1]} is at {revision}")
 
 

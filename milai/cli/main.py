@@ -27,10 +27,13 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Console entry point: an invalid MILAI_* setting is a clear message and exit status 2, not a traceback."""
+    """Console entry point: an invalid MILAI_* setting is one line and exit status 2; a database that cannot
+    be used (unreachable, read-only, locked) is one line naming the cause and where, and exit status 1."""
     from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
 
-    from milai.config import describe_errors
+    from milai.config import describe_errors, get_settings
+    from storage.dberrors import describe, is_unavailable
 
     try:
         app(prog_name="milai")
@@ -39,3 +42,8 @@ def main() -> None:
             raise
         print(f"error: {describe_errors(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
+    except SQLAlchemyError as exc:
+        if not is_unavailable(exc):
+            raise
+        print(f"error: {describe(exc, get_settings().effective_database_url)}", file=sys.stderr)
+        raise SystemExit(1) from None

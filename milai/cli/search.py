@@ -82,7 +82,10 @@ def search_cmd(
     except SearchError as exc:
         fail(str(exc), 2)
     except SQLAlchemyError as exc:
-        fail(f"database error: {exc}", 1)
+        from milai.config import get_settings
+        from storage.dberrors import describe
+
+        fail(describe(exc, get_settings().effective_database_url), 1)
     if fmt is Format.json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
     elif fmt is Format.csv:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from storage.dberrors import is_unavailable
 from storage.models import Item
 from storage.search.bydate import page_by_date
 from storage.search.cursors import encode_cursor
@@ -36,6 +37,8 @@ def search_items(session: Session, f: ItemFilter) -> SearchPage:
             rows: list[Any] = page_by_date(session, dialect, node, langs, conds, f)
         except DBAPIError as exc:  # an expression the engine still rejects: a 4xx, not a 500
             session.rollback()
+            if is_unavailable(exc):  # the database is down, not the query wrong: the caller answers 503 / exit 1
+                raise
             raise SearchError(f"invalid query: {exc.orig}") from None
     else:
         rows = page_by_rank(session, dialect, node, langs, conds, f)

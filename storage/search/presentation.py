@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from milai.safeurl import safe_link
 from storage.matches import Explanation, readable
 from storage.matches import codes as match_codes
 from storage.models import Item
@@ -15,6 +16,7 @@ def item_to_dict(item: Item, hit: ItemHit | None = None) -> dict[str, Any]:
     return {
         "id": item.id,
         "url": item.url,
+        "link": safe_link(item.url),  # only http(s) addresses are links (scraped URLs are hostile)
         "title": item.title,
         "published": item.published.isoformat() if item.published else None,
         "source": item.source.name if item.source else None,

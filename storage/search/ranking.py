@@ -13,6 +13,7 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.util import ClauseAdapter
 
 from storage import query as q_ast
+from storage.dberrors import is_unavailable
 from storage.models import Item
 from storage.search import engines
 from storage.search.cursors import decode_cursor
@@ -161,5 +162,7 @@ def page_by_rank(
                 w = (None, w[1], None)
     except DBAPIError as exc:  # an expression the engine still rejects: a 4xx, not a 500
         session.rollback()
+        if is_unavailable(exc):  # the database is down, not the query wrong: the caller answers 503 / exit 1
+            raise
         raise SearchError(f"invalid query: {exc.orig}") from None
 

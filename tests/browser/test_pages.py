@@ -111,3 +111,20 @@ def test_filters_and_next_page(server: tuple[str, dict[str, int]], page) -> None
     page.wait_for_url("**cursor=**")
     second = page.locator("ol.results h3").all_inner_texts()
     assert len(first) == 20 and second and not set(first) & set(second)
+
+
+def test_pages_obey_the_content_security_policy(server: tuple[str, dict[str, int]], page) -> None:  # type: ignore[no-untyped-def]
+    """Under the strict CSP the pages still load their stylesheet and raise no violation or console error."""
+    base, ids = server
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.add_init_script("document.addEventListener('securitypolicyviolation',"
+                         " e => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI))")
+    for path in ["/", "/?q=REAIM", f"/items/{ids['script']}", "/sources", "/no-such-page"]:
+        response = page.goto(base + path)
+        assert response is not None and "default-src 'self'" in response.headers["content-security-policy"]
+        # the stylesheet applied (a CSP blocking it would leave browser defaults)
+        assert page.evaluate("document.styleSheets.length") >= 1
+        assert page.evaluate("document.styleSheets[0].cssRules.length") > 0
+    assert [e for e in errors if "404" not in e] == [], errors

@@ -1,0 +1,114 @@
+"""The web side's safe output: security headers everywhere (errors included), 503 when the database is
+down, and scraped URLs that are not http(s) never rendered as links (page, Atom, JSON)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.security import CSP
+from storage.database import get_engine, session_scope
+from storage.models import Item
+
+HTML = {"accept": "text/html"}
+
+
+def _assert_headers(response, csp: str = CSP) -> None:  # type: ignore[no-untyped-def]
+    h = response.headers
+    assert h["content-security-policy"] == csp
+    assert "'unsafe-inline'" not in csp or csp != CSP
+    assert h["x-content-type-options"] == "nosniff"
+    assert h["x-frame-options"] == "DENY"
+    assert h["referrer-policy"] == "no-referrer"
+    assert "camera=()" in h["permissions-policy"]
+
+
+def test_strict_csp_has_no_inline_or_foreign_sources() -> None:
+    assert "'unsafe-inline'" not in CSP and "'unsafe-eval'" not in CSP and "http" not in CSP
+    assert "default-src 'self'" in CSP and "frame-ancestors 'none'" in CSP and "object-src 'none'" in CSP
+
+
+def test_every_kind_of_response_carries_the_headers(client: TestClient, ids: dict[str, int]) -> None:
+    item_id = next(iter(ids.values()))
+    for path in ["/", f"/items/{item_id}", "/sources", "/api/items", f"/api/items/{item_id}",
+                 "/feeds/items.atom", "/static/style.css", "/api/items.csv", "/healthz"]:
+        r = client.get(path, headers=HTML)
+        assert r.status_code == 200, path
+        _assert_headers(r)
+    for path, code in [("/no-such-page", 404), ("/api/items/999999999", 404), ("/api/items?limit=-5", 422)]:
+        r = client.get(path)
+        assert r.status_code == code, path
+        _assert_headers(r)
+    page = client.get("/no-such-page", headers=HTML)
+    assert page.status_code == 404 and "There is no page at this address." in page.text
+    _assert_headers(page)
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
+    assert docs.headers["x-frame-options"] == "DENY"
+
+
+def test_a_server_error_is_a_clean_500_with_the_headers(client: TestClient) -> None:
+    def boom() -> None:
+        raise RuntimeError("secret internal detail")
+
+    client.app.add_api_route("/api/boom", boom)  # type: ignore[attr-defined]
+    client.app.add_api_route("/boom", boom)  # type: ignore[attr-defined]
+    with TestClient(client.app, raise_server_exceptions=False) as c:
+        r = c.get("/api/boom")
+        assert r.status_code == 500
+        assert r.json() == {"detail": "Something went wrong on our side; it has been logged."}
+        _assert_headers(r)
+        page = c.get("/boom", headers=HTML)
+        assert page.status_code == 500 and "text/html" in page.headers["content-type"]
+        assert "secret internal detail" not in page.text and "Server error" in page.text
+        _assert_headers(page)
+
+
+@pytest.mark.parametrize("url", [
+    "sqlite:///{tmp}/a-directory",  # a path SQLite cannot open as a file
+    pytest.param("postgresql+psycopg://milai:s3cret-pw@127.0.0.1:1/milai", marks=pytest.mark.postgres),
+])
+def test_database_down_is_503_from_every_route(url: str, tmp_path: Path, milai_env: dict[str, str],
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "a-directory").mkdir()
+    app = create_app(url.format(tmp=tmp_path))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        for path in ["/api/items", "/api/items?q=drone", "/api/items/1", "/feeds/items.atom", "/api/sources",
+                     "/api/stats"]:
+            r = c.get(path)
+            assert r.status_code == 503, (path, r.status_code, r.text[:200])
+            assert r.headers["retry-after"] == "30"
+            assert r.json()["detail"].startswith("The archive's database cannot be used")
+            _assert_headers(r)
+        for path in ["/", "/items/1", "/sources"]:
+            page = c.get(path, headers=HTML)
+            assert page.status_code == 503, path
+            assert "text/html" in page.headers["content-type"] and "Service unavailable" in page.text
+            _assert_headers(page)
+        assert c.get("/healthz").status_code == 503
+    logged = caplog.text
+    assert "database unavailable" in logged and "s3cret-pw" not in logged
+
+
+def test_non_http_urls_are_never_links(client: TestClient, ids: dict[str, int]) -> None:
+    item_id = next(iter(ids.values()))
+    with session_scope(get_engine()) as s:
+        item = s.get(Item, item_id)
+        assert item is not None
+        item.url = "javascript:alert(document.cookie)"
+        item.relevant = True
+    page = client.get(f"/items/{item_id}", headers=HTML)
+    assert page.status_code == 200
+    assert 'href="javascript:' not in page.text.lower()
+    assert "javascript:alert(document.cookie)" in page.text  # shown as text, not linked
+    atom = client.get("/feeds/items.atom?all=1&limit=100").text
+    assert 'href="javascript:' not in atom.lower()
+    assert f"/items/{item_id}" in atom
+    row = client.get(f"/api/items/{item_id}").json()
+    assert row["url"] == "javascript:alert(document.cookie)" and row["link"] is None
+    listed = [r for r in client.get("/api/items?all=1&limit=100").json()["items"] if r["id"] != item_id]
+    assert listed and all(r["link"] == r["url"] for r in listed)
