@@ -8,11 +8,13 @@ from typing import Any, Self
 
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
+from twisted.internet import task
 from twisted.python.failure import Failure
 
 from crawler.spiders.base import META_LISTING, count_error
 from storage.database import get_engine, session_scope
 from storage.items import finish_run, forget_url_failures, get_source, record_url_failure, start_run
+from storage.runs import HEARTBEAT, close_stale_runs, heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ class CrawlRunRecorder:
         self.engine = get_engine(crawler.settings.get("MILAI_DATABASE_URL"))
         self.progress: Progress | None = crawler.settings.get("MILAI_PROGRESS")
         self.run_id: int | None = None
+        self._beat: task.LoopingCall | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -79,8 +82,23 @@ class CrawlRunRecorder:
             if source is None:
                 logger.warning("source %s is not in the sources table; no crawl run recorded", spider.name)
                 return
+            closed = close_stale_runs(session)
+            if closed:
+                logger.warning("closed %d crawl run(s) left running by a stopped process as interrupted", closed)
             self.run_id = start_run(session, source).id
+        self._beat = task.LoopingCall(self._heartbeat)
+        self._beat.start(HEARTBEAT.total_seconds(), now=False)
         self.report()
+
+    def _heartbeat(self) -> None:
+        """Renew this run's heartbeat, so no other process takes it for one left by a killed crawl."""
+        if self.run_id is None:
+            return
+        try:
+            with session_scope(self.engine) as session:
+                heartbeat(session, self.run_id)
+        except Exception:  # a missed beat is harmless; the next one retries
+            logger.warning("crawl run %s: heartbeat not recorded", self.run_id, exc_info=True)
 
     def spider_error(self, failure: Failure, response: Any, spider: Spider) -> None:
         assert self.crawler.stats is not None
@@ -96,6 +114,8 @@ class CrawlRunRecorder:
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         assert self.crawler.stats is not None
+        if self._beat is not None and self._beat.running:
+            self._beat.stop()
         stats = self._stats
         status = run_status(stats, reason)
         error = stats.get("milai/last_error")

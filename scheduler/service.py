@@ -16,7 +16,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from crawler.catalogue import SourceConfig, load_catalogue
 from milai.config import Settings, get_settings
 from scheduler import jobs
-from storage.database import ensure_schema, get_engine
+from storage.database import ensure_schema, get_engine, session_scope
+from storage.runs import close_stale_runs
 
 log = logging.getLogger("milai.scheduler")
 
@@ -28,6 +29,8 @@ STARTUP_CRAWL_JOB = "startup-crawl"
 def build_scheduler() -> BackgroundScheduler:
     """A scheduler whose jobs persist in the service database (SQLAlchemy job store)."""
     engine = ensure_schema(get_engine())
+    with session_scope(engine) as session:  # runs of crawls killed with the last service are not running
+        close_stale_runs(session)
     return BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")},
         executors={"default": ThreadPoolExecutor(max_workers=3)},

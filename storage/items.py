@@ -197,7 +197,8 @@ def revise_item(session: Session, item: Item, **fields: Any) -> bool:
 
 
 def start_run(session: Session, source: Source) -> CrawlRun:
-    run = CrawlRun(source_id=source.id, started_at=utcnow(), status="running")
+    now = utcnow()
+    run = CrawlRun(source_id=source.id, started_at=now, heartbeat_at=now, status="running")
     session.add(run)
     session.flush()
     return run
