@@ -1,12 +1,16 @@
 """Paging by date (newest published first, undated last, then newest archived): with or without text.
 
-Without text, the date index is walked. With text, the filters are index keys of the text match
-(storage.search.keys), so the engine yields only the filtered matches; then:
-* few of them (at most SORT_ALL text-and-key matches): they are all sorted by date;
-* many: the archive's months are walked newest first, each month a key of the text match (a common
-  word's first page needs one month), at most MONTH_WALK months per page; the matches older than
-  those are then sorted together (filters that keep almost nothing), the undated ones last.
-Every query is a keyset range `(published, id) < cursor`, so paging is exact in both cases.
+Without text, the date index is walked. With text:
+* few text matches (SQLite: at most SQLITE_SORT_ALL counted; PostgreSQL: at most SORT_ALL expected):
+  all matches that pass the filters are sorted by date (PostgreSQL's planner may walk its date index);
+* many, no filter but dates or symbols: SQLite walks the date index against the match set (built
+  once); PostgreSQL's planner picks between its GIN bitmap and date index;
+* many, with on-topic / language / source filters (which may keep almost none: a French word among
+  English items took 1.3-1.7 s): the archive's months are walked newest first, each month's matches
+  found with the filters as index keys (storage.search.keys: the engine intersects them with the
+  words), at most MONTH_WALK months per page; the older matches are then sorted at once, the
+  undated ones last.
+Every query is a keyset range `(published, id) < cursor`, so paging is exact in each case.
 """
 
 from __future__ import annotations
@@ -16,59 +20,100 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.util import ClauseAdapter
 
 from storage import query as q_ast
 from storage.models import Item
 from storage.search.cursors import decode_cursor
 from storage.search.dates import as_utc
-from storage.search.engines import FTS, fts_match, planner_rows, text_matches
+from storage.search.engines import (
+    FTS,
+    PG_VECTOR,
+    IndexedItems,
+    compile_indexed_items,
+    fts_match,
+    pg_tsquery,
+    planner_rows,
+    text_matches,
+)
+from storage.search.filters import key_conditions
 from storage.search.keys import KeyFilter, month_of, next_month, previous_month
 from storage.search.types import ItemFilter
 
-SORT_ALL = 5_000  # up to this many text-and-key matches are sorted outright
+SQLITE_SORT_ALL = 20_000  # SQLite: up to this many text matches are sorted outright
+SORT_ALL = 5_000  # PostgreSQL: up to this many expected text matches, the planner picks the plan
 MONTH_WALK = 24  # months read one by one per page before the rest is sorted at once
-SQLITE_SORT_ALL = SORT_ALL  # the first round's name
+SQLITE_DATE_INDEX = "ix_items_published_id"
+
+
+class _DateIndexedItems(IndexedItems):
+    """`items AS di INDEXED BY ix_items_published_id` on SQLite: walked newest first."""
+
+    inherit_cache = True
+    index_name = SQLITE_DATE_INDEX
+
+
+compiles(_DateIndexedItems)(compile_indexed_items)
 
 
 def page_by_date(session: Session, dialect: str, node: q_ast.Node | None, langs: tuple[str, ...],
-                 conds: list[ColumnElement[bool]], f: ItemFilter, keys: KeyFilter | None = None) -> list[Any]:
-    """Up to f.limit + 1 (id, published) rows after the cursor, newest first.
-
-    `conds`: with text, the conditions the key filter `keys` leaves over (filters.key_conditions);
-    without text, every filter condition."""
+                 conds: list[ColumnElement[bool]], f: ItemFilter) -> list[Any]:
+    """Up to f.limit + 1 (id, published) rows after the cursor, newest first (`conds`: every filter)."""
     c = decode_cursor(f.cursor, "d", f, session) if f.cursor else None
     n = f.limit + 1
     if node is None:
         return _keyset(session, select(Item.id, Item.published).where(*conds).subquery(), c, n, dialect)
-    keys = keys or KeyFilter()
-    if _count_upto(session, dialect, node, langs, keys, SORT_ALL) <= SORT_ALL:
-        return _keyset(session, _matches(dialect, node, langs, conds, keys), c, n, dialect)
+    keys, residual = key_conditions(session, f)
+    keyed = keys != KeyFilter()
+    if dialect == "sqlite":
+        if _count_upto(session, dialect, node, langs, None, SQLITE_SORT_ALL) <= SQLITE_SORT_ALL:
+            return _keyset(session, _matches(dialect, node, langs, conds, None, materialise=False), c, n, dialect)
+        if not keyed:  # every match counts: the date index is walked against the match set
+            return _keyset(session, _date_walk(node, langs, conds), c, n, dialect)
+    elif not keyed or planner_rows(session, _pg_text(node, langs)) <= SORT_ALL:
+        # the planner picks the GIN bitmap or the date index, both fine when the filters keep many
+        return _keyset(session, _matches(dialect, node, langs, conds, None, materialise=False), c, n, dialect)
+    # filters on many matches: they may keep almost none, so the keys narrow each month's match
     rows: list[Any] = []
     month = None if c is not None and c.get("p") is None else _newest_month(session, c, f)
     walked = 0
     while month is not None and len(rows) < n:
         if walked == MONTH_WALK:  # the rest, all at once
-            older = [*conds, Item.published < _month_start(next_month(month))]  # `month` not read yet
+            older = [*residual, Item.published < _month_start(next_month(month))]  # `month` not read yet
             rows += _keyset(session, _matches(dialect, node, langs, older, keys), c, n - len(rows), dialect,
                             undated=False)
             break
-        part = _matches(dialect, node, langs, conds, replace(keys, months=(month,)))
+        part = _matches(dialect, node, langs, residual, replace(keys, months=(month,)))
         rows += _keyset(session, part, c, n - len(rows), dialect, undated=False)
         walked += 1
         month = _older_month(session, month, f)
     if len(rows) < n:
-        part = _matches(dialect, node, langs, conds, replace(keys, months=(0,)))
+        part = _matches(dialect, node, langs, residual, replace(keys, months=(0,)))
         rows += _keyset(session, part, c, n - len(rows), dialect, dated=False)
     return rows
 
 
+def _date_walk(node: q_ast.Node, langs: tuple[str, ...], conds: list[ColumnElement[bool]]) -> Any:
+    """SQLite: the date index read newest first, each row probed in the match set (built once)."""
+    di = _DateIndexedItems._construct(Item.__table__, name="di")
+    adapter = ClauseAdapter(di)
+    matched = select(FTS.c.rowid).where(fts_match(node, langs))
+    return (select(di.c.id, di.c.published)
+            .where(di.c.id.in_(matched), *(adapter.traverse(x) for x in conds)).subquery("walk"))
+
+
+def _pg_text(node: q_ast.Node, langs: tuple[str, ...]) -> Any:
+    return select(Item.id).where(PG_VECTOR.op("@@")(pg_tsquery(node, langs)))
+
+
 def _matches(dialect: str, node: q_ast.Node, langs: tuple[str, ...], conds: list[ColumnElement[bool]],
-             keys: KeyFilter) -> Any:
+             keys: KeyFilter | None, materialise: bool = True) -> Any:
     """(id, published) of the matches, as a subquery the keyset page reads (materialised on
-    PostgreSQL: the planner must not trade the match set for a walk of the date index)."""
+    PostgreSQL: the planner must not trade a month's match set for a walk of the date index)."""
     stmt, _ = text_matches(dialect, node, langs, conds, "id", "published", keys=keys)
-    if dialect == "postgresql":
+    if dialect == "postgresql" and materialise:
         return stmt.cte("matches").prefix_with("MATERIALIZED")
     return stmt.subquery("matches")
 
@@ -92,13 +137,9 @@ def _keyset(session: Session, src: Any, c: dict[str, Any] | None, n: int, dialec
     return rows
 
 
-def _count_upto(session: Session, dialect: str, node: q_ast.Node, langs: tuple[str, ...], keys: KeyFilter,
-                cap: int) -> float:
-    """How many items match the text and keys, counted up to `cap` + 1 (SQLite: a doclist walk) or as
-    PostgreSQL's planner expects (counting there is a heap fetch per row)."""
-    if dialect == "postgresql":
-        stmt, _ = text_matches(dialect, node, langs, [], "id", keys=keys)
-        return planner_rows(session, stmt)
+def _count_upto(session: Session, dialect: str, node: q_ast.Node, langs: tuple[str, ...],
+                keys: KeyFilter | None, cap: int) -> float:
+    """SQLite: how many items match the text (and keys), counted up to `cap` + 1 (a doclist walk)."""
     capped = select(FTS.c.rowid).where(fts_match(node, langs, keys)).limit(cap + 1).subquery()
     return session.execute(select(func.count()).select_from(capped)).scalar() or 0
 

@@ -12,7 +12,7 @@ from storage.models import Item
 from storage.search.bydate import page_by_date
 from storage.search.cursors import encode_cursor
 from storage.search.engines import tune
-from storage.search.filters import filter_conditions, key_conditions, validate
+from storage.search.filters import filter_conditions, validate
 from storage.search.ranking import page_by_rank
 from storage.search.snippets import snippets
 from storage.search.types import ItemFilter, ItemHit, SearchError, SearchPage
@@ -28,17 +28,17 @@ def search_items(session: Session, f: ItemFilter) -> SearchPage:
         check_positive(node)
     dialect = session.get_bind().dialect.name
     tune(session)
-    keys, conds = key_conditions(session, f) if node is not None else (None, filter_conditions(f))
+    conds = filter_conditions(f)
     langs = query_languages(f.languages)
     ranks: dict[int, float] = {}
     if node is None or f.sort == "date":
         try:
-            rows: list[Any] = page_by_date(session, dialect, node, langs, conds, f, keys)
+            rows: list[Any] = page_by_date(session, dialect, node, langs, conds, f)
         except DBAPIError as exc:  # an expression the engine still rejects: a 4xx, not a 500
             session.rollback()
             raise SearchError(f"invalid query: {exc.orig}") from None
     else:
-        rows = page_by_rank(session, dialect, node, langs, conds, f, keys)
+        rows = page_by_rank(session, dialect, node, langs, conds, f)
         ranks = {r[0]: r[1] for r in rows}
     nxt = None
     if len(rows) > f.limit:  # the cursor names the page's last row

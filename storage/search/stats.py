@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 from storage import query as q_ast
 from storage.models import Item, Source
 from storage.search.engines import FTS, PG_VECTOR, fts_match, pg_tsquery, planner_rows, text_matches, tune
-from storage.search.filters import filter_conditions, key_conditions, validate
-from storage.search.keys import KeyFilter
+from storage.search.filters import filter_conditions, validate
 from storage.search.types import ItemFilter
 from storage.search.userquery import check_positive, parse_user_query
 from storage.search.variants import query_languages
@@ -61,58 +60,53 @@ class SearchStats:
         }
 
 
-def _matching(session: Session, f: ItemFilter) -> tuple[Any, Any, str, q_ast.Node | None, KeyFilter | None, bool]:
-    """(SELECT id, published, source_id, language of the matching items, their id column, dialect, AST,
-    the key filter of a text search, and whether the keys are all its filters)."""
+def _matching(session: Session, f: ItemFilter) -> tuple[Any, Any, str, q_ast.Node | None]:
+    """(SELECT id, published, source_id, language of the matching items, their id column, dialect, AST)."""
     validate(f)
     node = parse_user_query(f.q) if f.q else None
     if node is not None:
         check_positive(node)
     dialect = session.get_bind().dialect.name
     tune(session)
-    keys: KeyFilter | None = None
+    conds = filter_conditions(f)
     if node is None:
-        conds = filter_conditions(f)
         stmt, ident = select(*(Item.__table__.c[c] for c in _COLS)).where(*conds), Item.id
     else:
-        keys, conds = key_conditions(session, f)
-        stmt, ident = text_matches(dialect, node, query_languages(f.languages), conds, *_COLS, keys=keys)
+        stmt, ident = text_matches(dialect, node, query_languages(f.languages), conds, *_COLS)
     if dialect == "sqlite":  # the stored text of `published`, not a datetime parsed per row (10 us each)
         cols = list(stmt.selected_columns)
         stmt = stmt.with_only_columns(cols[0], type_coerce(cols[1], String), *cols[2:])
-    return stmt, ident, dialect, node, keys, node is not None and not conds
+    return stmt, ident, dialect, node
 
 
 def _capped_count(session: Session, stmt: Any, cap: int) -> int:
     return session.execute(select(func.count()).select_from(stmt.limit(cap + 1).subquery())).scalar() or 0
 
 
-def _sample_first(session: Session, f: ItemFilter, stmt: Any, dialect: str, node: q_ast.Node | None,
-                  keys: KeyFilter | None) -> int | None:
+def _sample_first(session: Session, f: ItemFilter, stmt: Any, dialect: str, node: q_ast.Node | None) -> int | None:
     """Whether counting one by one would be too dear, so the sample is drawn at once: on PostgreSQL
     when the planner expects more than PG_STATS_EXACT rows (each is a heap fetch); on SQLite when the
     text alone matches more than STATS_EXACT items (each would be joined to the filter index).
     The number of rows the sample stands for (an estimate, or an upper bound), or None."""
     if dialect == "postgresql":  # the heap fetches are those of the text matches, before the filters
-        estimate = int(planner_rows(session, stmt if node is None else _pg_text(node, f, keys)))
+        estimate = int(planner_rows(session, stmt if node is None else _pg_text(node, f)))
         return estimate if estimate > PG_STATS_EXACT else None
     if node is None:
         return None
-    total = _text_total(session, dialect, node, f, keys)
+    total = _text_total(session, dialect, node, f)
     return total if total > STATS_EXACT else None
 
 
-def _pg_text(node: q_ast.Node, f: ItemFilter, keys: KeyFilter | None) -> Any:
-    return select(Item.id).where(PG_VECTOR.op("@@")(pg_tsquery(node, query_languages(f.languages), keys)))
+def _pg_text(node: q_ast.Node, f: ItemFilter) -> Any:
+    return select(Item.id).where(PG_VECTOR.op("@@")(pg_tsquery(node, query_languages(f.languages))))
 
 
-def _text_total(session: Session, dialect: str, node: q_ast.Node, f: ItemFilter, keys: KeyFilter | None) -> int:
-    """Matches of the text and index keys, before the other filters (SQLite: an FTS5 doclist count)."""
+def _text_total(session: Session, dialect: str, node: q_ast.Node, f: ItemFilter) -> int:
+    """Text matches before filters (SQLite: an FTS5 doclist count, cheap)."""
     langs = query_languages(f.languages)
     if dialect == "sqlite":
-        return session.execute(select(func.count()).select_from(FTS)
-                               .where(fts_match(node, langs, keys))).scalar() or 0
-    return session.execute(select(func.count()).where(PG_VECTOR.op("@@")(pg_tsquery(node, langs, keys)))
+        return session.execute(select(func.count()).select_from(FTS).where(fts_match(node, langs))).scalar() or 0
+    return session.execute(select(func.count()).where(PG_VECTOR.op("@@")(pg_tsquery(node, langs)))
                            .select_from(Item)).scalar() or 0
 
 
@@ -148,43 +142,36 @@ def _sample_rows(session: Session, stmt: Any, ident: Any, dialect: str, slices: 
 
 
 def count_items(session: Session, f: ItemFilter) -> Count:
-    """How many items match `f` (exact up to STATS_EXACT, else an estimate; on SQLite exact whenever the
-    index keys hold every filter: then the count is one FTS5 doclist walk)."""
-    stmt, ident, dialect, node, keys, keyed = _matching(session, f)
-    if keyed and dialect == "sqlite":
-        return Count(_text_total(session, dialect, node, f, keys), True)  # type: ignore[arg-type]
-    population = _sample_first(session, f, stmt, dialect, node, keys)
+    """How many items match `f` (exact up to STATS_EXACT, else an estimate)."""
+    stmt, ident, dialect, node = _matching(session, f)
+    population = _sample_first(session, f, stmt, dialect, node)
     if population is None:
         size = _capped_count(session, stmt, STATS_EXACT)
         if size <= STATS_EXACT:
             return Count(size, True)
-    return _estimate(session, f, stmt, ident, dialect, node, population, keys)[0].count
+    return _estimate(session, f, stmt, ident, dialect, node, population)[0].count
 
 
 def search_stats(session: Session, f: ItemFilter, *, top: int = 10) -> SearchStats:
     """The total, per-month and per-week counts, and the `top` publishers and languages of `f`."""
-    stmt, ident, dialect, node, keys, keyed = _matching(session, f)
-    population = _sample_first(session, f, stmt, dialect, node, keys)
+    stmt, ident, dialect, node = _matching(session, f)
+    population = _sample_first(session, f, stmt, dialect, node)
     if population is None:  # one pass: the rows themselves, unless there are too many
         rows = list(session.execute(stmt.limit(STATS_EXACT + 1)).all())
         if len(rows) <= STATS_EXACT:
             return _aggregate(session, rows, 1.0, Count(len(rows), True), top)
-    stats, rows, fraction = _estimate(session, f, stmt, ident, dialect, node, population, keys)
-    if keyed and dialect == "sqlite" and population is not None:  # the doclist count is the exact total
-        return _aggregate(session, rows, fraction, Count(population, True), top, sampled=True)
+    stats, rows, fraction = _estimate(session, f, stmt, ident, dialect, node, population)
     return _aggregate(session, rows, fraction, stats.count, top)
 
 
 def _estimate(session: Session, f: ItemFilter, stmt: Any, ident: Any, dialect: str,
-              node: q_ast.Node | None, population: int | None,
-              keys: KeyFilter | None = None) -> tuple[SearchStats, list[Any], float]:
+              node: q_ast.Node | None, population: int | None) -> tuple[SearchStats, list[Any], float]:
     above = population is None  # counted past STATS_EXACT already
     if population is None:  # more than STATS_EXACT rows, how many more unknown
         if node is not None and dialect == "sqlite":
-            population = _text_total(session, dialect, node, f, keys)  # an upper bound of the filtered total
+            population = _text_total(session, dialect, node, f)  # an upper bound of the filtered total
         elif dialect == "postgresql":
-            population = max(4 * STATS_EXACT,
-                             int(planner_rows(session, stmt if node is None else _pg_text(node, f, keys))))
+            population = max(4 * STATS_EXACT, int(planner_rows(session, stmt if node is None else _pg_text(node, f))))
         else:
             population = 4 * STATS_EXACT
     target = PG_STATS_SAMPLE if dialect == "postgresql" else STATS_SAMPLE
@@ -196,9 +183,7 @@ def _estimate(session: Session, f: ItemFilter, stmt: Any, ident: Any, dialect: s
     return stats, rows, covered
 
 
-def _aggregate(session: Session, rows: list[Any], fraction: float, count: Count, top: int,
-               sampled: bool = False) -> SearchStats:
-    """The facets of `rows`, scaled by 1 / fraction (a sample, when `sampled` or the count is inexact)."""
+def _aggregate(session: Session, rows: list[Any], fraction: float, count: Count, top: int) -> SearchStats:
     scale = 1.0 / fraction if fraction else 1.0
     months: Counter[str] = Counter()
     weeks: Counter[str] = Counter()
@@ -231,5 +216,5 @@ def _aggregate(session: Session, rows: list[Any], fraction: float, count: Count,
         undated=round(undated * scale),
         publishers=sorted(scaled(publishers), key=lambda kv: (-kv[1], kv[0]))[:top],
         languages=sorted(scaled(languages), key=lambda kv: (-kv[1], kv[0] or ""))[:top],
-        sample_fraction=fraction if sampled or not count.exact else None,
+        sample_fraction=None if count.exact else fraction,
     )
