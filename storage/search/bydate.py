@@ -6,7 +6,8 @@ Without text, the date index is walked. With text:
 * many, no filter but dates or symbols: SQLite walks the date index against the match set (built
   once); PostgreSQL's planner picks between its GIN bitmap and date index;
 * many, with on-topic / language / source filters (which may keep almost none: a French word among
-  English items took 1.3-1.7 s): the archive's months are walked newest first, each month's matches
+  English items took 1.3-1.7 s): up to FEW matches of the words and keys are fetched in one
+  query and sorted; beyond, the archive's months are walked newest first, each month's matches
   found with the filters as index keys (storage.search.keys: the engine intersects them with the
   words), at most MONTH_WALK months per page; the older matches are then sorted at once, the
   undated ones last.
@@ -44,6 +45,7 @@ from storage.search.types import ItemFilter
 
 SQLITE_SORT_ALL = 20_000  # SQLite: up to this many text matches are sorted outright
 SORT_ALL = 5_000  # PostgreSQL: up to this many expected text matches, the planner picks the plan
+FEW = 5_000  # with filters on many matches: up to this many filtered matches are fetched and sorted at once
 MONTH_WALK = 24  # months read one by one per page before the rest is sorted at once
 SQLITE_DATE_INDEX = "ix_items_published_id"
 
@@ -75,7 +77,10 @@ def page_by_date(session: Session, dialect: str, node: q_ast.Node | None, langs:
     elif not keyed or planner_rows(session, _pg_text(node, langs)) <= SORT_ALL:
         # the planner picks the GIN bitmap or the date index, both fine when the filters keep many
         return _keyset(session, _matches(dialect, node, langs, conds, None, materialise=False), c, n, dialect)
-    # filters on many matches: they may keep almost none, so the keys narrow each month's match
+    # filters on many matches: they may keep almost none, so the keys narrow the match
+    few = _few(session, dialect, node, langs, residual, keys, FEW)
+    if few is not None:
+        return _sorted_after(few, c)[:n]
     rows: list[Any] = []
     month = None if c is not None and c.get("p") is None else _newest_month(session, c, f)
     walked = 0
@@ -93,6 +98,26 @@ def page_by_date(session: Session, dialect: str, node: q_ast.Node | None, langs:
         part = _matches(dialect, node, langs, residual, replace(keys, months=(0,)))
         rows += _keyset(session, part, c, n - len(rows), dialect, dated=False)
     return rows
+
+
+def _few(session: Session, dialect: str, node: q_ast.Node, langs: tuple[str, ...],
+         conds: list[ColumnElement[bool]], keys: KeyFilter, cap: int) -> list[Any] | None:
+    """The (id, published) of every match of the words, keys and conditions if there are at most
+    `cap` of them (one query: a filter that keeps almost nothing costs one intersection), else None."""
+    stmt, _ = text_matches(dialect, node, langs, conds, "id", "published", keys=keys)
+    rows = list(session.execute(stmt.limit(cap + 1)).all())
+    return rows if len(rows) <= cap else None
+
+
+def _sorted_after(rows: list[Any], c: dict[str, Any] | None) -> list[Any]:
+    """`rows` in date order (dated newest first, then undated newest archived), after the cursor."""
+    dated = sorted(((as_utc(p), i) for i, p in rows if p is not None), reverse=True)
+    undated = sorted((i for i, p in rows if p is None), reverse=True)
+    if c is not None and c.get("p") is not None:
+        dated = [(p, i) for p, i in dated if (p, i) < (c["p"], c["id"])]
+    elif c is not None:
+        dated, undated = [], [i for i in undated if i < c["id"]]
+    return [(i, p) for p, i in dated] + [(i, None) for i in undated]
 
 
 def _date_walk(node: q_ast.Node, langs: tuple[str, ...], conds: list[ColumnElement[bool]]) -> Any:

@@ -17,7 +17,6 @@ from storage.models import Item
 from storage.search import engines
 from storage.search.cursors import decode_cursor
 from storage.search.engines import FTS, PG_VECTOR, filter_index, fts_match, pg_tsquery, planner_rows
-from storage.search.keys import KeyFilter
 from storage.search.types import ItemFilter, SearchError
 from storage.search.variants import node_variants
 
@@ -29,9 +28,9 @@ from storage.search.variants import node_variants
 # RANK_WINDOW text matches (every rare word, most filtered searches) has one window: exact global
 # ranking, as before. Ranking costs about one unit per match and FTS phrase (each normalised variant
 # of each positive word), so a query of more than two phrases gets proportionally smaller windows
-# (`window_size`, never below RANK_WINDOW_MIN). Windows are cut on the matches of the text and the
-# index keys (on-topic, language, source: storage.search.keys), before the other filters; rank
-# values are the engine's (bm25 / ts_rank_cd over the whole archive), independent of
+# (`window_size`, never below RANK_WINDOW_MIN). Windows are cut on the text matches, before the
+# filters (joined per match: the index keys of storage.search.keys cost more here, see
+# docs/architecture.md); rank values are the engine's (bm25 / ts_rank_cd over the whole archive), independent of
 # the window. A cursor carries its window's id bounds, so paging lists every match exactly once.
 #   SQLite: the window's lower bound is the exact N-th newest match (FTS5 walks rowids backwards
 #     cheaply). PostgreSQL: ranking a row costs a heap fetch, so windows are PG_WINDOW_DIVISOR times
@@ -58,10 +57,10 @@ class _Ranker:
 
 
 def _ranker(dialect: str, node: q_ast.Node, langs: tuple[str, ...],
-            conds: list[ColumnElement[bool]], keys: KeyFilter | None = None) -> _Ranker:
+            conds: list[ColumnElement[bool]]) -> _Ranker:
     size = window_size(node, langs)
     if dialect == "sqlite":
-        matches = fts_match(node, langs, keys)
+        matches = fts_match(node, langs)
         rowid = FTS.c.rowid
         rank = func.bm25(literal_column("items_fts"), 10.0, 1.0, 0.0)  # search_title, search_text, meta
         ranked = select(rowid.label("id"), rank.label("rank")).select_from(FTS).where(matches)
@@ -72,8 +71,8 @@ def _ranker(dialect: str, node: q_ast.Node, langs: tuple[str, ...],
         ids = select(rowid).select_from(FTS).where(matches)
         return _Ranker(size, ids, ranked, rowid, rank)
     if dialect == "postgresql":
-        tsq = pg_tsquery(node, langs, keys)  # words and keys
-        rank = -cast(func.ts_rank_cd(PG_VECTOR, pg_tsquery(node, langs)), Double())  # words only; float8
+        tsq = pg_tsquery(node, langs)
+        rank = -cast(func.ts_rank_cd(PG_VECTOR, tsq), Double())  # float8: exact in cursors
         ranked = select(Item.id, rank.label("rank")).where(PG_VECTOR.op("@@")(tsq), *conds)
         # each row ranked costs a heap fetch here (no FTS5 doclist): smaller windows than SQLite's
         size = max(RANK_WINDOW_MIN, size // PG_WINDOW_DIVISOR)
@@ -134,13 +133,10 @@ def page_by_rank(
     langs: tuple[str, ...],
     conds: list[ColumnElement[bool]],
     f: ItemFilter,
-    keys: KeyFilter | None = None,
 ) -> list[tuple[int, float, Window]]:
-    """Up to f.limit + 1 (id, rank, window) rows after the cursor: windows newest first, each by rank.
-
-    `keys`: the filters answered by index keys (filters.key_conditions); `conds` the others."""
+    """Up to f.limit + 1 (id, rank, window) rows after the cursor: windows newest first, each by rank."""
     try:
-        r = _ranker(dialect, node, langs, conds, keys)
+        r = _ranker(dialect, node, langs, conds)
         after: tuple[float, int] | None = None
         w: Window | None = None
         if f.cursor:
