@@ -1,14 +1,23 @@
 """Paging by date (newest published first, undated last, then newest archived): with or without text.
 
-Without text, the (published, id) index is walked. With text, SQLite gets the text matches from FTS5
-and either sorts them all (few matches) or walks the date index keeping those in the match set (many
-matches: the first page of 50 is found after ~50 / share-of-matches rows). PostgreSQL's planner
-makes the same choice itself between the GIN bitmap and the (published DESC NULLS LAST, id DESC)
-index of the 0004 migration, given honest per-transaction settings (storage.search.engines.tune).
+Without text, the date index is walked. With text:
+* few text matches (SQLite: at most SQLITE_SORT_ALL counted; PostgreSQL: at most SORT_ALL expected):
+  all matches that pass the filters are sorted by date (PostgreSQL's planner may walk its date index);
+* many, no filter but dates or symbols: SQLite walks the date index against the match set (built
+  once); PostgreSQL's planner picks between its GIN bitmap and date index;
+* many, with on-topic / language / source filters (which may keep almost none: a French word among
+  English items took 1.3-1.7 s): up to FEW matches of the words and keys are fetched in one
+  query and sorted; beyond, the archive's months are walked newest first, each month's matches
+  found with the filters as index keys (storage.search.keys: the engine intersects them with the
+  words), at most MONTH_WALK months per page; the older matches are then sorted at once, the
+  undated ones last.
+Every query is a keyset range `(published, id) < cursor`, so paging is exact in each case.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, tuple_
@@ -19,11 +28,25 @@ from sqlalchemy.sql.util import ClauseAdapter
 from storage import query as q_ast
 from storage.models import Item
 from storage.search.cursors import decode_cursor
-from storage.search.engines import FTS, IndexedItems, compile_indexed_items, fts_match, text_matches
+from storage.search.dates import as_utc
+from storage.search.engines import (
+    FTS,
+    PG_VECTOR,
+    IndexedItems,
+    compile_indexed_items,
+    fts_match,
+    pg_tsquery,
+    planner_rows,
+    text_matches,
+)
+from storage.search.filters import key_conditions
+from storage.search.keys import KeyFilter, month_of, next_month, previous_month
 from storage.search.types import ItemFilter
 
-# SQLite: up to this many text matches are sorted by date outright; above, the date index is walked.
-SQLITE_SORT_ALL = 20_000
+SQLITE_SORT_ALL = 20_000  # SQLite: up to this many text matches are sorted outright
+SORT_ALL = 5_000  # PostgreSQL: up to this many expected text matches, the planner picks the plan
+FEW = 5_000  # with filters on many matches: up to this many filtered matches are fetched and sorted at once
+MONTH_WALK = 24  # months read one by one per page before the rest is sorted at once
 SQLITE_DATE_INDEX = "ix_items_published_id"
 
 
@@ -39,37 +62,136 @@ compiles(_DateIndexedItems)(compile_indexed_items)
 
 def page_by_date(session: Session, dialect: str, node: q_ast.Node | None, langs: tuple[str, ...],
                  conds: list[ColumnElement[bool]], f: ItemFilter) -> list[Any]:
-    """Up to f.limit + 1 (id, published) rows after the cursor, newest first."""
+    """Up to f.limit + 1 (id, published) rows after the cursor, newest first (`conds`: every filter)."""
     c = decode_cursor(f.cursor, "d", f, session) if f.cursor else None
-    if node is None:
-        stmt = select(Item.id, Item.published).where(*conds)
-        pub, ident = Item.published, Item.id
-    elif dialect == "sqlite" and _many_matches(session, node, langs):
-        # walk the date index; the match set is built once (an ephemeral index) and probed per row
-        di = _DateIndexedItems._construct(Item.__table__, name="di")
-        adapter = ClauseAdapter(di)
-        matched = select(FTS.c.rowid).where(fts_match(node, langs))
-        stmt = select(di.c.id, di.c.published).where(di.c.id.in_(matched), *(adapter.traverse(x) for x in conds))
-        pub, ident = di.c.published, di.c.id
-    else:
-        stmt, ident = text_matches(dialect, node, langs, conds, "id", "published")
-        pub = stmt.selected_columns[1]
-    # dated rows, then undated ones: each part is a range of the date index (an OR of both is not)
     n = f.limit + 1
+    if node is None:
+        return _keyset(session, select(Item.id, Item.published).where(*conds).subquery(), c, n, dialect)
+    keys, residual = key_conditions(session, f)
+    keyed = keys != KeyFilter()
+    if dialect == "sqlite":
+        if _count_upto(session, dialect, node, langs, None, SQLITE_SORT_ALL) <= SQLITE_SORT_ALL:
+            return _keyset(session, _matches(dialect, node, langs, conds, None, materialise=False), c, n, dialect)
+        if not keyed:  # every match counts: the date index is walked against the match set
+            return _keyset(session, _date_walk(node, langs, conds), c, n, dialect)
+    elif not keyed or planner_rows(session, _pg_text(node, langs)) <= SORT_ALL:
+        # the planner picks the GIN bitmap or the date index, both fine when the filters keep many
+        return _keyset(session, _matches(dialect, node, langs, conds, None, materialise=False), c, n, dialect)
+    # filters on many matches: they may keep almost none, so the keys narrow the match
+    few = _few(session, dialect, node, langs, residual, keys, FEW)
+    if few is not None:
+        return _sorted_after(few, c)[:n]
     rows: list[Any] = []
-    if c is None or c.get("p") is not None:
-        dated = stmt.where(pub.is_not(None))
-        if c is not None:
-            dated = dated.where(tuple_(pub, ident) < tuple_(c["p"], c["id"]))
-        rows = list(session.execute(dated.order_by(pub.desc(), ident.desc()).limit(n)).all())
+    month = None if c is not None and c.get("p") is None else _newest_month(session, c, f)
+    walked = 0
+    while month is not None and len(rows) < n:
+        if walked == MONTH_WALK:  # the rest, all at once
+            older = [*residual, Item.published < _month_start(next_month(month))]  # `month` not read yet
+            rows += _keyset(session, _matches(dialect, node, langs, older, keys), c, n - len(rows), dialect,
+                            undated=False)
+            break
+        part = _matches(dialect, node, langs, residual, replace(keys, months=(month,)))
+        rows += _keyset(session, part, c, n - len(rows), dialect, undated=False)
+        walked += 1
+        month = _older_month(session, month, f)
     if len(rows) < n:
-        undated = stmt.where(pub.is_(None))
-        if c is not None and c.get("p") is None:
-            undated = undated.where(ident < c["id"])
-        rows += session.execute(undated.order_by(ident.desc()).limit(n - len(rows))).all()
+        part = _matches(dialect, node, langs, residual, replace(keys, months=(0,)))
+        rows += _keyset(session, part, c, n - len(rows), dialect, dated=False)
     return rows
 
 
-def _many_matches(session: Session, node: q_ast.Node, langs: tuple[str, ...]) -> bool:
-    capped = select(FTS.c.rowid).where(fts_match(node, langs)).limit(SQLITE_SORT_ALL + 1).subquery()
-    return (session.execute(select(func.count()).select_from(capped)).scalar() or 0) > SQLITE_SORT_ALL
+def _few(session: Session, dialect: str, node: q_ast.Node, langs: tuple[str, ...],
+         conds: list[ColumnElement[bool]], keys: KeyFilter, cap: int) -> list[Any] | None:
+    """The (id, published) of every match of the words, keys and conditions if there are at most
+    `cap` of them (one query: a filter that keeps almost nothing costs one intersection), else None."""
+    stmt, _ = text_matches(dialect, node, langs, conds, "id", "published", keys=keys)
+    rows = list(session.execute(stmt.limit(cap + 1)).all())
+    return rows if len(rows) <= cap else None
+
+
+def _sorted_after(rows: list[Any], c: dict[str, Any] | None) -> list[Any]:
+    """`rows` in date order (dated newest first, then undated newest archived), after the cursor."""
+    dated = sorted(((as_utc(p), i) for i, p in rows if p is not None), reverse=True)
+    undated = sorted((i for i, p in rows if p is None), reverse=True)
+    if c is not None and c.get("p") is not None:
+        dated = [(p, i) for p, i in dated if (p, i) < (c["p"], c["id"])]
+    elif c is not None:
+        dated, undated = [], [i for i in undated if i < c["id"]]
+    return [(i, p) for p, i in dated] + [(i, None) for i in undated]
+
+
+def _date_walk(node: q_ast.Node, langs: tuple[str, ...], conds: list[ColumnElement[bool]]) -> Any:
+    """SQLite: the date index read newest first, each row probed in the match set (built once)."""
+    di = _DateIndexedItems._construct(Item.__table__, name="di")
+    adapter = ClauseAdapter(di)
+    matched = select(FTS.c.rowid).where(fts_match(node, langs))
+    return (select(di.c.id, di.c.published)
+            .where(di.c.id.in_(matched), *(adapter.traverse(x) for x in conds)).subquery("walk"))
+
+
+def _pg_text(node: q_ast.Node, langs: tuple[str, ...]) -> Any:
+    return select(Item.id).where(PG_VECTOR.op("@@")(pg_tsquery(node, langs)))
+
+
+def _matches(dialect: str, node: q_ast.Node, langs: tuple[str, ...], conds: list[ColumnElement[bool]],
+             keys: KeyFilter | None, materialise: bool = True) -> Any:
+    """(id, published) of the matches, as a subquery the keyset page reads (materialised on
+    PostgreSQL: the planner must not trade a month's match set for a walk of the date index)."""
+    stmt, _ = text_matches(dialect, node, langs, conds, "id", "published", keys=keys)
+    if dialect == "postgresql" and materialise:
+        return stmt.cte("matches").prefix_with("MATERIALIZED")
+    return stmt.subquery("matches")
+
+
+def _keyset(session: Session, src: Any, c: dict[str, Any] | None, n: int, dialect: str,
+            dated: bool = True, undated: bool = True) -> list[Any]:
+    """Up to n rows of `src` after the cursor: dated ones newest first, then undated ones (each part a
+    range of the date order: an OR of both is not)."""
+    pub, ident = src.c.published, src.c.id
+    rows: list[Any] = []
+    if dated and (c is None or c.get("p") is not None):
+        stmt = select(ident, pub).where(pub.is_not(None))
+        if c is not None:
+            stmt = stmt.where(tuple_(pub, ident) < tuple_(c["p"], c["id"]))
+        rows = list(session.execute(stmt.order_by(pub.desc(), ident.desc()).limit(n)).all())
+    if undated and len(rows) < n:
+        stmt = select(ident, pub).where(pub.is_(None))
+        if c is not None and c.get("p") is None:
+            stmt = stmt.where(ident < c["id"])
+        rows += session.execute(stmt.order_by(ident.desc()).limit(n - len(rows))).all()
+    return rows
+
+
+def _count_upto(session: Session, dialect: str, node: q_ast.Node, langs: tuple[str, ...],
+                keys: KeyFilter | None, cap: int) -> float:
+    """SQLite: how many items match the text (and keys), counted up to `cap` + 1 (a doclist walk)."""
+    capped = select(FTS.c.rowid).where(fts_match(node, langs, keys)).limit(cap + 1).subquery()
+    return session.execute(select(func.count()).select_from(capped)).scalar() or 0
+
+
+def _month_start(month: int) -> datetime:
+    return datetime(month // 100, month % 100, 1, tzinfo=UTC)
+
+
+def _newest_month(session: Session, c: dict[str, Any] | None, f: ItemFilter) -> int | None:
+    """The month of the cursor's row, else of the newest dated item within `until`."""
+    if c is not None:
+        return month_of(c["p"])
+    stmt = select(func.max(Item.published))
+    if f.until is not None:
+        stmt = stmt.where(Item.published <= f.until)
+    newest = session.execute(stmt).scalar()
+    return None if newest is None or (f.since is not None and as_utc(newest) < as_utc(f.since)) else month_of(newest)
+
+
+def _older_month(session: Session, month: int, f: ItemFilter) -> int | None:
+    """The newest month before `month` holding any dated item (empty months are skipped via the
+    published index), or None."""
+    start = _month_start(month)
+    if f.since is not None and start <= as_utc(f.since):
+        return None
+    older = session.execute(select(func.max(Item.published)).where(Item.published < start)).scalar()
+    if older is None or (f.since is not None and as_utc(older) < as_utc(f.since)):
+        return None
+    found = month_of(older)
+    return found if found < month else previous_month(month)

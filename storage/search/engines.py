@@ -14,6 +14,7 @@ from sqlalchemy.sql.util import ClauseAdapter
 from storage import query as q_ast
 from storage.models import Item
 from storage.search.fulltext import to_fts5, to_tsquery
+from storage.search.keys import KeyFilter, pg_meta, sqlite_meta
 from storage.search.types import SearchError
 
 SQLITE_FILTER_INDEX = "ix_items_search_filter"  # covering index for the filters (0002 migration)
@@ -61,27 +62,41 @@ def tune(session: Session) -> None:
             conn.exec_driver_sql(f"SET LOCAL {name} = '{value}'")
 
 
-def fts_match(node: q_ast.Node, langs: tuple[str, ...]) -> ColumnElement[bool]:
-    return literal_column("items_fts").op("MATCH")(to_fts5(node, langs))
+def fts5_expression(node: q_ast.Node, langs: tuple[str, ...], keys: KeyFilter | None = None) -> str:
+    """The FTS5 MATCH string: the words in the title and text columns, the key filter in `meta`."""
+    words = "{search_title search_text} : (" + to_fts5(node, langs) + ")"
+    meta = sqlite_meta(keys) if keys is not None else None
+    return words if meta is None else f"{words} AND {meta}"
 
 
-def pg_tsquery(node: q_ast.Node, langs: tuple[str, ...]) -> ColumnElement[Any]:
-    return func.to_tsquery(PG_CONFIG, to_tsquery(node, langs))
+def fts_match(node: q_ast.Node, langs: tuple[str, ...], keys: KeyFilter | None = None) -> ColumnElement[bool]:
+    return literal_column("items_fts").op("MATCH")(fts5_expression(node, langs, keys))
+
+
+def tsquery_expression(node: q_ast.Node, langs: tuple[str, ...], keys: KeyFilter | None = None) -> str:
+    """The tsquery string: the words, AND the key filter's lexemes."""
+    words = to_tsquery(node, langs)
+    meta = pg_meta(keys) if keys is not None else None
+    return words if meta is None else f"{words} & {meta}"
+
+
+def pg_tsquery(node: q_ast.Node, langs: tuple[str, ...], keys: KeyFilter | None = None) -> ColumnElement[Any]:
+    return func.to_tsquery(PG_CONFIG, tsquery_expression(node, langs, keys))
 
 
 def text_matches(dialect: str, node: q_ast.Node, langs: tuple[str, ...], conds: list[ColumnElement[bool]],
-                 *cols: str) -> tuple[Select[Any], Any]:
-    """SELECT `cols` (items column names) of the items matching the text and the filters, and the
-    column object of their id (to add conditions on it)."""
+                 *cols: str, keys: KeyFilter | None = None) -> tuple[Select[Any], Any]:
+    """SELECT `cols` (items column names) of the items matching the text, the key filter and the
+    other conditions, and the column object of their id (to add conditions on it)."""
     if dialect == "sqlite":
         fi = filter_index()
         adapter = ClauseAdapter(fi)
         stmt = (select(*(fi.c[c] for c in cols)).select_from(FTS).join(fi, fi.c.id == FTS.c.rowid)
-                .where(fts_match(node, langs), *(adapter.traverse(c) for c in conds)))
+                .where(fts_match(node, langs, keys), *(adapter.traverse(c) for c in conds)))
         return stmt, fi.c.id
     if dialect == "postgresql":
         stmt = select(*(Item.__table__.c[c] for c in cols)).where(
-            PG_VECTOR.op("@@")(pg_tsquery(node, langs)), *conds)
+            PG_VECTOR.op("@@")(pg_tsquery(node, langs, keys)), *conds)
         return stmt, Item.id
     raise SearchError(f"full-text search is not available on {dialect}")
 

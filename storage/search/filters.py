@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy.orm import Session
 
 from storage.languages import iso639_1
 from storage.models import Item, ItemSymbol, Source
 from storage.search.cursors import CURSOR_ERROR
+from storage.search.keys import KeyFilter
 from storage.search.types import MAX_FILTER_LENGTH, MAX_LIMIT, SORTS, ItemFilter, SearchError
 
 
@@ -15,10 +17,6 @@ def filter_conditions(f: ItemFilter) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = []
     if not f.include_all:
         conds += [Item.relevant.is_(True), Item.duplicate_of_id.is_(None)]
-    if f.since is not None:
-        conds.append(Item.published >= f.since)
-    if f.until is not None:
-        conds.append(Item.published <= f.until)
     if f.languages:
         conds.append(Item.language.in_([lang.strip().lower() for lang in f.languages]))
     if f.sources or f.publishers:
@@ -28,6 +26,17 @@ def filter_conditions(f: ItemFilter) -> list[ColumnElement[bool]]:
         if f.publishers:
             src = src.where(func.lower(Source.publisher).in_([p.lower() for p in f.publishers]))
         conds.append(Item.source_id.in_(src.scalar_subquery()))
+    conds += _residual(f)
+    return conds
+
+
+def _residual(f: ItemFilter) -> list[ColumnElement[bool]]:
+    """The conditions no index key answers: dates (months are keys, days are not) and symbols."""
+    conds: list[ColumnElement[bool]] = []
+    if f.since is not None:
+        conds.append(Item.published >= f.since)
+    if f.until is not None:
+        conds.append(Item.published <= f.until)
     if f.symbol:
         sym = f.symbol.strip()
         conds.append(
@@ -37,6 +46,23 @@ def filter_conditions(f: ItemFilter) -> list[ColumnElement[bool]]:
             )
         )
     return conds
+
+
+def key_conditions(session: Session, f: ItemFilter) -> tuple[KeyFilter, list[ColumnElement[bool]]]:
+    """The filters of a text search as index keys (storage.search.keys) and the conditions left over.
+
+    Together they select exactly what filter_conditions does; sources and publishers are looked up
+    here (the sources table is small) and become source keys."""
+    languages = tuple(dict.fromkeys(lang.strip().lower() for lang in f.languages)) or None
+    source_ids = None
+    if f.sources or f.publishers:
+        src = select(Source.id)
+        if f.sources:
+            src = src.where(Source.name.in_(f.sources))
+        if f.publishers:
+            src = src.where(func.lower(Source.publisher).in_([p.lower() for p in f.publishers]))
+        source_ids = tuple(sorted(session.execute(src).scalars()))
+    return KeyFilter(on_topic=not f.include_all, languages=languages, source_ids=source_ids), _residual(f)
 
 
 def _check_text(name: str, value: str) -> None:

@@ -30,7 +30,8 @@ from storage.search.variants import node_variants
 # ranking, as before. Ranking costs about one unit per match and FTS phrase (each normalised variant
 # of each positive word), so a query of more than two phrases gets proportionally smaller windows
 # (`window_size`, never below RANK_WINDOW_MIN). Windows are cut on the text matches, before the
-# filters; rank values are the engine's (bm25 / ts_rank_cd over the whole archive), independent of
+# filters (joined per match: the index keys of storage.search.keys cost more here, see
+# docs/architecture.md); rank values are the engine's (bm25 / ts_rank_cd over the whole archive), independent of
 # the window. A cursor carries its window's id bounds, so paging lists every match exactly once.
 #   SQLite: the window's lower bound is the exact N-th newest match (FTS5 walks rowids backwards
 #     cheaply). PostgreSQL: ranking a row costs a heap fetch, so windows are PG_WINDOW_DIVISOR times
@@ -62,7 +63,7 @@ def _ranker(dialect: str, node: q_ast.Node, langs: tuple[str, ...],
     if dialect == "sqlite":
         matches = fts_match(node, langs)
         rowid = FTS.c.rowid
-        rank = func.bm25(literal_column("items_fts"), 10.0, 1.0)  # search_title, search_text
+        rank = func.bm25(literal_column("items_fts"), 10.0, 1.0, 0.0)  # search_title, search_text, meta
         ranked = select(rowid.label("id"), rank.label("rank")).select_from(FTS).where(matches)
         if conds:  # filters through the covering index, joined per match (bm25 only for those kept)
             fi = filter_index()

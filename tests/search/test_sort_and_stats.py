@@ -57,13 +57,16 @@ FILTERS = [{"include_all": True}, {}, {"languages": ["en"]}, {"include_all": Tru
 
 @pytest.mark.parametrize("q", ["drone*", "REAIM OR swarm", "\"drone swarm\""])
 @pytest.mark.parametrize("kw", FILTERS, ids=lambda kw: "|".join(kw) or "default")
-@pytest.mark.parametrize("strategy", ["sort-all", "walk-index"])
+@pytest.mark.parametrize("strategy", ["sort-all", "keyed-sort", "walk-months", "walk-one-month-then-sort"])
 def test_date_sort_pages_every_match_once_newest_first(engine: Engine, ids: dict[str, int], q: str, kw: dict,
                                                        strategy: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    if strategy != "sort-all":
-        if engine.dialect.name != "sqlite":
-            pytest.skip("SQLite's strategies for many matches")
-        monkeypatch.setattr(bydate, "SQLITE_SORT_ALL", 3)
+    if strategy != "sort-all":  # many matches: the date index walk, or month keys then the rest at once
+        monkeypatch.setattr(bydate, "SORT_ALL", 0)
+        monkeypatch.setattr(bydate, "SQLITE_SORT_ALL", 0)
+    if strategy.startswith("walk"):
+        monkeypatch.setattr(bydate, "FEW", 0)
+    if strategy == "walk-one-month-then-sort":
+        monkeypatch.setattr(bydate, "MONTH_WALK", 1)
     ranked = walk(engine, ItemFilter(q=q, limit=500, **kw))
     for limit in (1, 6):
         by_date = walk(engine, ItemFilter(q=q, sort="date", limit=limit, **kw))
