@@ -1,16 +1,16 @@
 """crawl_runs.heartbeat_at: a live crawl renews it, so a run left `running` by a killed process can be told
 from one still going (on this or another machine) and closed as `interrupted`.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005_search_filter_keys
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005_search_filter_keys"
 branch_labels = None
 depends_on = None
 
