@@ -22,12 +22,13 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from crawler.relevance.lexicon import Hit, available_languages, lexicon_for
+from crawler.relevance.lexicon import Hit, available_languages, lexicon_for, refine_words
 from storage.textnorm import Word, base_language, detect_language, detect_script_language, words
 
 THRESHOLD = 2.5
 NEAR = 12  # words: an AI and a military concept this close in one sentence are decisive
 WINDOW = 25  # words: farther apart, or in one long sentence, they count less
+AUTO_NEAR = 6  # words: an `auto` word ("autonomously") this close to a vehicle or military word is AI
 STRONG_TITLE, STRONG_BODY, STRONG_CAP = 4.0, 3.0, 8.0
 NAME_TITLE, NAME_BODY = 3.5, 3.0
 TITLE_PAIR = 3.0
@@ -93,9 +94,9 @@ class _Positions:
 
     def __init__(self, hits: Sequence[Hit]) -> None:
         self.starts = sorted({h.start for h in hits})
-        self.ends_at: dict[int, set[int]] = {}
+        self.at: dict[int, list[Hit]] = {}
         for h in hits:
-            self.ends_at.setdefault(h.start, set()).add(h.end)
+            self.at.setdefault(h.start, []).append(h)
 
     def nearest(self, hit: Hit, sentence_of: _Sentences | None = None) -> tuple[int, bool] | None:
         """(distance, same sentence) of the nearest other hit, preferring one in the same sentence."""
@@ -105,8 +106,8 @@ class _Positions:
             if not 0 <= j < len(self.starts):
                 continue
             pos = self.starts[j]
-            if pos == hit.start and self.ends_at[pos] == {hit.end}:
-                continue  # only this very span (one word that is both an AI and a military term)
+            if all(other.overlaps(hit) for other in self.at[pos]):
+                continue  # only these very words (one word that is both an AI and a military term)
             same = sentence_of is not None and sentence_of[pos] == sentence_of[hit.start]
             cand = (abs(pos - hit.start), same)
             if best is None or (cand[1], -cand[0]) > (best[1], -best[0]):
@@ -135,11 +136,9 @@ def _body_pairs(ai: list[Hit], mil: list[Hit], sentence_of: _Sentences) -> tuple
 
 
 def _distinct_pair(ai: list[Hit], mil: list[Hit]) -> bool:
-    """An AI and a military hit that are not the same words (one word that is both is no pair)."""
-    if not ai or not mil:
-        return False
-    spans = {(h.start, h.end) for h in ai} | {(h.start, h.end) for h in mil}
-    return len(spans) > 1
+    """An AI and a military hit that are not the same words (one word that is both is no pair; two
+    terms at different letters of one compound, as in Korean `인공지능무기`, are)."""
+    return any(not a.overlaps(m) for a in ai for m in mil[:50])
 
 
 def _of(hits: list[Hit], *categories: str) -> list[Hit]:
@@ -164,8 +163,15 @@ def _named_in_context(names: list[Hit], context: list[Hit], anywhere: bool) -> l
 def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Sentences) -> tuple[float, Evidence]:
     """The raw score and the evidence that produced it."""
     ev = Evidence(hits=title_hits + body_hits)
-    literal_mil = bool(_of(title_hits + body_hits, "mil", "strong", "name"))
-    mil_cats = ("mil", "war") if literal_mil else ("mil",)
+    title_hits = _promote_auto(title_hits, None)
+    body_hits = _promote_auto(body_hits, sentence_of)
+    every = title_hits + body_hits
+    # a military context: a literal military term, or a vehicle word beside a combat word (a drone that
+    # attacks a target); metaphors ("the battle for AI", "arms race") and home drones are neither
+    literal_mil = bool(_of(every, "mil", "strong", "name")) or bool(_of(every, "drone") and _of(every, "war"))
+    mil_cats = ("mil", "war", "drone") if literal_mil else ("mil",)
+    if literal_mil and not _of(every, "mil", "strong", "name"):
+        ev.rules.append("rule:drone+combat")
     t_ai, b_ai = _of(title_hits, "ai"), _of(body_hits, "ai")
     t_mil, b_mil = _of(title_hits, *mil_cats), _of(body_hits, *mil_cats)
 
@@ -220,6 +226,22 @@ def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Senten
     return score, ev
 
 
+def _promote_auto(hits: list[Hit], sentence_of: _Sentences | None) -> list[Hit]:
+    """`auto` words (autonomously, by itself, selbstständig, самостоятельно, ذاتياً) are AI evidence only
+    within AUTO_NEAR words of a vehicle, military or combat word in the same sentence (a title is one
+    sentence); elsewhere (a unit that "operates independently") they count for nothing."""
+    autos = [h for h in hits if h.category == "auto"]
+    if not autos:
+        return hits
+    anchors = _Positions(_of(hits, "drone", "mil", "war", "strong", "name"))
+    promoted = {}
+    for h in autos:
+        found = anchors.nearest(h, sentence_of) if anchors.starts else None
+        if found is not None and found[0] <= AUTO_NEAR and (sentence_of is None or found[1]):
+            promoted[id(h)] = Hit("ai", h.label, h.start, h.end, h.surface, h.part)
+    return [promoted.get(id(h), h) for h in hits if h.category != "auto" or id(h) in promoted]
+
+
 def _uncovered(hits: list[Hit], topic: list[Hit], title_hits: list[Hit]) -> list[Hit]:
     """The hits not inside a topic phrase of the same field (`weapon` in `autonomous weapon systems`)."""
     if not topic:
@@ -259,6 +281,8 @@ def classify_text(title: str, text: str, lang: str | None) -> Verdict:
     lexicon = lexicon_for(langs, stem_lang)
     t_words, t_breaks = words(title, stem_lang)
     b_words, b_breaks = words(text, stem_lang)
+    if "ar" in langs:
+        t_words, b_words = refine_words(title, t_words), refine_words(text, b_words)
     title_hits = lexicon.find(title, t_words, t_breaks, _case_ok(title))
     body_hits = lexicon.find(text, b_words, b_breaks, _case_ok(text))
     raw, evidence = score_hits(title_hits, body_hits, _Sentences(text, b_words))
