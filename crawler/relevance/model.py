@@ -160,10 +160,11 @@ def _named_in_context(names: list[Hit], context: list[Hit], anywhere: bool) -> l
     return out
 
 
-def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Sentences) -> tuple[float, Evidence]:
+def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Sentences,
+               title_sentence_of: _Sentences | None = None) -> tuple[float, Evidence]:
     """The raw score and the evidence that produced it."""
     ev = Evidence(hits=title_hits + body_hits)
-    title_hits = _promote_auto(title_hits, None)
+    title_hits = _promote_auto(title_hits, title_sentence_of)
     body_hits = _promote_auto(body_hits, sentence_of)
     every = title_hits + body_hits
     # a military context: a literal military term, or a vehicle word beside a combat word (a drone that
@@ -228,8 +229,9 @@ def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Senten
 
 def _promote_auto(hits: list[Hit], sentence_of: _Sentences | None) -> list[Hit]:
     """`auto` words (autonomously, by itself, selbstständig, самостоятельно, ذاتياً) are AI evidence only
-    within AUTO_NEAR words of a vehicle, military or combat word in the same sentence (a title is one
-    sentence); elsewhere (a unit that "operates independently") they count for nothing."""
+    within AUTO_NEAR words of a vehicle, military or combat word in the same sentence (of the title or
+    the body: "Hochschulautonomie: … Bundeswehr" is two); so is the bare noun "autonomy", which is as
+    often a university's, a region's or a port's. Elsewhere they count for nothing."""
     autos = [h for h in hits if h.category == "auto"]
     if not autos:
         return hits
@@ -285,5 +287,5 @@ def classify_text(title: str, text: str, lang: str | None) -> Verdict:
         t_words, b_words = refine_words(title, t_words), refine_words(text, b_words)
     title_hits = lexicon.find(title, t_words, t_breaks, _case_ok(title))
     body_hits = lexicon.find(text, b_words, b_breaks, _case_ok(text))
-    raw, evidence = score_hits(title_hits, body_hits, _Sentences(text, b_words))
+    raw, evidence = score_hits(title_hits, body_hits, _Sentences(text, b_words), _Sentences(title, t_words))
     return Verdict(raw >= THRESHOLD, squash(raw), evidence, stem_lang)
