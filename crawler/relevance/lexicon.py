@@ -257,11 +257,11 @@ class Lexicon:
                     at = word.fold.find(patterns[0].value)
                     part = (at, at + len(patterns[0].value))
                 hits.append(Hit(term.category, term.label, i, end, _surface(text, ws, i, end), part))
-        return _longest(_mask(hits, n))
+        return _parts_shown(text, ws, _longest(_mask(hits, n)))
 
 
 _SAME_GROUP = {"strong": "topic", "name": "topic", "ai": "ai", "auto": "ai", "mil": "mil", "war": "mil",
-               "drone": "mil", "neg": "neg"}
+               "drone": "drone", "neg": "neg"}  # a vehicle inside a military phrase ("drone de combat") stays seen
 _RANK = {"strong": 0, "name": 1, "ai": 0, "auto": 1, "mil": 0, "drone": 1, "war": 2}
 
 
@@ -281,6 +281,25 @@ def _longest(hits: list[Hit]) -> list[Hit]:
         else:
             reach[group] = h.end
             cover[group] = h
+        out.append(h)
+    return out
+
+
+def _parts_shown(text: str, ws: list[Word], hits: list[Hit]) -> list[Hit]:
+    """A Korean word holding several terms (`인공지능무기`: 인공지능 + 무기) shows each term's own letters,
+    so that the explanation names both; a word with one term is shown whole (without its particle)."""
+    per_word: dict[int, int] = {}
+    for h in hits:
+        if h.part is not None and h.category in EVIDENCE:
+            per_word[h.start] = per_word.get(h.start, 0) + 1
+    if all(c < 2 for c in per_word.values()):
+        return hits
+    out = []
+    for h in hits:
+        word = ws[h.start]
+        if h.part is not None and per_word.get(h.start, 0) > 1 and is_hangul(word.surface):
+            a, b = h.part
+            h = Hit(h.category, h.label, h.start, h.end, text[word.start + a : word.start + b], h.part)
         out.append(h)
     return out
 

@@ -28,7 +28,7 @@ from storage.textnorm import Word, base_language, detect_language, detect_script
 THRESHOLD = 2.5
 NEAR = 12  # words: an AI and a military concept this close in one sentence are decisive
 WINDOW = 25  # words: farther apart, or in one long sentence, they count less
-AUTO_NEAR = 6  # words: an `auto` word ("autonomously") this close to a vehicle or military word is AI
+AUTO_NEAR = 6  # words: an `auto` word ("automatically") this close to a vehicle word is AI
 STRONG_TITLE, STRONG_BODY, STRONG_CAP = 4.0, 3.0, 8.0
 NAME_TITLE, NAME_BODY = 3.5, 3.0
 TITLE_PAIR = 3.0
@@ -193,7 +193,8 @@ def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Senten
     # AI x military
     pair_ai: list[Hit] = []
     pair_mil: list[Hit] = []
-    if _distinct_pair(t_ai, t_mil):
+    title_neg = bool(_of(title_hits, "neg"))  # a title about sport, health or trade: its AI x military is incidental
+    if _distinct_pair(t_ai, t_mil) and not title_neg:
         score += TITLE_PAIR
         ev.rules.append("rule:title-ai+mil")
         pair_ai += t_ai
@@ -217,7 +218,7 @@ def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Senten
         pair_ai += t_ai + b_ai
         pair_mil += t_mil + b_mil
     ev.ai = _uncovered(_in_order(pair_ai), ev.topic, title_hits)
-    ev.military = _uncovered(_in_order(pair_mil), ev.topic, title_hits)
+    ev.military = _nested_dropped(_uncovered(_in_order(pair_mil), ev.topic, title_hits), title_hits)
 
     ev.negative = _of(title_hits + body_hits, "neg")
     negs = {h.label for h in ev.negative}
@@ -228,14 +229,15 @@ def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Senten
 
 
 def _promote_auto(hits: list[Hit], sentence_of: _Sentences | None) -> list[Hit]:
-    """`auto` words (autonomously, by itself, selbstständig, самостоятельно, ذاتياً) are AI evidence only
-    within AUTO_NEAR words of a vehicle, military or combat word in the same sentence (of the title or
+    """`auto` words (automatically, by itself, selbstständig, самостоятельно, onboard computer) are AI
+    evidence only within AUTO_NEAR words of a vehicle (`drone` term) in the same sentence (of the title or
     the body: "Hochschulautonomie: … Bundeswehr" is two); so is the bare noun "autonomy", which is as
-    often a university's, a region's or a port's. Elsewhere they count for nothing."""
+    often a university's, a region's or a port's. Beside a unit ("the battalion works on its own") or
+    elsewhere they count for nothing."""
     autos = [h for h in hits if h.category == "auto"]
     if not autos:
         return hits
-    anchors = _Positions(_of(hits, "drone", "mil", "war", "strong", "name"))
+    anchors = _Positions(_of(hits, "drone"))
     promoted = {}
     for h in autos:
         found = anchors.nearest(h, sentence_of) if anchors.starts else None
@@ -253,6 +255,20 @@ def _uncovered(hits: list[Hit], topic: list[Hit], title_hits: list[Hit]) -> list
     for t in topic:
         covered[id(t) in in_title].update(range(t.start, t.end))
     return [h for h in hits if not covered[id(h) in in_title].issuperset(range(h.start, h.end))]
+
+
+def _nested_dropped(hits: list[Hit], title_hits: list[Hit]) -> list[Hit]:
+    """The hits not inside a longer one of the same field (`drone` in `drone de combat`)."""
+    in_title = {id(h) for h in title_hits}
+    reach: dict[bool, int] = {}
+    keep: set[int] = set()
+    for h in sorted(hits, key=lambda h: (id(h) in in_title, h.start, -h.end)):
+        field_ = id(h) in in_title
+        if reach.get(field_, -1) >= h.end and h.category == "drone":
+            continue
+        reach[field_] = max(reach.get(field_, -1), h.end)
+        keep.add(id(h))
+    return [h for h in hits if id(h) in keep]
 
 
 def _in_order(hits: list[Hit]) -> list[Hit]:
