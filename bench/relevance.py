@@ -10,7 +10,8 @@ Without ``--file`` these sets are scored: the two shared development sets
 ``relevance-probe2.jsonl``, 200 items in ten languages written blind by someone who never saw the lexicons;
 score it before any tuning and report that first score), and ``relevance-probe3.jsonl``, 200 items in
 ten languages written after the probe2 fixes and scored once before any tuning on it (first score
-in docs/relevance.md).
+in docs/relevance.md), and ``relevance-probe4.jsonl``, 120 items written after the probe3 tuning and
+scored once before any tuning on it.
 ``--file`` may be given several times to score any JSONL set of
 ``{"id", "lang", "title", "text", "label": "relevant"|"irrelevant"}`` rows.
 
@@ -38,6 +39,7 @@ HOLDOUT_V2 = HOLDOUT.with_name("relevance-holdout-v2.jsonl")
 PROBE = HOLDOUT.with_name("relevance-probe.jsonl")  # 40 items written after the lexicon was frozen
 PROBE2 = HOLDOUT.with_name("relevance-probe2.jsonl")  # 200 items written blind (writer never saw the lexicons)
 PROBE3 = HOLDOUT.with_name("relevance-probe3.jsonl")  # 200 items written after the probe2 fixes, before tuning on it
+PROBE4 = HOLDOUT.with_name("relevance-probe4.jsonl")  # 120 items written after tuning on probe3, scored before tuning on it
 
 
 def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
@@ -104,7 +106,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("path", nargs="?", type=Path, help=argparse.SUPPRESS)  # old positional form
     args = ap.parse_args(argv)
     paths = list(args.file or []) + ([args.path] if args.path else [])
-    for path in paths or [DEV, DEV_V2, HOLDOUT, HOLDOUT_V2, PROBE, PROBE2, PROBE3]:
+    for path in paths or [DEV, DEV_V2, HOLDOUT, HOLDOUT_V2, PROBE, PROBE2, PROBE3, PROBE4]:
         if not path.exists():
             print(f"skipped: {path} is absent")
             continue
