@@ -34,6 +34,7 @@ NAME_TITLE, NAME_BODY = 3.5, 3.0
 TITLE_PAIR = 3.0
 NEAR_PAIR, PAIR, PAIR_CAP = 2.5, 1.0, 4.0
 CROSS_PAIR = 1.5
+CROSS_PAIR_CLEAN = 2.5  # the same with a literal military half and no look-alike (`neg`) term in the item
 NEG, NEG_CAP = 2.5, 4.0
 _LETTER_RE = re.compile(r"[^\W\d_]")
 _SENTENCE_RE = re.compile(r"[.!?;:。！？؟]+(?=\s|$)|[。！？؟]|\n+")
@@ -165,7 +166,7 @@ def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Senten
     """The raw score and the evidence that produced it."""
     ev = Evidence(hits=title_hits + body_hits)
     title_hits = _promote_auto(title_hits, title_sentence_of)
-    body_hits = _promote_auto(body_hits, sentence_of)
+    body_hits = _promote_auto(body_hits, sentence_of, lede_anchor=bool(_of(title_hits, "drone")))
     every = title_hits + body_hits
     # a military context: a literal military term, or a vehicle word beside a combat word (a drone that
     # attacks a target); metaphors ("the battle for AI", "arms race") and home drones are neither
@@ -209,7 +210,12 @@ def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Senten
         pair_ai += b_ai
         pair_mil += b_mil
     if (t_ai and b_mil) or (t_mil and b_ai):
-        score += CROSS_PAIR
+        # the title's AI (or military) term, and the other half as a literal term in the lede (the
+        # body's first two sentences): in an item with no look-alike context, as strong as one
+        # sentence holding both; farther down, or beside a look-alike, it is an incidental mention
+        lede = [h for h in body_hits if sentence_of[h.start] <= 1]  # the body's first two sentences
+        literal_half = (t_ai and _of(lede, "mil")) or (_of(title_hits, "mil") and _of(lede, "ai"))
+        score += CROSS_PAIR_CLEAN if literal_half and not _of(every, "neg") else CROSS_PAIR
         ev.rules.append("rule:title+body-ai+mil")
         pair_ai += t_ai + (b_ai if t_mil else [])
         pair_mil += t_mil + (b_mil if t_ai else [])
@@ -228,12 +234,13 @@ def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Senten
     return score, ev
 
 
-def _promote_auto(hits: list[Hit], sentence_of: _Sentences | None) -> list[Hit]:
+def _promote_auto(hits: list[Hit], sentence_of: _Sentences | None, lede_anchor: bool = False) -> list[Hit]:
     """`auto` words (automatically, by itself, selbstständig, самостоятельно, onboard computer) are AI
     evidence only within AUTO_NEAR words of a vehicle (`drone` term) in the same sentence (of the title or
     the body: "Hochschulautonomie: … Bundeswehr" is two); so is the bare noun "autonomy", which is as
-    often a university's, a region's or a port's. Beside a unit ("the battalion works on its own") or
-    elsewhere they count for nothing."""
+    often a university's, a region's or a port's. The first sentence of the body also counts when the
+    title names the vehicle ("Navy takes uncrewed submarine into service" / "It searches the seabed on
+    its own"). Beside a unit ("the battalion works on its own") or elsewhere they count for nothing."""
     autos = [h for h in hits if h.category == "auto"]
     if not autos:
         return hits
@@ -241,7 +248,8 @@ def _promote_auto(hits: list[Hit], sentence_of: _Sentences | None) -> list[Hit]:
     promoted = {}
     for h in autos:
         found = anchors.nearest(h, sentence_of) if anchors.starts else None
-        if found is not None and found[0] <= AUTO_NEAR and (sentence_of is None or found[1]):
+        near = found is not None and found[0] <= AUTO_NEAR and (sentence_of is None or found[1])
+        if near or (lede_anchor and sentence_of is not None and sentence_of[h.start] == 0):
             promoted[id(h)] = Hit("ai", h.label, h.start, h.end, h.surface, h.part)
     return [promoted.get(id(h), h) for h in hits if h.category != "auto" or id(h) in promoted]
 

@@ -188,3 +188,48 @@ def test_defence_ai_company_in_the_title_beside_a_military_term() -> None:
 ])
 def test_light_shows_and_sports_are_off_topic(lang: str, title: str, text: str) -> None:
     assert not classify(title, text, lang).relevant, (lang, classify(title, text, lang).codes)
+
+
+# --- title and lede -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("lang", "title", "text"), [
+    ("nl", "Marine neemt onbemande mijnenjager in gebruik",
+     "Het vaartuig zoekt op eigen kracht naar mijnen bij Den Helder."),
+    ("fr", "La Marine nationale reçoit un sous-marin sans équipage",
+     "L'engin a patrouillé une semaine en totale autonomie pour le renseignement naval."),
+    ("en", "Navy commissions crewless minehunter",
+     "The vessel searches for mines on its own off Norfolk, the navy said."),
+])
+def test_acting_alone_in_the_lede_refers_to_the_vehicle_of_the_title(lang: str, title: str, text: str) -> None:
+    result = classify(title, text, lang)
+    assert result.relevant and result.why["ai"], (lang, result.codes)
+
+
+def test_acting_alone_far_from_the_vehicle_of_the_title_is_not_ai() -> None:
+    text = "The navy held a ceremony. Officers gave speeches. Later the band played on its own for an hour."
+    result = classify("Navy commissions crewless minehunter", text, "en")
+    assert not result.why.get("ai"), result.codes
+
+
+def test_title_ai_and_a_military_term_in_the_lede_is_on_topic() -> None:
+    title = "Ranking algorithms under scrutiny"
+    result = classify(title, "A study asks how armed forces rank strike lists with such software.", "en")
+    assert result.relevant, result.codes
+    far = classify(title, "A study of software. It has charts. It is long. The army is named once.", "en")
+    assert not far.relevant, far.codes  # a military word far down the body is an incidental mention
+
+
+def test_a_look_alike_in_the_title_cancels_its_ai_and_military_pair() -> None:
+    on = classify("Army app uses an algorithm for soldiers' fitness plans", "", "en")
+    off = classify("Army marathon app uses an algorithm for runners' pace groups", "", "en")
+    assert on.relevant and not off.relevant, (on.codes, off.codes)
+
+
+@pytest.mark.parametrize(("lang", "title"), [
+    ("en", "System generates targets for the army"),
+    ("nl", "Leger laat software doelwitten genereren"),
+    ("es", "El ejército usa software para generar objetivos"),
+])
+def test_machines_generating_targets_are_ai(lang: str, title: str) -> None:
+    assert classify(title, "", lang).relevant, (lang, classify(title, "", lang).codes)
