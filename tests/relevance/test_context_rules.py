@@ -233,3 +233,30 @@ def test_a_look_alike_in_the_title_cancels_its_ai_and_military_pair() -> None:
 ])
 def test_machines_generating_targets_are_ai(lang: str, title: str) -> None:
     assert classify(title, "", lang).relevant, (lang, classify(title, "", lang).codes)
+
+
+# --- vocabulary that travels ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("lang", "title"), [
+    ("nl", "Defensie test machine learning voor luchtverdediging"),
+    ("de", "Bundeswehr nutzt Machine Learning in der Luftverteidigung"),
+    ("fr", "L'armée de Terre adopte le machine learning pour le renseignement militaire"),
+    ("es", "El Ejército aplica machine learning a la defensa aérea"),
+])
+def test_english_ai_words_used_in_other_languages(lang: str, title: str) -> None:
+    assert classify(title, "", lang).relevant, (lang, classify(title, "", lang).codes)
+
+
+@pytest.mark.parametrize(("lang", "title"), [
+    ("ja", "ドローンの群れが防空網を突破"),
+    ("ko", "드론 떼가 방공망 돌파"),
+    ("zh", "无人机群突破防空网"),
+])
+def test_swarm_words_in_japanese_korean_chinese(lang: str, title: str) -> None:
+    assert classify(title, "", lang).relevant, (lang, classify(title, "", lang).codes)
+
+
+def test_taiwanese_recognition_vocabulary() -> None:
+    result = classify("國軍巡飛彈具影像辨識能力", "", "zh-TW")
+    assert result.relevant and "影像辨識" in result.why["ai"], result.codes
