@@ -260,3 +260,47 @@ def test_swarm_words_in_japanese_korean_chinese(lang: str, title: str) -> None:
 def test_taiwanese_recognition_vocabulary() -> None:
     result = classify("國軍巡飛彈具影像辨識能力", "", "zh-TW")
     assert result.relevant and "影像辨識" in result.why["ai"], result.codes
+
+
+# --- stems and prefixes that would join different words -------------------------------------------
+
+
+@pytest.mark.parametrize(("lang", "text"), [
+    ("en", "The AI Office will supervise compliance"),  # "officers" is military, "office" is not
+    ("ru", "ИИ-агенты бронируют командировки"),  # командир (commander) is not in командировки (trips)
+    ("ru", "Нейросеть управляет танкером в порту"),  # танк (tank) is not танкер (tanker)
+    ("ru", "Бригада скорой помощи использует ИИ"),  # an ambulance crew
+])
+def test_words_sharing_a_stem_or_prefix_with_a_military_term_are_not_military(lang: str, text: str) -> None:
+    result = classify(text, "", lang)
+    assert not result.relevant and not result.why.get("military"), (lang, result.codes)
+
+
+@pytest.mark.parametrize(("lang", "title"), [
+    ("fr", "Un robot de l'armée de Terre navigue de façon autonome"),  # the adjective, not the noun
+    ("es", "Un vehículo del Ejército navega de forma autónoma"),
+])
+def test_the_autonomy_adjective_is_not_the_weak_noun(lang: str, title: str) -> None:
+    assert classify(title, "", lang).relevant, (lang, classify(title, "", lang).codes)
+
+
+@pytest.mark.parametrize(("lang", "title"), [
+    ("en", "Officers play a wargame against a language model"),
+    ("fr", "Jeu de guerre contre un modèle de langage"),
+    ("ru", "Штабная игра против нейросети в Генштабе"),
+    ("zh", "兵棋推演引入大模型"),
+])
+def test_wargaming_with_ai_is_military_ai(lang: str, title: str) -> None:
+    assert classify(title, "", lang).relevant, (lang, classify(title, "", lang).codes)
+
+
+@pytest.mark.parametrize(("lang", "title", "text"), [
+    ("nl", "Landmacht test onbemand voertuig", "Het voertuig rijdt zonder bestuurder door het bos, meldde Defensie."),
+    ("ko", "육군 무인 수송차량, 탄약 자율 운반", ""),
+])
+def test_driverless_words_beside_an_uncrewed_military_vehicle(lang: str, title: str, text: str) -> None:
+    assert classify(title, text, lang).relevant, (lang, classify(title, text, lang).codes)
+
+
+def test_a_driverless_taxi_stays_off_topic() -> None:
+    assert not classify("Robotaxi rijdt zonder bestuurder door Amsterdam", "", "nl").relevant
