@@ -103,10 +103,14 @@ def settings_dict(cfg: Settings | None = None) -> dict[str, Any]:
     if cfg.redis_url:
         values.update(
             {
-                "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+                # scrapy-redis' shared frontier, kept until a crawl finishes and resumed by the next worker
+                # (crawler.frontier); the per-host delay holds for the whole cluster (crawler.politeness)
+                "SCHEDULER": "crawler.frontier.ClusterScheduler",
+                "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
                 "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
-                "SCHEDULER_PERSIST": True,  # the seen-set outlives one crawl; listings use dont_filter
+                "SCHEDULER_PERSIST": True,
                 "REDIS_URL": cfg.redis_url,
+                "DOWNLOADER_MIDDLEWARES": {**DOWNLOADER_MIDDLEWARES, "crawler.politeness.ClusterDelayMiddleware": 950},
             }
         )
     return values
