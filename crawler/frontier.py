@@ -1,8 +1,9 @@
 """The shared request frontier of a cluster crawl: scrapy-redis' scheduler, kept until a crawl really finishes.
 
-scrapy-redis keeps a source's requests (a Redis sorted set, `<source>:requests`) and its seen-set
-(`<source>:dupefilter`) in Redis, so every request of a crawl is scheduled once whichever worker runs it,
-and a crawl that stops keeps its queue. `ClusterScheduler` adds the two rules of MilAI's crawl jobs:
+scrapy-redis keeps a source's requests (a Redis sorted set, `milai:frontier:<source>:requests`) and its
+seen-set (`milai:frontier:<source>:dupefilter`) in Redis, so every request of a crawl is scheduled once
+whichever worker runs it, and a crawl that stops keeps its queue. `ClusterScheduler` adds the two rules
+of MilAI's crawl jobs:
 
 - **Kept until finished.** The queue and seen-set are flushed when a crawl *finishes* (reason
   "finished") and kept otherwise: a worker killed (`kill -9`, machine gone) or stopped (SIGTERM,

@@ -3,10 +3,11 @@
 Scrapy's DOWNLOAD_DELAY and CONCURRENT_REQUESTS_PER_DOMAIN are per crawler: two sources on one host,
 crawled by two workers (or by two spiders of one process), would each keep their own delay, and the host
 would see the sum. With MILAI_REDIS_URL this downloader middleware makes the delay hold for the cluster:
-before a request goes to the network it takes the host's slot, `SET milai:polite:<host> NX PX <delay>`;
-while another worker holds the slot it waits the slot's remaining time (PTTL) and tries again. So requests
-to one host start at least DOWNLOAD_DELAY apart across every worker; Scrapy's own per-crawler delay and
-AutoThrottle still apply on top. It sits after the HTTP cache: an answer from the cache waits for nobody.
+before a request goes to the network it takes the host's slot, `SET milai:polite:<host> NX PX <delay>`
+(prefix: MILAI_REDIS_PREFIX); while another worker holds the slot it waits the slot's remaining time
+(PTTL) and tries again. So requests to one host start at least DOWNLOAD_DELAY apart across every worker;
+Scrapy's own per-crawler delay and AutoThrottle still apply on top. It sits after the HTTP cache: an
+answer from the cache waits for nobody.
 
 Without Redis (one process) or with DOWNLOAD_DELAY 0 it is disabled (NotConfigured).
 """
@@ -25,15 +26,16 @@ from twisted.internet import task
 
 logger = logging.getLogger(__name__)
 
-SLOT_KEY = "milai:polite:%s"
+SLOT_KEY = "polite:%s"  # after MILAI_REDIS_PREFIX
 MAX_WAITS = 10_000  # a slot taken again and again for this long is a bug somewhere: send anyway, loudly
 
 
 class ClusterDelayMiddleware:
     """Requests to one host start at least DOWNLOAD_DELAY apart across the cluster."""
 
-    def __init__(self, crawler: Crawler, client: Any, delay: float) -> None:
+    def __init__(self, crawler: Crawler, client: Any, delay: float, prefix: str = "milai:") -> None:
         self.crawler = crawler
+        self.prefix = prefix
         self.redis = client
         self.delay_ms = max(1, int(delay * 1000))
 
@@ -45,13 +47,14 @@ class ClusterDelayMiddleware:
             raise NotConfigured
         import redis
 
-        return cls(crawler, redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10), delay)
+        client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10)
+        return cls(crawler, client, delay, crawler.settings.get("MILAI_REDIS_PREFIX") or "milai:")
 
     async def process_request(self, request: Request) -> None:
         from twisted.internet import reactor
 
         host = urlparse_cached(request).hostname or ""
-        key = SLOT_KEY % host.lower()
+        key = self.prefix + SLOT_KEY % host.lower()
         for _ in range(MAX_WAITS):
             if self.redis.set(key, b"1", px=self.delay_ms, nx=True):
                 return None

@@ -107,6 +107,9 @@ def settings_dict(cfg: Settings | None = None) -> dict[str, Any]:
                 # (crawler.frontier); the per-host delay holds for the whole cluster (crawler.politeness)
                 "SCHEDULER": "crawler.frontier.ClusterScheduler",
                 "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
+                "SCHEDULER_QUEUE_KEY": cfg.redis_prefix + "frontier:%(spider)s:requests",
+                "SCHEDULER_DUPEFILTER_KEY": cfg.redis_prefix + "frontier:%(spider)s:dupefilter",
+                "MILAI_REDIS_PREFIX": cfg.redis_prefix,
                 "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
                 "SCHEDULER_PERSIST": True,
                 "REDIS_URL": cfg.redis_url,

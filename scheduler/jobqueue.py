@@ -26,16 +26,16 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-PREFIX = "milai:"
-QUEUE_KEY = PREFIX + "jobs:crawl"
-PENDING_KEY = PREFIX + "jobs:crawl:pending"
-TAKEN_KEY = PREFIX + "jobs:crawl:taken:%s"
-WORKERS_KEY = PREFIX + "workers"
-WORKER_KEY = PREFIX + "worker:%s"
-LOCK_KEY = PREFIX + "lock:source:%s"
+PREFIX = "milai:"  # MILAI_REDIS_PREFIX: several deployments (or test runs) can share one Redis
+QUEUE_KEY = "jobs:crawl"
+PENDING_KEY = "jobs:crawl:pending"
+TAKEN_KEY = "jobs:crawl:taken:%s"
+WORKERS_KEY = "workers"
+WORKER_KEY = "worker:%s"
+LOCK_KEY = "lock:source:%s"
 WORKER_TTL = 30.0  # seconds a worker's heartbeat lives; it renews it every WORKER_TTL / 3
 
-LOG_KEY = PREFIX + "jobs:crawl:log"
+LOG_KEY = "jobs:crawl:log"
 LOG_LENGTH = 2000
 
 # put: queue `name` unless it is pending already (queued or being crawled); log the offer. 1 when queued.
@@ -296,10 +296,11 @@ class LocalJobQueue:
 class RedisJobQueue:
     """The cluster queue on Redis (reliable queue: BLMOVE into a per-worker taken list)."""
 
-    def __init__(self, url: str, *, client: Any = None) -> None:
+    def __init__(self, url: str, *, prefix: str = PREFIX, client: Any = None) -> None:
         import redis
 
         self.url = url
+        self.prefix = prefix
         self.redis = client or redis.Redis.from_url(url, decode_responses=True, socket_timeout=60,
                                                     socket_connect_timeout=10, health_check_interval=30)
         self._put = self.redis.register_script(_PUT)
@@ -307,81 +308,82 @@ class RedisJobQueue:
         self._unlock = self.redis.register_script(_UNLOCK)
 
     def put(self, name: str, reason: str = "schedule") -> bool:
-        return bool(self._put(keys=[QUEUE_KEY, PENDING_KEY, LOG_KEY],
+        return bool(self._put(keys=[self.prefix + QUEUE_KEY, self.prefix + PENDING_KEY, self.prefix + LOG_KEY],
                               args=[name, reason, f"{time.time():.3f}", offered_by(), LOG_LENGTH]))
 
     def offers(self) -> list[Offer]:
-        return [Offer.decode(raw) for raw in self.redis.lrange(LOG_KEY, 0, -1)]
+        return [Offer.decode(raw) for raw in self.redis.lrange(self.prefix + LOG_KEY, 0, -1)]
 
     def take(self, worker_id: str, timeout: float) -> str | None:
         # BLMOVE takes from the right (the oldest), recovered names are pushed back on the right
-        name: str | None = self.redis.blmove(QUEUE_KEY, TAKEN_KEY % worker_id, max(timeout, 0.01), "RIGHT", "LEFT")
+        name: str | None = self.redis.blmove(self.prefix + QUEUE_KEY, self.prefix + TAKEN_KEY % worker_id,
+                                             max(timeout, 0.01), "RIGHT", "LEFT")
         return name
 
     def done(self, worker_id: str, name: str) -> None:
         pipe = self.redis.pipeline()
-        pipe.lrem(TAKEN_KEY % worker_id, 0, name)
-        pipe.srem(PENDING_KEY, name)
+        pipe.lrem(self.prefix + TAKEN_KEY % worker_id, 0, name)
+        pipe.srem(self.prefix + PENDING_KEY, name)
         pipe.execute()
 
     def release(self, worker_id: str, name: str) -> None:
         pipe = self.redis.pipeline()  # MULTI/EXEC: the name is never in neither list nor in both
-        pipe.lrem(TAKEN_KEY % worker_id, 1, name)
-        pipe.lpush(QUEUE_KEY, name)
+        pipe.lrem(self.prefix + TAKEN_KEY % worker_id, 1, name)
+        pipe.lpush(self.prefix + QUEUE_KEY, name)
         pipe.execute()
 
     def beat(self, info: WorkerInfo, ttl: float = WORKER_TTL) -> None:
-        key = WORKER_KEY % info.id
+        key = self.prefix + WORKER_KEY % info.id
         pipe = self.redis.pipeline()
         pipe.hset(key, mapping=info.as_mapping())
         pipe.pexpire(key, int(ttl * 1000))
-        pipe.sadd(WORKERS_KEY, info.id)
+        pipe.sadd(self.prefix + WORKERS_KEY, info.id)
         pipe.execute()
 
     def leave(self, worker_id: str) -> None:
         self._requeue(worker_id)
         pipe = self.redis.pipeline()
-        pipe.delete(WORKER_KEY % worker_id)
-        pipe.srem(WORKERS_KEY, worker_id)
+        pipe.delete(self.prefix + WORKER_KEY % worker_id)
+        pipe.srem(self.prefix + WORKERS_KEY, worker_id)
         pipe.execute()
 
     def _requeue(self, worker_id: str) -> list[str]:
         """Move every name `worker_id` holds back to the head of the queue (taken next), one atomic move each."""
         moved: list[str] = []
         while True:
-            name = self.redis.lmove(TAKEN_KEY % worker_id, QUEUE_KEY, "RIGHT", "RIGHT")
+            name = self.redis.lmove(self.prefix + TAKEN_KEY % worker_id, self.prefix + QUEUE_KEY, "RIGHT", "RIGHT")
             if name is None:
                 return moved
             moved.append(name)
 
     def recover(self) -> list[str]:
         moved: list[str] = []
-        for worker_id in self.redis.smembers(WORKERS_KEY):
-            if self.redis.exists(WORKER_KEY % worker_id):
+        for worker_id in self.redis.smembers(self.prefix + WORKERS_KEY):
+            if self.redis.exists(self.prefix + WORKER_KEY % worker_id):
                 continue
             moved += self._requeue(worker_id)
-            self.redis.srem(WORKERS_KEY, worker_id)
+            self.redis.srem(self.prefix + WORKERS_KEY, worker_id)
         return moved
 
     def lock_source(self, name: str, owner: str, ttl: float = WORKER_TTL) -> bool:
-        return bool(self.redis.set(LOCK_KEY % name, owner, px=int(ttl * 1000), nx=True))
+        return bool(self.redis.set(self.prefix + LOCK_KEY % name, owner, px=int(ttl * 1000), nx=True))
 
     def renew_source(self, name: str, owner: str, ttl: float = WORKER_TTL) -> bool:
-        return bool(self._renew(keys=[LOCK_KEY % name], args=[owner, int(ttl * 1000)]))
+        return bool(self._renew(keys=[self.prefix + LOCK_KEY % name], args=[owner, int(ttl * 1000)]))
 
     def unlock_source(self, name: str, owner: str) -> None:
-        self._unlock(keys=[LOCK_KEY % name], args=[owner])
+        self._unlock(keys=[self.prefix + LOCK_KEY % name], args=[owner])
 
     def length(self) -> int:
-        return int(self.redis.llen(QUEUE_KEY))
+        return int(self.redis.llen(self.prefix + QUEUE_KEY))
 
     def pending(self) -> set[str]:
-        return set(self.redis.smembers(PENDING_KEY))
+        return set(self.redis.smembers(self.prefix + PENDING_KEY))
 
     def workers(self) -> list[WorkerInfo]:
         found: list[WorkerInfo] = []
-        for worker_id in sorted(self.redis.smembers(WORKERS_KEY)):
-            data = self.redis.hgetall(WORKER_KEY % worker_id)
+        for worker_id in sorted(self.redis.smembers(self.prefix + WORKERS_KEY)):
+            data = self.redis.hgetall(self.prefix + WORKER_KEY % worker_id)
             if data:
                 found.append(WorkerInfo.from_mapping(worker_id, data))
         return found
@@ -402,10 +404,10 @@ def local_queue() -> LocalJobQueue:
 
 def get_queue(redis_url: str | None = None) -> JobQueue:
     """The Redis queue when `redis_url` (default: MILAI_REDIS_URL) is set, the in-process queue otherwise."""
-    if redis_url is None:
-        from milai.config import get_settings
+    from milai.config import get_settings
 
+    if redis_url is None:
         redis_url = get_settings().redis_url
     if redis_url:
-        return RedisJobQueue(redis_url)
+        return RedisJobQueue(redis_url, prefix=get_settings().redis_prefix)
     return local_queue()

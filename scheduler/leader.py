@@ -46,7 +46,7 @@ from storage.locks import (
 log = logging.getLogger("milai.scheduler")
 
 LEADER_LOCK_KEY = 0x4D494C41  # "MILA": the advisory lock of the scheduler leader (per database)
-REDIS_LEADER_KEY = "milai:leader"
+REDIS_LEADER_KEY = "leader"  # after MILAI_REDIS_PREFIX
 DEFAULT_INTERVAL = 5.0
 APPLICATION_PREFIX = "milai-scheduler"
 
@@ -168,7 +168,7 @@ class RedisElection:
     kind = "redis lock"
 
     def __init__(self, url: str, *, interval: float = DEFAULT_INTERVAL, name: str | None = None,
-                 key: str = REDIS_LEADER_KEY) -> None:
+                 key: str = "milai:" + REDIS_LEADER_KEY) -> None:
         import redis
 
         self.redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10, socket_connect_timeout=10)
@@ -252,7 +252,8 @@ class SqliteSingleNode:
             return None
 
 
-def election_for(database_url: str, redis_url: str | None, *, interval: float = DEFAULT_INTERVAL) -> Election:
+def election_for(database_url: str, redis_url: str | None, *, interval: float = DEFAULT_INTERVAL,
+                 redis_prefix: str = "milai:") -> Election:
     """PostgreSQL → advisory lock; SQLite → single node; another shared database with Redis → Redis lock."""
     url = make_url(database_url)
     if url.get_backend_name() == "postgresql":
@@ -260,7 +261,7 @@ def election_for(database_url: str, redis_url: str | None, *, interval: float = 
     if url.get_backend_name() == "sqlite":
         return SqliteSingleNode(Path(url.database or "milai.sqlite3").resolve())
     if redis_url:
-        return RedisElection(redis_url, interval=interval)
+        return RedisElection(redis_url, interval=interval, key=redis_prefix + REDIS_LEADER_KEY)
     raise ValueError(f"no leader election for {url.get_backend_name()} without MILAI_REDIS_URL")
 
 

@@ -33,7 +33,7 @@ class SchedulerNode:
         self.sources = sources
         self.initial_crawl = initial_crawl
         self.election = election or election_for(settings.effective_database_url, settings.redis_url,
-                                                 interval=interval)
+                                                 interval=interval, redis_prefix=settings.redis_prefix)
         self.leadership = Leadership(self.election, self._elected, self._demoted, interval=interval)
         self.scheduler: Any = None
         self._elections = 0

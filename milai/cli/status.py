@@ -19,14 +19,14 @@ def status_cmd(output: str = typer.Option("table", "--format", help="table or js
     if output not in ("table", "json"):
         fail("--format must be table or json")
     settings = get_settings()
-    election = election_for(settings.effective_database_url, settings.redis_url)
+    election = election_for(settings.effective_database_url, settings.redis_url, redis_prefix=settings.redis_prefix)
     leader = election.holder()
     report: dict[str, object] = {"leader": leader, "election": election.kind, "redis": bool(settings.redis_url)}
     workers: list[dict[str, object]] = []
     if settings.redis_url:
         from scheduler.jobqueue import RedisJobQueue
 
-        queue = RedisJobQueue(settings.redis_url)
+        queue = RedisJobQueue(settings.redis_url, prefix=settings.redis_prefix)
         now = time.time()
         report["queued"] = queue.length()
         report["pending"] = sorted(queue.pending())

@@ -6,6 +6,8 @@ import typer
 
 from milai.cli.common import fail, setup_logging
 
+CRAWL_TIMEOUT_SECONDS = 3 * 60 * 60  # a crawl still running after this is closed (the lane is freed)
+
 
 def worker_cmd(
     role: str = typer.Option("crawl", "--role", help="crawl: take crawl jobs from the queue; sender: send digests."),
@@ -13,6 +15,8 @@ def worker_cmd(
                                     help="Sources crawled at once by this worker (crawl role)."),
     exit_when_idle: float | None = typer.Option(None, "--exit-when-idle", min=0,
                                                 help="Stop after this many seconds with nothing to do."),
+    ttl: float = typer.Option(30.0, "--heartbeat-ttl", min=1, max=600,
+                              help="Seconds without a heartbeat after which other workers take this one's jobs."),
     interval: float | None = typer.Option(None, "--interval", min=1,
                                           help="Seconds between send runs (sender role; default "
                                                "MILAI_DIGEST_CHECK_MINUTES)."),
@@ -35,7 +39,8 @@ def worker_cmd(
     from crawler.worker import CrawlWorker
     from scheduler.jobqueue import get_queue
 
-    CrawlWorker(get_queue(settings.redis_url), concurrency=concurrency, exit_when_idle=exit_when_idle).run()
+    CrawlWorker(get_queue(settings.redis_url), concurrency=concurrency, exit_when_idle=exit_when_idle, ttl=ttl,
+                overrides={"CLOSESPIDER_TIMEOUT": CRAWL_TIMEOUT_SECONDS}).run()
 
 
 def register(app: typer.Typer) -> None:

@@ -84,7 +84,8 @@ def test_crawl_with_scrapy_redis_frontier(site: LoopbackSite, sqlite_env, tmp_pa
         env = {"MILAI_REDIS_URL": f"redis://127.0.0.1:6379/{db}"}
         assert crawl(tmp_path, [src], env=env)[name]["new"] == 2
         # a finished crawl leaves no frontier behind (crawler.frontier): what is known lives in the database
-        assert not client.exists(f"{name}:dupefilter") and not client.exists(f"{name}:requests")
+        assert not client.exists(f"milai:frontier:{name}:dupefilter")
+        assert not client.exists(f"milai:frontier:{name}:requests")
         site.clear_log()
         summary = crawl(tmp_path, [src], env=env)[name]
         assert summary["status"] == "ok" and summary["links"] == 2 and article_hits(site) == []
