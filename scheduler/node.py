@@ -3,8 +3,8 @@
 `SchedulerNode` is what `milai run` and `milai scheduler` start. It joins the election (scheduler.leader);
 while elected it runs APScheduler with the crawl and digest jobs (scheduler.service), which put due
 sources on the job queue (scheduler.jobqueue); when it loses the leadership it stops APScheduler and
-stands by. Only the first election of a process runs the start-up crawl: a standby taking over runs the
-jobs that are due, it does not crawl everything again.
+stands by. The start-up crawl runs only when a process is elected the moment it starts (a restart, or the
+first node): a standby taking over later runs the jobs that are due, it does not crawl everything again.
 
 `EmbeddedWorker` runs a crawler.worker.CrawlWorker -- its own Twisted reactor -- in a thread of this
 process, taking from the same queue: on one machine (SQLite, no Redis) the in-process queue, so
@@ -36,7 +36,7 @@ class SchedulerNode:
                                                  interval=interval, redis_prefix=settings.redis_prefix)
         self.leadership = Leadership(self.election, self._elected, self._demoted, interval=interval)
         self.scheduler: Any = None
-        self._elections = 0
+        self._starting = False
         self._lock = threading.Lock()
 
     @property
@@ -45,7 +45,11 @@ class SchedulerNode:
 
     def start(self) -> None:
         """Join the election (raises scheduler.leader.AnotherSchedulerRuns on a second SQLite scheduler)."""
-        self.leadership.start()
+        self._starting = True
+        try:
+            self.leadership.start()
+        finally:
+            self._starting = False
 
     def stop(self) -> None:
         self.leadership.stop()
@@ -54,11 +58,10 @@ class SchedulerNode:
         from scheduler.service import build_scheduler, schedule_jobs
 
         with self._lock:
-            first = self._elections == 0
-            self._elections += 1
             scheduler = build_scheduler()
             scheduler.start(paused=True)
-            job_ids = schedule_jobs(scheduler, self.sources, self.settings, initial_crawl=self.initial_crawl and first)
+            job_ids = schedule_jobs(scheduler, self.sources, self.settings,
+                                    initial_crawl=self.initial_crawl and self._starting)
             scheduler.resume()
             self.scheduler = scheduler
         log.info("scheduler leading with %d jobs for %d sources", len(job_ids), len(self.sources))

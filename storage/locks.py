@@ -44,7 +44,8 @@ def holds_advisory_lock(conn: Connection, key: int) -> bool:
     """True while `conn`'s session holds lock `key` (raises when the connection is gone)."""
     held = bool(conn.execute(
         text("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
-             "AND classid = (:key >> 32)::int::oid AND objid = (:key & 4294967295)::bigint::oid "
+             "AND classid = (CAST(:key AS bigint) >> 32)::int::oid "
+             "AND objid = (CAST(:key AS bigint) & 4294967295)::oid "
              "AND objsubid = 1 AND granted)"),
         {"key": key},
     ).scalar())
@@ -62,7 +63,8 @@ def advisory_lock_holder(conn: Connection, key: int) -> LockHolder | None:
     row = conn.execute(
         text("SELECT a.pid, a.application_name, host(a.client_addr), a.backend_start FROM pg_locks l "
              "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
-             "AND l.classid = (:key >> 32)::int::oid AND l.objid = (:key & 4294967295)::bigint::oid "
+             "AND l.classid = (CAST(:key AS bigint) >> 32)::int::oid "
+             "AND l.objid = (CAST(:key AS bigint) & 4294967295)::oid "
              "AND l.objsubid = 1 AND l.granted LIMIT 1"),
         {"key": key},
     ).first()
