@@ -39,6 +39,8 @@ DOWNLOAD_HANDLERS = {
     "ftp": None,
 }
 GUARDED_RESOLVER = "crawler.resolver.GuardedResolver"
+# with Redis: the same HTTP/1.1 handler, keeping DOWNLOAD_DELAY per host across the cluster (crawler.politeness)
+CLUSTER_HTTP_HANDLER = "crawler.politeness.ClusterDelayHTTPHandler"
 EXTENSIONS = {"crawler.extensions.CrawlRunRecorder": 500}
 
 
@@ -113,7 +115,7 @@ def settings_dict(cfg: Settings | None = None) -> dict[str, Any]:
                 "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
                 "SCHEDULER_PERSIST": True,
                 "REDIS_URL": cfg.redis_url,
-                "DOWNLOADER_MIDDLEWARES": {**DOWNLOADER_MIDDLEWARES, "crawler.politeness.ClusterDelayMiddleware": 950},
+                "DOWNLOAD_HANDLERS": {**DOWNLOAD_HANDLERS, "http": CLUSTER_HTTP_HANDLER, "https": CLUSTER_HTTP_HANDLER},
             }
         )
     return values
