@@ -19,10 +19,11 @@ log = logging.getLogger("milai.sender")
 def run_sender(interval: float, *, stop: threading.Event | None = None, runs: int | None = None,
                send: Callable[[], object] | None = None) -> int:
     """Send what is due every `interval` seconds until SIGTERM/SIGINT (or `stop`, or `runs` runs). Returns runs."""
-    stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+    if stop is None:  # the command line: the signals end the loop between runs
+        stop = threading.Event()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
     if send is None:
         from alerts.digest import send_due
 
