@@ -112,7 +112,7 @@ def run_process(catalogue: Path, name: str, env: dict[str, str]) -> float:
 def bench_worker_in_process(names: list[str], jobs: int) -> list[float]:
     """A CrawlWorker in this process on the in-process queue; seconds from put to summary per job."""
     from crawler.worker import CrawlWorker
-    from scheduler.jobqueue import LocalJobQueue
+    from milai.jobqueue import LocalJobQueue
 
     queue = LocalJobQueue()
     done = threading.Event()
@@ -144,7 +144,7 @@ def bench_worker_in_process(names: list[str], jobs: int) -> list[float]:
 
 def bench_worker_redis(names: list[str], jobs: int, env: dict[str, str]) -> list[float]:
     """A `milai worker` process on Redis; seconds from put until the job leaves the pending set."""
-    from scheduler.jobqueue import RedisJobQueue
+    from milai.jobqueue import RedisJobQueue
 
     prefix = f"milai-bench-{uuid.uuid4().hex[:8]}:"
     url = env.get("MILAI_REDIS_URL") or "redis://127.0.0.1:6379/0"

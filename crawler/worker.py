@@ -4,7 +4,7 @@
 (the CrawlerRunner that also owns the reactor and installs the guarded resolver, crawler.resolver) is
 started once and kept running; each crawl job is one more crawler in it -- the same spider classes,
 settings, pipeline and CrawlRun accounting as `python -m crawler.runner`, without a process start and
-the imports per job. `concurrency` lanes each take a name from the queue (scheduler.jobqueue), take the
+the imports per job. `concurrency` lanes each take a name from the queue (milai.jobqueue), take the
 source's crawl lock (one worker per source across the cluster), crawl it, and tell the queue it is done.
 
 Heartbeats (every `ttl / 3` seconds) renew the worker's entry in the queue and its source locks, and
@@ -34,7 +34,7 @@ from crawler.runner import SourceSummary
 from crawler.settings import build_settings
 from crawler.spiders import SPIDERS
 from milai.config import get_settings
-from scheduler.jobqueue import WORKER_TTL, JobQueue, WorkerInfo, new_worker_id
+from milai.jobqueue import WORKER_TTL, JobQueue, WorkerInfo, new_worker_id
 from storage.database import ensure_schema, session_scope
 from storage.items import sync_sources
 

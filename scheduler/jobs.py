@@ -1,4 +1,4 @@
-"""Job functions the scheduler runs: crawls go on the job queue (scheduler.jobqueue), digests in-process.
+"""Job functions the scheduler runs: crawls go on the job queue (milai.jobqueue), digests in-process.
 
 A crawl is no longer a child process per source: the scheduler only queues the source's name, and a
 long-lived worker (crawler.worker: `milai run`'s embedded one, or `milai worker` processes on any machine
@@ -14,7 +14,7 @@ log = logging.getLogger("milai.scheduler")
 
 def enqueue(names: list[str], reason: str) -> list[str]:
     """Queue the named sources; returns those queued now (the others are queued or running already)."""
-    from scheduler.jobqueue import get_queue
+    from milai.jobqueue import get_queue
 
     queue = get_queue()
     queued = [name for name in names if queue.put(name, reason)]

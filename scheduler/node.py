@@ -2,7 +2,7 @@
 
 `SchedulerNode` is what `milai run` and `milai scheduler` start. It joins the election (scheduler.leader);
 while elected it runs APScheduler with the crawl and digest jobs (scheduler.service), which put due
-sources on the job queue (scheduler.jobqueue); when it loses the leadership it stops APScheduler and
+sources on the job queue (milai.jobqueue); when it loses the leadership it stops APScheduler and
 stands by. The start-up crawl runs only when a process is elected the moment it starts (a restart, or the
 first node): a standby taking over later runs the jobs that are due, it does not crawl everything again.
 
@@ -77,7 +77,7 @@ class EmbeddedWorker:
     """A CrawlWorker in a thread of this process (its reactor runs there, without signal handlers)."""
 
     def __init__(self, settings: Settings, *, concurrency: int = 2) -> None:
-        from scheduler.jobqueue import get_queue
+        from milai.jobqueue import get_queue
 
         self.settings = settings
         self.queue = get_queue(settings.redis_url)

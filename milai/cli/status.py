@@ -24,7 +24,7 @@ def status_cmd(output: str = typer.Option("table", "--format", help="table or js
     report: dict[str, object] = {"leader": leader, "election": election.kind, "redis": bool(settings.redis_url)}
     workers: list[dict[str, object]] = []
     if settings.redis_url:
-        from scheduler.jobqueue import RedisJobQueue
+        from milai.jobqueue import RedisJobQueue
 
         queue = RedisJobQueue(settings.redis_url, prefix=settings.redis_prefix)
         now = time.time()

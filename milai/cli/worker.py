@@ -37,7 +37,7 @@ def worker_cmd(
         fail("milai worker takes its jobs from Redis: set MILAI_REDIS_URL (on one machine, `milai run` "
              "has a worker built in)")
     from crawler.worker import CrawlWorker
-    from scheduler.jobqueue import get_queue
+    from milai.jobqueue import get_queue
 
     CrawlWorker(get_queue(settings.redis_url), concurrency=concurrency, exit_when_idle=exit_when_idle, ttl=ttl,
                 overrides={"CLOSESPIDER_TIMEOUT": CRAWL_TIMEOUT_SECONDS}).run()

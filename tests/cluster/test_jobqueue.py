@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from scheduler.jobqueue import JobQueue, LocalJobQueue, RedisJobQueue, WorkerInfo
+from milai.jobqueue import JobQueue, LocalJobQueue, RedisJobQueue, WorkerInfo
 from tests.cluster.conftest import REDIS_URL
 
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from crawler.catalogue import SourceConfig
-from scheduler.jobqueue import RedisJobQueue
+from milai.jobqueue import RedisJobQueue
 from scheduler.leader import AnotherSchedulerRuns, PostgresElection, RedisElection, SqliteSingleNode
 from tests.cluster.conftest import REDIS_URL, ROOT, Processes, cluster_env
 from tests.cluster.test_workers import wait_for

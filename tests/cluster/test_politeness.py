@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.jobqueue import RedisJobQueue
+from milai.jobqueue import RedisJobQueue
 from tests.cluster.conftest import REDIS_URL, Processes, cluster_env
 from tests.cluster.test_workers import wait_for
 from tests.cluster.web import Web

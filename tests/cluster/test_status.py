@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from milai.cli.main import app
 from milai.config import reset_settings
-from scheduler.jobqueue import RedisJobQueue, WorkerInfo
+from milai.jobqueue import RedisJobQueue, WorkerInfo
 from scheduler.leader import PostgresElection
 from scheduler.sender import run_sender
 from tests.cluster.conftest import REDIS_URL

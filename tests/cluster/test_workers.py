@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from scheduler.jobqueue import RedisJobQueue
+from milai.jobqueue import RedisJobQueue
 from storage.database import make_engine, session_scope
 from storage.models import CrawlRun, Item, Source
 from tests.cluster.conftest import REDIS_URL, Processes, cluster_env
