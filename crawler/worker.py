@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -94,14 +95,26 @@ class CrawlWorker:
 
         reactor.callWhenRunning(self._start)
         reactor.addSystemEventTrigger("before", "shutdown", self._on_shutdown)
+        if install_signal_handlers:  # ours, not Scrapy's: the lanes must stop taking jobs before crawls stop
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._on_signal)
         logger.info("worker %s started (%d lane(s))", self.id, self.concurrency)
-        self.process.start(stop_after_crawl=False, install_signal_handlers=install_signal_handlers)
+        self.process.start(stop_after_crawl=False, install_signal_handlers=False)
         logger.info("worker %s stopped after %d job(s)", self.id, self.jobs_done)
 
     def stop(self) -> None:
         """Stop from any thread: running crawls stop (and go back to the queue), then the reactor."""
         from twisted.internet import reactor
 
+        reactor.callFromThread(self._stop)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        """First SIGTERM/SIGINT: stop gracefully (jobs and unfinished requests handed back); second: exit now."""
+        from twisted.internet import reactor
+
+        if self._stopping:
+            os._exit(128 + signum)
+        self._stopping = True
         reactor.callFromThread(self._stop)
 
     def _stop(self) -> None:

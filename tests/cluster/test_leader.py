@@ -149,3 +149,4 @@ def test_two_schedulers_one_leader_failover_after_kill_and_every_job_queued_once
         assert {name for name, _ in per_due_time} == {s.name for s in sources}
     finally:
         election.release()
+

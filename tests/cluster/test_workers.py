@@ -123,3 +123,36 @@ def test_a_worker_killed_mid_crawl_is_taken_over_with_nothing_lost_or_stored_twi
     assert "resuming" in log and "requeued 1 job(s) of stopped worker(s)" in log, log[-3000:]
     second.send_signal(signal.SIGTERM)
     assert second.wait(timeout=60) == 0
+
+
+def test_a_worker_stopped_with_sigterm_hands_its_crawl_back_at_once_and_another_resumes_it(
+    pg_url: str, redis_prefix: str, tmp_path: Path, site: LoopbackSite, processes: Processes
+) -> None:
+    import redis
+
+    web = Web(site, sources=1, per_source=30, delay=0.15, prefix="stopped")
+    [name] = web.names
+    catalogue = write_catalogue(tmp_path / "sources.yaml", web.sources())
+    env = cluster_env(pg_url, redis_prefix, catalogue, tmp_path, MILAI_CONCURRENT_REQUESTS_PER_DOMAIN=2)
+    queue = RedisJobQueue(REDIS_URL, prefix=redis_prefix)
+    client = redis.Redis.from_url(REDIS_URL)
+    frontier = f"{redis_prefix}frontier:{name}:requests"
+    first = processes.start(["worker"], env, "worker-first")
+    wait_for(lambda: len(queue.workers()) == 1, 90, "the first worker to report")
+    queue.put(name, "manual")
+    wait_for(lambda: sum(web.article_fetches().values()) >= 5, 120, "the crawl to be under way", poll=0.05)
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(60) == 0, processes.output(first)[-3000:]
+    # handed back at once (no heartbeat to expire): queued again, frontier kept, the worker gone from status
+    assert queue.length() == 1 and queue.pending() == {name} and queue.workers() == []
+    assert client.zcard(frontier) > 0
+    second = processes.start(["worker"], env, "worker-second")
+    wait_for(lambda: not queue.pending(), 180, "the job to be resumed and finished")
+    fetches = web.article_fetches()
+    assert set(fetches) == set(web.article_paths)
+    items, distinct, runs = stored(pg_url)
+    assert items == distinct == 30
+    assert runs[name] == ["interrupted", "ok"]  # the stopped run is no failure of the source
+    assert "resuming" in processes.output(second)
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=60) == 0
