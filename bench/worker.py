@@ -172,12 +172,49 @@ def bench_worker_redis(names: list[str], jobs: int, env: dict[str, str]) -> list
     return times
 
 
+def bench_scaling(names: list[str], workers: int, env: dict[str, str], tmp: Path) -> tuple[float, float]:
+    """`workers` `milai worker` processes (2 lanes each) on a fresh SQLite database and Redis: seconds to crawl
+    every source once (articles fetched and stored), then once more (all unchanged)."""
+    from milai.jobqueue import RedisJobQueue
+
+    prefix = f"milai-bench-{uuid.uuid4().hex[:8]}:"
+    url = env.get("MILAI_REDIS_URL") or "redis://127.0.0.1:6379/0"
+    env = {**env, "MILAI_REDIS_URL": url, "MILAI_REDIS_PREFIX": prefix,
+           "MILAI_DATABASE_URL": f"sqlite:///{tmp / f'scale-{workers}.sqlite3'}",
+           "MILAI_DATA_DIR": str(tmp / f"scale-{workers}")}
+    queue = RedisJobQueue(url, prefix=prefix)
+    procs = [subprocess.Popen([sys.executable, "-m", "milai", "worker", "--concurrency", "2"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
+    try:
+        deadline = time.monotonic() + 120
+        while len(queue.workers()) < workers and time.monotonic() < deadline:
+            time.sleep(0.05)
+        rounds = []
+        for _ in range(2):
+            started = time.perf_counter()
+            for name in names:
+                queue.put(name, "bench")
+            while queue.pending():
+                time.sleep(0.01)
+            rounds.append(time.perf_counter() - started)
+        return rounds[0], rounds[1]
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(60)
+        for key in queue.redis.scan_iter(f"{prefix}*"):
+            queue.redis.delete(key)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=20, help="jobs for the worker")
     parser.add_argument("--processes", type=int, default=5, help="runs of the process-per-crawl way")
     parser.add_argument("--sources", type=int, default=1)
     parser.add_argument("--redis", action="store_true", help="also a `milai worker` process on Redis")
+    parser.add_argument("--scale", type=int, default=0, metavar="SOURCES",
+                        help="also: SOURCES sources crawled by 1 and by 2 `milai worker` processes (Redis)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="milai-bench-worker-"))
@@ -194,6 +231,12 @@ def main() -> None:
     redis_times: list[float] = []
     if args.redis:
         redis_times = bench_worker_redis(site.names, args.jobs, env)
+    scaling: dict[int, tuple[float, float]] = {}
+    if args.scale:
+        scale_site = Site(args.scale)
+        for n in (1, 2):
+            scaling[n] = bench_scaling(scale_site.names, n, {**env, "MILAI_SOURCES": str(
+                scale_site.catalogue(tmp / "scale-sources.yaml"))}, tmp)
     os.environ.update(env)
     worker_times = bench_worker_in_process(site.names, args.jobs)
 
@@ -213,6 +256,14 @@ def main() -> None:
     print(f"\nratio process/worker: {proc_med / work_med:.1f}x"
           + (f"; process/Redis worker: {proc_med / redis_med:.1f}x" if redis_times else ""))
     print("(worker rows: jobs after the first, which pays the imports' and models' warm-up)")
+    if scaling:
+        print(f"\n{args.scale} sources (2 articles each) crawled by N `milai worker` processes, 2 lanes each, Redis")
+        print(f"{'workers':>7} {'first crawl s':>14} {'sources/min':>12} {'unchanged s':>12} {'sources/min':>12}")
+        for n, (fresh, again) in scaling.items():
+            print(f"{n:>7} {fresh:>14.1f} {60 * args.scale / fresh:>12.0f} {again:>12.1f} "
+                  f"{60 * args.scale / again:>12.0f}")
+        print(f"scaling 1 -> 2 workers: first crawl {scaling[1][0] / scaling[2][0]:.2f}x, "
+              f"unchanged {scaling[1][1] / scaling[2][1]:.2f}x (2 cores shared with other work)")
 
 
 if __name__ == "__main__":
