@@ -32,6 +32,19 @@ SLOT_KEY = "polite:%s"  # after MILAI_REDIS_PREFIX
 MAX_WAITS = 10_000  # a slot taken again and again for this long is a bug somewhere: send anyway, loudly
 
 
+_clients: dict[str, Any] = {}
+
+
+def _client(url: str) -> Any:
+    """One Redis client (connection pool) per URL per process, shared by the crawls of a long-lived worker."""
+    import redis
+
+    client = _clients.get(url)
+    if client is None:
+        client = _clients[url] = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10)
+    return client
+
+
 class ClusterDelay:
     """Requests to one host start at least `delay` seconds apart across every process sharing the Redis."""
 
@@ -46,10 +59,7 @@ class ClusterDelay:
         delay = settings.getfloat("DOWNLOAD_DELAY")
         if not url or delay <= 0 or not settings.getbool("MILAI_CLUSTER_DELAY", True):
             return None
-        import redis
-
-        client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10)
-        return cls(client, delay, settings.get("MILAI_REDIS_PREFIX") or "milai:")
+        return cls(_client(url), delay, settings.get("MILAI_REDIS_PREFIX") or "milai:")
 
     async def wait(self, request: Request, crawler: Crawler | None = None) -> None:
         """Return once this process holds `request`'s host slot (SET NX PX), waiting out other holders."""

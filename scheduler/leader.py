@@ -225,7 +225,7 @@ class SqliteSingleNode:
         except OSError:
             handle.close()
             raise AnotherSchedulerRuns(
-                f"another scheduler ({self.holder() or 'unknown process'}) already runs on this SQLite database "
+                f"another scheduler ({self._written() or 'unknown process'}) already runs on this SQLite database "
                 f"(lock {self.path}). SQLite deployments are single-node: stop it first, or move to PostgreSQL "
                 "(MILAI_DATABASE_URL) to run a standby scheduler."
             ) from None
@@ -235,6 +235,12 @@ class SqliteSingleNode:
         handle.flush()
         self._file = handle
         return True
+
+    def _written(self) -> str | None:
+        try:
+            return self.path.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
 
     def still_leader(self) -> bool:
         return self._file is not None
@@ -246,8 +252,17 @@ class SqliteSingleNode:
             self._file = None
 
     def holder(self) -> str | None:
+        """The scheduler holding the lock (None when nobody does: the file outlives its writer)."""
+        if self._file is not None:
+            return node_id()
         try:
-            return self.path.read_text(encoding="utf-8").strip() or None
+            with open(self.path, encoding="utf-8") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except OSError:  # held: the text names the holder
+                    return handle.read().strip() or "unknown process"
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                return None
         except OSError:
             return None
 

@@ -37,7 +37,9 @@ def test_a_second_scheduler_on_one_sqlite_file_is_refused_with_the_reason(tmp_pa
     message = str(refused.value)
     assert "single-node" in message and f"{socket.gethostname()}:{os.getpid()}" in message
     assert "PostgreSQL" in message
+    assert second.holder() == f"{socket.gethostname()}:{os.getpid()}"
     first.release()
+    assert second.holder() is None  # the lock file outlives its writer, but nobody holds it
     assert second.try_acquire()  # the first one stopped: the file is free again
     second.release()
 
