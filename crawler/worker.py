@@ -42,6 +42,7 @@ from storage.items import sync_sources
 logger = logging.getLogger("milai.worker")
 
 SHUTDOWN_REASONS = ("shutdown",)
+CRAWL_TIMEOUT_SECONDS = 3 * 60 * 60  # a crawl still running after this is closed and its lane freed
 
 
 class CrawlWorker:
@@ -63,7 +64,7 @@ class CrawlWorker:
         self.queue = queue
         self.catalogue_path = catalogue_path
         self.concurrency = max(1, concurrency)
-        self.overrides = overrides or {}
+        self.overrides = {"CLOSESPIDER_TIMEOUT": CRAWL_TIMEOUT_SECONDS, **(overrides or {})}
         self.id = worker_id or new_worker_id("crawl")
         self.ttl = ttl
         self.poll = poll

@@ -6,8 +6,6 @@ import typer
 
 from milai.cli.common import fail, setup_logging
 
-CRAWL_TIMEOUT_SECONDS = 3 * 60 * 60  # a crawl still running after this is closed (the lane is freed)
-
 
 def worker_cmd(
     role: str = typer.Option("crawl", "--role", help="crawl: take crawl jobs from the queue; sender: send digests."),
@@ -39,8 +37,7 @@ def worker_cmd(
     from crawler.worker import CrawlWorker
     from milai.jobqueue import get_queue
 
-    CrawlWorker(get_queue(settings.redis_url), concurrency=concurrency, exit_when_idle=exit_when_idle, ttl=ttl,
-                overrides={"CLOSESPIDER_TIMEOUT": CRAWL_TIMEOUT_SECONDS}).run()
+    CrawlWorker(get_queue(settings.redis_url), concurrency=concurrency, exit_when_idle=exit_when_idle, ttl=ttl).run()
 
 
 def register(app: typer.Typer) -> None:
