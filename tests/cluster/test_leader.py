@@ -152,3 +152,28 @@ def test_two_schedulers_one_leader_failover_after_kill_and_every_job_queued_once
     finally:
         election.release()
 
+
+
+@pytest.mark.redis
+def test_a_leader_that_loses_its_lock_stops_scheduling_and_stands_by(redis_prefix: str) -> None:
+    import redis
+
+    from scheduler.leader import Leadership
+
+    key = redis_prefix + "leader"
+    events: list[str] = []
+    election = RedisElection(REDIS_URL, interval=0.2, name="node-a", key=key)
+    leadership = Leadership(election, lambda: events.append("elected"), lambda: events.append("demoted"),
+                            interval=0.2)
+    leadership.start()
+    try:
+        assert leadership.is_leader and events == ["elected"]
+        client = redis.Redis.from_url(REDIS_URL)
+        client.set(key, "node-b@1", px=1000)  # another node holds the lock now (e.g. after a partition)
+        wait_for(lambda: events == ["elected", "demoted"], 5, "the demotion", poll=0.05)
+        assert not leadership.is_leader
+        client.delete(key)  # the other node went away: elected again
+        wait_for(lambda: events == ["elected", "demoted", "elected"], 5, "the re-election", poll=0.05)
+    finally:
+        leadership.stop()
+    assert events[-1] == "demoted" and election.holder() is None
