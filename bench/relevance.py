@@ -12,7 +12,8 @@ score it before any tuning and report that first score), and ``relevance-probe3.
 ten languages written after the probe2 fixes and scored once before any tuning on it (first score
 in docs/relevance.md), and ``relevance-probe4.jsonl``, 120 items written after the probe3 tuning and
 scored once before any tuning on it, and ``relevance-probe5.jsonl``, 140 items written after the probe4
-tuning, and ``relevance-probe6.jsonl``, 120 items written after the probe5 tuning, likewise.
+tuning, and ``relevance-probe6.jsonl``, 120 items written after the probe5 tuning, likewise, and
+``relevance-probe7.jsonl``, 200 items in ten languages written blind after the probe6 tuning.
 ``--file`` may be given several times to score any JSONL set of
 ``{"id", "lang", "title", "text", "label": "relevant"|"irrelevant"}`` rows.
 
@@ -43,6 +44,7 @@ PROBE3 = HOLDOUT.with_name("relevance-probe3.jsonl")  # 200 items written after 
 PROBE4 = HOLDOUT.with_name("relevance-probe4.jsonl")  # 120 items written after the probe3 tuning
 PROBE5 = HOLDOUT.with_name("relevance-probe5.jsonl")  # 140 items written after the probe4 tuning
 PROBE6 = HOLDOUT.with_name("relevance-probe6.jsonl")  # 120 items written after the probe5 tuning
+PROBE7 = HOLDOUT.with_name("relevance-probe7.jsonl")  # 200 items written blind after the probe6 tuning
 
 
 # The first score of each probe set, taken once before any tuning on it (the generalisation estimate;
@@ -53,6 +55,7 @@ FIRST_SCORES = {
     "relevance-probe4.jsonl": "P 0.980 R 0.800 F1 0.881 (fr 0.667, nl/ru 0.800, en 0.833, ar/de/es/ja 0.909)",
     "relevance-probe5.jsonl": "P 1.000 R 0.886 F1 0.939 (zh 0.833, ar/en/es/ja/ko/nl 0.923)",
     "relevance-probe6.jsonl": "P 0.976 R 0.800 F1 0.879 (fr/ko 0.750, ru 0.800, ar/de/en/es/nl 0.889)",
+    "relevance-probe7.jsonl": "P 1.000 R 0.870 F1 0.930 (fr 0.824, en/ja/nl 0.889, ar/de/es/ru 0.947, ko/zh 1.000)",
 }
 
 
@@ -122,7 +125,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("path", nargs="?", type=Path, help=argparse.SUPPRESS)  # old positional form
     args = ap.parse_args(argv)
     paths = list(args.file or []) + ([args.path] if args.path else [])
-    for path in paths or [DEV, DEV_V2, HOLDOUT, HOLDOUT_V2, PROBE, PROBE2, PROBE3, PROBE4, PROBE5, PROBE6]:
+    for path in paths or [DEV, DEV_V2, HOLDOUT, HOLDOUT_V2, PROBE, PROBE2, PROBE3, PROBE4, PROBE5, PROBE6, PROBE7]:
         if not path.exists():
             print(f"skipped: {path} is absent")
             continue
