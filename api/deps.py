@@ -18,7 +18,8 @@ from storage.search import INT64_MAX, INT64_MIN, MAX_LIMIT, ItemFilter, SearchEr
 
 
 def get_engine(request: Request) -> Engine:
-    return request.app.state.engine
+    engine: Engine = request.app.state.engine
+    return engine
 
 
 def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:

@@ -17,7 +17,7 @@ import re
 import threading
 import unicodedata
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import snowballstemmer
 
@@ -101,7 +101,7 @@ def strip_korean_particle(word: str) -> str:
 _stemmers = threading.local()
 
 
-def _stemmer(lang: str):  # type: ignore[no-untyped-def]
+def _stemmer(lang: str) -> Any:
     """The Snowball stemmer for `lang`, one per thread: a stemmer keeps its state while it stems, so one
     shared by two threads (crawler workers, API threads) garbles words or raises IndexError."""
     mine: dict[str, object] | None = getattr(_stemmers, "by_lang", None)
@@ -221,7 +221,7 @@ class Word(NamedTuple):
 
 
 @lru_cache(maxsize=1)
-def _t2s():  # type: ignore[no-untyped-def]
+def _t2s() -> Any:
     """OpenCC's Traditional → Simplified converter, loaded on first use (Chinese text only)."""
     import opencc
 
@@ -229,7 +229,7 @@ def _t2s():  # type: ignore[no-untyped-def]
 
 
 @lru_cache(maxsize=1)
-def _jieba():  # type: ignore[no-untyped-def]
+def _jieba() -> Any:
     """rjieba (jieba-rs), loaded on first use: its dictionary takes ~0.2 s, only Chinese text needs it."""
     import rjieba
 
@@ -246,7 +246,7 @@ def simplified(char: str) -> str:
 def to_simplified(text: str) -> str:
     """`text` with Traditional Chinese characters folded to Simplified, character by character, so
     offsets do not move."""
-    out = _t2s().convert(text)
+    out: str = _t2s().convert(text)
     if len(out) == len(text):
         return out
     return "".join(simplified(ch) if _HAN_RE.match(ch) else ch for ch in text)

@@ -7,7 +7,7 @@ import json
 import sys
 from dataclasses import replace
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -70,7 +70,7 @@ def search_cmd(
                        sources=list(source or []), publishers=list(publisher or []), languages=list(lang or []),
                        include_all=all_items, symbol=symbol, limit=min(limit, MAX_LIMIT), sort=sort.value)
         engine = ensure_schema()
-        rows: list[dict] = []
+        rows: list[dict[str, Any]] = []
         with session_scope(engine) as session:
             total = count_items(session, f) if fmt is Format.table else None
             while len(rows) < limit:
@@ -100,7 +100,7 @@ def search_cmd(
             console.print(f"showing {len(rows)} of {about}{total.total:,} matching items", markup=False)
 
 
-def _table(rows: list[dict]) -> None:
+def _table(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     if not rows:
