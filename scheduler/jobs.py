@@ -9,6 +9,8 @@ import sys
 import threading
 from typing import Any
 
+from milai.config import Settings
+
 log = logging.getLogger("milai.scheduler")
 
 CRAWL_TIMEOUT_SECONDS = 3 * 60 * 60
@@ -74,11 +76,12 @@ def crawl_source(name: str) -> list[dict[str, Any]]:
     return crawl([name])
 
 
-def send_digests() -> str:
+def send_digests(settings: Settings) -> str:
     """Deliver every digest and webhook that is due."""
     from alerts.digest import send_due
+    from storage.database import get_engine
 
-    report = send_due()
+    report = send_due(engine=get_engine(settings.effective_database_url))
     log.info("digest run: %s", report)
     return str(report)
 

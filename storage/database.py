@@ -12,7 +12,6 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from milai.config import get_settings
 from storage.search_index import register_listeners
 
 if TYPE_CHECKING:
@@ -57,9 +56,9 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def get_engine(url: str | None = None) -> Engine:
-    """The process-wide engine for `url` (default: the configured database)."""
-    url = normalise_url(url or get_settings().effective_database_url)
+def get_engine(url: str) -> Engine:
+    """The process-wide engine for `url` (the caller reads it from its Settings: effective_database_url)."""
+    url = normalise_url(url)
     with _lock:
         engine = _engines.get(url)
         if engine is None:
@@ -74,12 +73,12 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
-def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine or get_engine(), expire_on_commit=False)
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
 
 
 @contextmanager
-def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+def session_scope(engine: Engine) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on error."""
     session = session_factory(engine)()
     try:
@@ -101,11 +100,10 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database schema up to date with Alembic."""
     from alembic import command
 
-    engine = engine or get_engine()
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -115,9 +113,8 @@ def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
 _upgraded: set[str] = set()
 
 
-def ensure_schema(engine: Engine | None = None) -> Engine:
+def ensure_schema(engine: Engine) -> Engine:
     """Upgrade once per process and engine; cheap on later calls."""
-    engine = engine or get_engine()
     key = str(engine.url)
     if key not in _upgraded:
         upgrade(engine)

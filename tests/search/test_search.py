@@ -7,10 +7,11 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import Engine, delete, update
 
+from api.presentation import item_to_dict
 from storage import query as q_ast
 from storage.database import session_scope
 from storage.models import Item
-from storage.search import ItemFilter, SearchError, highlight_html, item_to_dict, search_items, to_fts5
+from storage.search import ItemFilter, SearchError, highlight_html, search_items, to_fts5
 from tests.search.seed import SCRIPT_TITLE, seed
 
 HOSTILE = ['"unbalanced', "NEAR(a b", "title:foo", "*", "a\x00b", "AND OR", "((", ")", "NOT", "-",
