@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from milai.config import Settings
-from tests.search.seed import seed
+from tests.storage.search.seed import seed
 from tests.support.db import configured_engine
 
 

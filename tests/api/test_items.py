@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.hostile import HOSTILE
-from tests.search.seed import SCRIPT_TITLE
+from tests.storage.search.seed import SCRIPT_TITLE
 from tests.support.db import configured_engine
 
 

@@ -17,7 +17,7 @@ from api.app import create_app
 from milai.config import Settings
 from storage.database import session_scope
 from storage.models import Subscription
-from tests.search.seed import SCRIPT_TITLE, seed
+from tests.storage.search.seed import SCRIPT_TITLE, seed
 from tests.support.db import configured_engine
 
 CHROMIUM = Path("/usr/bin/chromium")
