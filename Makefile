@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install services lint bench clean
+.PHONY: run test check install services lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ required (set PYTHON=...)"; exit 1; }
@@ -19,11 +19,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/milai run
 
-## Install everything, start local PostgreSQL/Redis when present, and run the whole test suite.
-test: $(STAMP)
+## Install everything, start local PostgreSQL/Redis when present, run the checks and the whole test suite.
+test: check
 	@sh scripts/services.sh || true
-	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+## The static checks: ruff, the layers contract (import-linter, [tool.importlinter]) and mypy against its baseline.
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_mypy.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -36,4 +41,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.worker
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache *.egg-info

@@ -17,7 +17,7 @@ from alerts.ledger import Claim
 from alerts.mail import MailConfigError, MailError, SmtpConfig, send_message
 from alerts.webhooks import post
 from milai.config import Settings, get_settings
-from storage.database import ensure_schema
+from storage.database import ensure_schema, get_engine
 
 log = logging.getLogger("milai.alerts")
 
@@ -122,7 +122,7 @@ def send_due(
     def clock() -> datetime:
         return fixed or datetime.now(UTC)
 
-    engine = ensure_schema(engine)
+    engine = ensure_schema(engine or get_engine(settings.effective_database_url))
     report = DigestReport()
     ledger.plan(engine, clock(), force=force)
 

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.routes import feeds, items, subscriptions, web
 from api.security import SecurityHeadersMiddleware, security_headers
 from api.templating import STATIC_DIR, templates
+from milai.config import Settings
 from storage.database import ensure_schema, get_engine
 from storage.dberrors import describe, is_unavailable
 from storage.search import SearchError
@@ -23,9 +24,9 @@ from storage.search import SearchError
 log = logging.getLogger(__name__)
 
 
-def create_app(database_url: str | None = None) -> FastAPI:
-    """The FastAPI app on `database_url` (default: the configured database)."""
-    engine = get_engine(database_url)
+def create_app(settings: Settings) -> FastAPI:
+    """The FastAPI app of `settings` (its database, base URL); routes read them through api.deps.SettingsDep."""
+    engine = get_engine(settings.effective_database_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,6 +42,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.state.settings = settings
     app.state.engine = engine
 
     @app.exception_handler(SearchError)

@@ -58,4 +58,4 @@ def render_feed(hits: list[ItemHit], *, title: str, self_url: str, alternate_url
             entry.set("{http://www.w3.org/XML/1998/namespace}lang", item.language)
         for match in readable(item.matches):
             ET.SubElement(entry, f"{{{NS}}}category", term=_text(match))
-    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return bytes(ET.tostring(feed, encoding="utf-8", xml_declaration=True))

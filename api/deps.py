@@ -12,13 +12,24 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from api.auth import find_token
+from milai.config import Settings
 from storage.database import session_scope
 from storage.models import ApiToken
 from storage.search import INT64_MAX, INT64_MIN, MAX_LIMIT, ItemFilter, SearchError, parse_date
 
 
+def get_settings(request: Request) -> Settings:
+    """The settings the app was made with (create_app(settings))."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
 def get_engine(request: Request) -> Engine:
-    return request.app.state.engine
+    engine: Engine = request.app.state.engine
+    return engine
 
 
 def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:

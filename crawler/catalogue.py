@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from storage.search import iso639_1
 
+BUNDLED_CATALOGUE = Path(__file__).resolve().parent / "sources.yaml"  # MILAI_SOURCES overrides it
+
 SELECTOR_FIELDS = ("links", "next_page", "item_selector", "title_selector", "date_selector", "summary_selector")
 
 
@@ -221,12 +223,17 @@ def validate_file(path: str | Path) -> list[Problem]:
     return _parse(Path(path))[1]
 
 
+def catalogue_path(override: str | Path | None) -> Path:
+    """The catalogue to read: `override` (MILAI_SOURCES) or the bundled one."""
+    return Path(override) if override else BUNDLED_CATALOGUE
+
+
 def load_catalogue(path: str | Path | None = None) -> list[SourceConfig]:
     """The sources of a catalogue (default: the configured one); raises CatalogueError if invalid."""
     if path is None:
         from milai.config import get_settings
 
-        path = get_settings().sources
+        path = catalogue_path(get_settings().sources)
     sources, problems = _parse(Path(path))
     if problems:
         raise CatalogueError(problems)

@@ -22,7 +22,7 @@ from crawler.extensions import counters
 from crawler.settings import build_settings
 from crawler.spiders import SPIDERS
 from milai.config import get_settings
-from storage.database import ensure_schema, session_scope
+from storage.database import ensure_schema, get_engine, session_scope
 from storage.items import sync_sources
 
 logger = logging.getLogger(__name__)
@@ -50,8 +50,8 @@ class SourceSummary:
     error: str | None = None
 
 
-def load_sources(path: Path) -> list[SourceConfig]:
-    """The catalogue at `path`."""
+def load_sources(path: Path | None) -> list[SourceConfig]:
+    """The catalogue at `path` (None: the bundled one)."""
     return list(load_catalogue(path))
 
 
@@ -78,7 +78,7 @@ def run_crawl(
     if catalogue is None:
         catalogue = load_sources(get_settings().sources)
     selected = select_sources(catalogue, source_names)
-    engine = ensure_schema()
+    engine = ensure_schema(get_engine(get_settings().effective_database_url))
     with session_scope(engine) as session:
         sync_sources(session, catalogue)
     if not selected:

@@ -30,13 +30,14 @@ from scrapy.utils.reactor import install_reactor
 from twisted.internet import defer, task, threads
 
 from crawler.catalogue import SourceConfig, load_catalogue
+from crawler.catalogue import catalogue_path as resolve_catalogue
 from crawler.extensions import counters
 from crawler.runner import SourceSummary
 from crawler.settings import build_settings
 from crawler.spiders import SPIDERS
-from milai.config import get_settings
+from milai.config import Settings, get_settings
 from milai.jobqueue import WORKER_TTL, JobQueue, WorkerInfo, new_worker_id
-from storage.database import ensure_schema, session_scope
+from storage.database import ensure_schema, get_engine, session_scope
 from storage.items import sync_sources
 
 logger = logging.getLogger("milai.worker")
@@ -53,6 +54,7 @@ class CrawlWorker:
         queue: JobQueue,
         *,
         catalogue_path: Path | None = None,
+        settings: Settings | None = None,
         concurrency: int = 2,
         overrides: dict[str, Any] | None = None,
         worker_id: str | None = None,
@@ -63,6 +65,7 @@ class CrawlWorker:
     ) -> None:
         self.queue = queue
         self.catalogue_path = catalogue_path
+        self.settings = settings or get_settings()
         self.concurrency = max(1, concurrency)
         self.overrides = {"CLOSESPIDER_TIMEOUT": CRAWL_TIMEOUT_SECONDS, **(overrides or {})}
         self.id = worker_id or new_worker_id("crawl")
@@ -86,7 +89,7 @@ class CrawlWorker:
 
     def run(self, *, install_signal_handlers: bool = True) -> None:
         """Start the reactor and crawl until stopped (SIGTERM/SIGINT, `stop`, or idle when asked). Blocks."""
-        engine = ensure_schema()
+        engine = self.engine = ensure_schema(get_engine(self.settings.effective_database_url))
         self._reload_catalogue(force=True)
         extra = {"MILAI_DATABASE_URL": engine.url.render_as_string(hide_password=False), **self.overrides}
         self.process = CrawlerProcess(build_settings(extra))
@@ -175,7 +178,7 @@ class CrawlWorker:
 
     def _reload_catalogue(self, force: bool = False) -> None:
         """(Re)read the catalogue when its file changed; new entries get their `sources` rows."""
-        path = self.catalogue_path or get_settings().sources
+        path = resolve_catalogue(self.catalogue_path or self.settings.sources)
         try:
             mtime = path.stat().st_mtime
         except OSError:
@@ -185,7 +188,7 @@ class CrawlWorker:
         sources = list(load_catalogue(path))
         for attempt in range(3):  # workers starting together may insert the same new rows: the loser retries
             try:
-                with session_scope() as session:
+                with session_scope(self.engine) as session:
                     sync_sources(session, sources)
                 break
             except Exception:

@@ -10,8 +10,6 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-BUNDLED_SOURCES = Path(__file__).resolve().parent.parent / "crawler" / "sources.yaml"
-
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -25,7 +23,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str | None = None
-    sources: Path = BUNDLED_SOURCES
+    sources: Path | None = None  # a catalogue overriding the bundled one (crawler.catalogue.BUNDLED_CATALOGUE)
     smtp_url: str | None = None
     mail_from: str = "MilAI Watch <milai@localhost>"
     smtp_timeout: float = Field(30.0, gt=0, le=600)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from milai.config import Settings
+
 log = logging.getLogger("milai.scheduler")
 
 
@@ -39,15 +41,11 @@ def crawl_source(name: str) -> list[str]:
     return enqueue([name], "schedule")
 
 
-def send_digests() -> str:
+def send_digests(settings: Settings) -> str:
     """Deliver every digest and webhook that is due."""
     from alerts.digest import send_due
+    from storage.database import get_engine
 
-    report = send_due()
+    report = send_due(engine=get_engine(settings.effective_database_url))
     log.info("digest run: %s", report)
     return str(report)
-
-
-def terminate_children() -> None:
-    """Kept for callers of the process-per-crawl era: crawls now run in workers, there are no children."""
-    return None

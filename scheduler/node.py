@@ -58,7 +58,7 @@ class SchedulerNode:
         from scheduler.service import build_scheduler, schedule_jobs
 
         with self._lock:
-            scheduler = build_scheduler()
+            scheduler = build_scheduler(self.settings)
             scheduler.start(paused=True)
             job_ids = schedule_jobs(scheduler, self.sources, self.settings,
                                     initial_crawl=self.initial_crawl and self._starting)
@@ -94,7 +94,7 @@ class EmbeddedWorker:
         from crawler.worker import CrawlWorker
 
         try:
-            self.worker = CrawlWorker(self.queue, concurrency=self.concurrency)
+            self.worker = CrawlWorker(self.queue, settings=self.settings, concurrency=self.concurrency)
             self._ready.set()
             self.worker.run(install_signal_handlers=False)
         except Exception:

@@ -1,20 +1,22 @@
-"""`milai run`: APScheduler (crawl job per source, digest job) beside the uvicorn web API and a crawl worker."""
+"""The scheduler: one crawl job per source (persisted in the service database) and the digest-check job.
+
+`milai run` (milai/cli/run.py) composes it with the web app; this module knows nothing of the web side.
+"""
 
 from __future__ import annotations
 
 import logging
-import signal
 from datetime import UTC, datetime
 
-import uvicorn
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from crawler.catalogue import SourceConfig, load_catalogue
-from milai.config import Settings, get_settings
+from crawler.catalogue import SourceConfig
+from milai.config import Settings
 from scheduler import jobs
 from storage.database import ensure_schema, get_engine, session_scope
 from storage.runs import close_stale_runs
@@ -24,15 +26,18 @@ log = logging.getLogger("milai.scheduler")
 CRAWL_PREFIX = "crawl:"
 DIGEST_JOB = "digest"
 STARTUP_CRAWL_JOB = "startup-crawl"
+MEMORY = "memory"  # job store of the jobs that are not persisted
 
 
-def build_scheduler() -> BackgroundScheduler:
-    """A scheduler whose jobs persist in the service database (SQLAlchemy job store)."""
-    engine = ensure_schema(get_engine())
+def build_scheduler(settings: Settings) -> BackgroundScheduler:
+    """A scheduler whose crawl jobs persist in the service database (SQLAlchemy job store); the digest job,
+    which carries the settings, lives in memory only (re-added at every start, so no secret is stored)."""
+    engine = ensure_schema(get_engine(settings.effective_database_url))
     with session_scope(engine) as session:  # runs of crawls killed with the last service are not running
         close_stale_runs(session)
     return BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")},
+        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs"),
+                   MEMORY: MemoryJobStore()},
         executors={"default": ThreadPoolExecutor(max_workers=3)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 15 * 60},
         timezone=UTC,
@@ -42,12 +47,11 @@ def build_scheduler() -> BackgroundScheduler:
 def schedule_jobs(
     scheduler: BackgroundScheduler,
     sources: list[SourceConfig],
-    settings: Settings | None = None,
+    settings: Settings,
     *,
     initial_crawl: bool = True,
 ) -> list[str]:
     """(Re)register one crawl job per enabled source and the digest job; drop jobs of removed sources."""
-    settings = settings or get_settings()
     wanted: set[str] = set()
     for source in sources:
         if not source.enabled:
@@ -65,9 +69,13 @@ def schedule_jobs(
     for job in scheduler.get_jobs():
         if job.id.startswith(CRAWL_PREFIX) and job.id not in wanted:
             job.remove()
+    if scheduler.get_job(DIGEST_JOB, jobstore="default") is not None:  # persisted by versions before 0.2
+        scheduler.remove_job(DIGEST_JOB, jobstore="default")
     scheduler.add_job(
         jobs.send_digests,
         IntervalTrigger(minutes=settings.digest_check_minutes, timezone=UTC),
+        args=[settings],
+        jobstore=MEMORY,
         id=DIGEST_JOB,
         name="send due digests",
         replace_existing=True,
@@ -78,38 +86,3 @@ def schedule_jobs(
             next_run_time=datetime.now(UTC), replace_existing=True,
         )
     return sorted(job.id for job in scheduler.get_jobs())
-
-
-def run_service(host: str | None = None, port: int | None = None, *, initial_crawl: bool = True,
-                embedded_worker: bool = True, worker_concurrency: int = 2) -> None:
-    """Run scheduler (when elected leader: scheduler.node), the web API and, unless told not to, one embedded
-    crawl worker, until SIGINT/SIGTERM (uvicorn handles the signals)."""
-    from api.app import create_app
-    from scheduler.node import EmbeddedWorker, SchedulerNode
-
-    settings = get_settings()
-    sources = load_catalogue()
-    ensure_schema(get_engine())
-    node = SchedulerNode(settings, sources, initial_crawl=initial_crawl)
-    node.start()  # a second scheduler on one SQLite file stops here (scheduler.leader.AnotherSchedulerRuns)
-    worker = EmbeddedWorker(settings, concurrency=worker_concurrency) if embedded_worker else None
-    if worker is not None:
-        worker.start()
-    config = uvicorn.Config(
-        create_app(), host=host or settings.host, port=port or settings.port,
-        log_level=settings.log_level.lower(),
-    )
-    server = uvicorn.Server(config)
-    # uvicorn handles SIGINT/SIGTERM itself, then restores the previous handlers and re-raises the signal;
-    # these handlers make that re-raise harmless so the clean-up below runs and the exit status is 0.
-    received: list[int] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, _frame: received.append(signum))
-    try:
-        server.run()
-    finally:
-        log.info("shutting down: stopping scheduler and running crawls")
-        node.stop()
-        if worker is not None:
-            worker.stop()
-        log.info("stopped%s", f" on signal {received[0]}" if received else "")

@@ -6,13 +6,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from milai.config import get_settings
 from storage.search_index import register_listeners
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -41,7 +44,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - trivial
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
@@ -53,9 +56,9 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def get_engine(url: str | None = None) -> Engine:
-    """The process-wide engine for `url` (default: the configured database)."""
-    url = normalise_url(url or get_settings().effective_database_url)
+def get_engine(url: str) -> Engine:
+    """The process-wide engine for `url` (the caller reads it from its Settings: effective_database_url)."""
+    url = normalise_url(url)
     with _lock:
         engine = _engines.get(url)
         if engine is None:
@@ -70,12 +73,12 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
-def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine or get_engine(), expire_on_commit=False)
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
 
 
 @contextmanager
-def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+def session_scope(engine: Engine) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on error."""
     session = session_factory(engine)()
     try:
@@ -88,7 +91,7 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         session.close()
 
 
-def alembic_config(engine: Engine):
+def alembic_config(engine: Engine) -> Config:
     from alembic.config import Config
 
     cfg = Config()
@@ -97,11 +100,10 @@ def alembic_config(engine: Engine):
     return cfg
 
 
-def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database schema up to date with Alembic."""
     from alembic import command
 
-    engine = engine or get_engine()
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":  # processes starting together (a cluster) upgrade one at a time
@@ -114,9 +116,8 @@ _upgraded: set[str] = set()
 UPGRADE_LOCK_KEY = 0x4D494C42  # PostgreSQL advisory lock held by the transaction that upgrades the schema
 
 
-def ensure_schema(engine: Engine | None = None) -> Engine:
+def ensure_schema(engine: Engine) -> Engine:
     """Upgrade once per process and engine; cheap on later calls."""
-    engine = engine or get_engine()
     key = str(engine.url)
     if key not in _upgraded:
         upgrade(engine)

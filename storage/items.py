@@ -93,8 +93,9 @@ def known_items(session: Session, canonical_urls: Iterable[str]) -> dict[str, Kn
         rows = session.execute(
             select(UrlAlias.url, *_KNOWN_COLUMNS).join(Item, Item.id == UrlAlias.item_id).where(UrlAlias.url.in_(chunk))
         )
-        for row in rows:
-            out[row[0]] = KnownItem(*row[1:])
+        for alias in rows:
+            out[alias.url] = KnownItem(alias.id, alias.canonical_url, alias.listing_title, alias.updated_at,
+                                       alias.fetched_at)
     return out
 
 

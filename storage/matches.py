@@ -55,10 +55,11 @@ class Explanation:
         """Read a stored value: the dict above, an old list of rule codes or of phrases, or nothing."""
         if isinstance(raw, Mapping):
             why = raw.get("why")
-            codes = raw.get("codes")
-            groups = {g: [p for p in why.get(g) or [] if isinstance(p, str)] for g in GROUPS} if isinstance(
+            stored_codes = raw.get("codes")
+            stored = {g: [p for p in why.get(g) or [] if isinstance(p, str)] for g in GROUPS} if isinstance(
                 why, Mapping) else {}
-            return cls.build(groups, [c for c in codes or [] if isinstance(c, str)] if isinstance(codes, list) else [])
+            return cls.build(stored, [c for c in stored_codes or [] if isinstance(c, str)]
+                             if isinstance(stored_codes, list) else [])
         if not isinstance(raw, list | tuple):
             return cls()
         groups: dict[str, list[str]] = {g: [] for g in GROUPS}

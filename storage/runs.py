@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import CursorResult, func, or_, update
 from sqlalchemy.orm import Session
 
 from storage.models import CrawlRun, utcnow
@@ -26,12 +27,12 @@ def close_stale_runs(session: Session, now: datetime | None = None, stale_after:
     is older than `stale_after`; a run still renewing its heartbeat elsewhere is left alone. Returns how many."""
     cutoff = (now or utcnow()) - stale_after
     last_sign = func.coalesce(CrawlRun.heartbeat_at, CrawlRun.started_at)
-    result = session.execute(
+    result = cast(CursorResult[Any], session.execute(
         update(CrawlRun)
         .where(CrawlRun.status == "running", or_(CrawlRun.heartbeat_at < cutoff,
                                                   (CrawlRun.heartbeat_at.is_(None)) & (CrawlRun.started_at < cutoff)))
         .values(status="interrupted", finished_at=last_sign,
                 error_summary=func.coalesce(CrawlRun.error_summary, INTERRUPTED_MESSAGE))
         .execution_options(synchronize_session=False)
-    )
+    ))  # an UPDATE's result: a CursorResult with a rowcount
     return int(result.rowcount or 0)

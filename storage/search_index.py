@@ -19,9 +19,9 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 from storage.models import Item
 from storage.textnorm import (
-    _CYRILLIC_RE,
-    _HANGUL_RE,
-    _TOKEN_RE,
+    CYRILLIC_RE,
+    HANGUL_RE,
+    TOKEN_RE,
     base_language,
     detect_language,
     normalise_word,
@@ -45,9 +45,9 @@ _INDEXED = frozenset({"title", "summary", "text", "language"})  # the Item field
 def index_word(surface: str, lang: str | None) -> str:
     """The index token of one textnorm token in a text of language `lang`."""
     folded, norm = normalise_word(surface, lang)
-    if _HANGUL_RE.match(surface):
+    if HANGUL_RE.match(surface):
         return strip_korean_particle(folded)
-    if _CYRILLIC_RE.match(surface):
+    if CYRILLIC_RE.match(surface):
         return norm
     return normalise_word(folded, lang)[1] if folded != surface.casefold() else norm
 
@@ -56,7 +56,7 @@ def index_text(text: str | None, lang: str | None) -> str:
     """`text` as the space-separated index tokens the full-text engines read."""
     if not text:
         return ""
-    return " ".join(index_word(s, lang) for s in _TOKEN_RE.findall(text))
+    return " ".join(index_word(s, lang) for s in TOKEN_RE.findall(text))
 
 
 def item_language(title: str | None, summary: str | None, text: str | None, language: str | None) -> str | None:

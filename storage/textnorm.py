@@ -17,7 +17,7 @@ import re
 import threading
 import unicodedata
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import snowballstemmer
 
@@ -40,12 +40,12 @@ STEMMERS = {
 
 _HANGUL = "\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f"
 _HAN = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN_RE = re.compile(rf"[{_HANGUL}]+|[{_HAN}]|[^\W_{_HANGUL}{_HAN}]+")
-_HANGUL_RE = re.compile(rf"[{_HANGUL}]")
+TOKEN_RE = re.compile(rf"[{_HANGUL}]+|[{_HAN}]|[^\W_{_HANGUL}{_HAN}]+")
+HANGUL_RE = re.compile(rf"[{_HANGUL}]")
 _HAN_RE = re.compile(rf"[{_HAN}]")
 _KANA_RE = re.compile(r"[\u3040-\u30ff]")
 _NON_LATIN_RE = re.compile(rf"[{_HANGUL}{_HAN}\u0400-\u04ff\u0600-\u06ff]")
-_CYRILLIC_RE = re.compile(r"[\u0400-\u04ff]")
+CYRILLIC_RE = re.compile(r"[\u0400-\u04ff]")
 _ARABIC_RE = re.compile(r"[\u0600-\u06ff]")
 _LATIN_WORD_RE = re.compile(r"[^\W\d_]+")
 _ARABIC_CLITIC_RE = re.compile(r"^(?:[وفبكل]?ال|لل|و(?=ال))(?=...)")
@@ -101,7 +101,7 @@ def strip_korean_particle(word: str) -> str:
 _stemmers = threading.local()
 
 
-def _stemmer(lang: str):  # type: ignore[no-untyped-def]
+def _stemmer(lang: str) -> Any:
     """The Snowball stemmer for `lang`, one per thread: a stemmer keeps its state while it stems, so one
     shared by two threads (crawler workers, API threads) garbles words or raises IndexError."""
     mine: dict[str, object] | None = getattr(_stemmers, "by_lang", None)
@@ -118,7 +118,7 @@ def normalise_word(word: str, lang: str | None) -> tuple[str, str]:
     """(fold, norm) of one token."""
     cf = word.casefold()
     folded = strip_accents(cf)
-    if _HANGUL_RE.match(word):
+    if HANGUL_RE.match(word):
         return folded, strip_korean_particle(folded)
     if _HAN_RE.match(word) or word.isdigit():
         return folded, folded
@@ -132,7 +132,7 @@ def normalise_word(word: str, lang: str | None) -> tuple[str, str]:
 
 def _stem_language(word: str, lang: str | None) -> str:
     """The script decides for Cyrillic and Arabic; otherwise the text's language, or English."""
-    if _CYRILLIC_RE.match(word):
+    if CYRILLIC_RE.match(word):
         return "ru"
     if _ARABIC_RE.match(word):
         return "ar"
@@ -153,13 +153,13 @@ def detect_script_language(text: str) -> str | None:
     sample = text[:2000]
     if not _NON_LATIN_RE.search(sample):
         return None
-    if _HANGUL_RE.search(sample):
+    if HANGUL_RE.search(sample):
         return "ko"
     if len(_KANA_RE.findall(sample)) >= 3:
         return "ja"
     if _HAN_RE.search(sample):
         return "zh"
-    if len(_CYRILLIC_RE.findall(sample)) > 5:
+    if len(CYRILLIC_RE.findall(sample)) > 5:
         return "ru"
     if len(_ARABIC_RE.findall(sample)) > 5:
         return "ar"
@@ -169,13 +169,13 @@ def detect_script_language(text: str) -> str | None:
 def detect_language(text: str) -> str | None:
     """A cheap guess: script first (ko, ja, zh, ru, ar), then Latin-script stopword counts (en nl fr de es)."""
     sample = text[:2000]
-    if _HANGUL_RE.search(sample):
+    if HANGUL_RE.search(sample):
         return "ko"
     if len(_KANA_RE.findall(sample)) >= 3:  # Japanese writes kana between its kanji; Chinese never does
         return "ja"
     if _HAN_RE.search(sample):
         return "zh"
-    if len(_CYRILLIC_RE.findall(sample)) > 5:
+    if len(CYRILLIC_RE.findall(sample)) > 5:
         return "ru"
     if len(_ARABIC_RE.findall(sample)) > 5:
         return "ar"
@@ -192,7 +192,7 @@ def tokenize(text: str, lang: str | None = None) -> list[Token]:
     """Tokens of `text`, stemmed for `lang` (Latin words of unknown language use English)."""
     lang = base_language(lang)
     out = []
-    for surface in _TOKEN_RE.findall(text):
+    for surface in TOKEN_RE.findall(text):
         folded, norm = normalise_word(surface, lang)
         out.append(Token(surface, folded, norm))
     return out
@@ -204,7 +204,7 @@ def norms(text: str, lang: str | None = None) -> list[str]:
 
 
 def is_hangul(text: str) -> bool:
-    return bool(_HANGUL_RE.match(text))
+    return bool(HANGUL_RE.match(text))
 
 
 # --- the relevance classifier's script-aware analysis ---------------------------------------------
@@ -221,7 +221,7 @@ class Word(NamedTuple):
 
 
 @lru_cache(maxsize=1)
-def _t2s():  # type: ignore[no-untyped-def]
+def _t2s() -> Any:
     """OpenCC's Traditional → Simplified converter, loaded on first use (Chinese text only)."""
     import opencc
 
@@ -229,7 +229,7 @@ def _t2s():  # type: ignore[no-untyped-def]
 
 
 @lru_cache(maxsize=1)
-def _jieba():  # type: ignore[no-untyped-def]
+def _jieba() -> Any:
     """rjieba (jieba-rs), loaded on first use: its dictionary takes ~0.2 s, only Chinese text needs it."""
     import rjieba
 
@@ -246,7 +246,7 @@ def simplified(char: str) -> str:
 def to_simplified(text: str) -> str:
     """`text` with Traditional Chinese characters folded to Simplified, character by character, so
     offsets do not move."""
-    out = _t2s().convert(text)
+    out: str = _t2s().convert(text)
     if len(out) == len(text):
         return out
     return "".join(simplified(ch) if _HAN_RE.match(ch) else ch for ch in text)

@@ -7,8 +7,7 @@ from dataclasses import replace
 from fastapi import APIRouter, Request, Response
 
 from api.atom import render_feed
-from api.deps import FilterDep, SessionDep
-from milai.config import get_settings
+from api.deps import FilterDep, SessionDep, SettingsDep
 from storage.search import search_items
 
 router = APIRouter(tags=["feeds"])
@@ -16,12 +15,12 @@ router = APIRouter(tags=["feeds"])
 
 @router.get("/feeds/items.atom", response_class=Response,
             responses={200: {"content": {"application/atom+xml": {}}}})
-def items_feed(request: Request, session: SessionDep, f: FilterDep) -> Response:
+def items_feed(request: Request, session: SessionDep, settings: SettingsDep, f: FilterDep) -> Response:
     """The matching items (same parameters as /api/items) as Atom 1.0: newest first unless `sort=relevance`."""
     sort = f.sort if "sort" in request.query_params else "date"  # a feed reader shows entries by date
     f = replace(f, limit=min(f.limit, 200), cursor=None, sort=sort)
     page = search_items(session, f)
-    base = get_settings().base_url.rstrip("/")
+    base = settings.base_url.rstrip("/")
     query = request.url.query
     self_url = f"{base}/feeds/items.atom" + (f"?{query}" if query else "")
     alternate = f"{base}/" + (f"?{query}" if query else "")

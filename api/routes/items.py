@@ -15,21 +15,12 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import selectinload
 
 from api.deps import FilterDep, SessionDep, get_engine, id_path
+from api.presentation import CSV_FIELDS, csv_row, item_to_dict
 from api.schemas import ItemDetail, ItemPage, SourceOut, StatsOut
 from storage.database import session_scope
 from storage.links import related_items
 from storage.models import Item, Source
-from storage.search import (
-    CSV_FIELDS,
-    ItemFilter,
-    SearchPage,
-    count_items,
-    csv_row,
-    id_fits,
-    item_to_dict,
-    search_items,
-    search_stats,
-)
+from storage.search import ItemFilter, SearchPage, count_items, id_fits, search_items, search_stats
 
 router = APIRouter()
 

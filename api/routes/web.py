@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse
 
 from alerts import subscriptions as subs
-from api.deps import SessionDep, item_filter
+from api.deps import SessionDep, SortOrder, item_filter
 from api.routes.items import list_sources, load_item
 from api.templating import templates
 from storage.links import related_items
@@ -42,7 +42,8 @@ def _filter_or_error(request: Request) -> tuple[ItemFilter | None, str | None]:
         f = item_filter(q=p.get("q"), since=p.get("since"), until=p.get("until"),
                         source=p.getlist("source"), publisher=p.getlist("publisher"),
                         lang=[v for v in p.getlist("lang") if v], all=p.get("all") in ("1", "true", "on"),
-                        symbol=p.get("symbol"), limit=20, cursor=p.get("cursor"), sort=p.get("sort") or None)
+                        symbol=p.get("symbol"), limit=20, cursor=p.get("cursor"),
+                        sort=cast(SortOrder | None, p.get("sort") or None))  # the raw value: item_filter validates it
     except Exception as exc:  # HTTPException from the shared parser: show it on the page
         return None, str(getattr(exc, "detail", exc))
     return f, None

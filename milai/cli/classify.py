@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import typer
-
 
 def classify_cmd() -> None:
     """Read JSON lines {"id","title","text","lang"?} on stdin; write {"id","relevant","score","matches","why","codes"}.
@@ -17,7 +15,3 @@ def classify_cmd() -> None:
     for line in classify_jsonl(sys.stdin):
         sys.stdout.write(line.rstrip("\n") + "\n")
         sys.stdout.flush()
-
-
-def register(app: typer.Typer) -> None:
-    app.command("classify")(classify_cmd)

@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import logging
-from typing import NoReturn
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from milai.config import Settings
+
+# Exit statuses of every `milai` command (the README's table): 0 done; 1 a runtime failure or something named
+# that does not exist (a database that cannot be used, a failed delivery, an unknown id); 2 a usage or
+# configuration error (a bad option or argument, an invalid MILAI_* setting or catalogue).
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_NOT_FOUND = 1
+EXIT_USAGE = 2
+
 console = Console()
 err_console = Console(stderr=True)
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print a clear error (no traceback) and exit; `message` is plain text ([brackets] are kept as typed)."""
     err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -25,3 +40,38 @@ def setup_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=numeric, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.root.handlers:
         handler.setLevel(numeric)
+
+
+class CliState:
+    """What one `milai` invocation shares between its commands: the settings, read once, when first needed
+    (a command that needs none runs even when a MILAI_* variable is invalid)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from milai.config import Settings
+
+            self._settings = Settings()
+        return self._settings
+
+
+def state_of(ctx: typer.Context) -> CliState:
+    state: CliState = ctx.ensure_object(CliState)
+    return state
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    """The settings of this invocation (read from the environment once)."""
+    return state_of(ctx).settings
+
+
+@contextmanager
+def open_session(settings: Settings) -> Iterator[Session]:
+    """One unit of work on the configured database, its schema brought up to date first."""
+    from storage.database import ensure_schema, get_engine, session_scope
+
+    with session_scope(ensure_schema(get_engine(settings.effective_database_url))) as session:
+        yield session

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from milai.cli.common import console, fail, setup_logging
+from milai.cli.common import EXIT_USAGE, console, fail, settings_of, setup_logging
+
+
+class SummaryFormat(StrEnum):
+    table = "table"
+    json = "json"
+
 
 COLUMNS = ("fetched", "new", "updated", "duplicate", "off_topic", "errors")
 
@@ -34,19 +41,21 @@ def _table(summaries: list[Any]) -> Table:
 
 
 def crawl_cmd(
-    source: list[str] = typer.Option(None, "--source", "-s", help="Crawl only this source (repeatable)."),
-    output: str = typer.Option("table", "--format", help="Summary format: table or json."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the crawler's log on stderr."),
+    ctx: typer.Context,
+    source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Crawl only this source (repeatable).")]
+    = None,
+    output: Annotated[SummaryFormat, typer.Option("--format", help="Summary format.")] = SummaryFormat.table,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the crawler's log on stderr.")] = False,
 ) -> None:
     """Crawl the catalogue (or the named sources) now and print what each source yielded."""
+    from crawler.catalogue import CatalogueError, catalogue_path, load_catalogue
     from crawler.runner import run_crawl
 
-    if output not in ("table", "json"):
-        fail("--format must be table or json")
+    settings = settings_of(ctx)
     setup_logging("INFO" if verbose else "CRITICAL")  # the summary table reports every error
     tasks: dict[str, Any] = {}
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                        console=console, transient=True, disable=output == "json")
+                        console=console, transient=True, disable=output is SummaryFormat.json)
 
     def on_progress(name: str, counts: dict[str, int]) -> None:
         text = f"{name}: " + " ".join(f"{k}={v}" for k, v in counts.items() if v)
@@ -56,16 +65,15 @@ def crawl_cmd(
             progress.update(tasks[name], description=text)
 
     try:
+        catalogue = load_catalogue(catalogue_path(settings.sources))
         with progress:
-            summaries = run_crawl(source or None, progress=on_progress,
+            summaries = run_crawl(source or None, catalogue=catalogue, progress=on_progress,
                                   overrides={"LOG_LEVEL": "INFO" if verbose else "ERROR"})
-    except ValueError as exc:  # a CatalogueError, or an unknown --source
-        fail(str(exc))
-    if output == "json":
+    except CatalogueError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except ValueError as exc:  # an unknown --source
+        fail(str(exc), EXIT_USAGE)
+    if output is SummaryFormat.json:
         print(json.dumps([asdict(s) for s in summaries], indent=2))
     else:
         console.print(_table(summaries))
-
-
-def register(app: typer.Typer) -> None:
-    app.command("crawl")(crawl_cmd)

@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from milai.cli.common import console, err_console, fail, setup_logging
+from milai.cli.common import EXIT_RUNTIME, EXIT_USAGE, console, err_console, fail, settings_of, setup_logging
 
 
 def send_cmd(
+    ctx: typer.Context,
     now: Annotated[
         bool, typer.Option("--now", help="Send everything pending whatever the schedule; retry failures now.")
     ] = False,
@@ -23,6 +24,9 @@ def send_cmd(
     2 when the configuration is wrong (e.g. a malformed MILAI_SMTP_URL; other channels are still sent).
     """
     from alerts.digest import send_due
+    from storage.database import get_engine
+
+    engine = get_engine(settings_of(ctx).effective_database_url)
 
     alerts_log = logging.getLogger("milai.alerts")
     quiet = logging.NullHandler()
@@ -31,7 +35,7 @@ def send_cmd(
     else:  # the report below already lists every failure: do not print each one twice
         alerts_log.addHandler(quiet)
     try:
-        report = send_due(force=now)
+        report = send_due(force=now, engine=engine)
     finally:
         alerts_log.removeHandler(quiet)
     for line in report.messages:
@@ -42,13 +46,10 @@ def send_cmd(
         f"{report.skipped} skipped", highlight=False,
     )
     if report.config_error:
-        fail(report.config_error)
+        fail(report.config_error, EXIT_USAGE)
     if report.failed:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_RUNTIME)
 
 
-def register(app: typer.Typer) -> None:
-    """Add `milai digest send` to `app`."""
-    sub = typer.Typer(help="Email digests and webhook deliveries.", no_args_is_help=True)
-    sub.command("send")(send_cmd)
-    app.add_typer(sub, name="digest")
+digest_app = typer.Typer(help="Email digests and webhook deliveries.", no_args_is_help=True)
+digest_app.command("send")(send_cmd)

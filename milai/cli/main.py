@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import typer
+
+from milai.cli import (
+    classify,
+    crawl,
+    db,
+    digest,
+    run,
+    scheduler,
+    search,
+    serve,
+    sources,
+    status,
+    subscribe,
+    subscriptions,
+    tokens,
+    worker,
+)
+from milai.cli.common import EXIT_RUNTIME, EXIT_USAGE
 
 app = typer.Typer(
     name="milai",
@@ -15,15 +32,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Each module exposes `register(app)`; the order is the order of `milai --help`.
-COMMAND_MODULES = (
-    "run", "scheduler", "worker", "status", "serve", "crawl", "search", "classify", "sources", "subscribe",
-    "subscriptions", "digest", "tokens", "db",
-)
-
-for _name in COMMAND_MODULES:
-    _module = importlib.import_module(f"milai.cli.{_name}")
-    _module.register(app)
+# Every command and sub-app, in the order of `milai --help`.
+app.command("run")(run.run_cmd)
+app.command("scheduler")(scheduler.scheduler_cmd)
+app.command("worker")(worker.worker_cmd)
+app.command("status")(status.status_cmd)
+app.command("serve")(serve.serve_cmd)
+app.command("crawl")(crawl.crawl_cmd)
+app.command("search", context_settings=search.SEARCH_CONTEXT)(search.search_cmd)
+app.command("classify")(classify.classify_cmd)
+app.add_typer(sources.sources_app, name="sources")
+app.add_typer(subscribe.subscribe_app, name="subscribe")
+app.add_typer(subscriptions.subscriptions_app, name="subscriptions")
+app.add_typer(digest.digest_app, name="digest")
+app.add_typer(tokens.tokens_app, name="tokens")
+app.add_typer(db.db_app, name="db")
 
 
 def main() -> None:
@@ -32,18 +55,20 @@ def main() -> None:
     from pydantic import ValidationError
     from sqlalchemy.exc import SQLAlchemyError
 
-    from milai.config import describe_errors, get_settings
+    from milai.cli.common import CliState
+    from milai.config import describe_errors
     from storage.dberrors import describe, is_unavailable
 
+    state = CliState()
     try:
-        app(prog_name="milai")
+        app(prog_name="milai", obj=state)
     except ValidationError as exc:
         if exc.title != "Settings":
             raise
         print(f"error: {describe_errors(exc)}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(EXIT_USAGE) from None
     except SQLAlchemyError as exc:
         if not is_unavailable(exc):
             raise
-        print(f"error: {describe(exc, get_settings().effective_database_url)}", file=sys.stderr)
-        raise SystemExit(1) from None
+        print(f"error: {describe(exc, state.settings.effective_database_url)}", file=sys.stderr)
+        raise SystemExit(EXIT_RUNTIME) from None

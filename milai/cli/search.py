@@ -7,12 +7,12 @@ import json
 import sys
 from dataclasses import replace
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from milai.cli.common import console, fail
+from milai.cli.common import EXIT_RUNTIME, EXIT_USAGE, console, fail, open_session, settings_of
 
 
 class Sort(StrEnum):
@@ -31,6 +31,7 @@ QUERY_HELP = ('Boolean query: words, "phrases", AND/OR/NOT, -word, prefix*. A qu
 
 
 def search_cmd(
+    ctx: typer.Context,
     query: Annotated[str | None, typer.Argument(help=QUERY_HELP)] = None,
     since: Annotated[str | None, typer.Option(help="Published on or after (YYYY-MM-DD or ISO 8601).")] = None,
     until: Annotated[str | None, typer.Option(help="Published on or before (YYYY-MM-DD or ISO 8601).")] = None,
@@ -47,31 +48,20 @@ def search_cmd(
     """Search the archive (on-topic items only unless --all)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from storage.database import ensure_schema, session_scope
-    from storage.search import (
-        CSV_FIELDS,
-        MAX_LIMIT,
-        ItemFilter,
-        SearchError,
-        count_items,
-        csv_row,
-        item_to_dict,
-        parse_date,
-        search_items,
-    )
+    from api.presentation import CSV_FIELDS, csv_row, item_to_dict
+    from storage.search import MAX_LIMIT, ItemFilter, SearchError, count_items, parse_date, search_items
 
     if query is not None and query.startswith("--"):
         # unknown options reach us as the query (so that `-REAIM` is a query, not an option)
-        fail(f"no such option: {query.split('=', 1)[0]} (see `milai search --help`)", 2)
+        fail(f"no such option: {query.split('=', 1)[0]} (see `milai search --help`)", EXIT_USAGE)
     total = None
     try:
         f = ItemFilter(q=query, since=parse_date(since) if since else None,
                        until=parse_date(until, end=True) if until else None,
                        sources=list(source or []), publishers=list(publisher or []), languages=list(lang or []),
                        include_all=all_items, symbol=symbol, limit=min(limit, MAX_LIMIT), sort=sort.value)
-        engine = ensure_schema()
-        rows: list[dict] = []
-        with session_scope(engine) as session:
+        rows: list[dict[str, Any]] = []
+        with open_session(settings_of(ctx)) as session:
             total = count_items(session, f) if fmt is Format.table else None
             while len(rows) < limit:
                 page = search_items(session, replace(f, limit=min(MAX_LIMIT, limit - len(rows))))
@@ -80,12 +70,11 @@ def search_cmd(
                     break
                 f = replace(f, cursor=page.next)
     except SearchError as exc:
-        fail(str(exc), 2)
+        fail(str(exc), EXIT_USAGE)
     except SQLAlchemyError as exc:
-        from milai.config import get_settings
         from storage.dberrors import describe
 
-        fail(describe(exc, get_settings().effective_database_url), 1)
+        fail(describe(exc, settings_of(ctx).effective_database_url), EXIT_RUNTIME)
     if fmt is Format.json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
     elif fmt is Format.csv:
@@ -100,7 +89,7 @@ def search_cmd(
             console.print(f"showing {len(rows)} of {about}{total.total:,} matching items", markup=False)
 
 
-def _table(rows: list[dict]) -> None:
+def _table(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     if not rows:
@@ -116,7 +105,5 @@ def _table(rows: list[dict]) -> None:
     console.print(table)
 
 
-def register(app: typer.Typer) -> None:
-    """Add `milai search` to `app`."""
-    # `-REAIM` (exclude a word) is a query, not an unknown option; options may still follow the query
-    app.command("search", context_settings={"ignore_unknown_options": True})(search_cmd)
+# `-REAIM` (exclude a word) is a query, not an unknown option; options may still follow the query
+SEARCH_CONTEXT = {"ignore_unknown_options": True}

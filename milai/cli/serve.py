@@ -6,8 +6,11 @@ from typing import Annotated
 
 import typer
 
+from milai.cli.common import settings_of
+
 
 def serve_cmd(
+    ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Address to listen on (default: MILAI_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: MILAI_PORT).")] = None,
 ) -> None:
@@ -15,13 +18,7 @@ def serve_cmd(
     import uvicorn
 
     from api.app import create_app
-    from milai.config import get_settings
 
-    settings = get_settings()
-    uvicorn.run(create_app(), host=host or settings.host, port=port or settings.port,
+    settings = settings_of(ctx)
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
                 log_level=settings.log_level.lower(), proxy_headers=True)
-
-
-def register(app: typer.Typer) -> None:
-    """Add `milai serve` to `app`."""
-    app.command("serve")(serve_cmd)

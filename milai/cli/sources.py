@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from milai.cli.common import console, fail
+from milai.cli.common import EXIT_RUNTIME, EXIT_USAGE, console, fail, open_session, settings_of
+
+if TYPE_CHECKING:
+    from milai.config import Settings
 
 sources_app = typer.Typer(help="The source catalogue and its health.", no_args_is_help=True)
 
@@ -19,16 +23,19 @@ def _ago(iso: str | None) -> str:
     return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M") if iso else "never"
 
 
-def _rows() -> list[dict[str, Any]]:
+class ListFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _rows(settings: Settings) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
-    from crawler.catalogue import load_catalogue
-    from storage.database import ensure_schema, session_scope
+    from crawler.catalogue import catalogue_path, load_catalogue
     from storage.models import Source
 
-    catalogue = load_catalogue()
-    ensure_schema()
-    with session_scope() as session:
+    catalogue = load_catalogue(catalogue_path(settings.sources))
+    with open_session(settings) as session:
         health = {s.name: s for s in session.scalars(select(Source))}
         rows = []
         for entry in catalogue:
@@ -48,15 +55,18 @@ def _rows() -> list[dict[str, Any]]:
 
 
 @sources_app.command("list")
-def list_cmd(output: str = typer.Option("table", "--format", help="table or json")) -> None:
+def list_cmd(
+    ctx: typer.Context,
+    output: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
+) -> None:
     """List the catalogue with each source's health (last success, failures, warnings)."""
     from crawler.catalogue import CatalogueError
 
     try:
-        rows = _rows()
-    except CatalogueError as exc:
-        fail(str(exc))
-    if output == "json":
+        rows = _rows(settings_of(ctx))
+    except CatalogueError as exc:  # the configured catalogue is invalid: a configuration error
+        fail(str(exc), EXIT_USAGE)
+    if output is ListFormat.json:
         print(json.dumps(rows, indent=2))
         return
     table = Table(title=f"{len(rows)} sources")
@@ -80,20 +90,18 @@ def list_cmd(output: str = typer.Option("table", "--format", help="table or json
 
 
 @sources_app.command("validate")
-def validate_cmd(file: Path = typer.Argument(None, help="Catalogue YAML (default: the configured one).")) -> None:
+def validate_cmd(
+    ctx: typer.Context,
+    file: Annotated[Path | None, typer.Argument(help="Catalogue YAML (default: the configured one).")] = None,
+) -> None:
     """Check a catalogue; report every problem with its file, entry and field."""
-    from crawler.catalogue import validate_file
-    from milai.config import get_settings
+    from crawler.catalogue import catalogue_path, validate_file
 
-    path = file or get_settings().sources
+    path = file or catalogue_path(settings_of(ctx).sources)
     problems = validate_file(path)
     if not problems:
         console.print(f"[green]{path}: valid[/]")
         return
     for p in problems:
         console.print(f"{p.file}: entry {p.entry}: field {p.field}: {p.message}", highlight=False, markup=False)
-    fail(f"{len(problems)} problem(s) in {path}", 1)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(sources_app, name="sources")
+    fail(f"{len(problems)} problem(s) in {path}", EXIT_RUNTIME)

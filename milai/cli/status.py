@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import json
 import time
+from enum import StrEnum
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from milai.cli.common import console, fail
+from milai.cli.common import console, settings_of
 
 
-def status_cmd(output: str = typer.Option("table", "--format", help="table or json.")) -> None:
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def status_cmd(
+    ctx: typer.Context,
+    output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+) -> None:
     """Show who leads the scheduling, how many crawl jobs wait, and which workers are alive."""
-    from milai.config import get_settings
     from scheduler.leader import election_for
 
-    if output not in ("table", "json"):
-        fail("--format must be table or json")
-    settings = get_settings()
+    settings = settings_of(ctx)
     election = election_for(settings.effective_database_url, settings.redis_url, redis_prefix=settings.redis_prefix)
     leader = election.holder()
     report: dict[str, object] = {"leader": leader, "election": election.kind, "redis": bool(settings.redis_url)}
@@ -35,7 +42,7 @@ def status_cmd(output: str = typer.Option("table", "--format", help="table or js
                             "last_heartbeat_s": round(now - w.beat_at, 1), "jobs_done": w.jobs_done,
                             "crawling": w.current})
     report["workers"] = workers
-    if output == "json":
+    if output is OutputFormat.json:
         print(json.dumps(report, indent=2))
         return
     console.print(f"scheduler leader: {leader or 'none'} ({election.kind})")
@@ -51,6 +58,3 @@ def status_cmd(output: str = typer.Option("table", "--format", help="table or js
                       ", ".join(w["crawling"]) or "-")  # type: ignore[arg-type]
     console.print(table)
 
-
-def register(app: typer.Typer) -> None:
-    app.command("status")(status_cmd)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from milai.cli.common import err_console, fail
+from milai.cli.common import EXIT_USAGE, err_console, fail, open_session, settings_of
 
 
 class EmailFrequency(StrEnum):
@@ -39,27 +39,26 @@ def _warn(message: str) -> None:
 
 
 def _create(
-    channel: str, target: str, frequency: StrEnum, hour: int, timezone: str,
+    ctx: typer.Context, channel: str, target: str, frequency: StrEnum, hour: int, timezone: str,
     source: list[str] | None, publisher: list[str] | None, lang: list[str] | None, **extra: Any,
 ) -> None:
     """Create the subscription from the options both commands share (`extra`: query, secret)."""
     from alerts.subscriptions import SubscriptionError, create_subscription
-    from storage.database import ensure_schema, session_scope
 
-    ensure_schema()
     try:
-        with session_scope() as session:
+        with open_session(settings_of(ctx)) as session:
             subscription_id = create_subscription(
                 session, channel=channel, target=target, frequency=frequency.value, delivery_hour=hour,
                 timezone=timezone, sources=source or (), publishers=publisher or (), languages=lang or (),
                 warn=_warn, **extra,
             ).id
     except SubscriptionError as exc:
-        fail(str(exc))
+        fail(str(exc), EXIT_USAGE)
     typer.echo(subscription_id)
 
 
 def email_cmd(
+    ctx: typer.Context,
     address: Annotated[str, typer.Argument(help="Where to send the digest.")],
     query: QueryOpt = None,
     frequency: Annotated[EmailFrequency, typer.Option(help="How often.")] = EmailFrequency.daily,
@@ -70,10 +69,11 @@ def email_cmd(
     lang: LangOpt = None,
 ) -> None:
     """Subscribe an email address to a digest of new on-topic items; prints the subscription id."""
-    _create("email", address, frequency, hour, timezone, source, publisher, lang, query=query)
+    _create(ctx, "email", address, frequency, hour, timezone, source, publisher, lang, query=query)
 
 
 def webhook_cmd(
+    ctx: typer.Context,
     url: Annotated[str, typer.Argument(help="The receiver's http(s) URL.")],
     secret: Annotated[str, typer.Option(help="Signing secret: whsec_ followed by base64 (Standard Webhooks).")],
     query: QueryOpt = None,
@@ -87,12 +87,9 @@ def webhook_cmd(
     lang: LangOpt = None,
 ) -> None:
     """Subscribe a webhook receiver to signed JSON deliveries; prints the subscription id."""
-    _create("webhook", url, frequency, hour, timezone, source, publisher, lang, query=query, secret=secret)
+    _create(ctx, "webhook", url, frequency, hour, timezone, source, publisher, lang, query=query, secret=secret)
 
 
-def register(app: typer.Typer) -> None:
-    """Add `milai subscribe email|webhook` to `app`."""
-    sub = typer.Typer(help="Subscribe to alerts by email or webhook.", no_args_is_help=True)
-    sub.command("email")(email_cmd)
-    sub.command("webhook")(webhook_cmd)
-    app.add_typer(sub, name="subscribe")
+subscribe_app = typer.Typer(help="Subscribe to alerts by email or webhook.", no_args_is_help=True)
+subscribe_app.command("email")(email_cmd)
+subscribe_app.command("webhook")(webhook_cmd)

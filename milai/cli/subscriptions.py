@@ -10,20 +10,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from milai.cli.common import console, fail
+from milai.cli.common import EXIT_NOT_FOUND, EXIT_USAGE, console, fail, open_session, settings_of
 
 IdArg = Annotated[int, typer.Argument(help="Subscription id (see `milai subscriptions list`).")]
 
 
-def list_cmd() -> None:
+def list_cmd(ctx: typer.Context) -> None:
     """Show every subscription with its state and why it is paused."""
     from alerts.subscriptions import list_subscriptions
-    from storage.database import ensure_schema, session_scope
 
-    ensure_schema()
     table = Table("id", "channel", "target", "query", "frequency", "filters", "active", "last sent",
                   "paused reason")
-    with session_scope() as session:
+    with open_session(settings_of(ctx)) as session:
         rows = list_subscriptions(session)
         for s in rows:
             filters = "; ".join(
@@ -48,45 +46,43 @@ def list_cmd() -> None:
     out.print(table)
 
 
-def _change(action: Callable[..., Any], subscription_id: int, done: str) -> None:
+def _change(ctx: typer.Context, action: Callable[..., Any], subscription_id: int, done: str) -> None:
     from alerts.subscriptions import SubscriptionError
-    from storage.database import ensure_schema, session_scope
+    from storage.models import Subscription
 
-    ensure_schema()
     try:
-        with session_scope() as session:
+        with open_session(settings_of(ctx)) as session:
+            if session.get(Subscription, subscription_id) is None:
+                fail(f"no subscription with id {subscription_id}", EXIT_NOT_FOUND)
             action(session, subscription_id)
     except SubscriptionError as exc:
-        fail(str(exc))
+        fail(str(exc), EXIT_USAGE)
     console.print(f"subscription {subscription_id} {done}")
 
 
-def pause_cmd(subscription_id: IdArg) -> None:
+def pause_cmd(ctx: typer.Context, subscription_id: IdArg) -> None:
     """Stop deliveries (pending items are kept and sent on resume)."""
     from alerts.subscriptions import pause_subscription
 
-    _change(pause_subscription, subscription_id, "paused")
+    _change(ctx, pause_subscription, subscription_id, "paused")
 
 
-def resume_cmd(subscription_id: IdArg) -> None:
+def resume_cmd(ctx: typer.Context, subscription_id: IdArg) -> None:
     """Restart deliveries; failed ones are due again at once (the next `milai digest send`)."""
     from alerts.subscriptions import resume_subscription
 
-    _change(resume_subscription, subscription_id, "resumed")
+    _change(ctx, resume_subscription, subscription_id, "resumed")
 
 
-def delete_cmd(subscription_id: IdArg) -> None:
+def delete_cmd(ctx: typer.Context, subscription_id: IdArg) -> None:
     """Delete a subscription and its delivery log."""
     from alerts.subscriptions import delete_subscription
 
-    _change(delete_subscription, subscription_id, "deleted")
+    _change(ctx, delete_subscription, subscription_id, "deleted")
 
 
-def register(app: typer.Typer) -> None:
-    """Add `milai subscriptions …` to `app`."""
-    sub = typer.Typer(help="List and manage subscriptions.", no_args_is_help=True)
-    sub.command("list")(list_cmd)
-    sub.command("pause")(pause_cmd)
-    sub.command("resume")(resume_cmd)
-    sub.command("delete")(delete_cmd)
-    app.add_typer(sub, name="subscriptions")
+subscriptions_app = typer.Typer(help="List and manage subscriptions.", no_args_is_help=True)
+subscriptions_app.command("list")(list_cmd)
+subscriptions_app.command("pause")(pause_cmd)
+subscriptions_app.command("resume")(resume_cmd)
+subscriptions_app.command("delete")(delete_cmd)

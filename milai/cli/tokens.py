@@ -7,51 +7,45 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from milai.cli.common import console, fail
+from milai.cli.common import EXIT_NOT_FOUND, EXIT_USAGE, console, fail, open_session, settings_of
 
 tokens_app = typer.Typer(help="API tokens for the HTTP subscription endpoints.", no_args_is_help=True)
 
 
 @tokens_app.command("create")
-def create_cmd(name: Annotated[str, typer.Argument(help="What the token is for.")]) -> None:
+def create_cmd(ctx: typer.Context, name: Annotated[str, typer.Argument(help="What the token is for.")]) -> None:
     """Create a token and print it once (only its hash is stored)."""
     from api.auth import create_token
-    from storage.database import ensure_schema, session_scope
 
     try:
-        with session_scope(ensure_schema()) as session:
+        with open_session(settings_of(ctx)) as session:
             row, secret = create_token(session, name)
             token_id = row.id
     except ValueError as exc:
-        fail(str(exc))
+        fail(str(exc), EXIT_USAGE)
     typer.echo(secret)
     typer.echo(f"token {token_id} ({name}) created; store it now, it is not shown again", err=True)
 
 
 @tokens_app.command("list")
-def list_cmd() -> None:
+def list_cmd(ctx: typer.Context) -> None:
     """The tokens (never their secrets)."""
     from api.auth import list_tokens
-    from storage.database import ensure_schema, session_scope
 
-    with session_scope(ensure_schema()) as session:
+    with open_session(settings_of(ctx)) as session:
         for t in list_tokens(session):
             state = "revoked" if t.revoked else "active"
             console.print(f"{t.id}\t{escape(t.name)}\t{t.created_at:%Y-%m-%d %H:%M}\t{state}", highlight=False)
 
 
 @tokens_app.command("revoke")
-def revoke_cmd(token_id: Annotated[int, typer.Argument(help="Token id (see `milai tokens list`).")]) -> None:
+def revoke_cmd(
+    ctx: typer.Context, token_id: Annotated[int, typer.Argument(help="Token id (see `milai tokens list`).")],
+) -> None:
     """Revoke a token."""
     from api.auth import revoke_token
-    from storage.database import ensure_schema, session_scope
 
-    with session_scope(ensure_schema()) as session:
+    with open_session(settings_of(ctx)) as session:
         if not revoke_token(session, token_id):
-            fail(f"no token with id {token_id}", 1)
+            fail(f"no token with id {token_id}", EXIT_NOT_FOUND)
     console.print(f"token {token_id} revoked")
-
-
-def register(app: typer.Typer) -> None:
-    """Add `milai tokens` to `app`."""
-    app.add_typer(tokens_app, name="tokens")

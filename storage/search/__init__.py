@@ -13,7 +13,7 @@ The modules, in the order a search runs through them: `types` (filter, hits, lim
 `filters` (validation, SQL conditions), `userquery` (text → AST), `variants` (AST → normalised
 tokens), `fulltext` (→ FTS5 MATCH / tsquery), `ranking` (ranked windows), `cursors`, `snippets`,
 `pages` (`search_items`), `bydate` (date order), `stats` (counts and facets), `engines` (the
-dialects' pieces), `presentation` (JSON / CSV shape), `dates`.
+dialects' pieces), `dates`. The JSON / CSV shape of an item is the web side's: api/presentation.py.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from storage.search.cursors import id_fits, query_fingerprint
 from storage.search.dates import parse_date
 from storage.search.fulltext import to_fts5, to_tsquery
 from storage.search.pages import search_items
-from storage.search.presentation import CSV_FIELDS, csv_row, item_to_dict
 from storage.search.snippets import highlight_html
 from storage.search.stats import Count, SearchStats, count_items, search_stats
 from storage.search.types import (
@@ -48,7 +47,6 @@ __all__ = [
     "SearchStats",
     "count_items",
     "search_stats",
-    "CSV_FIELDS",
     "DEFAULT_QUERY_LANGUAGES",
     "INT64_MAX",
     "INT64_MIN",
@@ -60,11 +58,9 @@ __all__ = [
     "SearchError",
     "SearchPage",
     "clean_query",
-    "csv_row",
     "highlight_html",
     "id_fits",
     "iso639_1",
-    "item_to_dict",
     "parse_date",
     "parse_user_query",
     "query_fingerprint",

@@ -48,7 +48,7 @@ def id_fits(session: Session, model: Any, value: int) -> bool:
     SQLite INTEGER 64-bit): an id that does not fit names no row, and must not reach the driver."""
     col_type = sa_inspect(model).primary_key[0].type
     bits = 64 if session.get_bind().dialect.name == "sqlite" or isinstance(col_type, BigInteger) else 32
-    return -(2 ** (bits - 1)) <= value < 2 ** (bits - 1)
+    return bool(-(2 ** (bits - 1)) <= value < 2 ** (bits - 1))
 
 
 def decode_cursor(cursor: str, kind: str, f: ItemFilter, session: Session | None = None) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from storage.search.types import SearchError
 
 SQLITE_FILTER_INDEX = "ix_items_search_filter"  # covering index for the filters (0002 migration)
 FTS = table("items_fts", column("rowid"))  # the FTS5 virtual table (not an ORM model: triggers maintain it)
-PG_CONFIG = literal_column("'simple'::regconfig")
-PG_VECTOR = literal_column("items.search_vector")
+PG_CONFIG: ColumnElement[Any] = literal_column("'simple'::regconfig")
+PG_VECTOR: ColumnElement[Any] = literal_column("items.search_vector")
 
 # Set at the start of every search transaction on PostgreSQL (SET LOCAL: they end with it).
 # JIT compilation costs 50-200 ms on the large plans of common words and saves nothing here; bitmaps
@@ -44,7 +44,7 @@ class IndexedItems(Alias):
 
 @compiles(IndexedItems)
 def compile_indexed_items(element: IndexedItems, compiler: Any, **kw: Any) -> str:
-    text = compiler.visit_alias(element, **kw)
+    text: str = compiler.visit_alias(element, **kw)
     if kw.get("asfrom") and compiler.dialect.name == "sqlite":
         text += f" INDEXED BY {element.index_name}"
     return text

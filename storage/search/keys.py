@@ -8,7 +8,7 @@ words are matched in `search_title`/`search_text` only), written by the items tr
 0005; PostgreSQL as lexemes of `items.search_vector` (a generated column: every write recomputes
 them). No token can collide with a word: SQLite's live in their own column, PostgreSQL's start with
 `~`, which no index token holds (storage.textnorm splits on it). The SQL that writes them is frozen in
-the migration; `tests/search/test_filter_keys.py` checks it agrees with this module after every kind
+the migration; `tests/storage/search/test_filter_keys.py` checks it agrees with this module after every kind
 of write.
 """
 

@@ -52,7 +52,7 @@ class _Ranker:
 
     size: int  # window_size()
     ids: Select[Any]  # SELECT id FROM … WHERE text matches (no filters): window bounds
-    ranked: Select[Any]  # SELECT id, rank FROM … WHERE text matches AND filters
+    ranked: Select[*tuple[Any, ...]]  # SELECT id, rank FROM … WHERE text matches AND filters
     id_col: ColumnElement[Any]
     rank: ColumnElement[Any]
 
@@ -63,7 +63,8 @@ def _ranker(dialect: str, node: q_ast.Node, langs: tuple[str, ...],
     if dialect == "sqlite":
         matches = fts_match(node, langs)
         rowid = FTS.c.rowid
-        rank = func.bm25(literal_column("items_fts"), 10.0, 1.0, 0.0)  # search_title, search_text, meta
+        # weights of search_title, search_text, meta
+        rank: ColumnElement[Any] = func.bm25(literal_column("items_fts"), 10.0, 1.0, 0.0)
         ranked = select(rowid.label("id"), rank.label("rank")).select_from(FTS).where(matches)
         if conds:  # filters through the covering index, joined per match (bm25 only for those kept)
             fi = filter_index()
@@ -77,7 +78,7 @@ def _ranker(dialect: str, node: q_ast.Node, langs: tuple[str, ...],
         ranked = select(Item.id, rank.label("rank")).where(PG_VECTOR.op("@@")(tsq), *conds)
         # each row ranked costs a heap fetch here (no FTS5 doclist): smaller windows than SQLite's
         size = max(RANK_WINDOW_MIN, size // PG_WINDOW_DIVISOR)
-        return _Ranker(size, select(Item.id).where(PG_VECTOR.op("@@")(tsq)), ranked, Item.id, rank)
+        return _Ranker(size, select(Item.id).where(PG_VECTOR.op("@@")(tsq)), ranked, Item.id.expression, rank)
     raise SearchError(f"full-text search is not available on {dialect}")
 
 

@@ -11,7 +11,7 @@ from storage import query as q_ast
 from storage.models import Item
 from storage.search.variants import positive_tokens
 from storage.search_index import index_word, item_language
-from storage.textnorm import _TOKEN_RE, fold
+from storage.textnorm import TOKEN_RE, fold
 
 # Private-use sentinels around highlighted words: the text is HTML-escaped, then they become <mark>.
 _OPEN, _CLOSE = "\ue000", "\ue001"
@@ -53,7 +53,7 @@ _SENTINELS = re.compile("[\ue000\ue001]")
 
 def _fragment(text: str, hit: Any, *, window: int) -> tuple[int, str]:
     """(matches, fragment with sentinels) for the `window` tokens of `text` holding the most matches."""
-    spans = [(m.start(), m.end(), hit(m.group())) for m in _TOKEN_RE.finditer(text)]
+    spans = [(m.start(), m.end(), hit(m.group())) for m in TOKEN_RE.finditer(text)]
     if not spans:
         return 0, text[:300]
     hits = [i for i, sp in enumerate(spans) if sp[2]]

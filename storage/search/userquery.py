@@ -7,7 +7,7 @@ import re
 from storage import query as q_ast
 from storage.query import MAX_QUERY_LENGTH
 from storage.search.types import SearchError
-from storage.textnorm import _TOKEN_RE
+from storage.textnorm import TOKEN_RE
 
 # Control characters and the private-use highlight sentinels (storage.search.snippets).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ue000\ue001]")
@@ -40,9 +40,9 @@ def parse_user_query(text: str) -> q_ast.Node | None:
 def _prune(node: q_ast.Node) -> q_ast.Node | None:
     """Remove terms without any word character (`*`, `-`, `:`) and collapse empty groups."""
     if isinstance(node, q_ast.Term):
-        return node if _TOKEN_RE.search(node.text) else None
+        return node if TOKEN_RE.search(node.text) else None
     if isinstance(node, q_ast.Phrase):
-        words = tuple(w for w in node.words if _TOKEN_RE.search(w))
+        words = tuple(w for w in node.words if TOKEN_RE.search(w))
         if not words:
             return None
         if len(words) == 1:

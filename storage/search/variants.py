@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from storage import query as q_ast
 from storage.search_index import index_word
-from storage.textnorm import _HANGUL_RE, _TOKEN_RE, base_language, fold, strip_korean_particle
+from storage.textnorm import HANGUL_RE, TOKEN_RE, base_language, fold, strip_korean_particle
 
 # Languages a query is normalised in when the search names none (more would add cross-language noise:
 # Spanish `Hague` -> `hag`, Polish `REAIM` -> `rea`). Other languages still match by folded form.
@@ -30,7 +30,7 @@ def _variants(words: tuple[str, ...], prefix: bool, langs: tuple[str, ...]) -> t
     the word's stem, its folded form, and the stem of its stem (absorbs stemmer quirks: Dutch
     `wapens`→`wapen` but `wapen`→`waap`). Prefix terms keep prefix semantics on the normalised form;
     Hangul words match by prefix once their particle is stripped (`자율무기를` → `자율무기`*)."""
-    surfaces = [s for w in words for s in _TOKEN_RE.findall(w)]
+    surfaces = [s for w in words for s in TOKEN_RE.findall(w)]
     if not surfaces:
         return ()
     last = len(surfaces) - 1
@@ -39,7 +39,7 @@ def _variants(words: tuple[str, ...], prefix: bool, langs: tuple[str, ...]) -> t
         forms: list[list[tuple[str, bool]]] = [[], [], []]
         for i, s in enumerate(surfaces):
             folded = fold(s)
-            if _HANGUL_RE.match(s):
+            if HANGUL_RE.match(s):
                 tok = (strip_korean_particle(folded), True)
                 for f in forms:
                     f.append(tok)

@@ -15,6 +15,7 @@ from alerts.subscriptions import create_subscription
 from milai.config import reset_settings
 from storage.database import ensure_schema, session_scope
 from storage.models import Item, Source
+from tests.support.db import configured_engine
 from tests.support.receiver import WebhookReceiver
 from tests.support.smtp import SmtpServer
 
@@ -23,7 +24,7 @@ SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode
 
 @pytest.fixture
 def env(milai_env: dict[str, str]) -> dict[str, str]:
-    ensure_schema()
+    ensure_schema(configured_engine())
     return milai_env
 
 
@@ -70,7 +71,7 @@ def add_item(
 ) -> int:
     """Store one item (and its source on first use); returns its id."""
     n = next(_counter)
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         src = session.scalar(select(Source).where(Source.name == source))
         if src is None:
             src = Source(name=source, publisher=publisher, kind="feed", url=f"https://{source}.example/feed")
@@ -91,5 +92,5 @@ def add_item(
 def subscribe(**kwargs: Any) -> int:
     kwargs.setdefault("channel", "email")
     kwargs.setdefault("target", "reader@example.org")
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         return create_subscription(session, **kwargs).id

@@ -44,7 +44,7 @@ def test_subscribe_list_pause_resume_delete_and_send(smtp_server: SmtpServer, re
 
     assert runner.invoke(app, ["subscriptions", "delete", str(email_id)]).exit_code == 0
     result = runner.invoke(app, ["subscriptions", "delete", str(email_id)])
-    assert result.exit_code == 2 and "no subscription" in result.output
+    assert result.exit_code == 1 and "no subscription" in result.output  # not found: 1 (README exit statuses)
 
 
 def test_bad_input_exits_2_without_traceback(env: dict[str, str]) -> None:
@@ -55,11 +55,13 @@ def test_bad_input_exits_2_without_traceback(env: dict[str, str]) -> None:
         ["subscribe", "email", "a@b.org", "--frequency", "hourly"],
         ["subscribe", "webhook", "http://127.0.0.1:9/h", "--secret", "plain"],
         ["subscribe", "webhook", "gopher://x/h", "--secret", SECRET],
-        ["subscriptions", "pause", "999"],
     ):
         result = runner.invoke(app, args)
         assert result.exit_code == 2, (args, result.output)
         assert "Traceback" not in result.output
+    # an id that names nothing is "not found" (exit 1), not a usage error
+    result = runner.invoke(app, ["subscriptions", "pause", "999"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
 
 
 def test_webhook_refused_without_private_setting(env: dict[str, str], monkeypatch) -> None:

@@ -15,6 +15,7 @@ from alerts.digest import DigestReport, send_due
 from storage.database import session_scope
 from storage.models import DeliveryBatch
 from tests.alerts.conftest import SECRET, add_item, subscribe
+from tests.support.db import configured_engine
 from tests.support.receiver import WebhookReceiver
 from tests.support.smtp import SmtpServer
 
@@ -31,8 +32,8 @@ def test_stale_claim_is_resent_once_with_same_id(smtp_server: SmtpServer) -> Non
     subscribe()
     add_item()
     now = datetime.now(UTC) + timedelta(seconds=5)
-    ledger.plan(None, now, force=True)
-    claim = ledger.claim_next(None, now)  # a sender that claims, then dies
+    ledger.plan(configured_engine(), now, force=True)
+    claim = ledger.claim_next(configured_engine(), now)  # a sender that claims, then dies
     assert claim is not None
     assert send_due(now + timedelta(minutes=1)).batches_sent == 0  # lease still held
     # a simulated clock cannot age a claim: leases are measured with the database clock
@@ -55,7 +56,7 @@ def test_sender_killed_between_send_and_mark(env: dict[str, str], receiver: Webh
     )
     assert proc.returncode == 3, proc.stderr
     assert len(receiver.accepted) == 1
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         batch = session.scalar(select(DeliveryBatch))
         assert batch.state == "sending"
         batch_id = batch.id

@@ -14,6 +14,7 @@ from alerts.digest import send_due
 from storage.database import session_scope
 from storage.models import DeliveryBatch, Subscription
 from tests.alerts.conftest import SECRET, add_item, subscribe
+from tests.support.db import configured_engine
 from tests.support.receiver import WebhookReceiver
 from tests.support.smtp import SmtpServer
 
@@ -24,7 +25,7 @@ def _text(message) -> str:
 
 def test_subject_date_in_subscriber_time_zone(smtp_server: SmtpServer) -> None:
     sid = subscribe(frequency="daily", delivery_hour=7, timezone="Pacific/Auckland")
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         session.get(Subscription, sid).created_at = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     add_item(fetched_at=datetime(2026, 11, 28, 13, 0, tzinfo=UTC))
     # 29 Nov 19:00 UTC is 30 Nov 08:00 in Auckland (UTC+13): due, and dated the 30th there
@@ -112,5 +113,5 @@ def test_cap_applies_to_webhook_digests(
     assert [len(p["items"]) for p in payloads] == [2, 2, 1]
     assert sorted(i["id"] for p in payloads for i in p["items"]) == ids
     assert len({p["id"] for p in payloads}) == 3
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         assert set(session.scalars(select(DeliveryBatch.state))) == {"sent"}

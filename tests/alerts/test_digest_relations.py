@@ -9,10 +9,11 @@ from sqlalchemy import event
 
 from alerts.compose import build_digest
 from alerts.digest import send_due
-from storage.database import get_engine, session_scope
+from storage.database import session_scope
 from storage.links import TRANSLATION
 from storage.models import Item, ItemLink, ItemSymbol
 from tests.alerts.conftest import SECRET, add_item, subscribe
+from tests.support.db import configured_engine
 from tests.support.receiver import WebhookReceiver
 from tests.support.smtp import SmtpServer
 
@@ -30,19 +31,19 @@ def _text(message) -> str:
 
 
 def _cite(item_id: int, *symbols: str) -> None:
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         session.add_all(ItemSymbol(item_id=item_id, symbol=s) for s in symbols)
 
 
 def _translate(a: int, b: int) -> None:
     """Link two items as hreflang alternates, both ways (as storage.links does)."""
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         session.add_all([ItemLink(item_id=a, other_id=b, kind=TRANSLATION),
                          ItemLink(item_id=b, other_id=a, kind=TRANSLATION)])
 
 
 def _url(item_id: int) -> str:
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         item = session.get(Item, item_id)
         assert item is not None
         return item.url
@@ -115,7 +116,7 @@ def test_language_versions_shown_as_also_in(smtp_server: SmtpServer) -> None:
                   language="fr")
     _translate(en, nl)
     _translate(fr, en)  # stored from the other side: still a language version of `en`
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         session.get(Item, fr).url = "javascript:alert(1)"
 
     assert send_due(force=True).items_sent == 1  # only the English version matches the filter
@@ -160,7 +161,7 @@ def _statements() -> Iterator[list[str]]:
     def record(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
         seen.append(statement)
 
-    engine = get_engine()
+    engine = configured_engine()
     event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen

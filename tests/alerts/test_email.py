@@ -11,6 +11,7 @@ from alerts.digest import send_due
 from storage.database import session_scope
 from storage.models import Delivery, DeliveryAttempt, DeliveryBatch, Subscription
 from tests.alerts.conftest import add_item, subscribe
+from tests.support.db import configured_engine
 from tests.support.smtp import SmtpServer, free_port
 
 
@@ -36,7 +37,7 @@ def test_digest_delivered_once_and_nothing_empty(smtp_server: SmtpServer) -> Non
     assert message["To"] == "reader@example.org"
     assert message["From"] == "MilAI Watch <milai@localhost>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         sub = session.get(Subscription, sid)
         batch = session.scalar(select(DeliveryBatch))
         assert message["List-Unsubscribe"] == f"<http://127.0.0.1:8000/unsubscribe/{sub.unsubscribe_token}>"
@@ -83,7 +84,7 @@ def test_new_subscription_skips_archive_and_filters(smtp_server: SmtpServer) -> 
 
 def test_daily_schedule_in_time_zone(smtp_server: SmtpServer) -> None:
     sid = subscribe(frequency="daily", delivery_hour=7, timezone="Europe/Paris")
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         session.get(Subscription, sid).created_at = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     add_item(fetched_at=datetime(2026, 11, 28, 13, 0, tzinfo=UTC))
     # 29 Nov 05:30 UTC is 06:30 in Paris: not yet
@@ -100,7 +101,7 @@ def test_daily_schedule_in_time_zone(smtp_server: SmtpServer) -> None:
 
 def test_weekly_waits_for_monday(smtp_server: SmtpServer) -> None:
     sid = subscribe(frequency="weekly", delivery_hour=7)
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         session.get(Subscription, sid).created_at = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # Wednesday
     add_item(fetched_at=datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
     assert send_due(datetime(2026, 11, 29, 23, 0, tzinfo=UTC)).batches_sent == 0  # Sunday
@@ -127,7 +128,7 @@ def test_smtp_down_then_up(use_smtp: Callable[[str | None], None], env: dict[str
     add_item()
     report = send_due(force=True)
     assert report.failed == 1 and "cannot reach SMTP server" in str(report)
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         batch = session.scalar(select(DeliveryBatch))
         assert batch.state == "failed" and batch.next_attempt_at is not None
         first_id = batch.id
@@ -207,7 +208,7 @@ def test_failed_daily_digest_does_not_spawn_a_second_one(
     port = free_port()
     use_smtp(f"smtp://127.0.0.1:{port}")
     sid = subscribe(frequency="daily", delivery_hour=7)
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         session.get(Subscription, sid).created_at = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     add_item(fetched_at=datetime(2026, 11, 28, 13, 0, tzinfo=UTC))
     assert send_due(datetime(2026, 11, 29, 7, 5, tzinfo=UTC)).failed == 1

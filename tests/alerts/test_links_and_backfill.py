@@ -8,6 +8,7 @@ from alerts.digest import send_due
 from storage.database import session_scope
 from storage.models import Item
 from tests.alerts.conftest import add_item, subscribe
+from tests.support.db import configured_engine
 from tests.support.smtp import SmtpServer
 
 
@@ -18,7 +19,7 @@ def _html(msg) -> str:
 def test_links_point_at_the_fetched_url_not_the_dedup_key(smtp_server: SmtpServer) -> None:
     subscribe()
     item_id = add_item(title="Autonomous weapons talks resume")
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         item = session.get(Item, item_id)
         item.url = "http://127.0.0.1:8081/news/talks"  # an http-only site; canonical_url says https
     send_due(force=True)

@@ -34,6 +34,7 @@ from milai.cli.main import app
 from storage.database import session_scope
 from storage.models import DeliveryBatch, Subscription
 from tests.alerts.conftest import SECRET, add_item, subscribe
+from tests.support.db import configured_engine
 from tests.support.receiver import WebhookReceiver
 from tests.support.smtp import free_port
 
@@ -168,7 +169,7 @@ def test_long_run_claims_are_not_taken_by_a_second_sender(env: dict[str, str]) -
     ids = Counter(rx.ids)
     assert len(ids) == 3 and set(ids.values()) == {1}, rx.ids
     assert sum(r.batches_sent for r in (*a_out, *b_out)) == 3
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         batches = list(session.scalars(select(DeliveryBatch)))
         assert {b.state for b in batches} == {"sent"}
         assert all(b.attempts == 1 for b in batches)
@@ -189,7 +190,7 @@ def test_attempt_log_uses_the_time_of_each_step(env: dict[str, str]) -> None:
         rx.open()
         run.join(WAIT)
     assert out and isinstance(out[0], DigestReport) and out[0].batches_sent == 2
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         first, second = session.scalars(select(DeliveryBatch).order_by(DeliveryBatch.id))
         assert started <= first.claimed_at <= first.sent_at
         assert first.sent_at <= second.claimed_at <= second_claimed <= second.sent_at
@@ -204,7 +205,7 @@ def test_list_unsubscribe_is_raw_on_the_wire(env: dict[str, str], use_smtp: Call
         sid = subscribe(frequency="immediate")
         add_item(title=title)
         assert send_due(force=True).batches_sent == 1
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         token = session.get(Subscription, sid).unsubscribe_token
         batch_id = session.scalar(select(DeliveryBatch.id))
     [raw] = smtp.raw
@@ -334,11 +335,11 @@ def test_resume_makes_failed_batches_due_now(env: dict[str, str]) -> None:
         add_item()
         assert send_due().failed == 1
         assert send_due().batches_sent == 0  # backoff
-        with session_scope() as session:
+        with session_scope(configured_engine()) as session:
             pause_subscription(session, sid)
-        with session_scope() as session:
+        with session_scope(configured_engine()) as session:
             resume_subscription(session, sid)
-        with session_scope() as session:
+        with session_scope(configured_engine()) as session:
             batch = session.scalar(select(DeliveryBatch))
             assert batch.state == "failed" and batch.next_attempt_at is None
         assert send_due().batches_sent == 1  # no --now needed
@@ -347,14 +348,14 @@ def test_resume_makes_failed_batches_due_now(env: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("lang", ["english", "eng", "xx", "e"])
 def test_language_must_be_iso_639_1(env: dict[str, str], lang: str) -> None:
-    with session_scope() as session, pytest.raises(SubscriptionError, match="ISO 639-1"):
+    with session_scope(configured_engine()) as session, pytest.raises(SubscriptionError, match="ISO 639-1"):
         create_subscription(session, channel="email", target="a@b.org", languages=[lang])
     result = runner.invoke(app, ["subscribe", "email", "a@b.org", "--lang", lang])
     assert result.exit_code == 2 and "ISO 639-1" in result.output
 
 
 def test_language_codes_are_normalised(env: dict[str, str]) -> None:
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         sub = create_subscription(session, channel="email", target="a@b.org", languages=["FR", "zh"])
         assert sub.languages == ["fr", "zh"]
 

@@ -11,6 +11,7 @@ from milai.config import reset_settings
 from storage.database import session_scope
 from storage.models import DeliveryAttempt, DeliveryBatch, Subscription
 from tests.alerts.conftest import SECRET, add_item, subscribe
+from tests.support.db import configured_engine
 from tests.support.receiver import WebhookReceiver
 
 
@@ -49,7 +50,7 @@ def test_receiver_failing_then_succeeding_with_backoff(env: dict[str, str]) -> N
         add_item()
         t0 = datetime.now(UTC) + timedelta(minutes=1)
         assert send_due(t0).failed == 1
-        with session_scope() as session:
+        with session_scope(configured_engine()) as session:
             batch = session.scalar(select(DeliveryBatch))
             batch_id, retry_at = batch.id, batch.next_attempt_at
             assert batch.state == "failed" and batch.attempts == 1 and "HTTP 500" in batch.last_error
@@ -59,7 +60,7 @@ def test_receiver_failing_then_succeeding_with_backoff(env: dict[str, str]) -> N
         assert len(receiver.requests) == 1
         t1 = t0 + timedelta(minutes=1, seconds=1)
         assert send_due(t1).failed == 1  # second attempt at retry time
-        with session_scope() as session:
+        with session_scope(configured_engine()) as session:
             batch = session.get(DeliveryBatch, batch_id)
             assert batch.next_attempt_at - t1 >= timedelta(minutes=1)  # doubled
         assert send_due(t1, force=True).failed == 1  # force retries at once
@@ -67,7 +68,7 @@ def test_receiver_failing_then_succeeding_with_backoff(env: dict[str, str]) -> N
         assert report.batches_sent == 1, str(report)
         ids = {r.headers["webhook-id"] for r in receiver.requests}
         assert ids == {batch_id} and len(receiver.requests) == 4 and len(receiver.accepted) == 1
-        with session_scope() as session:
+        with session_scope(configured_engine()) as session:
             attempts = list(session.scalars(select(DeliveryAttempt.ok).order_by(DeliveryAttempt.id)))
             assert attempts == [False, False, False, True]
             assert session.get(Subscription, sid).failing_since is None
@@ -82,7 +83,7 @@ def test_paused_after_failing_for_days(env: dict[str, str], receiver: WebhookRec
     send_due(t0)
     report = send_due(t0 + timedelta(days=3, minutes=1), force=True)
     assert report.paused == 1 and "paused subscription" in str(report)
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         sub = session.get(Subscription, sid)
         assert not sub.active and "failing since" in sub.paused_reason
     before = len(receiver.requests)
@@ -91,7 +92,7 @@ def test_paused_after_failing_for_days(env: dict[str, str], receiver: WebhookRec
     receiver.fail_times = 0
     from alerts.subscriptions import resume_subscription
 
-    with session_scope() as session:
+    with session_scope(configured_engine()) as session:
         resume_subscription(session, sid)
     assert send_due(t0 + timedelta(days=4), force=True).items_sent == 1  # nothing lost
 

@@ -8,16 +8,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from storage.database import get_engine
-from tests.search.seed import seed
+from milai.config import Settings
+from tests.storage.search.seed import seed
+from tests.support.db import configured_engine
 
 
 @pytest.fixture
 def ids(milai_env: dict[str, str]) -> dict[str, int]:
-    return seed(get_engine())
+    return seed(configured_engine())
 
 
 @pytest.fixture
 def client(ids: dict[str, int]) -> Iterator[TestClient]:
-    with TestClient(create_app()) as c:
+    with TestClient(create_app(Settings())) as c:
         yield c

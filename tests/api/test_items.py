@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.hostile import HOSTILE
-from tests.search.seed import SCRIPT_TITLE
+from tests.storage.search.seed import SCRIPT_TITLE
+from tests.support.db import configured_engine
 
 
 def ids_of(r) -> list[int]:  # type: ignore[no-untyped-def]
@@ -78,10 +79,10 @@ def test_item_detail(client: TestClient, ids: dict[str, int]) -> None:
 
 
 def test_item_detail_lists_other_stories_citing_the_same_symbol(client: TestClient, ids: dict[str, int]) -> None:
-    from storage.database import get_engine, session_scope
+    from storage.database import session_scope
     from storage.models import ItemSymbol
 
-    with session_scope(get_engine()) as session:
+    with session_scope(configured_engine()) as session:
         session.add(ItemSymbol(item_id=ids["laws-fr"], symbol="A/RES/79/239"))
     data = client.get(f"/api/items/{ids['resolution']}").json()
     assert [d["id"] for d in data["same_symbol"]] == [ids["laws-fr"]]

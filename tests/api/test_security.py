@@ -10,8 +10,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.security import CSP
-from storage.database import get_engine, session_scope
+from milai.config import Settings
+from storage.database import session_scope
 from storage.models import Item
+from tests.support.db import configured_engine
 
 HTML = {"accept": "text/html"}
 
@@ -75,7 +77,7 @@ def test_a_server_error_is_a_clean_500_with_the_headers(client: TestClient) -> N
 def test_database_down_is_503_from_every_route(url: str, tmp_path: Path, milai_env: dict[str, str],
                                                caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "a-directory").mkdir()
-    app = create_app(url.format(tmp=tmp_path))
+    app = create_app(Settings(database_url=url.format(tmp=tmp_path)))
     with TestClient(app, raise_server_exceptions=False) as c:
         for path in ["/api/items", "/api/items?q=drone", "/api/items/1", "/feeds/items.atom", "/api/sources",
                      "/api/stats"]:
@@ -96,7 +98,7 @@ def test_database_down_is_503_from_every_route(url: str, tmp_path: Path, milai_e
 
 def test_non_http_urls_are_never_links(client: TestClient, ids: dict[str, int]) -> None:
     item_id = next(iter(ids.values()))
-    with session_scope(get_engine()) as s:
+    with session_scope(configured_engine()) as s:
         item = s.get(Item, item_id)
         assert item is not None
         item.url = "javascript:alert(document.cookie)"

@@ -6,8 +6,9 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from milai.cli.main import app
-from storage.database import get_engine, session_scope
+from storage.database import session_scope
 from storage.models import ApiToken, Subscription
+from tests.support.db import configured_engine
 
 
 def make_token() -> str:
@@ -18,7 +19,7 @@ def make_token() -> str:
 
 def test_tokens_cli_stores_only_a_hash(client: TestClient) -> None:
     token = make_token()
-    with session_scope(get_engine()) as s:
+    with session_scope(configured_engine()) as s:
         row = s.query(ApiToken).one()
         assert token not in row.token_hash and len(row.token_hash) == 64
     listing = CliRunner().invoke(app, ["tokens", "list"])
@@ -54,16 +55,16 @@ def test_subscription_endpoints(client: TestClient) -> None:
 def test_one_click_unsubscribe(client: TestClient) -> None:
     from alerts.subscriptions import create_subscription
 
-    with session_scope(get_engine()) as s:
+    with session_scope(configured_engine()) as s:
         token = create_subscription(s, channel="email", target="a@example.org").unsubscribe_token
     form = client.get(f"/unsubscribe/{token}")
     assert form.status_code == 200 and 'method="post"' in form.text
     assert client.head(f"/unsubscribe/{token}").status_code == 200  # link checkers send HEAD
-    with session_scope(get_engine()) as s:  # a GET or HEAD (mail scanners) changes nothing
+    with session_scope(configured_engine()) as s:  # a GET or HEAD (mail scanners) changes nothing
         assert s.query(Subscription).one().active
     r = client.post(f"/unsubscribe/{token}", content="List-Unsubscribe=One-Click",
                     headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 200
-    with session_scope(get_engine()) as s:
+    with session_scope(configured_engine()) as s:
         assert not s.query(Subscription).one().active
     assert client.post("/unsubscribe/unknown", data={"List-Unsubscribe": "One-Click"}).status_code == 404

@@ -6,8 +6,9 @@ import re
 
 from fastapi.testclient import TestClient
 
-from storage.database import get_engine, session_scope
+from storage.database import session_scope
 from storage.models import Subscription
+from tests.support.db import configured_engine
 
 
 def test_search_page(client: TestClient, ids: dict[str, int]) -> None:
@@ -48,7 +49,7 @@ def test_subscribe_form_needs_its_csrf_token(client: TestClient) -> None:
     assert r.status_code == 201 and "reader@example.org" in r.text
     bad = client.post("/subscribe", data={**form, "email": "not-an-address"})
     assert bad.status_code == 422
-    with session_scope(get_engine()) as s:
+    with session_scope(configured_engine()) as s:
         sub = s.query(Subscription).one()
         assert (sub.channel, sub.frequency, sub.query) == ("email", "weekly", "REAIM")
 
@@ -58,7 +59,7 @@ def test_why_shows_phrases_by_group_never_rule_codes(client: TestClient) -> None
     from storage.items import add_item
 
     verdict = classify("Bundeswehr testet KI für Drohnen", "Die Streitkräfte erproben künstliche Intelligenz.", "de")
-    with session_scope(get_engine()) as s:
+    with session_scope(configured_engine()) as s:
         new = add_item(s, canonical_url="http://t/why-new", url="http://t/why-new", title="Bundeswehr testet KI",
                        text="Drohnen", language="de", relevant=True, score=verdict.score, matches=verdict.stored())
         old = add_item(s, canonical_url="http://t/why-old", url="http://t/why-old", title="Zzyzx codes",

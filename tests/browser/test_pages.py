@@ -14,9 +14,11 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from storage.database import get_engine, session_scope
+from milai.config import Settings
+from storage.database import session_scope
 from storage.models import Subscription
-from tests.search.seed import SCRIPT_TITLE, seed
+from tests.storage.search.seed import SCRIPT_TITLE, seed
+from tests.support.db import configured_engine
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -39,9 +41,9 @@ def _free_port() -> int:
 
 @pytest.fixture
 def server(sqlite_url: str, milai_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    ids = seed(get_engine())
+    ids = seed(configured_engine())
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(create_app(Settings()), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     while not srv.started:  # readiness wait, not a timed assertion
@@ -92,7 +94,7 @@ def test_search_open_item_and_subscribe(server: tuple[str, dict[str, int]], page
     page.get_by_label("Frequency").select_option("weekly")
     page.get_by_role("button", name="Subscribe").click()
     assert "Subscribed browser@example.org" in page.get_by_role("status").inner_text()
-    with session_scope(get_engine()) as s:
+    with session_scope(configured_engine()) as s:
         sub = s.query(Subscription).one()
         assert (sub.target, sub.frequency, sub.query) == ("browser@example.org", "weekly", "Hague")
     assert dialogs == []

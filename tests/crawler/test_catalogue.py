@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.catalogue import CatalogueError, Problem, SourceConfig, load_catalogue, validate_file
-from milai.config import BUNDLED_SOURCES, reset_settings
+from crawler.catalogue import BUNDLED_CATALOGUE, CatalogueError, Problem, SourceConfig, load_catalogue, validate_file
+from milai.config import reset_settings
 
 GOOD = """
 sources:
@@ -161,8 +161,8 @@ def test_default_path_comes_from_settings(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_bundled_catalogue_is_valid_and_broad() -> None:
-    assert validate_file(BUNDLED_SOURCES) == []
-    sources = load_catalogue(BUNDLED_SOURCES)
+    assert validate_file(BUNDLED_CATALOGUE) == []
+    sources = load_catalogue(BUNDLED_CATALOGUE)
     assert len(sources) >= 40
     assert {"en", "nl", "fr", "de", "es", "ko"} <= {s.language for s in sources}
     assert {s.kind for s in sources} == {"feed", "sitemap", "html", "json"}
@@ -177,3 +177,11 @@ def test_bundled_catalogue_is_valid_and_broad() -> None:
                 "Ministry of Defence", "Department of State", "Rijksoverheid", "Auswärtiges Amt",
                 "Ministerio de Defensa", "Ministère des Armées", "Japan", "Canada", "Austral", "REAIM"):
         assert org in publishers, org
+
+
+def test_catalogue_accepts_follow_pdfs(tmp_path: Path):
+    path = tmp_path / "sources.yaml"
+    path.write_text("sources:\n  - name: unoda-docs\n    publisher: UNODA\n    kind: feed\n"
+                    "    url: https://example.org/feed.xml\n    follow_pdfs: true\n", encoding="utf-8")
+    assert validate_file(path) == []
+    assert SourceConfig(name="x1", publisher="P", kind="feed", url="https://e.org/").follow_pdfs is False

@@ -22,6 +22,7 @@ from tests.crawler.sites import (
     serve_articles,
 )
 from tests.support.site import LoopbackSite, Page, Request
+from tests.support.site import Request as SiteRequest
 
 sqlite_env = helpers.sqlite_env  # storage is dialect-neutral here: SQLite only keeps the suite fast
 
@@ -235,3 +236,71 @@ def test_recorded_un_news_feed_with_follow_false(site: LoopbackSite, sqlite_env,
     assert all(i.published is not None and i.date_origin == "feed" for i in stored)
     assert all(i.title == i.title.strip() and i.text for i in stored)
     assert [r.path for r in site.hits() if not r.path.startswith("/robots")] == ["/feed/rss.xml"]
+
+
+def test_onclick_links_with_regex_and_template_behind_a_cookie_redirect(site: LoopbackSite, sqlite_env, tmp_path):
+    robots(site)
+    arts = make_articles(ON_TOPIC[:2])
+    seqs = ["322958", "322971"]
+    board = "/eng/brd/m_5676"
+
+    def needs_cookie(page: Page):
+        def handler(req: SiteRequest) -> Page:
+            if "JSESSIONID=s3ss10n" not in req.headers.get("cookie", ""):
+                return Page("", status=307, headers={"Location": req.path,
+                                                     "Set-Cookie": "JSESSIONID=s3ss10n; Path=/; HttpOnly"})
+            return page
+        return handler
+
+    rows = "".join(
+        f'<tr><td>{n}</td><td class="title"><a href="#none" onclick="f_view(\'{seq}\');return false;">{a.title}</a>'
+        f"</td><td>{a.date:%Y-%m-%d}</td><td>15</td></tr>"
+        for n, (seq, a) in enumerate(zip(seqs, arts, strict=True), start=1)
+    )
+    listing = f"<html><body><table><thead><tr><th>No</th></tr></thead><tbody>{rows}</tbody></table></body></html>"
+    site.add(f"{board}/list.do", needs_cookie(Page(listing)))
+    for seq, a in zip(seqs, arts, strict=True):
+        site.add(f"{board}/view.do?seq={seq}", needs_cookie(Page(article_html(a))))
+    src = _src(site, "html", f"{board}/list.do", name="mofa-kr-press-releases-en", item_selector="table tbody tr",
+               links="a::attr(onclick)", link_regex=r"f_view\('(\d+)'\)", link_template="view.do?seq={}",
+               title_selector="a", date_selector="td:nth-last-child(2)", max_pages=1)
+
+    summary = crawl(tmp_path, [src])["mofa-kr-press-releases-en"]
+    assert (summary["status"], summary["links"], summary["new"], summary["errors"]) == ("ok", 2, 2, 0)
+    listing_hits = site.hits(f"{board}/list.do")
+    assert [h.headers.get("cookie") for h in listing_hits] == [None, "JSESSIONID=s3ss10n"]
+    assert sorted(article_hits(site, f"{board}/view.do")) == [f"{board}/view.do?seq={s}" for s in seqs]
+    stored = {i.url.rsplit("=", 1)[-1]: i for i in items(sqlite_env["MILAI_DATABASE_URL"])}
+    assert {k: v.title for k, v in stored.items()} == {seqs[0]: arts[0].title, seqs[1]: arts[1].title}
+    assert stored[seqs[0]].published.date() == arts[0].date.date()
+
+
+def test_link_regex_that_misses_skips_the_link(site: LoopbackSite, sqlite_env, tmp_path):
+    robots(site)
+    [a] = make_articles(ON_TOPIC[:1])
+    serve_articles(site, [a])
+    site.add("/list", f'<ul><li><a onclick="javascript:open(\'x\')">x</a></li>'
+                      f'<li><a onclick="go(\'{a.path[1:]}\')">{a.title}</a></li></ul>')
+    src = _src(site, "html", "/list", links="a::attr(onclick)", link_regex=r"go\('([^']+)'\)",
+               link_template="/{}")
+    summary = crawl(tmp_path, [src])["src"]
+    assert (summary["links"], summary["new"]) == (1, 1)
+    assert article_hits(site) == [a.path]
+
+
+def test_json_offset_paging_stops_after_a_short_page(site: LoopbackSite, sqlite_env, tmp_path: Path):
+    robots(site)
+    arts = make_articles(ON_TOPIC[:3])
+    serve_articles(site, arts)
+    for start in (0, 2, 4):
+        chunk = arts[start : start + 2]
+        site.add(f"/api/search.json?start={start}", json.dumps(
+            {"results": [{"title": x.title, "link": site.url(x.path)} for x in chunk]}
+        ), content_type="application/json")
+    src = SourceConfig(name="api", publisher="Examples", kind="json", url=site.url("/api/search.json"),
+                       language="en", items="results", link_field="link", title_field="title",
+                       page_param="start", page_start=0, page_step=2)
+    assert crawl(tmp_path, [src])["api"]["new"] == 3
+    assert [r.path for r in site.hits() if r.path.startswith("/api/")] == [
+        "/api/search.json?start=0", "/api/search.json?start=2",
+    ]

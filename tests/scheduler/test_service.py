@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from crawler.catalogue import SourceConfig
+from milai.config import Settings
 from scheduler.service import CRAWL_PREFIX, DIGEST_JOB, STARTUP_CRAWL_JOB, build_scheduler, schedule_jobs
 from storage.database import make_engine, session_scope
 from storage.models import Source
@@ -29,25 +30,28 @@ def _src(name: str, schedule: str | None = None, enabled: bool = True) -> Source
 
 
 def test_jobs_per_source_persist_and_follow_the_catalogue(milai_env: dict[str, str]) -> None:
-    scheduler = build_scheduler()
+    settings = Settings()
+    scheduler = build_scheduler(settings)
     scheduler.start(paused=True)
     try:
         ids = schedule_jobs(scheduler, [_src("src-a", "*/5 * * * *"), _src("src-b"), _src("src-c", enabled=False)],
-                            initial_crawl=False)
+                            settings, initial_crawl=False)
         assert ids == sorted([CRAWL_PREFIX + "src-a", CRAWL_PREFIX + "src-b", DIGEST_JOB])
         job_a = scheduler.get_job(CRAWL_PREFIX + "src-a")
         assert "*/5" in str(job_a.trigger)
         # a source removed from the catalogue loses its job; the start-up crawl is added on request
-        ids = schedule_jobs(scheduler, [_src("src-b")], initial_crawl=True)
+        ids = schedule_jobs(scheduler, [_src("src-b")], settings, initial_crawl=True)
         assert ids == sorted([CRAWL_PREFIX + "src-b", DIGEST_JOB, STARTUP_CRAWL_JOB])
         scheduler.remove_job(STARTUP_CRAWL_JOB)  # never let a test crawl the real catalogue
     finally:
         scheduler.shutdown(wait=False)
     # the jobs live in the database (SQLAlchemy job store) and survive the process
-    again = build_scheduler()
+    again = build_scheduler(settings)
     again.start(paused=True)
     try:
         assert CRAWL_PREFIX + "src-b" in {j.id for j in again.get_jobs()}
+        # the digest job carries the settings (SMTP credentials): it is never written to the job table
+        assert DIGEST_JOB not in {j.id for j in again.get_jobs()}
     finally:
         again.shutdown(wait=False)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from api.presentation import item_to_dict
 from crawler.relevance import classify
 from storage.database import session_scope
 from storage.items import add_item
 from storage.matches import Explanation, codes, readable
 from storage.models import Item
-from storage.search import item_to_dict
 
 
 def test_new_shape_round_trip() -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select, text
 from storage.database import session_scope
 from storage.models import Item, Source
 from storage.search import ItemFilter, SearchError, bydate, count_items, search_items, search_stats, stats
-from tests.search.seed import BASE, seed
+from tests.storage.search.seed import BASE, seed
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from storage.database import session_scope
 from storage.models import Item
 from storage.search import ItemFilter, SearchError, filters, search_items
 from storage.search import ranking as R
-from tests.search.seed import BASE, seed
+from tests.storage.search.seed import BASE, seed
 
 
 @pytest.fixture

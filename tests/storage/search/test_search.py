@@ -7,11 +7,12 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import Engine, delete, update
 
+from api.presentation import item_to_dict
 from storage import query as q_ast
 from storage.database import session_scope
 from storage.models import Item
-from storage.search import ItemFilter, SearchError, highlight_html, item_to_dict, search_items, to_fts5
-from tests.search.seed import SCRIPT_TITLE, seed
+from storage.search import ItemFilter, SearchError, highlight_html, search_items, to_fts5
+from tests.storage.search.seed import SCRIPT_TITLE, seed
 
 HOSTILE = ['"unbalanced', "NEAR(a b", "title:foo", "*", "a\x00b", "AND OR", "((", ")", "NOT", "-",
            "foo AND", "OR bar", '"', "'; DROP TABLE items; --", "^drone", "col:* {x}", "\\", "😀", "a" * 2000,

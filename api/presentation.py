@@ -1,4 +1,5 @@
-"""The JSON and CSV shape of an item in search results (API, exports, `milai search`)."""
+"""The JSON and CSV shape of an item in search results (API, exports, `milai search`): presentation, so it
+lives on the web side, not in storage."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from milai.safeurl import safe_link
 from storage.matches import Explanation, readable
 from storage.matches import codes as match_codes
 from storage.models import Item
-from storage.search.types import ItemHit
+from storage.search import ItemHit
 
 
 def item_to_dict(item: Item, hit: ItemHit | None = None) -> dict[str, Any]:
