@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -15,7 +16,7 @@ from alerts import ledger
 from alerts.compose import batch_created, batch_subject, build_digest
 from alerts.ledger import Claim
 from alerts.mail import MailConfigError, MailError, SmtpConfig, send_message
-from alerts.webhooks import post
+from alerts.webhooks import WebhookSender
 from milai.config import Settings, get_settings
 from storage.database import ensure_schema
 
@@ -60,16 +61,17 @@ def _describe(claim: Claim) -> str:
     return f"subscription {claim.subscription_id} (email {claim.target})"
 
 
+SendResult = tuple[bool, int | None, str | None, int]
+
+
 def _elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None) -> tuple[bool, int | None, str | None, int]:
+def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None, webhooks: WebhookSender) -> SendResult:
     """Deliver one claimed batch: (ok, status code, error, duration in ms)."""
     if claim.channel == "webhook":
-        result = post(
-            claim.target, claim.secret or "", claim.batch_id, claim.payload, timeout=settings.webhook_timeout,
-        )
+        result = webhooks.post(claim.target, claim.secret or "", claim.batch_id, claim.payload)
         return result.ok, result.status_code, result.error, result.duration_ms
     if claim.channel == "apprise":
         from alerts import apprise_channel
@@ -99,22 +101,46 @@ def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None) -> tuple[bo
     return True, 250, None, _elapsed_ms(started)
 
 
+def _send_lanes(
+    claims: list[Claim], send: Callable[[Claim], SendResult], pool: ThreadPoolExecutor,
+) -> list[tuple[Claim, SendResult]]:
+    """Send `claims` concurrently, one lane per subscription: the batches of one subscription go one
+    after another in their order (a receiver sees its items in order, a digest split into several
+    batches arrives in item order), different subscriptions in parallel."""
+    lanes: dict[int, list[Claim]] = {}
+    for claim in claims:
+        lanes.setdefault(claim.subscription_id, []).append(claim)
+    if len(lanes) == 1:
+        return [(claim, send(claim)) for claim in claims]
+
+    def run(lane: list[Claim]) -> list[tuple[Claim, SendResult]]:
+        return [(claim, send(claim)) for claim in lane]
+
+    return [pair for lane in pool.map(run, lanes.values()) for pair in lane]
+
+
 CHANNEL_ORDER = ("webhook", "apprise", "email")  # a stalled SMTP server cannot hold up webhooks
+WEBHOOK_WORKERS = 16  # webhook batches in flight at once (and connections per target)
+CLAIM_ROUNDS = 4  # batches claimed at once: this many per worker
 
 
 def send_due(
     now: datetime | None = None, *, force: bool = False, engine: Engine | None = None,
-    lease: timedelta = ledger.DEFAULT_LEASE,
+    lease: timedelta = ledger.DEFAULT_LEASE, webhook_workers: int = WEBHOOK_WORKERS,
 ) -> DigestReport:
     """Deliver every digest and webhook that is due (`force`: everything pending, retries now).
 
     Without `now` the clock is read afresh at every step (plan, each claim's retry check, each
     mark, the backoff), so a long run never stamps late work with its start time. A given `now`
     (tests, replays) pretends the whole run happens at that moment. Claims and leases always use
-    the database clock (see `ledger.claim_next`), and a claim is renewed while it is being sent.
+    the database clock (see `ledger.claim_many`), and claims are renewed while they are being sent.
 
     Channels are processed one after another, webhooks first and email last, so a stalled SMTP
-    server (each attempt bounded by MILAI_SMTP_TIMEOUT) delays no webhook.
+    server (each attempt bounded by MILAI_SMTP_TIMEOUT) delays no webhook. Webhook batches are
+    claimed a group at a time and sent by `webhook_workers` threads (one subscription's batches in
+    order, subscriptions in parallel) over one HTTP client per target (connections reused); the
+    accepted ones of a group are marked in one transaction. Email and Apprise, and webhooks with
+    `webhook_workers=1`, go one batch at a time (claim, send, mark).
     """
     settings = get_settings()
     fixed = now
@@ -143,33 +169,45 @@ def send_due(
         elif waiting:
             report.messages.append(f"{waiting} email digest(s) stay pending")
 
-    attempted: list[str] = []
-    for channel in CHANNEL_ORDER:
-        if channel == "email" and smtp is None:
-            continue
-        while claim := ledger.claim_next(
-            engine, clock(), force=force, lease=lease, channels=[channel], exclude=attempted
-        ):
-            attempted.append(claim.batch_id)
-            with ledger.Heartbeat(engine, claim, lease):
-                ok, status, error, duration = _send(claim, settings, smtp)
-            if ok and after_send_hook is not None:
-                after_send_hook(claim)
-            if ok:
-                count = ledger.mark_sent(engine, claim, clock(), status_code=status, duration_ms=duration)
-                report.batches_sent += 1
-                report.items_sent += count
-                report.messages.append(f"sent {count} item(s) to {_describe(claim)}")
-                log.info("sent batch %s: %s item(s) to %s", claim.batch_id, count, _describe(claim))
+    workers = max(1, webhook_workers)
+    failed: list[str] = []  # not retried in this run
+    with (
+        WebhookSender(timeout=settings.webhook_timeout, connections=workers) as webhooks,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook") as pool,
+    ):
+        for channel in CHANNEL_ORDER:
+            if channel == "email" and smtp is None:
                 continue
-            paused = ledger.mark_failed(
-                engine, claim, clock(), error or "unknown error", status_code=status, duration_ms=duration,
-                max_failure_days=settings.webhook_max_failure_days, max_attempts=settings.webhook_max_attempts,
-            )
-            report.failed += 1
-            report.messages.append(f"failed {_describe(claim)}: {error}")
-            log.warning("batch %s to %s failed: %s", claim.batch_id, _describe(claim), error)
-            if paused:
-                report.paused += 1
-                report.messages.append(f"paused subscription {claim.subscription_id} after repeated failures")
+            group = workers * CLAIM_ROUNDS if channel == "webhook" and workers > 1 else 1
+            while claims := ledger.claim_many(
+                engine, clock(), force=force, lease=lease, channels=[channel], exclude=failed, limit=group,
+            ):
+                with ledger.Heartbeat(engine, claims, lease):
+                    results = _send_lanes(claims, lambda c: _send(c, settings, smtp, webhooks), pool)
+                accepted: list[ledger.Sent] = []
+                for claim, (ok, status, error, duration) in results:
+                    if ok:
+                        if after_send_hook is not None:
+                            after_send_hook(claim)
+                        accepted.append(ledger.Sent(claim, status, duration))
+                        continue
+                    failed.append(claim.batch_id)
+                    paused = ledger.mark_failed(
+                        engine, claim, clock(), error or "unknown error", status_code=status, duration_ms=duration,
+                        max_failure_days=settings.webhook_max_failure_days,
+                        max_attempts=settings.webhook_max_attempts,
+                    )
+                    report.failed += 1
+                    report.messages.append(f"failed {_describe(claim)}: {error}")
+                    log.warning("batch %s to %s failed: %s", claim.batch_id, _describe(claim), error)
+                    if paused:
+                        report.paused += 1
+                        report.messages.append(f"paused subscription {claim.subscription_id} after repeated failures")
+                counts = ledger.mark_sent_many(engine, accepted, clock())
+                for sent in accepted:
+                    count = counts[sent.claim.batch_id]
+                    report.batches_sent += 1
+                    report.items_sent += count
+                    report.messages.append(f"sent {count} item(s) to {_describe(sent.claim)}")
+                    log.info("sent batch %s: %s item(s) to %s", sent.claim.batch_id, count, _describe(sent.claim))
     return report

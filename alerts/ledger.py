@@ -7,9 +7,10 @@ grouped into a `DeliveryBatch` whose id is the stable webhook-id / Message-ID se
 payload (a snapshot of the items) is stored with it, so any re-send is byte-for-byte the same
 message.
 
-A sender claims one batch at a time (state `sending`, `claimed_at`; on PostgreSQL with
-`SELECT ... FOR UPDATE SKIP LOCKED` so several senders can run at once), sends it outside any
-transaction, then marks batch, deliveries and an attempt row in one transaction. The claim is
+A sender claims batches in bulk (state `sending`, `claimed_at`; on PostgreSQL with
+`SELECT ... FOR UPDATE SKIP LOCKED`, on both dialects with an UPDATE that repeats the condition, so
+several senders can run at once), sends them outside any transaction, then marks batches,
+deliveries and attempt rows in one transaction per group. The claim is
 stamped with the database clock at the moment it is taken and renewed (heartbeat) while the
 message is being sent; a claim not renewed for longer than the lease, by the database clock, is
 considered abandoned (the sender died) and is claimed again.
@@ -27,13 +28,13 @@ import random
 import secrets
 import threading
 import time as clock
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, exists, func, or_, select, update
+from sqlalchemy import Engine, and_, exists, func, insert, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, object_session, selectinload
 
@@ -271,143 +272,205 @@ def claim_next(
     channels: Iterable[str] = ("email", "webhook"),
     exclude: Iterable[str] = (),
 ) -> Claim | None:
-    """Claim the oldest sendable batch: pending, failed and due for retry at `now` (any, with
-    `force`), or abandoned in `sending` for longer than `lease`.
+    """Claim the oldest sendable batch (see `claim_many`), or None."""
+    claims = claim_many(engine, now, force=force, lease=lease, channels=channels, exclude=exclude, limit=1)
+    return claims[0] if claims else None
+
+
+def claim_many(
+    engine: Engine | None,
+    now: datetime | None = None,
+    *,
+    force: bool = False,
+    lease: timedelta = DEFAULT_LEASE,
+    channels: Iterable[str] = ("email", "webhook"),
+    exclude: Iterable[str] = (),
+    limit: int = 1,
+) -> list[Claim]:
+    """Claim up to `limit` of the oldest sendable batches in one transaction: pending, failed and
+    due for retry at `now` (any, with `force`), or abandoned in `sending` for longer than `lease`.
 
     `claimed_at` is stamped, and the lease measured, with the database clock at the moment of the
-    claim (`db_now`), whatever `now` says: `now` only decides which retries are due. Losing a race
-    for a batch (SQLite has no SKIP LOCKED) moves on to the next candidate rather than giving up.
+    claim (`db_now`), whatever `now` says: `now` only decides which retries are due.
+
+    Exactly once between concurrent senders: PostgreSQL locks the candidates with
+    `FOR UPDATE SKIP LOCKED` (another sender's candidates are skipped, not waited for); on both
+    dialects the claiming UPDATE repeats the sendable condition, so a batch another sender took
+    between our SELECT and our UPDATE is not taken again (SQLite serialises writers, PostgreSQL
+    re-checks the condition on the row it waited for), and RETURNING says which ones we won. Losing
+    every candidate of a round moves on to the next candidates rather than giving up.
     """
     now = now or datetime.now(UTC)
     retry_due = or_(
         DeliveryBatch.next_attempt_at.is_(None), DeliveryBatch.next_attempt_at <= now
-    ) if not force else True
+    ) if not force else true()
     skip = list(exclude)
+    channels = list(channels)
     for _ in range(CLAIM_RETRIES):
         with session_scope(engine) as session:
             claimed_at = db_now(session)
+            sendable = or_(
+                and_(DeliveryBatch.state.in_(("pending", "failed")), retry_due),
+                and_(DeliveryBatch.state == "sending", DeliveryBatch.claimed_at < claimed_at - lease),
+            )
             stmt = (
-                select(DeliveryBatch)
+                select(DeliveryBatch.id)
                 .join(Subscription, Subscription.id == DeliveryBatch.subscription_id)
                 .where(
                     Subscription.active.is_(True),
-                    Subscription.channel.in_(list(channels)),
+                    Subscription.channel.in_(channels),
                     DeliveryBatch.id.not_in(skip),
-                    or_(
-                        and_(DeliveryBatch.state.in_(("pending", "failed")), retry_due),
-                        and_(DeliveryBatch.state == "sending", DeliveryBatch.claimed_at < claimed_at - lease),
-                    ),
+                    sendable,
                 )
                 .order_by(DeliveryBatch.created_at, DeliveryBatch.id)
-                .limit(1)
+                .limit(limit)
             )
             if session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True, of=DeliveryBatch)
-            batch = session.scalar(stmt)
-            if batch is None:
-                return None
-            previous = (
-                DeliveryBatch.claimed_at.is_(None) if batch.claimed_at is None
-                else DeliveryBatch.claimed_at == batch.claimed_at
-            )
-            won = session.execute(
+            candidates = list(session.scalars(stmt))
+            if not candidates:
+                return []
+            won = set(session.scalars(
                 update(DeliveryBatch)
-                .where(DeliveryBatch.id == batch.id, DeliveryBatch.state == batch.state, previous)
+                .where(DeliveryBatch.id.in_(candidates), sendable)
                 .values(state="sending", claimed_at=claimed_at)
+                .returning(DeliveryBatch.id)
                 .execution_options(synchronize_session=False)
-            ).rowcount
-            if not won:  # another sender got there first (SQLite has no SKIP LOCKED): try the next one
-                skip.append(batch.id)
+            ))
+            if not won:  # other senders got there first (SQLite has no SKIP LOCKED): try the next ones
+                skip += candidates
                 continue
-            subscription = session.get(Subscription, batch.subscription_id)
-            assert subscription is not None
-            return Claim(
-                batch_id=batch.id,
-                claimed_at=claimed_at,
-                attempts=batch.attempts,
-                payload=dict(batch.payload or {}),
-                subscription_id=subscription.id,
-                channel=subscription.channel,
-                target=subscription.target,
-                secret=subscription.secret,
-                unsubscribe_token=subscription.unsubscribe_token,
-                query=subscription.query,
-                frequency=subscription.frequency,
-                timezone=subscription.timezone or "UTC",
-            )
-    return None
+            rows = session.execute(
+                select(DeliveryBatch, Subscription)
+                .join(Subscription, Subscription.id == DeliveryBatch.subscription_id)
+                .where(DeliveryBatch.id.in_(won))
+                .order_by(DeliveryBatch.created_at, DeliveryBatch.id)
+            ).all()
+            return [
+                Claim(
+                    batch_id=batch.id,
+                    claimed_at=claimed_at,
+                    attempts=batch.attempts,
+                    payload=dict(batch.payload or {}),
+                    subscription_id=subscription.id,
+                    channel=subscription.channel,
+                    target=subscription.target,
+                    secret=subscription.secret,
+                    unsubscribe_token=subscription.unsubscribe_token,
+                    query=subscription.query,
+                    frequency=subscription.frequency,
+                    timezone=subscription.timezone or "UTC",
+                )
+                for batch, subscription in rows
+            ]
+    return []
 
 
-def renew(engine: Engine | None, claim: Claim) -> bool:
-    """Heartbeat: stamp the claim with the database clock again while it is still being sent."""
+def renew(engine: Engine | None, claim: Claim | Sequence[Claim]) -> bool:
+    """Heartbeat: stamp the claim(s) with the database clock again while still being sent; True
+    when any of them was still ours to renew."""
+    ids = [claim.batch_id] if isinstance(claim, Claim) else [c.batch_id for c in claim]
     with session_scope(engine) as session:
         return bool(session.execute(
             update(DeliveryBatch)
-            .where(DeliveryBatch.id == claim.batch_id, DeliveryBatch.state == "sending")
+            .where(DeliveryBatch.id.in_(ids), DeliveryBatch.state == "sending")
             .values(claimed_at=db_now(session))
             .execution_options(synchronize_session=False)
         ).rowcount)
 
 
 class Heartbeat:
-    """`with Heartbeat(engine, claim, lease):` renews the claim every lease/3 while the body runs,
+    """`with Heartbeat(engine, claims, lease):` renews the claim(s) every lease/3 while the body runs,
     so a send that takes longer than the lease (a stalled SMTP server) is never taken for abandoned.
-    A sender that dies stops renewing, and its claim expires after the lease as before."""
+    A sender that dies stops renewing, and its claims expire after the lease as before."""
 
-    def __init__(self, engine: Engine | None, claim: Claim, lease: timedelta) -> None:
-        self.engine, self.claim = engine, claim
+    def __init__(self, engine: Engine | None, claim: Claim | Sequence[Claim], lease: timedelta) -> None:
+        self.engine = engine
+        self.claims = [claim] if isinstance(claim, Claim) else list(claim)
         self.interval = max(lease.total_seconds() / 3, 0.05)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{claim.batch_id}", daemon=True)
+        name = f"lease-{self.claims[0].batch_id}" if self.claims else "lease"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                if not renew(self.engine, self.claim):
+                if not renew(self.engine, self.claims):
                     return
             except Exception:  # noqa: BLE001 - a failed renewal must not break the send
-                log.warning("could not renew the claim on batch %s", self.claim.batch_id, exc_info=True)
+                log.warning("could not renew the claims on %d batch(es)", len(self.claims), exc_info=True)
 
     def __enter__(self) -> Heartbeat:
-        self._thread.start()
+        if self.claims:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 # --- mark -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Sent:
+    """A claimed batch the receiver accepted, to be marked by `mark_sent_many`."""
+
+    claim: Claim
+    status_code: int | None = None
+    duration_ms: int | None = None
+
 
 def mark_sent(
     engine: Engine | None, claim: Claim, now: datetime, *, status_code: int | None = None,
     duration_ms: int | None = None,
 ) -> int:
     """Batch, its deliveries, the attempt log and the subscription, in one transaction; returns items."""
+    return mark_sent_many(engine, [Sent(claim, status_code, duration_ms)], now)[claim.batch_id]
+
+
+def mark_sent_many(engine: Engine | None, sent: Sequence[Sent], now: datetime) -> dict[str, int]:
+    """Mark many accepted batches in one transaction (batches, their deliveries, one attempt row
+    each, their subscriptions); returns the number of items of each batch."""
+    if not sent:
+        return {}
+    ids = [s.claim.batch_id for s in sent]
+    counts = dict.fromkeys(ids, 0)
     with session_scope(engine) as session:
         session.execute(
             update(DeliveryBatch)
-            .where(DeliveryBatch.id == claim.batch_id)
+            .where(DeliveryBatch.id.in_(ids))
             .values(
                 state="sent", sent_at=now, attempts=DeliveryBatch.attempts + 1,
                 next_attempt_at=None, last_error=None,
             )
+            .execution_options(synchronize_session=False)
         )
-        count = session.execute(
+        for batch_id, count in session.execute(
+            select(Delivery.batch_id, func.count(Delivery.id))
+            .where(Delivery.batch_id.in_(ids))
+            .group_by(Delivery.batch_id)
+        ):
+            counts[batch_id] = int(count)
+        session.execute(
             update(Delivery)
-            .where(Delivery.batch_id == claim.batch_id)
+            .where(Delivery.batch_id.in_(ids))
             .values(state="sent", sent_at=now)
             .execution_options(synchronize_session=False)
-        ).rowcount
-        session.add(DeliveryAttempt(
-            batch_id=claim.batch_id, at=now, ok=True, status_code=status_code, duration_ms=duration_ms,
-        ))
+        )
+        session.execute(insert(DeliveryAttempt), [
+            {"batch_id": s.claim.batch_id, "at": now, "ok": True, "status_code": s.status_code,
+             "duration_ms": s.duration_ms}
+            for s in sent
+        ])
         session.execute(
             update(Subscription)
-            .where(Subscription.id == claim.subscription_id)
+            .where(Subscription.id.in_({s.claim.subscription_id for s in sent}))
             .values(last_sent_at=now, failing_since=None)
+            .execution_options(synchronize_session=False)
         )
-        return int(count or 0)
+    return counts
 
 
 def backoff(attempts: int, max_attempts: int = 12) -> timedelta:

@@ -68,10 +68,8 @@ def test_sender_killed_between_send_and_mark(env: dict[str, str], receiver: Webh
     assert len(receiver.requests) == 2
 
 
-@pytest.mark.postgres
-def test_concurrent_senders_never_double_send(env: dict[str, str], db_url: str, receiver: WebhookReceiver) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("several senders at once need PostgreSQL (SKIP LOCKED)")
+def test_concurrent_senders_never_double_send(env: dict[str, str], receiver: WebhookReceiver) -> None:
+    """Four senders, each with its own pool of webhook threads and bulk claims, on both dialects."""
     subscribe(channel="webhook", target=receiver.url, secret=SECRET, frequency="immediate")
     subscribe(channel="webhook", target=receiver.url, secret=SECRET, frequency="daily")
     for _ in range(15):
@@ -92,4 +90,64 @@ def test_concurrent_senders_never_double_send(env: dict[str, str], db_url: str, 
     assert len(ids) == 16 and set(ids.values()) == {1}
     assert sum(r.batches_sent for r in reports) == 16
     assert sum(r.items_sent for r in reports) == 30
+    assert send_due(force=True).batches_sent == 0
+
+
+def test_many_concurrent_senders_deliver_every_batch_exactly_once(
+    env: dict[str, str], receiver: WebhookReceiver
+) -> None:
+    """Enough batches that every sender claims several groups, racing the others for each."""
+    for _ in range(3):
+        subscribe(channel="webhook", target=receiver.url, secret=SECRET, frequency="immediate")
+    for _ in range(60):
+        add_item()
+    ledger.plan(None, datetime.now(UTC) + timedelta(seconds=5), force=True)
+    reports: list[DigestReport] = []
+    barrier = threading.Barrier(3)
+
+    def run() -> None:
+        barrier.wait()
+        reports.append(send_due(force=True, webhook_workers=4))
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = Counter(r.headers["webhook-id"] for r in receiver.requests)
+    assert len(ids) == 180 and set(ids.values()) == {1}
+    assert sum(r.batches_sent for r in reports) == 180 and sum(r.failed for r in reports) == 0
+    with session_scope() as session:
+        states = Counter(session.scalars(select(DeliveryBatch.state)))
+    assert states == {"sent": 180}
+
+
+KILLED_MID_RUN = """
+import os, alerts.digest as digest
+digest.after_send_hook = lambda claim: os._exit(3)
+digest.send_due(force=True, webhook_workers=4)
+"""
+
+
+@pytest.mark.slow
+def test_sender_killed_during_a_concurrent_group_loses_nothing(
+    env: dict[str, str], receiver: WebhookReceiver
+) -> None:
+    """kill -9 after a group of batches went out concurrently but before any was marked: after the
+    lease every batch is delivered, the re-sent ones with the ids the receiver already saw."""
+    subscribe(channel="webhook", target=receiver.url, secret=SECRET, frequency="immediate")
+    for _ in range(40):
+        add_item()
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_RUN], cwd=ROOT, env={**os.environ, **env},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 3, proc.stderr
+    before = {r.headers["webhook-id"] for r in receiver.requests}
+    assert 1 <= len(before) <= 16  # one claimed group (4 workers x CLAIM_ROUNDS), unmarked
+    report = send_due(datetime.now(UTC) + timedelta(seconds=5), lease=timedelta(0))
+    assert (report.batches_sent, report.failed) == (40, 0), str(report)
+    ids = Counter(r.headers["webhook-id"] for r in receiver.requests)
+    assert len(ids) == 40  # nothing missing
+    assert {i for i, n in ids.items() if n > 1} <= before and max(ids.values()) == 2
     assert send_due(force=True).batches_sent == 0

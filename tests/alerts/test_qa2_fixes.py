@@ -144,16 +144,17 @@ def run_in_thread(target: Callable[[], DigestReport]) -> tuple[threading.Thread,
 
 def test_long_run_claims_are_not_taken_by_a_second_sender(env: dict[str, str]) -> None:
     """Sender A holds batch 1 longer than the lease, then claims batch 3 late in its run; sender B
-    (same short lease) must take neither: before the fix, A stamped every claim with its start time."""
+    (same short lease) must take neither: before the fix, A stamped every claim with its start time.
+    One-at-a-time senders (`webhook_workers=1`), so that B has a batch to take while A holds one."""
     lease = timedelta(seconds=1)
     with GatedReceiver() as rx:
         subscribe(channel="webhook", target=rx.url, secret=SECRET, frequency="immediate")
         for _ in range(3):
             add_item()
-        a, a_out = run_in_thread(lambda: send_due(lease=lease))
+        a, a_out = run_in_thread(lambda: send_due(lease=lease, webhook_workers=1))
         rx.wait_for(0)  # A is sending batch 1
         time.sleep(lease.total_seconds() * 2)  # A's run (and its claim on batch 1) is now older than the lease
-        b, b_out = run_in_thread(lambda: send_due(lease=lease))
+        b, b_out = run_in_thread(lambda: send_due(lease=lease, webhook_workers=1))
         rx.wait_for(1)  # B took batch 2 (pending), not A's batch 1
         rx.released[0].set()
         rx.wait_for(2)  # A finished batch 1 and claimed batch 3, late in its run
@@ -175,13 +176,14 @@ def test_long_run_claims_are_not_taken_by_a_second_sender(env: dict[str, str]) -
 
 
 def test_attempt_log_uses_the_time_of_each_step(env: dict[str, str]) -> None:
-    """Without a given `now`, marks and sent_at carry the time the batch was sent, not the run start."""
+    """Without a given `now`, marks and sent_at carry the time the batch was sent, not the run start
+    (the one-at-a-time sender; concurrent webhook groups are claimed together and marked together)."""
     with GatedReceiver() as rx:
         subscribe(channel="webhook", target=rx.url, secret=SECRET, frequency="immediate")
         add_item()
         add_item()
         started = datetime.now(UTC)
-        run, out = run_in_thread(lambda: send_due())
+        run, out = run_in_thread(lambda: send_due(webhook_workers=1))
         rx.wait_for(0)
         rx.released[0].set()
         rx.wait_for(1)

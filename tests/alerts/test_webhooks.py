@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from alerts.digest import send_due
-from alerts.webhooks import post
+from alerts.webhooks import WebhookSender, post
 from milai.config import reset_settings
 from storage.database import session_scope
 from storage.models import DeliveryAttempt, DeliveryBatch, Subscription
@@ -121,3 +121,42 @@ def test_ssrf_guard_when_setting_turned_off(env: dict[str, str], receiver: Webho
     report = send_due()
     assert report.failed == 1 and "loopback" in str(report)
     assert receiver.requests == []
+
+
+def test_one_client_per_target_reuses_connections(env: dict[str, str], receiver: WebhookReceiver) -> None:
+    """Four subscriptions to one receiver (four lanes in parallel), forty deliveries, a few connections."""
+    for _ in range(4):
+        subscribe(channel="webhook", target=receiver.url, secret=SECRET, frequency="immediate")
+    for _ in range(10):
+        add_item()
+    report = send_due(webhook_workers=4)
+    assert (report.batches_sent, report.failed) == (40, 0), str(report)
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == 40
+    assert 1 <= receiver.connections <= 4  # at most one connection per worker, kept alive
+
+
+def test_one_shot_post_opens_a_connection_per_delivery(receiver: WebhookReceiver) -> None:
+    for n in range(3):
+        assert post(receiver.url, SECRET, f"msg_{n}", {"items": []}, timeout=5, allow_private=True).ok
+    assert receiver.connections == 3
+
+
+def test_sender_reuse_does_not_widen_the_guard(
+    env: dict[str, str], receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sender that has an open client for an allow-listed loopback receiver still refuses every
+    other private target, and keeps sending to the pinned address only."""
+    port = int(receiver.url.rsplit(":", 1)[1].split("/", 1)[0])
+    monkeypatch.setenv("MILAI_NETWORK_ALLOWLIST", f"127.0.0.1:{port}")
+    reset_settings()
+    with WebhookReceiver(SECRET) as other, WebhookSender(timeout=5, allow_private=False) as sender:
+        other_port = int(other.url.rsplit(":", 1)[1].split("/", 1)[0])
+        for n in range(5):
+            assert sender.post(receiver.url, SECRET, f"msg_{n}", {"items": []}).ok
+        for url in (other.url, f"http://localhost:{other_port}/hook", "http://10.0.0.1/hook",
+                    "http://169.254.169.254/latest", f"http://[::ffff:127.0.0.1]:{other_port}/h"):
+            result = sender.post(url, SECRET, "msg_x", {"items": []})
+            assert not result.ok and "refusing webhook target" in (result.error or ""), url
+        assert sender.post(receiver.url + "?again=1", SECRET, "msg_last", {"items": []}).ok
+        assert other.requests == [] and other.connections == 0
+    assert len(receiver.requests) == 6 and receiver.connections == 1
