@@ -25,6 +25,7 @@ class JsonSink:
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.status = 200
+        self.redirect_to: str | None = None
         sink = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -34,7 +35,9 @@ class JsonSink:
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 sink.bodies.append(json.loads(body))
-                self.send_response(sink.status)
+                self.send_response(307 if sink.redirect_to else sink.status)
+                if sink.redirect_to:
+                    self.send_header("Location", sink.redirect_to)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -44,6 +47,14 @@ class JsonSink:
     @property
     def url(self) -> str:
         return f"json://127.0.0.1:{self.server.server_address[1]}/notify"
+
+    def __enter__(self) -> JsonSink:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 @pytest.fixture
@@ -83,3 +94,58 @@ def test_apprise_validation(env: dict[str, str], monkeypatch: pytest.MonkeyPatch
     with pytest.raises(SubscriptionError, match="bypass the SSRF guard"):
         subscribe(channel="apprise", target="json://127.0.0.1:9/x")
     subscribe(channel="apprise", target="slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ")
+
+
+def _private_refused(monkeypatch: pytest.MonkeyPatch, allowlist: str = "") -> None:
+    monkeypatch.setenv("MILAI_ALLOW_PRIVATE_WEBHOOKS", "false")
+    monkeypatch.setenv("MILAI_NETWORK_ALLOWLIST", allowlist)
+    reset_settings()
+
+
+def test_apprise_target_on_a_private_address_is_refused_at_send_time(
+    env: dict[str, str], sink: JsonSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subscribe(channel="apprise", target=sink.url, frequency="immediate")  # made while private was allowed
+    add_item()
+    _private_refused(monkeypatch)
+    report = send_due()
+    assert report.failed == 1 and "bypass the SSRF guard" in str(report), str(report)
+    assert sink.bodies == []
+
+
+def test_apprise_connections_pass_the_network_guard(
+    env: dict[str, str], sink: JsonSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An allow-listed Apprise target that redirects to another loopback port: Apprise follows
+    redirects itself, and the guard refuses the connection to the address nobody allowed."""
+    from alerts.apprise_channel import notify
+
+    port = sink.server.server_address[1]
+    with JsonSink() as inner:
+        inner_port = inner.server.server_address[1]
+        sink.redirect_to = f"http://127.0.0.1:{inner_port}/notify"
+        _private_refused(monkeypatch, f"127.0.0.1:{port}")
+        ok, error = notify(sink.url, "title", "body")
+        assert not ok and error and "Apprise notification failed" in error
+        assert len(sink.bodies) == 1 and inner.bodies == []  # the allowed one was called, the other never
+        sink.redirect_to = None
+        assert notify(sink.url, "title", "body") == (True, None)
+        _private_refused(monkeypatch, f"127.0.0.1:{port},127.0.0.1:{inner_port}")
+        sink.redirect_to = f"http://127.0.0.1:{inner_port}/notify"
+        assert notify(sink.url, "title", "body") == (True, None)  # both allow-listed: followed
+        assert len(inner.bodies) == 1
+
+
+def test_network_guard_refuses_private_connections_of_http_libraries(
+    env: dict[str, str], sink: JsonSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import requests
+
+    from alerts.apprise_channel import network_guard
+
+    _private_refused(monkeypatch)
+    url = f"http://127.0.0.1:{sink.server.server_address[1]}/notify"
+    with network_guard(), pytest.raises(requests.ConnectionError, match="refusing Apprise connection.*loopback"):
+        requests.post(url, json={"x": 1}, timeout=5)
+    assert requests.post(url, json={"x": 2}, timeout=5).status_code == 200  # outside the guard: untouched
+    assert sink.bodies == [{"x": 2}]
