@@ -25,6 +25,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str | None = None
+    # seconds to wait for a database connection (PostgreSQL) or a lock (both dialects) before failing
+    database_timeout: float = Field(30.0, gt=0, le=600)
     sources: Path = BUNDLED_SOURCES
     smtp_url: str | None = None
     mail_from: str = "MilAI Watch <milai@localhost>"

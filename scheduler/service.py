@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import uvicorn
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -16,6 +15,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from crawler.catalogue import SourceConfig, load_catalogue
 from milai.config import Settings, get_settings
 from scheduler import jobs
+from scheduler.outage import OutageTolerantJobStore
 from storage.database import ensure_schema, get_engine, session_scope
 from storage.runs import close_stale_runs
 
@@ -32,7 +32,7 @@ def build_scheduler() -> BackgroundScheduler:
     with session_scope(engine) as session:  # runs of crawls killed with the last service are not running
         close_stale_runs(session)
     return BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")},
+        jobstores={"default": OutageTolerantJobStore(engine=engine, tablename="apscheduler_jobs")},
         executors={"default": ThreadPoolExecutor(max_workers=3)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 15 * 60},
         timezone=UTC,

@@ -29,16 +29,23 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+DEFAULT_TIMEOUT = 30.0
+
+
+def make_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Engine:
     """A new engine; SQLite gets WAL, foreign keys and a busy timeout. Its sessions keep the search
-    columns in sync (storage.search_index.register_listeners)."""
+    columns in sync (storage.search_index.register_listeners).
+
+    `timeout` (MILAI_DATABASE_TIMEOUT, seconds) bounds every wait on the database: SQLite's busy
+    timeout (a locked database), PostgreSQL's connect timeout and lock timeout."""
     register_listeners()
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": timeout, "check_same_thread": False})
+        busy_ms = int(timeout * 1000)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
@@ -46,20 +53,25 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    connect_args = {
+        "connect_timeout": max(2, round(timeout)),  # libpq: whole seconds, at least 2
+        "options": f"-c lock_timeout={int(timeout * 1000)}",
+    }
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 def get_engine(url: str | None = None) -> Engine:
     """The process-wide engine for `url` (default: the configured database)."""
-    url = normalise_url(url or get_settings().effective_database_url)
+    settings = get_settings()
+    url = normalise_url(url or settings.effective_database_url)
     with _lock:
         engine = _engines.get(url)
         if engine is None:
-            engine = _engines[url] = make_engine(url)
+            engine = _engines[url] = make_engine(url, timeout=settings.database_timeout)
         return engine
 
 
