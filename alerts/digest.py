@@ -121,7 +121,7 @@ def _send_lanes(
 
 CHANNEL_ORDER = ("webhook", "apprise", "email")  # a stalled SMTP server cannot hold up webhooks
 WEBHOOK_WORKERS = 16  # webhook batches in flight at once (and connections per target)
-CLAIM_ROUNDS = 4  # batches claimed at once: this many per worker
+CLAIM_ROUNDS = 4  # batches claimed at once: this many per worker, and at most this many per subscription
 
 
 def send_due(
@@ -181,6 +181,7 @@ def send_due(
             group = workers * CLAIM_ROUNDS if channel == "webhook" and workers > 1 else 1
             while claims := ledger.claim_many(
                 engine, clock(), force=force, lease=lease, channels=[channel], exclude=failed, limit=group,
+                per_subscription=CLAIM_ROUNDS if group > 1 else None,
             ):
                 with ledger.Heartbeat(engine, claims, lease):
                     results = _send_lanes(claims, lambda c: _send(c, settings, smtp, webhooks), pool)

@@ -286,9 +286,12 @@ def claim_many(
     channels: Iterable[str] = ("email", "webhook"),
     exclude: Iterable[str] = (),
     limit: int = 1,
+    per_subscription: int | None = None,
 ) -> list[Claim]:
     """Claim up to `limit` of the oldest sendable batches in one transaction: pending, failed and
     due for retry at `now` (any, with `force`), or abandoned in `sending` for longer than `lease`.
+    With `per_subscription`, at most that many (the oldest) of each subscription, so that one
+    subscription's backlog does not fill the whole group and subscriptions can be sent in parallel.
 
     `claimed_at` is stamped, and the lease measured, with the database clock at the moment of the
     claim (`db_now`), whatever `now` says: `now` only decides which retries are due.
@@ -313,18 +316,37 @@ def claim_many(
                 and_(DeliveryBatch.state.in_(("pending", "failed")), retry_due),
                 and_(DeliveryBatch.state == "sending", DeliveryBatch.claimed_at < claimed_at - lease),
             )
+            where = (
+                Subscription.active.is_(True),
+                Subscription.channel.in_(channels),
+                DeliveryBatch.id.not_in(skip),
+                sendable,
+            )
             stmt = (
                 select(DeliveryBatch.id)
                 .join(Subscription, Subscription.id == DeliveryBatch.subscription_id)
-                .where(
-                    Subscription.active.is_(True),
-                    Subscription.channel.in_(channels),
-                    DeliveryBatch.id.not_in(skip),
-                    sendable,
-                )
+                .where(*where)
                 .order_by(DeliveryBatch.created_at, DeliveryBatch.id)
                 .limit(limit)
             )
+            if per_subscription is not None:
+                # the oldest few of each subscription; FOR UPDATE is not allowed beside a window
+                # function, so the window picks ids and the outer query locks them
+                rank = func.row_number().over(
+                    partition_by=DeliveryBatch.subscription_id, order_by=(DeliveryBatch.created_at, DeliveryBatch.id)
+                ).label("rank")
+                ranked = (
+                    select(DeliveryBatch.id, rank)
+                    .join(Subscription, Subscription.id == DeliveryBatch.subscription_id)
+                    .where(*where)
+                    .subquery()
+                )
+                stmt = (
+                    select(DeliveryBatch.id)
+                    .where(DeliveryBatch.id.in_(select(ranked.c.id).where(ranked.c.rank <= per_subscription)))
+                    .order_by(DeliveryBatch.created_at, DeliveryBatch.id)
+                    .limit(limit)
+                )
             if session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True, of=DeliveryBatch)
             candidates = list(session.scalars(stmt))
