@@ -1,11 +1,7 @@
-"""The delivery ledger: plan -> claim -> send -> mark, so a crash neither loses nor duplicates.
+"""The delivery ledger: claim -> send -> mark, so a crash neither loses nor duplicates.
 
-Every (subscription, item) pair gets exactly one `Delivery` row (unique constraint; inserts use
-ON CONFLICT DO NOTHING, so concurrent planners are harmless): `pending` when the item matches the
-subscription, `skipped` when it does not (so it is never examined again). Pending deliveries are
-grouped into a `DeliveryBatch` whose id is the stable webhook-id / Message-ID seed; the batch
-payload (a snapshot of the items) is stored with it, so any re-send is byte-for-byte the same
-message.
+The planner (alerts.planner) stores due deliveries as batches with a payload snapshot; the ledger
+hands each batch to exactly one sender at a time and records the outcome.
 
 A sender claims batches in bulk (state `sending`, `claimed_at`; on PostgreSQL with
 `SELECT ... FOR UPDATE SKIP LOCKED`, on both dialects with an UPDATE that repeats the condition, so
@@ -25,212 +21,25 @@ from __future__ import annotations
 
 import logging
 import random
-import secrets
 import threading
-import time as clock
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, exists, func, insert, or_, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, object_session, selectinload
+from sqlalchemy import Engine, and_, func, insert, or_, select, true, update
+from sqlalchemy.orm import Session
 
-from alerts.render import item_snapshot, item_text, load_relations
-from alerts.subscriptions import compile_matcher
-from milai.config import get_settings
 from storage.database import session_scope
-from storage.models import Delivery, DeliveryAttempt, DeliveryBatch, Item, Subscription
+from storage.models import Delivery, DeliveryAttempt, DeliveryBatch, Subscription
 
-PAYLOAD_TYPE = "milai.digest"
-PAYLOAD_VERSION = 1
 DEFAULT_LEASE = timedelta(minutes=10)
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=6)
-MAX_BATCH_ITEMS = 100  # one digest (email or webhook delivery) carries at most this many items
 CLAIM_RETRIES = 20  # candidates tried when other senders win the race for them
 
 log = logging.getLogger("milai.alerts")
 
-
-# --- schedule -------------------------------------------------------------------------------
-
-def last_slot(subscription: Subscription, now: datetime) -> datetime:
-    """The most recent scheduled send time at or before `now` (daily or weekly on Monday)."""
-    tz = ZoneInfo(subscription.timezone or "UTC")
-    local_now = now.astimezone(tz)
-    day: date = local_now.date()
-    slot = datetime.combine(day, time(subscription.delivery_hour), tzinfo=tz)
-    if slot > local_now:
-        day -= timedelta(days=1)
-    if subscription.frequency == "weekly":
-        day -= timedelta(days=day.weekday())
-    return datetime.combine(day, time(subscription.delivery_hour), tzinfo=tz).astimezone(UTC)
-
-
-def is_due(subscription: Subscription, now: datetime, last_batch_at: datetime | None = None) -> bool:
-    """Immediate: every run. Daily/weekly: one batch per slot, not before the first slot after creation.
-
-    A slot with nothing new produces no batch, so items arriving later that day go out at the next
-    run; still at most one digest per slot.
-    """
-    if subscription.frequency == "immediate":
-        return True
-    marks = (subscription.last_sent_at, subscription.created_at, last_batch_at)
-    return last_slot(subscription, now) > max(d for d in marks if d is not None)
-
-
-# --- plan -----------------------------------------------------------------------------------
-
-def _insert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
-def _matches(subscription: Subscription, item: Item, matcher: Any) -> bool:
-    source = item.source
-    if subscription.sources and (source is None or source.name not in subscription.sources):
-        return False
-    if subscription.publishers and (source is None or source.publisher not in subscription.publishers):
-        return False
-    if subscription.languages and (item.language or "").lower() not in subscription.languages:
-        return False
-    return bool(matcher(item_text(item), item.language))
-
-
-def record_deliveries(session: Session, subscription: Subscription) -> int:
-    """Insert one ledger row per new on-topic original item fetched since the subscription began.
-
-    "Since" reaches back `MILAI_SUBSCRIPTION_BACKFILL_HOURS` (default 24) before the subscription was
-    created, so a new subscriber's first digest holds the day's news rather than nothing, never the archive.
-
-    Returns how many became pending (matched); the others are recorded as `skipped`.
-    """
-    already = exists().where(Delivery.subscription_id == subscription.id, Delivery.item_id == Item.id)
-    stmt = (
-        select(Item)
-        .where(
-            Item.relevant.is_(True),
-            Item.duplicate_of_id.is_(None),
-            Item.fetched_at >= subscription.created_at - timedelta(hours=get_settings().subscription_backfill_hours),
-            ~already,
-        )
-        .options(selectinload(Item.source))
-        .order_by(Item.id)
-    )
-    items = list(session.scalars(stmt))
-    if not items:
-        return 0
-    matcher = compile_matcher(subscription.query)
-    rows = [
-        {
-            "subscription_id": subscription.id,
-            "item_id": item.id,
-            "state": "pending" if _matches(subscription, item, matcher) else "skipped",
-        }
-        for item in items
-    ]
-    insert = _insert(session)
-    for start in range(0, len(rows), 500):
-        session.execute(insert(Delivery).values(rows[start:start + 500]).on_conflict_do_nothing())
-    return sum(1 for row in rows if row["state"] == "pending")
-
-
-def new_batch_id() -> str:
-    """Unique and roughly time-ordered, so batches of one run go out in item order."""
-    return f"msg_{clock.time_ns():016x}{secrets.token_hex(8)}"
-
-
-def _payload(subscription: Subscription, batch_id: str, items: list[Item], now: datetime) -> dict[str, Any]:
-    session = object_session(subscription)
-    relations = load_relations(session, [item.id for item in items]) if session is not None else {}
-    return {
-        "type": PAYLOAD_TYPE,
-        "version": PAYLOAD_VERSION,
-        "id": batch_id,
-        "subscription": subscription.id,
-        "created": now.isoformat(),
-        "items": [item_snapshot(item, relations.get(item.id), query=subscription.query) for item in items],
-    }
-
-
-def create_batches(session: Session, subscription: Subscription, now: datetime) -> list[str]:
-    """Group the subscription's unbatched pending deliveries into batches; returns their ids.
-
-    One batch per item for immediate webhooks, one per run otherwise, but never more than
-    MAX_BATCH_ITEMS items in a batch: the rest go into further batches of the same run (in item
-    order), which are sent one after the other. Safe against a concurrent planner: a delivery is
-    moved into a batch only while it has none.
-    """
-    pending = list(
-        session.scalars(
-            select(Delivery.id)
-            .where(
-                Delivery.subscription_id == subscription.id,
-                Delivery.state == "pending",
-                Delivery.batch_id.is_(None),
-            )
-            .order_by(Delivery.item_id)
-        )
-    )
-    if not pending:
-        return []
-    per_item = subscription.channel == "webhook" and subscription.frequency == "immediate"
-    size = 1 if per_item else max(1, MAX_BATCH_ITEMS)
-    groups = [pending[start:start + size] for start in range(0, len(pending), size)]
-    created = []
-    for group in groups:
-        batch_id = new_batch_id()
-        batch = DeliveryBatch(id=batch_id, subscription_id=subscription.id, state="pending", created_at=now)
-        session.add(batch)
-        session.flush()
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(group), Delivery.batch_id.is_(None))
-            .values(batch_id=batch_id)
-            .execution_options(synchronize_session=False)
-        )
-        items = list(
-            session.scalars(
-                select(Item)
-                .join(Delivery, Delivery.item_id == Item.id)
-                .where(Delivery.batch_id == batch_id)
-                .options(
-                    selectinload(Item.source),
-                    selectinload(Item.duplicates).selectinload(Item.source),
-                )
-                .order_by(Item.published.desc().nulls_last(), Item.id)
-            )
-        )
-        if not items:  # a concurrent planner took them
-            session.delete(batch)
-            continue
-        batch.payload = _payload(subscription, batch_id, items, now)
-        created.append(batch_id)
-    return created
-
-
-def plan(engine: Engine | None, now: datetime, *, force: bool = False) -> list[str]:
-    """Record new deliveries for every active subscription and batch those that are due."""
-    with session_scope(engine) as session:
-        ids = list(session.scalars(select(Subscription.id).where(Subscription.active.is_(True))))
-    created: list[str] = []
-    for subscription_id in ids:
-        with session_scope(engine) as session:
-            subscription = session.get(Subscription, subscription_id, with_for_update=True)
-            if subscription is None or not subscription.active:
-                continue
-            record_deliveries(session, subscription)
-            last_batch_at = session.scalar(
-                select(func.max(DeliveryBatch.created_at)).where(DeliveryBatch.subscription_id == subscription.id)
-            )
-            if force or is_due(subscription, now, last_batch_at):
-                created += create_batches(session, subscription, now)
-    return created
-
-
-# --- claim ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Claim:

@@ -148,9 +148,9 @@ def _pending_ids() -> set[str]:
 def run(dialect: str, url: str, args: argparse.Namespace, conn: multiprocessing.connection.Connection,
         port: int) -> list[tuple[str, ...]]:
     os.environ.update({"MILAI_DATABASE_URL": url, "MILAI_ALLOW_PRIVATE_WEBHOOKS": "true", "MILAI_LOG_LEVEL": "WARNING"})
-    from alerts import ledger
-    from alerts.digest import send_due
-    from milai.config import reset_settings
+    from alerts import planner
+    from alerts.dispatch import send_due
+    from milai.config import get_settings, reset_settings
     from storage.database import dispose_engines, ensure_schema, forget_upgrades, session_scope
     from storage.models import DeliveryBatch
 
@@ -165,7 +165,7 @@ def run(dialect: str, url: str, args: argparse.Namespace, conn: multiprocessing.
     _fill(args.subscriptions, per_sub, f"http://127.0.0.1:{port}/hook")
     fill_s = time.monotonic() - started
     started = time.monotonic()
-    ledger.plan(None, datetime.now(UTC) + timedelta(seconds=5))
+    planner.plan(None, datetime.now(UTC) + timedelta(seconds=5))
     plan_s = time.monotonic() - started
     batches = _pending_ids()
     print(f"[{dialect}] {len(batches)} batches: filled in {fill_s:.1f} s, planned in {plan_s:.1f} s", flush=True)
@@ -194,7 +194,7 @@ def run(dialect: str, url: str, args: argparse.Namespace, conn: multiprocessing.
     remaining = len(batches) - len(already)
 
     def new() -> None:
-        report = send_due(webhook_workers=args.workers)
+        report = send_due(get_settings(), webhook_workers=args.workers)
         assert report.failed == 0, str(report).splitlines()[:3]
 
     measured(f"new: client per target, {args.workers} workers", remaining, new)

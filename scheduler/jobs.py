@@ -76,18 +76,19 @@ def crawl_source(name: str) -> list[dict[str, Any]]:
 
 def send_digests() -> str:
     """Deliver every digest and webhook that is due."""
-    from alerts.digest import send_due
+    from alerts.dispatch import send_due
     from milai.config import get_settings
     from scheduler.outage import database_unavailable
     from storage.dberrors import describe
 
+    settings = get_settings()
     try:
-        report = send_due()
+        report = send_due(settings)
     except Exception as exc:
         if not database_unavailable(exc):
             raise
         # one line; nothing is lost (the ledger is in that database): the next check sends it
-        message = describe(exc, get_settings().effective_database_url)
+        message = describe(exc, settings.effective_database_url)
         log.error("digest run skipped: %s; next try at the next check", message)
         return message
     log.info("digest run: %s", report)

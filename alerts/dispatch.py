@@ -1,4 +1,5 @@
-"""One digest run: plan what is due, then claim, send and mark batch after batch."""
+"""The dispatch loop: one run plans what is due (alerts.planner), then claims batches from the ledger
+(alerts.ledger), sends them by their channel (digest email, webhook, Apprise) and marks them."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
-from alerts import ledger
-from alerts.compose import batch_created, batch_subject, build_digest
+from alerts import ledger, planner
+from alerts.digest_email import batch_created, batch_subject, build_digest
 from alerts.ledger import Claim
 from alerts.mail import MailConfigError, MailError, SmtpConfig, send_message
 from alerts.webhooks import WebhookSender
-from milai.config import Settings, get_settings
+from milai.config import Settings
 from storage.database import ensure_schema
 
 log = logging.getLogger("milai.alerts")
@@ -83,7 +84,9 @@ def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None, webhooks: W
         )
         body = apprise_channel.message(claim.payload, title, unsubscribe_url(settings, claim.unsubscribe_token))
         try:
-            ok, error = apprise_channel.notify(claim.target, title, body)
+            ok, error = apprise_channel.notify(
+                claim.target, title, body, allow_private=settings.allow_private_webhooks,
+            )
         except ImportError:
             ok, error = False, "the Apprise channel needs the 'apprise' package"
         return ok, None, error, _elapsed_ms(started)
@@ -125,10 +128,13 @@ CLAIM_ROUNDS = 4  # batches claimed at once: this many per worker, and at most t
 
 
 def send_due(
-    now: datetime | None = None, *, force: bool = False, engine: Engine | None = None,
+    settings: Settings, now: datetime | None = None, *, force: bool = False, engine: Engine | None = None,
     lease: timedelta = ledger.DEFAULT_LEASE, webhook_workers: int = WEBHOOK_WORKERS,
 ) -> DigestReport:
     """Deliver every digest and webhook that is due (`force`: everything pending, retries now).
+
+    `settings` come from the caller (the CLI, the scheduler's job): SMTP, sender address, base URL,
+    webhook timeout and failure limits, the private-target switch and the subscription backfill.
 
     Without `now` the clock is read afresh at every step (plan, each claim's retry check, each
     mark, the backoff), so a long run never stamps late work with its start time. A given `now`
@@ -142,7 +148,6 @@ def send_due(
     accepted ones of a group are marked in one transaction. Email and Apprise, and webhooks with
     `webhook_workers=1`, go one batch at a time (claim, send, mark).
     """
-    settings = get_settings()
     fixed = now
 
     def clock() -> datetime:
@@ -150,7 +155,7 @@ def send_due(
 
     engine = ensure_schema(engine)
     report = DigestReport()
-    ledger.plan(engine, clock(), force=force)
+    planner.plan(engine, clock(), force=force, backfill=timedelta(hours=settings.subscription_backfill_hours))
 
     smtp: SmtpConfig | None = None
     if settings.smtp_url:
@@ -172,7 +177,9 @@ def send_due(
     workers = max(1, webhook_workers)
     failed: list[str] = []  # not retried in this run
     with (
-        WebhookSender(timeout=settings.webhook_timeout, connections=workers) as webhooks,
+        WebhookSender(
+            timeout=settings.webhook_timeout, allow_private=settings.allow_private_webhooks, connections=workers,
+        ) as webhooks,
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook") as pool,
     ):
         for channel in CHANNEL_ORDER:

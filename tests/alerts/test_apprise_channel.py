@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
-from alerts.digest import send_due
+from alerts.dispatch import send_due
 from alerts.subscriptions import SubscriptionError
-from milai.config import reset_settings
+from milai.config import get_settings, reset_settings
 from tests.alerts.conftest import add_item, subscribe
 
 pytest.importorskip("apprise")
+
+
 pytestmark = pytest.mark.filterwarnings("ignore:.imghdr. is deprecated:DeprecationWarning")
 
 
@@ -70,15 +72,15 @@ def test_apprise_digest_delivered_once_and_retried(env: dict[str, str], sink: Js
     subscribe(channel="apprise", target=sink.url, frequency="immediate")
     add_item(title="REAIM summit statement")
     sink.status = 500
-    report = send_due()
+    report = send_due(get_settings())
     assert report.failed == 1 and "Apprise notification failed" in str(report), str(report)
     sink.status = 200
-    report = send_due(force=True)
+    report = send_due(get_settings(), force=True)
     assert (report.batches_sent, report.items_sent) == (1, 1), str(report)
     assert sink.bodies[-1]["title"] == "MilAI Watch: REAIM summit statement"
     assert "REAIM summit statement" in sink.bodies[-1]["message"]
     assert "Unsubscribe: http://127.0.0.1:8000/unsubscribe/" in sink.bodies[-1]["message"]
-    assert send_due(force=True).batches_sent == 0
+    assert send_due(get_settings(), force=True).batches_sent == 0
     assert len(sink.bodies) == 2
 
 
@@ -108,7 +110,7 @@ def test_apprise_target_on_a_private_address_is_refused_at_send_time(
     subscribe(channel="apprise", target=sink.url, frequency="immediate")  # made while private was allowed
     add_item()
     _private_refused(monkeypatch)
-    report = send_due()
+    report = send_due(get_settings())
     assert report.failed == 1 and "bypass the SSRF guard" in str(report), str(report)
     assert sink.bodies == []
 
@@ -149,3 +151,24 @@ def test_network_guard_refuses_private_connections_of_http_libraries(
         requests.post(url, json={"x": 1}, timeout=5)
     assert requests.post(url, json={"x": 2}, timeout=5).status_code == 200  # outside the guard: untouched
     assert sink.bodies == [{"x": 2}]
+
+
+def _url_port(url: str) -> int:
+    return int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+
+
+@pytest.mark.filterwarnings("ignore:.imghdr. is deprecated:DeprecationWarning")
+def test_an_allowlisted_apprise_json_target_is_accepted(
+    env: dict[str, str], sink: JsonSink, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    pytest.importorskip("apprise")
+    _private_refused(monkeypatch, "")
+    with pytest.raises(SubscriptionError, match="MILAI_NETWORK_ALLOWLIST"):
+        subscribe(channel="apprise", target=sink.url)
+    _private_refused(monkeypatch, f"127.0.0.1:{_url_port(sink.url)}")
+    subscribe(channel="apprise", target=sink.url, frequency="immediate")
+    with pytest.raises(SubscriptionError, match="bypass the SSRF guard"):
+        subscribe(channel="apprise", target=f"json://127.0.0.1:{_url_port(sink.url) + 1}/x")
+    add_item(title="REAIM summit statement")
+    assert send_due(get_settings()).batches_sent == 1
+    assert sink.bodies and "REAIM summit statement" in sink.bodies[-1]["message"]
