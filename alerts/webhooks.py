@@ -29,15 +29,17 @@ from __future__ import annotations
 
 import json
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from standardwebhooks import Webhook
 
-from milai.netguard import PinnedTarget, UnsafeTargetError, pin
+from milai.netguard import PinnedTarget, UnsafeTargetError, parse_target, pin
 
 USER_AGENT = "MilAIWatch-Webhooks/1"
 
@@ -89,7 +91,25 @@ def post_pinned(
     """POST to `target.addresses` in order (the next one only when connecting failed, i.e. nothing
     was sent), with the original `Host` header and, for https, the original name for SNI and
     certificate verification. No redirects are followed; no proxy from the environment is used.
+
+    A new client (and TLS context) for this one request: `WebhookSender` keeps one per target.
     """
+    with _client(timeout, verify, 1) as client:
+        result, _ = _send(client, target, target.url, secret, message_id, payload, started=started)
+    return result
+
+
+def _client(timeout: float, verify: ssl.SSLContext | bool, connections: int) -> httpx.Client:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=30)
+    return httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, verify=verify, limits=limits)
+
+
+def _send(
+    client: httpx.Client, target: PinnedTarget, url: str, secret: str, message_id: str, payload: dict[str, Any],
+    *, started: float | None = None, first: int = 0,
+) -> tuple[WebhookResult, int | None]:
+    """One signed POST of `url` to the pinned addresses, starting with `addresses[first]`;
+    (result, index of the address that answered, or None)."""
     started = time.monotonic() if started is None else started
 
     def result(ok: bool, status: int | None, error: str | None) -> WebhookResult:
@@ -100,24 +120,92 @@ def post_pinned(
     headers.update(sign_headers(secret, message_id, body.decode("utf-8")))
     extensions = {"sni_hostname": target.server_name} if target.server_name else {}
     errors: list[str] = []
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, verify=verify) as client:
-        for address in target.addresses:
-            try:
-                request = client.build_request(
-                    "POST", httpx.URL(target.url).copy_with(host=str(address), port=target.port),
-                    content=body, headers=headers, extensions=extensions,
-                )
-            except httpx.InvalidURL as exc:
-                return result(False, None, f"invalid URL {target.url!r}: {exc}")
-            try:
-                response = client.send(request, stream=True)  # the status is all we need
-                response.close()
-            except httpx.ConnectError as exc:  # not connected: nothing was sent, try the next address
-                errors.append(f"{address}: {type(exc).__name__}: {exc}")
-                continue
-            except httpx.HTTPError as exc:
-                return result(False, None, f"{type(exc).__name__} from {address}: {exc}")
-            if 200 <= response.status_code < 300:
-                return result(True, response.status_code, None)
-            return result(False, response.status_code, f"HTTP {response.status_code} from receiver")
-    return result(False, None, f"cannot connect to {target.host}: " + "; ".join(errors))
+    count = len(target.addresses)
+    for index in [(first + n) % count for n in range(count)]:
+        address = target.addresses[index]
+        try:
+            request = client.build_request(
+                "POST", httpx.URL(url).copy_with(host=str(address), port=target.port),
+                content=body, headers=headers, extensions=extensions,
+            )
+        except httpx.InvalidURL as exc:
+            return result(False, None, f"invalid URL {url!r}: {exc}"), None
+        try:
+            response = client.send(request, stream=True)  # the status is all we need
+            response.read()  # a short body, drained so the connection goes back to the pool
+            response.close()
+        except httpx.ConnectError as exc:  # not connected: nothing was sent, try the next address
+            errors.append(f"{address}: {type(exc).__name__}: {exc}")
+            continue
+        except httpx.HTTPError as exc:
+            return result(False, None, f"{type(exc).__name__} from {address}: {exc}"), None
+        if 200 <= response.status_code < 300:
+            return result(True, response.status_code, None), index
+        return result(False, response.status_code, f"HTTP {response.status_code} from receiver"), index
+    return result(False, None, f"cannot connect to {target.host}: " + "; ".join(errors)), None
+
+
+class WebhookSender:
+    """Sends webhooks with one HTTP client per target origin (scheme, host, port), so connections
+    (and, for https, the TLS context) are reused across deliveries; safe to share between threads.
+
+    Each origin is resolved and checked by the SSRF guard once (`netguard.pin`) when it is first
+    used; every request then goes to exactly those pinned addresses, never to a fresh lookup, and
+    starts with the address that answered last. A refused origin stays refused for the sender's life
+    (one `send_due` run), so the guard decides once per run, as before, and a changed DNS answer is
+    picked up at the next run.
+    """
+
+    def __init__(
+        self, *, timeout: float, allow_private: bool | None = None, verify: ssl.SSLContext | bool = True,
+        connections: int = 16,
+    ) -> None:
+        self.timeout, self.allow_private, self.verify, self.connections = timeout, allow_private, verify, connections
+        self._lock = threading.Lock()
+        self._targets: dict[tuple[str, str, int], tuple[PinnedTarget, httpx.Client] | UnsafeTargetError] = {}
+        self._preferred: dict[tuple[str, str, int], int] = {}
+
+    def _target(self, url: str) -> tuple[tuple[str, str, int], PinnedTarget, httpx.Client]:
+        host, port = parse_target(url)
+        key = (urlsplit(url.strip()).scheme, host, port)
+        with self._lock:
+            entry = self._targets.get(key)
+            if entry is None:
+                try:
+                    target = pin(url, allow_private=self.allow_private)
+                except UnsafeTargetError as exc:
+                    entry = exc
+                else:
+                    entry = (target, _client(self.timeout, self.verify, self.connections))
+                self._targets[key] = entry
+        if isinstance(entry, UnsafeTargetError):
+            raise entry
+        return key, *entry
+
+    def post(self, url: str, secret: str, message_id: str, payload: dict[str, Any]) -> WebhookResult:
+        """POST one signed payload over the target's client; never raises for network or HTTP failures."""
+        started = time.monotonic()
+        try:
+            key, target, client = self._target(url)
+        except UnsafeTargetError as exc:
+            return WebhookResult(False, None, str(exc), int((time.monotonic() - started) * 1000))
+        result, index = _send(
+            client, target, url.strip(), secret, message_id, payload, started=started,
+            first=self._preferred.get(key, 0),
+        )
+        if index is not None:
+            self._preferred[key] = index
+        return result
+
+    def close(self) -> None:
+        with self._lock:
+            for entry in self._targets.values():
+                if not isinstance(entry, UnsafeTargetError):
+                    entry[1].close()
+            self._targets.clear()
+
+    def __enter__(self) -> WebhookSender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -17,7 +17,7 @@ from api.routes import feeds, items, subscriptions, web
 from api.security import SecurityHeadersMiddleware, security_headers
 from api.templating import STATIC_DIR, templates
 from milai.config import Settings
-from storage.database import ensure_schema, get_engine
+from storage.database import engine_of, ensure_schema
 from storage.dberrors import describe, is_unavailable
 from storage.search import SearchError
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings) -> FastAPI:
     """The FastAPI app of `settings` (its database, base URL); routes read them through api.deps.SettingsDep."""
-    engine = get_engine(settings.effective_database_url)
+    engine = engine_of(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

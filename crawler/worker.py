@@ -37,7 +37,7 @@ from crawler.settings import build_settings
 from crawler.spiders import SPIDERS
 from milai.config import Settings, get_settings
 from milai.jobqueue import WORKER_TTL, JobQueue, WorkerInfo, new_worker_id
-from storage.database import ensure_schema, get_engine, session_scope
+from storage.database import engine_of, ensure_schema, session_scope
 from storage.items import sync_sources
 
 logger = logging.getLogger("milai.worker")
@@ -89,7 +89,7 @@ class CrawlWorker:
 
     def run(self, *, install_signal_handlers: bool = True) -> None:
         """Start the reactor and crawl until stopped (SIGTERM/SIGINT, `stop`, or idle when asked). Blocks."""
-        engine = self.engine = ensure_schema(get_engine(self.settings.effective_database_url))
+        engine = self.engine = ensure_schema(engine_of(self.settings))
         self._reload_catalogue(force=True)
         extra = {"MILAI_DATABASE_URL": engine.url.render_as_string(hide_password=False), **self.overrides}
         self.process = CrawlerProcess(build_settings(extra))

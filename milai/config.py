@@ -23,6 +23,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str | None = None
+    # seconds to wait for a database connection (PostgreSQL) or a lock (both dialects) before failing
+    database_timeout: float = Field(30.0, gt=0, le=600)
     sources: Path | None = None  # a catalogue overriding the bundled one (crawler.catalogue.BUNDLED_CATALOGUE)
     smtp_url: str | None = None
     mail_from: str = "MilAI Watch <milai@localhost>"

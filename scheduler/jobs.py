@@ -43,9 +43,18 @@ def crawl_source(name: str) -> list[str]:
 
 def send_digests(settings: Settings) -> str:
     """Deliver every digest and webhook that is due."""
-    from alerts.digest import send_due
-    from storage.database import get_engine
+    from alerts.dispatch import send_due
+    from scheduler.outage import database_unavailable
+    from storage.dberrors import describe
 
-    report = send_due(engine=get_engine(settings.effective_database_url))
+    try:
+        report = send_due(settings)
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        # one line; nothing is lost (the ledger is in that database): the next check sends it
+        message = describe(exc, settings.effective_database_url)
+        log.error("digest run skipped: %s; next try at the next check", message)
+        return message
     log.info("digest run: %s", report)
     return str(report)

@@ -1,6 +1,6 @@
 """`milai worker --role sender`: a process that delivers due digests and webhooks, any number of them at once.
 
-Every run is `alerts.digest.send_due`, whose ledger claims each delivery with `FOR UPDATE SKIP LOCKED`
+Every run is `alerts.dispatch.send_due`, whose ledger claims each delivery with `FOR UPDATE SKIP LOCKED`
 (PostgreSQL) and a lease, so senders on many machines share the work and never send one digest twice.
 The leader scheduler's digest job is one more such run; senders add throughput and keep mail going while
 no scheduler is elected. Interval: MILAI_DIGEST_CHECK_MINUTES unless given.
@@ -12,12 +12,15 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from functools import partial
+
+from milai.config import Settings
 
 log = logging.getLogger("milai.sender")
 
 
-def run_sender(interval: float, *, stop: threading.Event | None = None, runs: int | None = None,
-               send: Callable[[], object] | None = None) -> int:
+def run_sender(interval: float, *, settings: Settings | None = None, stop: threading.Event | None = None,
+               runs: int | None = None, send: Callable[[], object] | None = None) -> int:
     """Send what is due every `interval` seconds until SIGTERM/SIGINT (or `stop`, or `runs` runs). Returns runs."""
     if stop is None:  # the command line: the signals end the loop between runs
         stop = threading.Event()
@@ -25,9 +28,11 @@ def run_sender(interval: float, *, stop: threading.Event | None = None, runs: in
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
     if send is None:
-        from alerts.digest import send_due
+        from alerts.dispatch import send_due
 
-        send = send_due
+        if settings is None:
+            raise ValueError("run_sender needs the settings (or a send function)")
+        send = partial(send_due, settings)
     done = 0
     while not stop.is_set():
         try:

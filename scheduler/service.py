@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -18,7 +17,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from crawler.catalogue import SourceConfig
 from milai.config import Settings
 from scheduler import jobs
-from storage.database import ensure_schema, get_engine, session_scope
+from scheduler.outage import OutageTolerantJobStore
+from storage.database import engine_of, ensure_schema, session_scope
 from storage.runs import close_stale_runs
 
 log = logging.getLogger("milai.scheduler")
@@ -32,11 +32,11 @@ MEMORY = "memory"  # job store of the jobs that are not persisted
 def build_scheduler(settings: Settings) -> BackgroundScheduler:
     """A scheduler whose crawl jobs persist in the service database (SQLAlchemy job store); the digest job,
     which carries the settings, lives in memory only (re-added at every start, so no secret is stored)."""
-    engine = ensure_schema(get_engine(settings.effective_database_url))
+    engine = ensure_schema(engine_of(settings))
     with session_scope(engine) as session:  # runs of crawls killed with the last service are not running
         close_stale_runs(session)
     return BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs"),
+        jobstores={"default": OutageTolerantJobStore(engine=engine, tablename="apscheduler_jobs"),
                    MEMORY: MemoryJobStore()},
         executors={"default": ThreadPoolExecutor(max_workers=3)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 15 * 60},

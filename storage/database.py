@@ -17,6 +17,8 @@ from storage.search_index import register_listeners
 if TYPE_CHECKING:
     from alembic.config import Config
 
+    from milai.config import Settings
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 _engines: dict[str, Engine] = {}
@@ -32,16 +34,23 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+DEFAULT_TIMEOUT = 30.0
+
+
+def make_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Engine:
     """A new engine; SQLite gets WAL, foreign keys and a busy timeout. Its sessions keep the search
-    columns in sync (storage.search_index.register_listeners)."""
+    columns in sync (storage.search_index.register_listeners).
+
+    `timeout` (MILAI_DATABASE_TIMEOUT, seconds) bounds every wait on the database: SQLite's busy
+    timeout (a locked database), PostgreSQL's connect timeout and lock timeout."""
     register_listeners()
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": timeout, "check_same_thread": False})
+        busy_ms = int(timeout * 1000)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - trivial
@@ -49,21 +58,30 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    connect_args = {
+        "connect_timeout": max(2, round(timeout)),  # libpq: whole seconds, at least 2
+        "options": f"-c lock_timeout={int(timeout * 1000)}",
+    }
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
-def get_engine(url: str) -> Engine:
-    """The process-wide engine for `url` (the caller reads it from its Settings: effective_database_url)."""
+def get_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Engine:
+    """The process-wide engine for `url` (the caller reads both from its Settings: `engine_of`)."""
     url = normalise_url(url)
     with _lock:
         engine = _engines.get(url)
         if engine is None:
-            engine = _engines[url] = make_engine(url)
+            engine = _engines[url] = make_engine(url, timeout=timeout)
         return engine
+
+
+def engine_of(settings: Settings) -> Engine:
+    """The engine of the configured database, with its MILAI_DATABASE_TIMEOUT."""
+    return get_engine(settings.effective_database_url, timeout=settings.database_timeout)
 
 
 def dispose_engines() -> None:
@@ -93,6 +111,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 def alembic_config(engine: Engine) -> Config:
     from alembic.config import Config
+
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))

@@ -8,13 +8,15 @@ from fastapi import APIRouter, Request, Response
 
 from api.atom import render_feed
 from api.deps import FilterDep, SessionDep, SettingsDep
+from api.errors import responses
 from storage.search import search_items
 
 router = APIRouter(tags=["feeds"])
 
 
 @router.get("/feeds/items.atom", response_class=Response,
-            responses={200: {"content": {"application/atom+xml": {}}}})
+            responses={200: {"content": {"application/atom+xml": {"schema": {"type": "string"}}}},
+                       **responses(400, 422, 503)})
 def items_feed(request: Request, session: SessionDep, settings: SettingsDep, f: FilterDep) -> Response:
     """The matching items (same parameters as /api/items) as Atom 1.0: newest first unless `sort=relevance`."""
     sort = f.sort if "sort" in request.query_params else "date"  # a feed reader shows entries by date

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import selectinload
 
 from api.deps import FilterDep, SessionDep, get_engine, id_path
+from api.errors import HealthOut, responses
 from api.presentation import CSV_FIELDS, csv_row, item_to_dict
 from api.schemas import ItemDetail, ItemPage, SourceOut, StatsOut
 from storage.database import session_scope
@@ -27,7 +28,11 @@ router = APIRouter()
 EXPORT_PAGE = 500
 
 
-@router.get("/healthz", tags=["health"])
+SEARCH_ERRORS = responses(400, 422, 503)
+
+
+@router.get("/healthz", tags=["health"], response_model=HealthOut,
+            responses={503: {"model": HealthOut, "description": "The database does not answer"}})
 def healthz(engine: Engine = Depends(get_engine)) -> JSONResponse:
     """200 when the database answers, 503 otherwise."""
     try:
@@ -39,7 +44,7 @@ def healthz(engine: Engine = Depends(get_engine)) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/api/items", response_model=ItemPage, tags=["items"])
+@router.get("/api/items", response_model=ItemPage, tags=["items"], responses=SEARCH_ERRORS)
 def list_items(session: SessionDep, f: FilterDep) -> dict[str, Any]:
     """Search the archive; follow `next` (as `cursor`) for the following page."""
     page = search_items(session, f)
@@ -47,7 +52,7 @@ def list_items(session: SessionDep, f: FilterDep) -> dict[str, Any]:
             "count": count_items(session, f).to_dict()}
 
 
-@router.get("/api/stats", response_model=StatsOut, tags=["items"])
+@router.get("/api/stats", response_model=StatsOut, tags=["items"], responses=SEARCH_ERRORS)
 def stats(session: SessionDep, f: FilterDep,
           top: Annotated[int, Query(ge=1, le=100, description="How many publishers and languages")] = 10,
           ) -> dict[str, Any]:
@@ -72,7 +77,9 @@ def _first_page(session: SessionDep, f: FilterDep) -> tuple[ItemFilter, SearchPa
     return f, search_items(session, f)  # errors surface as 400 before streaming starts
 
 
-@router.get("/api/items.jsonl", tags=["exports"], response_class=StreamingResponse)
+@router.get("/api/items.jsonl", tags=["exports"], response_class=StreamingResponse,
+            responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                             "description": "One item (as in /api/items) per line"}, **SEARCH_ERRORS})
 def export_jsonl(request: Request, session: SessionDep, f: FilterDep) -> StreamingResponse:
     """Every matching item as JSON lines (all pages)."""
     f, first = _first_page(session, f)
@@ -93,7 +100,9 @@ def _csv_rows(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     yield buf.getvalue()
 
 
-@router.get("/api/items.csv", tags=["exports"], response_class=StreamingResponse)
+@router.get("/api/items.csv", tags=["exports"], response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                             "description": "A header row, then one row per item"}, **SEARCH_ERRORS})
 def export_csv(request: Request, session: SessionDep, f: FilterDep) -> StreamingResponse:
     """Every matching item as CSV (all pages)."""
     f, first = _first_page(session, f)
@@ -114,7 +123,7 @@ def load_item(session: SessionDep, item_id: ItemId) -> Item:
     return item
 
 
-@router.get("/api/items/{item_id}", response_model=ItemDetail, tags=["items"])
+@router.get("/api/items/{item_id}", response_model=ItemDetail, tags=["items"], responses=responses(404, 422, 503))
 def get_item(session: SessionDep, item: Item = Depends(load_item)) -> dict[str, Any]:
     """One item with its text, duplicates, translations, document symbols (undocs.org links) and the
     other items citing those symbols."""
@@ -125,7 +134,7 @@ def get_item(session: SessionDep, item: Item = Depends(load_item)) -> dict[str, 
     return data
 
 
-@router.get("/api/sources", response_model=list[SourceOut], tags=["sources"])
+@router.get("/api/sources", response_model=list[SourceOut], tags=["sources"], responses=responses(503))
 def list_sources(session: SessionDep) -> list[Source]:
     """The catalogue as stored, with each source's health."""
     return list(session.scalars(select(Source).order_by(Source.name)))

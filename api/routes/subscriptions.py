@@ -10,13 +10,16 @@ from sqlalchemy import select
 
 from alerts import subscriptions as subs
 from api.deps import SessionDep, id_path, require_token
+from api.errors import responses
 from api.schemas import SubscriptionIn, SubscriptionOut
 from api.templating import templates
 from storage.models import Subscription
 from storage.search import id_fits
 
-router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"], dependencies=[Depends(require_token)])
-public = APIRouter(tags=["subscriptions"])
+router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"], dependencies=[Depends(require_token)],
+                   responses=responses(401, 503))
+public = APIRouter(tags=["subscriptions"], responses=responses(404, 422, 503, html=True))
+BY_ID = responses(404, 422)
 
 
 SubscriptionId = Annotated[int, id_path("A subscription")]
@@ -29,7 +32,7 @@ def _get(session: SessionDep, subscription_id: SubscriptionId) -> Subscription:
     return sub
 
 
-@router.post("", response_model=SubscriptionOut, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=SubscriptionOut, status_code=status.HTTP_201_CREATED, responses=responses(422))
 def create(session: SessionDep, body: SubscriptionIn) -> Subscription:
     """Create an email or webhook subscription (a saved search)."""
     try:
@@ -43,17 +46,17 @@ def list_all(session: SessionDep) -> list[Subscription]:
     return subs.list_subscriptions(session)
 
 
-@router.post("/{subscription_id}/pause", response_model=SubscriptionOut)
+@router.post("/{subscription_id}/pause", response_model=SubscriptionOut, responses=BY_ID)
 def pause(session: SessionDep, sub: Annotated[Subscription, Depends(_get)]) -> Subscription:
     return subs.pause_subscription(session, sub.id)
 
 
-@router.post("/{subscription_id}/resume", response_model=SubscriptionOut)
+@router.post("/{subscription_id}/resume", response_model=SubscriptionOut, responses=BY_ID)
 def resume(session: SessionDep, sub: Annotated[Subscription, Depends(_get)]) -> Subscription:
     return subs.resume_subscription(session, sub.id)
 
 
-@router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT, responses=BY_ID)
 def delete(session: SessionDep, sub: Annotated[Subscription, Depends(_get)]) -> Response:
     subs.delete_subscription(session, sub.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -67,7 +70,8 @@ def _by_token(session: SessionDep, token: str) -> Subscription:
     return sub
 
 
-@public.api_route("/unsubscribe/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
+@public.head("/unsubscribe/{token}", response_class=HTMLResponse, operation_id="unsubscribe_form_head")
+@public.get("/unsubscribe/{token}", response_class=HTMLResponse)
 def unsubscribe_form(request: Request, sub: Annotated[Subscription, Depends(_by_token)], token: str) -> HTMLResponse:
     """A confirmation form (a GET never unsubscribes: mail scanners follow links)."""
     return templates.TemplateResponse(request, "unsubscribe.html", {"sub": sub, "token": token, "done": False})

@@ -71,7 +71,7 @@ def settings_of(ctx: typer.Context) -> Settings:
 @contextmanager
 def open_session(settings: Settings) -> Iterator[Session]:
     """One unit of work on the configured database, its schema brought up to date first."""
-    from storage.database import ensure_schema, get_engine, session_scope
+    from storage.database import engine_of, ensure_schema, session_scope
 
-    with session_scope(ensure_schema(get_engine(settings.effective_database_url))) as session:
+    with session_scope(ensure_schema(engine_of(settings))) as session:
         yield session

@@ -23,10 +23,9 @@ def send_cmd(
     Exit status: 0 when nothing failed, 1 when any delivery failed (it is retried with backoff),
     2 when the configuration is wrong (e.g. a malformed MILAI_SMTP_URL; other channels are still sent).
     """
-    from alerts.digest import send_due
-    from storage.database import get_engine
+    from alerts.dispatch import send_due
 
-    engine = get_engine(settings_of(ctx).effective_database_url)
+    settings = settings_of(ctx)
 
     alerts_log = logging.getLogger("milai.alerts")
     quiet = logging.NullHandler()
@@ -35,7 +34,7 @@ def send_cmd(
     else:  # the report below already lists every failure: do not print each one twice
         alerts_log.addHandler(quiet)
     try:
-        report = send_due(force=now, engine=engine)
+        report = send_due(settings, force=now)
     finally:
         alerts_log.removeHandler(quiet)
     for line in report.messages:

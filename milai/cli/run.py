@@ -36,14 +36,14 @@ def run_cmd(
     from crawler.catalogue import catalogue_path, load_catalogue
     from scheduler.leader import AnotherSchedulerRuns
     from scheduler.node import EmbeddedWorker, SchedulerNode
-    from storage.database import ensure_schema, get_engine
+    from storage.database import engine_of, ensure_schema
 
     settings = settings_of(ctx)
     setup_logging(settings.log_level)
     if not worker and not settings.redis_url:
         fail("--no-worker needs MILAI_REDIS_URL: without Redis only this process' worker can crawl")
     sources = load_catalogue(catalogue_path(settings.sources))
-    ensure_schema(get_engine(settings.effective_database_url))
+    ensure_schema(engine_of(settings))
     node = SchedulerNode(settings, sources, initial_crawl=initial_crawl)
     try:
         node.start()  # a second scheduler on one SQLite file stops here

@@ -28,9 +28,9 @@ def scheduler_cmd(
         fail("milai scheduler queues crawls for `milai worker` processes: set MILAI_REDIS_URL "
              "(on one machine, `milai run` schedules and crawls)")
     from crawler.catalogue import catalogue_path, load_catalogue
-    from storage.database import ensure_schema, get_engine
+    from storage.database import engine_of, ensure_schema
 
-    ensure_schema(get_engine(settings.effective_database_url))
+    ensure_schema(engine_of(settings))
     sources = list(load_catalogue(catalogue_path(settings.sources)))
     node = SchedulerNode(settings, sources, initial_crawl=initial_crawl, interval=interval)
     stop = threading.Event()

@@ -37,7 +37,7 @@ def worker_cmd(
     if role is Role.sender:
         from scheduler.sender import run_sender
 
-        run_sender(interval or settings.digest_check_minutes * 60.0)
+        run_sender(interval or settings.digest_check_minutes * 60.0, settings=settings)
         return
     if not settings.redis_url:
         fail("milai worker takes its jobs from Redis: set MILAI_REDIS_URL (on one machine, `milai run` "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from alerts.subscriptions import create_subscription
 from milai.config import reset_settings
 from storage.database import ensure_schema, session_scope
 from storage.models import Item, Source
+from tests.alerts.servers import WAIT
 from tests.support.db import configured_engine
 from tests.support.receiver import WebhookReceiver
 from tests.support.smtp import SmtpServer
@@ -94,3 +96,13 @@ def subscribe(**kwargs: Any) -> int:
     kwargs.setdefault("target", "reader@example.org")
     with session_scope(configured_engine()) as session:
         return create_subscription(session, **kwargs).id
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_threads() -> Iterator[None]:
+    """Every claim's heartbeat thread ends with its send."""
+    yield
+    for thread in threading.enumerate():
+        if thread.name.startswith("lease-"):
+            thread.join(WAIT)
+            assert not thread.is_alive()

@@ -1,9 +1,11 @@
+""""""
+
 from __future__ import annotations
 
 from typer.testing import CliRunner
 
 from milai.cli.main import app
-from tests.alerts.conftest import SECRET, add_item
+from tests.alerts.conftest import SECRET, add_item, subscribe
 from tests.support.receiver import WebhookReceiver
 from tests.support.smtp import SmtpServer
 
@@ -71,3 +73,14 @@ def test_webhook_refused_without_private_setting(env: dict[str, str], monkeypatc
     reset_settings()
     result = runner.invoke(app, ["subscribe", "webhook", "http://169.254.169.254/latest", "--secret", SECRET])
     assert result.exit_code == 2 and "metadata" in result.output
+
+
+def test_digest_send_exits_1_when_any_delivery_failed(env: dict[str, str]) -> None:
+    with WebhookReceiver(SECRET) as good, WebhookReceiver(SECRET, fail_times=5) as bad:
+        subscribe(channel="webhook", target=good.url, secret=SECRET, frequency="immediate")
+        subscribe(channel="webhook", target=bad.url, secret=SECRET, frequency="immediate")
+        add_item()
+        result = runner.invoke(app, ["digest", "send"])
+    assert result.exit_code == 1, result.output
+    assert "1 sent (1 items), 1 failed" in result.output
+    assert result.output.count("HTTP 500") == 1  # reported once, not also as a log line

@@ -1,7 +1,14 @@
+"""Subscriptions: create, list, pause, resume (failed batches due again), delete; validation of
+languages, sources, targets.
+"""
+
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
 
+from alerts.dispatch import send_due
 from alerts.subscriptions import (
     SubscriptionError,
     create_subscription,
@@ -11,10 +18,15 @@ from alerts.subscriptions import (
     resume_subscription,
     unsubscribe,
 )
+from milai.cli.main import app
+from milai.config import get_settings
 from storage.database import session_scope
-from storage.models import Subscription
-from tests.alerts.conftest import SECRET
+from storage.models import DeliveryBatch, Subscription
+from tests.alerts.conftest import SECRET, add_item, subscribe
 from tests.support.db import configured_engine
+from tests.support.receiver import WebhookReceiver
+
+runner = CliRunner()
 
 
 def test_create_list_pause_resume_delete(env: dict[str, str]) -> None:
@@ -66,3 +78,45 @@ def test_validation_errors(env: dict[str, str], kwargs: dict, message: str) -> N
     with session_scope(configured_engine()) as session:
         with pytest.raises(SubscriptionError, match=message):
             create_subscription(session, **kwargs)
+
+
+def test_resume_makes_failed_batches_due_now(env: dict[str, str]) -> None:
+    with WebhookReceiver(SECRET, fail_times=1) as receiver:
+        sid = subscribe(channel="webhook", target=receiver.url, secret=SECRET, frequency="immediate")
+        add_item()
+        assert send_due(get_settings()).failed == 1
+        assert send_due(get_settings()).batches_sent == 0  # backoff
+        with session_scope(configured_engine()) as session:
+            pause_subscription(session, sid)
+        with session_scope(configured_engine()) as session:
+            resume_subscription(session, sid)
+        with session_scope(configured_engine()) as session:
+            batch = session.scalar(select(DeliveryBatch))
+            assert batch.state == "failed" and batch.next_attempt_at is None
+        assert send_due(get_settings()).batches_sent == 1  # no --now needed
+        assert len(receiver.accepted) == 1
+
+
+@pytest.mark.parametrize("lang", ["english", "eng", "xx", "e"])
+def test_language_must_be_iso_639_1(env: dict[str, str], lang: str) -> None:
+    with session_scope(configured_engine()) as session, pytest.raises(SubscriptionError, match="ISO 639-1"):
+        create_subscription(session, channel="email", target="a@b.org", languages=[lang])
+    result = runner.invoke(app, ["subscribe", "email", "a@b.org", "--lang", lang])
+    assert result.exit_code == 2 and "ISO 639-1" in result.output
+
+
+def test_language_codes_are_normalised(env: dict[str, str]) -> None:
+    with session_scope(configured_engine()) as session:
+        sub = create_subscription(session, channel="email", target="a@b.org", languages=["FR", "zh"])
+        assert sub.languages == ["fr", "zh"]
+
+
+def test_unknown_source_is_an_error_once_the_catalogue_has_rows(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["subscribe", "email", "a@b.org", "--source", "nonexistent-source"])
+    assert result.exit_code == 0, result.output  # empty catalogue: accepted...
+    assert "warning" in result.output and "nonexistent-source" in result.output  # ...with a warning
+    add_item(source="un-news")
+    result = runner.invoke(app, ["subscribe", "email", "a@b.org", "--source", "nonexistent-source"])
+    assert result.exit_code == 2 and "unknown source" in result.output
+    result = runner.invoke(app, ["subscribe", "email", "a@b.org", "--source", "un-news"])
+    assert result.exit_code == 0 and "warning" not in result.output

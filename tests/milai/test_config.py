@@ -53,3 +53,24 @@ def test_item_caps_have_sane_bounds() -> None:
     for field, value in (("max_text_chars", 10), ("max_title_chars", 0), ("max_html_bytes", 100)):
         with pytest.raises(ValidationError):
             Settings(**{field: value})
+
+
+def test_database_timeout_bounds_connect_and_lock_waits_on_both_dialects(milai_env: dict[str, str],
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import text
+
+    from milai.config import Settings
+    from storage.database import dispose_engines, engine_of
+
+    monkeypatch.setenv("MILAI_DATABASE_TIMEOUT", "3.5")
+    dispose_engines()
+    engine = engine_of(Settings())
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 3500
+        else:
+            assert conn.execute(text("SHOW lock_timeout")).scalar() == "3500ms"
+            assert conn.connection.dbapi_connection.info.get_parameters()["connect_timeout"] == "4"
+    dispose_engines()
+    with pytest.raises(ValidationError, match="database_timeout"):
+        Settings(database_timeout=0)

@@ -140,3 +140,12 @@ def test_webhook_check_honours_the_allowlist(monkeypatch: pytest.MonkeyPatch) ->
         assert generic_target_allowed("json://intranet.example/x", allow_private=True)
     finally:
         reset_settings()
+
+
+def test_ssrf_message_grammar() -> None:
+    import ipaddress
+
+    from milai.netguard import forbidden_reason
+
+    assert forbidden_reason(ipaddress.ip_address("0.0.0.0")) == "an unspecified address"
+    assert forbidden_reason(ipaddress.ip_address("127.0.0.1")) == "a loopback address"

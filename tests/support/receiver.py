@@ -31,6 +31,7 @@ class WebhookReceiver:
         self.fail_status = fail_status
         self.redirect_to: str | None = None
         self.requests: list[Received] = []
+        self.connections = 0  # TCP connections accepted (keep-alive reuse keeps this low)
         self.lock = threading.Lock()
         receiver = self
 
@@ -39,6 +40,11 @@ class WebhookReceiver:
 
             def log_message(self, *args: object) -> None:
                 return
+
+            def setup(self) -> None:
+                super().setup()
+                with receiver.lock:
+                    receiver.connections += 1
 
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -55,7 +61,11 @@ class WebhookReceiver:
                 self.end_headers()
                 self.wfile.write(answer)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        class _Server(ThreadingHTTPServer):
+            request_queue_size = 256  # many senders connecting at once must not overflow the backlog
+            daemon_threads = True
+
+        self._server = _Server(("127.0.0.1", 0), _Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def _handle(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any] | None, bool]:

@@ -1,4 +1,6 @@
-"""Digests and webhook payloads carry the UN symbols an item cites and its language versions."""
+"""Item snapshots in batch payloads: links to the fetched URL, document symbols and translations,
+relations loaded once per batch, human "why it matched" with the subscriber's query terms.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 
-from alerts.compose import build_digest
-from alerts.digest import send_due
+from alerts.digest_email import build_digest
+from alerts.dispatch import send_due
+from milai.config import get_settings
 from storage.database import session_scope
 from storage.links import TRANSLATION
 from storage.models import Item, ItemLink, ItemSymbol
@@ -18,7 +21,11 @@ from tests.support.receiver import WebhookReceiver
 from tests.support.smtp import SmtpServer
 
 RES = "A/RES/79/239"
+
+
 REPORT = "A/79/88"
+
+
 GGE = "CCW/GGE.1/2024/2"
 
 
@@ -63,7 +70,7 @@ def test_items_citing_the_same_symbol_are_grouped(smtp_server: SmtpServer) -> No
     _cite(nl, RES)
     _cite(gge, GGE, REPORT)
 
-    assert send_due(force=True).items_sent == 3
+    assert send_due(get_settings(), force=True).items_sent == 3
     [message] = smtp_server.messages
     html, text = _html(message), _text(message)
 
@@ -100,7 +107,7 @@ def test_no_cited_section_without_a_shared_symbol(smtp_server: SmtpServer) -> No
     subscribe()
     _cite(add_item(title="Resolution adopted"), RES)
     add_item(title="Unrelated story on military AI")
-    send_due(force=True)
+    send_due(get_settings(), force=True)
     [message] = smtp_server.messages
     for body in (_html(message), _text(message)):
         assert "UN documents cited" not in body
@@ -119,7 +126,7 @@ def test_language_versions_shown_as_also_in(smtp_server: SmtpServer) -> None:
     with session_scope(configured_engine()) as session:
         session.get(Item, fr).url = "javascript:alert(1)"
 
-    assert send_due(force=True).items_sent == 1  # only the English version matches the filter
+    assert send_due(get_settings(), force=True).items_sent == 1  # only the English version matches the filter
     [message] = smtp_server.messages
     html, text = _html(message), _text(message)
     nl_url = _url(nl)
@@ -138,7 +145,7 @@ def test_webhook_payload_carries_symbols_and_translations(env: dict[str, str], r
     _cite(en, RES, GGE)
     _translate(en, nl)
 
-    assert send_due(force=True).batches_sent == 1
+    assert send_due(get_settings(), force=True).batches_sent == 1
     [payload] = receiver.accepted
     assert payload["version"] == 1
     items = {item["id"]: item for item in payload["items"]}
@@ -177,7 +184,7 @@ def test_relations_loaded_once_per_batch(env: dict[str, str], receiver: WebhookR
         _cite(en, RES, f"A/79/{n + 1}")
         _translate(en, nl)
     with _statements() as seen:
-        assert send_due(force=True).items_sent == 12
+        assert send_due(get_settings(), force=True).items_sent == 12
     assert sum("FROM item_symbols" in s for s in seen) == 1
     assert sum("FROM item_links" in s for s in seen) == 1
     [payload] = receiver.accepted
@@ -195,3 +202,59 @@ def test_batches_stored_before_relations_existed_still_render() -> None:
                            mail_from="MilAI Watch <milai@localhost>", unsubscribe_url="http://x/unsubscribe/t")
     for body in (_html(message), _text(message)):
         assert "Old snapshot" in body and "Cites:" not in body and "UN documents cited" not in body
+
+
+def test_links_point_at_the_fetched_url_not_the_dedup_key(smtp_server: SmtpServer) -> None:
+    subscribe()
+    item_id = add_item(title="Autonomous weapons talks resume")
+    with session_scope(configured_engine()) as session:
+        item = session.get(Item, item_id)
+        item.url = "http://127.0.0.1:8081/news/talks"  # an http-only site; canonical_url says https
+    send_due(get_settings(), force=True)
+    html = _html(smtp_server.messages[0])
+    assert 'href="http://127.0.0.1:8081/news/talks"' in html
+    assert "https://un-news.example/news/" not in html
+
+
+RAW_MATCHES = [
+    "strong:autonomous weapons", "strong:Autonomous Weapons", "ai:artificial intelligence", "mil:weapons",
+    "mil:drones", "neg:fisheries", "rule:title-ai+mil", "rule:near-ai+mil x10", "rule:title+body-ai+mil",
+]
+
+
+def test_webhook_matches_are_human_with_query_terms(env: dict[str, str], receiver: WebhookReceiver) -> None:
+    subscribe(channel="webhook", target=receiver.url, secret=SECRET, frequency="immediate",
+              query='("autonomous weapons" OR drone* OR NATO) NOT cyber')
+    add_item(title="Drones and autonomous weapons at the UN", text="Swarming drones were discussed.",
+             matches=RAW_MATCHES)
+    assert send_due(get_settings()).batches_sent == 1
+    [payload] = receiver.accepted
+    [item] = payload["items"]
+    assert item["matches"] == ["autonomous weapons", "artificial intelligence", "weapons", "drones"]
+    assert item["query_matches"] == ["autonomous weapons", "drone*"]
+    assert item["classifier_matches"] == RAW_MATCHES
+    assert payload["version"] == 1
+
+
+def test_matches_are_capped_and_query_matches_empty_without_query(
+    env: dict[str, str], receiver: WebhookReceiver,
+) -> None:
+    subscribe(channel="webhook", target=receiver.url, secret=SECRET, frequency="immediate")
+    add_item(matches=[f"strong:term {n}" for n in range(12)] + ["rule:title-ai+mil"])
+    send_due(get_settings())
+    [item] = receiver.accepted[0]["items"]
+    assert item["matches"] == [f"term {n}" for n in range(8)]
+    assert item["query_matches"] == []
+
+
+def test_old_batches_with_raw_tokens_render_human(env: dict[str, str]) -> None:
+    from alerts.digest_email import build_digest
+
+    payload = {"created": "2026-11-29T07:00:00+00:00", "items": [{
+        "id": 1, "url": "https://x.example/1", "title": "T", "published": None, "publisher": "P",
+        "language": "en", "summary": "", "matches": RAW_MATCHES, "also_published_by": [],
+    }]}
+    message = build_digest(batch_id="msg_old", payload=payload, to="a@b.org", mail_from="milai@localhost",
+                           unsubscribe_url="https://m.example/unsubscribe/x")
+    text = message.get_body(("plain",)).get_content()
+    assert "Why it matched: autonomous weapons, artificial intelligence, weapons, drones" in text

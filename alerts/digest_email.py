@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from alerts.render import MAX_MATCHES, header_safe, human_matches
+from alerts.snapshots import MAX_MATCHES, header_safe, human_matches
 from milai.safeurl import safe_link
 from storage.matches import Explanation
 from storage.textnorm import base_language
