@@ -11,7 +11,7 @@ from scrapy.crawler import Crawler
 from twisted.internet import task
 from twisted.python.failure import Failure
 
-from crawler.spiders.base import META_LISTING, count_error
+from crawler.meta import META_LISTING, count_error
 from storage.database import get_engine, session_scope
 from storage.items import finish_run, forget_url_failures, get_source, record_url_failure, start_run
 from storage.runs import HEARTBEAT, close_stale_runs, heartbeat

@@ -25,14 +25,14 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.defer import maybe_deferred_to_future
 
-from crawler.resolver import GuardedResolver, Origin, _Collector, origin_of
+from crawler.resolver import AddressCollector, GuardedResolver, Origin, origin_of
 from milai.netguard import (
     ALLOWLIST_HINT,
     DEFAULT_PORTS,
     Allowlist,
     IPAddress,
-    _ip,
     configured_allowlist,
+    ip_literal,
     normalise_host,
     refusal,
 )
@@ -94,7 +94,7 @@ class NetworkGuardMiddleware:
         port = port or DEFAULT_PORTS[scheme]
         if (scheme, host, port) == self.origin:
             return None
-        literal = _ip(host)
+        literal = ip_literal(host)
         if literal is not None:
             addresses = [literal]
         elif self.allowlist.names(host, port):
@@ -118,7 +118,7 @@ class NetworkGuardMiddleware:
         if isinstance(resolver, GuardedResolver):
             done = resolver.lookup(host, port)
         else:  # another resolver configured: check its answer (no connect-time re-check then)
-            collector = _Collector()
+            collector = AddressCollector()
             resolver.resolveHostName(collector, host, port)
             done = collector.done
         done.addTimeout(self.dns_timeout, reactor)

@@ -111,7 +111,7 @@ class _GuardedReceiver:
 
 
 @implementer(IResolutionReceiver)
-class _Collector:
+class AddressCollector:
     """Collects every resolved address (no filtering) into a Deferred."""
 
     def __init__(self) -> None:
@@ -160,6 +160,6 @@ class GuardedResolver(CachingHostnameResolver):
 
     def lookup(self, host: str, port: int) -> Deferred[list[IPAddress]]:
         """Every address of `host` (unfiltered, cached like the answers Twisted connects with)."""
-        collector = _Collector()
+        collector = AddressCollector()
         super().resolveHostName(collector, host, port)
         return collector.done

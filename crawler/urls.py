@@ -55,7 +55,8 @@ def unwrap_proxy(url: str) -> str:
     return url
 
 
-def _is_tracking(key: str) -> bool:
+def is_tracking(key: str) -> bool:
+    """True for a query parameter that only tracks the visitor (utm_*, fbclid, …): dropped from canonical URLs."""
     key = key.lower()
     return key in TRACKING_PARAMS or key.startswith(TRACKING_PREFIXES)
 
@@ -83,7 +84,7 @@ def canonicalize(url: str) -> str:
     """One canonical spelling per page: https, no www., no default port, no tracking, sorted query."""
     parts, host, port = _site(url)
     path = _SESSION_IN_PATH.sub("", parts.path)
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)])
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not is_tracking(k)])
 
     if host == "war.gov" and (m := _DOD_ARTICLE.match(path)):
         path, query = m.group(1).lower(), ""
@@ -105,7 +106,7 @@ def clean_url(url: str) -> str:
     parameters or fragment. Unlike `canonicalize`, no https/www rewriting: this is not a dedup key."""
     parts = urlsplit(url.strip())
     pairs = parse_qsl(parts.query, keep_blank_values=True)
-    query = [(k, v) for k, v in pairs if not _is_tracking(k)]
+    query = [(k, v) for k, v in pairs if not is_tracking(k)]
     kept = urlencode(query) if len(query) != len(pairs) else parts.query
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", kept, ""))
 

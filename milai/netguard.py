@@ -96,7 +96,8 @@ def normalise_host(host: str) -> str:
     return host
 
 
-def _ip(host: str) -> IPAddress | None:
+def ip_literal(host: str) -> IPAddress | None:
+    """The IP address a host string spells ("[::1]", "10.0.0.1", "fe80::1%eth0"), or None for a name."""
     try:
         return ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
     except ValueError:
@@ -158,7 +159,7 @@ class Allowlist:
             return True
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
-        if any(_ip(h) == address and (p is None or p == port) for h, p in self.hosts):
+        if any(ip_literal(h) == address and (p is None or p == port) for h, p in self.hosts):
             return True
         metadata = address in METADATA_ADDRESSES
         for net in self.networks:
@@ -174,7 +175,7 @@ def _host_port(entry: str) -> tuple[str, int | None] | None:
         if "]" not in entry:
             return None
         inner, _, rest = entry[1:].partition("]")
-        if _ip(inner) is None or (rest and not rest.startswith(":")):
+        if ip_literal(inner) is None or (rest and not rest.startswith(":")):
             return None
         host, port_text = inner, rest[1:] if rest else ""
         if rest:
@@ -193,7 +194,7 @@ def _host_port(entry: str) -> tuple[str, int | None] | None:
     host = normalise_host(host)
     labels = host.split(".")
     if not host or not all(label and len(label) <= 63 and all(c.isalnum() or c in "-_" for c in label)
-                           for label in labels) and _ip(host) is None:
+                           for label in labels) and ip_literal(host) is None:
         return None
     return host, port
 
@@ -370,7 +371,7 @@ def generic_target_allowed(url: str, *, allow_private: bool | None = None) -> bo
     scheme = parts.scheme.lower()
     port = port or (443 if scheme.endswith("s") else 80)
     allowlist = configured_allowlist()
-    address = _ip(parts.hostname)
+    address = ip_literal(parts.hostname)
     if address is not None:
         return allowlist.permits(address, parts.hostname, port)
     return allowlist.names(parts.hostname, port)

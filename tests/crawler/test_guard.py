@@ -166,7 +166,7 @@ def test_one_bad_entry_does_not_lose_the_others(sqlite_url: str) -> None:
 def _listing_response() -> Any:
     from scrapy.http import HtmlResponse
 
-    from crawler.spiders.base import META_LISTING
+    from crawler.meta import META_LISTING
 
     request = Request("https://example.org/list", meta={META_LISTING: True})
     return HtmlResponse(request.url, body=b"<html></html>", request=request)
