@@ -18,7 +18,7 @@ from typing import Any
 from scrapy.crawler import Crawler, CrawlerProcess
 
 from crawler.catalogue import SourceConfig, load_catalogue
-from crawler.extensions import counters
+from crawler.extensions.counters import STAT_STATUS, counters
 from crawler.settings import build_settings
 from crawler.spiders import SPIDERS
 from milai.config import get_settings
@@ -106,7 +106,7 @@ def _summary(source: SourceConfig, crawler: Crawler | None, error: str | None) -
     stats = crawler.stats.get_stats()
     return SourceSummary(
         name=source.name,
-        status=str(stats.get("milai/status", "failed")),
+        status=str(stats.get(STAT_STATUS, "failed")),
         error=stats.get("milai/last_error"),
         **counters(stats),
     )

@@ -39,7 +39,12 @@ DOWNLOAD_HANDLERS = {
     "ftp": None,
 }
 GUARDED_RESOLVER = "crawler.resolver.GuardedResolver"
-EXTENSIONS = {"crawler.extensions.CrawlRunRecorder": 500}
+# each off (NotConfigured) when its setting is absent; on close the run is recorded first, then the URLs
+EXTENSIONS = {
+    "crawler.extensions.runs.CrawlRunRecorder": 500,
+    "crawler.extensions.backoff.UrlBackoff": 510,
+    "crawler.extensions.progress.ProgressReporter": 520,
+}
 
 
 def _user_agent(cfg: Settings) -> str:
@@ -97,7 +102,6 @@ def settings_dict(cfg: Settings | None = None) -> dict[str, Any]:
         "LOG_INSTALL_ROOT_HANDLER": False,  # the caller (CLI, runner entry point) configures logging
         "DNS_TIMEOUT": min(cfg.download_timeout, 20.0),
         "URLLENGTH_LIMIT": MAX_URL_LENGTH,  # also the longest canonical key stored (crawler.guard)
-        "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
         "MILAI_DATABASE_URL": cfg.effective_database_url,
     }
     if cfg.redis_url:

@@ -66,7 +66,7 @@ class SourceSpider(scrapy.Spider):
         register_origin(cfg.url)  # the connect-time guard lets this source reach its own origin (crawler.resolver)
         self.allowed_domains: list[str] = []
         # article URLs (canonical keys) that failed in this crawl -> (message, permanent), and those fetched;
-        # crawler.extensions.CrawlRunRecorder records them (bounded retries across crawls)
+        # crawler.extensions.backoff.UrlBackoff records them (bounded retries across crawls)
         self.failed_urls: dict[str, tuple[str, bool]] = {}
         self.fetched_urls: set[str] = set()
 

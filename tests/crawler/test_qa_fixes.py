@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from crawler.catalogue import SourceConfig
-from crawler.extensions import run_status
+from crawler.extensions.counters import run_status
 from crawler.extract import extract_page
 from crawler.settings import build_settings, settings_dict
 from storage.database import make_engine, session_scope
