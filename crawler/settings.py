@@ -1,4 +1,8 @@
-"""Scrapy settings built from the MILAI_* configuration (polite, incremental, size-capped)."""
+"""Scrapy settings built from a `Settings` object the caller passes in (polite, incremental, size-capped).
+
+Nothing here reads the environment: the runner's entry point (`python -m crawler.runner`) and the CLI read
+`Settings` once; `scrapy crawl` reads them through the settings module scrapy.cfg names
+(crawler.project_settings)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any
 from scrapy.settings import Settings as ScrapySettings
 
 from crawler.guard import MAX_URL_LENGTH
-from milai.config import Settings, get_settings
+from milai.config import Settings
 
 BOT_NAME = "milai"
 SPIDER_MODULES = ["crawler.spiders"]
@@ -53,9 +57,8 @@ def _user_agent(cfg: Settings) -> str:
     return cfg.user_agent
 
 
-def settings_dict(cfg: Settings | None = None) -> dict[str, Any]:
-    """The Scrapy settings as a plain dict, derived from `cfg` (default: the environment)."""
-    cfg = cfg or get_settings()
+def settings_dict(cfg: Settings) -> dict[str, Any]:
+    """The Scrapy settings as a plain dict, derived from `cfg`."""
     values: dict[str, Any] = {
         "BOT_NAME": BOT_NAME,
         "SPIDER_MODULES": SPIDER_MODULES,
@@ -116,14 +119,10 @@ def settings_dict(cfg: Settings | None = None) -> dict[str, Any]:
     return values
 
 
-def build_settings(overrides: dict[str, Any] | None = None, cfg: Settings | None = None) -> ScrapySettings:
+def build_settings(cfg: Settings, overrides: dict[str, Any] | None = None) -> ScrapySettings:
     """Scrapy Settings for a crawl: milai defaults at project priority, then `overrides` at cmdline priority."""
     settings = ScrapySettings()
     settings.setdict(settings_dict(cfg), priority="project")
     if overrides:
         settings.setdict(overrides, priority="cmdline")
     return settings
-
-
-# A real settings module for the `scrapy` command line (scrapy.cfg): the same values at import time.
-globals().update(settings_dict())

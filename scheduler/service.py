@@ -13,7 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from crawler.catalogue import SourceConfig, load_catalogue
+from crawler.catalogue import SourceConfig, catalogue_path, load_catalogue
 from milai.config import Settings, get_settings
 from scheduler import jobs
 from storage.database import ensure_schema, get_engine, session_scope
@@ -85,7 +85,7 @@ def run_service(host: str | None = None, port: int | None = None, *, initial_cra
     from api.app import create_app
 
     settings = get_settings()
-    sources = load_catalogue()
+    sources = load_catalogue(catalogue_path(settings.sources))
     scheduler = build_scheduler()
     scheduler.start(paused=True)
     job_ids = schedule_jobs(scheduler, sources, settings, initial_crawl=initial_crawl)

@@ -40,6 +40,7 @@ def crawl_cmd(
 ) -> None:
     """Crawl the catalogue (or the named sources) now and print what each source yielded."""
     from crawler.runner import run_crawl
+    from milai.config import get_settings
 
     if output not in ("table", "json"):
         fail("--format must be table or json")
@@ -57,7 +58,7 @@ def crawl_cmd(
 
     try:
         with progress:
-            summaries = run_crawl(source or None, progress=on_progress,
+            summaries = run_crawl(get_settings(), source or None, progress=on_progress,
                                   overrides={"LOG_LEVEL": "INFO" if verbose else "ERROR"})
     except ValueError as exc:  # a CatalogueError, or an unknown --source
         fail(str(exc))

@@ -22,11 +22,12 @@ def _ago(iso: str | None) -> str:
 def _rows() -> list[dict[str, Any]]:
     from sqlalchemy import select
 
-    from crawler.catalogue import load_catalogue
+    from crawler.catalogue import catalogue_path, load_catalogue
+    from milai.config import get_settings
     from storage.database import ensure_schema, session_scope
     from storage.models import Source
 
-    catalogue = load_catalogue()
+    catalogue = load_catalogue(catalogue_path(get_settings().sources))
     ensure_schema()
     with session_scope() as session:
         health = {s.name: s for s in session.scalars(select(Source))}
@@ -82,10 +83,10 @@ def list_cmd(output: str = typer.Option("table", "--format", help="table or json
 @sources_app.command("validate")
 def validate_cmd(file: Path = typer.Argument(None, help="Catalogue YAML (default: the configured one).")) -> None:
     """Check a catalogue; report every problem with its file, entry and field."""
-    from crawler.catalogue import validate_file
+    from crawler.catalogue import catalogue_path, validate_file
     from milai.config import get_settings
 
-    path = file or get_settings().sources
+    path = catalogue_path(file or get_settings().sources)
     problems = validate_file(path)
     if not problems:
         console.print(f"[green]{path}: valid[/]")

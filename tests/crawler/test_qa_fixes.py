@@ -20,6 +20,7 @@ from crawler.catalogue import SourceConfig
 from crawler.extensions.counters import run_status
 from crawler.extract import extract_page
 from crawler.settings import build_settings, settings_dict
+from milai.config import Settings
 from storage.database import make_engine, session_scope
 from storage.items import MAX_URL_FAILURES, finish_run, start_run
 from storage.models import Source, UrlAlias, utcnow
@@ -300,10 +301,10 @@ def test_no_deprecated_randomize_setting():
     from scrapy.core.downloader import _default_jitter
     from scrapy.exceptions import ScrapyDeprecationWarning
 
-    assert "RANDOMIZE_DOWNLOAD_DELAY" not in settings_dict()
+    assert "RANDOMIZE_DOWNLOAD_DELAY" not in settings_dict(Settings())
     with warnings.catch_warnings():
         warnings.simplefilter("error", ScrapyDeprecationWarning)
-        assert _default_jitter(build_settings()) in (0.0, 0.5)
+        assert _default_jitter(build_settings(Settings())) in (0.0, 0.5)
 
 
 def test_json_offset_paging_stops_after_a_short_page(site: LoopbackSite, sqlite_env, tmp_path: Path):
