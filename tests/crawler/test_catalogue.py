@@ -185,3 +185,11 @@ def test_bundled_catalogue_is_valid_and_broad() -> None:
                 "Ministry of Defence", "Department of State", "Rijksoverheid", "Auswärtiges Amt",
                 "Ministerio de Defensa", "Ministère des Armées", "Japan", "Canada", "Austral", "REAIM"):
         assert org in publishers, org
+
+
+def test_catalogue_accepts_follow_pdfs(tmp_path: Path):
+    path = tmp_path / "sources.yaml"
+    path.write_text("sources:\n  - name: unoda-docs\n    publisher: UNODA\n    kind: feed\n"
+                    "    url: https://example.org/feed.xml\n    follow_pdfs: true\n", encoding="utf-8")
+    assert validate_file(path) == []
+    assert SourceConfig(name="x1", publisher="P", kind="feed", url="https://e.org/").follow_pdfs is False

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from crawler.extract import Extracted, decode_html, detect_language, extract_page, summarize
 from tests.conftest import shared_fixture
+from tests.crawler.sites import Article, article_html
 
 URL = "https://www.example.org/news/2025/autonomous-weapons-talks"
 
@@ -210,3 +211,13 @@ def test_dutch_seed_item() -> None:
     assert result.date_origin == "page"
     assert result.title == title.strip()
     assert "GC REAIM" in result.text
+
+
+def test_summary_does_not_start_with_the_date_line():
+    page = Article("/news/x", "Summit on military AI closes", [
+        "25 September 2025",
+        "The Dutch government hosted a summit on responsible military use of artificial intelligence.",
+        "Ministers from many countries took part in the discussions on autonomous weapons.",
+    ])
+    ex = extract_page(article_html(page).encode(), "http://example.org/news/x")
+    assert ex.summary and ex.summary.startswith("The Dutch government hosted")

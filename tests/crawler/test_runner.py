@@ -12,8 +12,6 @@ import pytest
 
 from crawler.catalogue import SourceConfig
 from crawler.runner import CrawlError, select_sources
-from crawler.settings import build_settings
-from milai.config import Settings
 from tests.crawler import helpers
 from tests.crawler.helpers import ROOT, article_hits, crawl, items, write_catalogue
 from tests.crawler.sites import ON_TOPIC, make_articles, robots, rss, serve_articles
@@ -33,18 +31,6 @@ def test_select_sources_skips_disabled_unless_named_and_rejects_unknown():
     assert [s.name for s in select_sources(cat, ["beta"])] == ["beta"]
     with pytest.raises(CrawlError, match="nope"):
         select_sources(cat, ["alpha", "nope"])
-
-
-def test_scrapy_settings_are_polite_and_capped():
-    s = build_settings(cfg=Settings(contact_url="https://example.org/contact", redis_url=None))
-    assert s.getbool("ROBOTSTXT_OBEY") and s.getbool("COOKIES_ENABLED")
-    assert s.getint("DOWNLOAD_MAXSIZE") == 10 * 1024 * 1024
-    assert 403 not in s.getlist("RETRY_HTTP_CODES")
-    assert s.get("HTTPCACHE_POLICY") == "crawler.httpcache.MilaiCachePolicy"  # RFC 2616 + robots.txt kept a day
-    assert "https://example.org/contact" in s.get("USER_AGENT")
-    assert "scrapy_redis" not in str(s.get("SCHEDULER"))
-    r = build_settings(cfg=Settings(redis_url="redis://127.0.0.1:6379/5"))
-    assert r.get("SCHEDULER") == "scrapy_redis.scheduler.Scheduler" and r.get("REDIS_URL").endswith("/5")
 
 
 def test_cli_entry_point_prints_json_and_names_unknown_sources(site: LoopbackSite, sqlite_env, tmp_path: Path):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 
-from crawler.settings import build_settings
+from crawler.settings import build_settings, settings_dict
 from milai.config import Settings
 from tests.crawler.helpers import ROOT
 
@@ -43,3 +44,25 @@ def test_the_scrapy_command_line_reads_the_environment_through_scrapy_cfg():
                             timeout=120, env=dict(os.environ))
     assert listed.returncode == 0, listed.stderr
     assert set(listed.stdout.split()) == {"feed", "sitemap", "html", "json"}
+
+
+def test_no_deprecated_randomize_setting():
+    from scrapy.core.downloader import _default_jitter
+    from scrapy.exceptions import ScrapyDeprecationWarning
+
+    assert "RANDOMIZE_DOWNLOAD_DELAY" not in settings_dict(Settings())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScrapyDeprecationWarning)
+        assert _default_jitter(build_settings(Settings())) in (0.0, 0.5)
+
+
+def test_scrapy_settings_are_polite_and_capped():
+    s = build_settings(cfg=Settings(contact_url="https://example.org/contact", redis_url=None))
+    assert s.getbool("ROBOTSTXT_OBEY") and s.getbool("COOKIES_ENABLED")
+    assert s.getint("DOWNLOAD_MAXSIZE") == 10 * 1024 * 1024
+    assert 403 not in s.getlist("RETRY_HTTP_CODES")
+    assert s.get("HTTPCACHE_POLICY") == "crawler.httpcache.MilaiCachePolicy"  # RFC 2616 + robots.txt kept a day
+    assert "https://example.org/contact" in s.get("USER_AGENT")
+    assert "scrapy_redis" not in str(s.get("SCHEDULER"))
+    r = build_settings(cfg=Settings(redis_url="redis://127.0.0.1:6379/5"))
+    assert r.get("SCHEDULER") == "scrapy_redis.scheduler.Scheduler" and r.get("REDIS_URL").endswith("/5")

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from crawler.catalogue import SourceConfig
+from tests.crawler import helpers
 from tests.crawler.helpers import article_hits, crawl, items, source_row
 from tests.crawler.sites import OFF_TOPIC, ON_TOPIC, make_articles, robots, rss, serve_articles
 from tests.support.site import LoopbackSite
+
+sqlite_env = helpers.sqlite_env
 
 
 def feed_source(site: LoopbackSite, name: str = "example-feed", path: str = "/feed.xml", **kw) -> SourceConfig:
@@ -57,3 +60,21 @@ def test_feed_crawl_stores_new_items_then_fetches_only_new(site: LoopbackSite, m
     assert all(r.status == "ok" for r in runs)
     assert source.last_success_at is not None and source.consecutive_failures == 0
     assert source.ever_yielded and source.last_links_found == 5
+
+
+def _feed(site: LoopbackSite, path: str = "/feed.xml", name: str = "ministry") -> SourceConfig:
+    return SourceConfig(name=name, publisher="Examples", kind="feed", url=site.url(path), language="en")
+
+
+def test_malformed_feed_with_linkless_entries_is_an_error(site: LoopbackSite, sqlite_env, tmp_path: Path):
+    robots(site)
+    broken = '<?xml version="1.0"?><rss version="2.0"><channel><title>x</title><item><title>Broken & <b>item'
+    site.add("/broken.xml", broken, content_type="application/rss+xml")
+
+    summary = crawl(tmp_path, [_feed(site, "/broken.xml", name="broken")])["broken"]
+
+    assert summary["status"] == "failed" and summary["errors"] == 1 and summary["links"] == 0
+    assert "malformed feed" in (summary["error"] or "")
+    source, runs = source_row(sqlite_env["MILAI_DATABASE_URL"], "broken")
+    assert source.consecutive_failures == 1 and "malformed feed" in (source.last_error or "")
+    assert runs[-1].status == "failed"

@@ -1,11 +1,13 @@
 """The item pipeline stages (extract -> normalise -> classify -> dedup -> store) driven without a network:
-items are built by hand and passed through the pipeline objects of a Scrapy crawler (get_crawler)."""
+items are built by hand and passed through the pipeline objects of a Scrapy crawler (get_crawler); and the
+URL a crawled page is displayed under."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,8 +30,12 @@ from crawler.urls import canonicalize
 from storage.database import dispose_engines, session_scope
 from storage.items import sync_sources
 from storage.models import Item, ItemLink, ItemSymbol
-from tests.crawler.helpers import items
-from tests.crawler.sites import ON_TOPIC, Article, article_html, make_pdf
+from tests.crawler import helpers
+from tests.crawler.helpers import crawl, items
+from tests.crawler.sites import ON_TOPIC, Article, article_html, make_articles, make_pdf, robots, rss, serve_articles
+from tests.support.site import LoopbackSite
+
+sqlite_env = helpers.sqlite_env
 
 STAGES = (ExtractPipeline, NormalisePipeline, ClassifyPipeline, DedupPipeline, StorePipeline)
 
@@ -255,3 +261,30 @@ def test_a_korean_page_in_euc_kr_declared_utf8_is_decoded_by_its_language(db: st
     item.language_hint = "ko"
     item = run(item)
     assert item.title == title and "자율무기체계" in item.text and item.language == "ko"
+
+
+def _feed(site: LoopbackSite, path: str = "/feed.xml", name: str = "ministry") -> SourceConfig:
+    return SourceConfig(name=name, publisher="Examples", kind="feed", url=site.url(path), language="en")
+
+
+def test_displayed_url_is_clean_or_the_honoured_canonical(site: LoopbackSite, sqlite_env, tmp_path: Path):
+    """Only disguised spellings are listed: the stored `url` is still a working, clean URL."""
+    robots(site)
+    a, b = make_articles(ON_TOPIC[:2])
+    serve_articles(site, [a, b])
+    site.add("/mirror/copy-of-b", article_html(replace(b, canonical=site.url(b.path))))
+    listed = [
+        Article(a.path + "?utm_source=rss&keep=1#section", a.title, a.paragraphs, a.date),
+        Article("/mirror/copy-of-b", b.title, b.paragraphs, b.date),
+    ]
+    feed = rss(site.base, listed).replace("?utm_source=rss&keep=1#section", "?utm_source=rss&amp;keep=1#section")
+    site.add("/feed.xml", feed, content_type="application/rss+xml")
+    site.add(a.path + "?utm_source=rss&keep=1", article_html(a))
+
+    summary = crawl(tmp_path, [_feed(site)])["ministry"]
+
+    assert summary["new"] == 2 and summary["errors"] == 0
+    by_title = {i.title: i for i in items(sqlite_env["MILAI_DATABASE_URL"])}
+    assert by_title[a.title].url == site.url(a.path + "?keep=1")  # same scheme/host/port, tracking + fragment gone
+    assert by_title[b.title].url == site.url(b.path)  # the page's rel=canonical, not the mirror
+    assert by_title[b.title].canonical_url == site.url(b.path).replace("http://", "https://")

@@ -1,4 +1,5 @@
-"""Incremental crawling: disguised URLs stored once, known URLs skipped before fetching, revisions."""
+"""The skip-known middleware (incremental crawling): each canonical URL requested once per crawl whatever its
+spelling, disguised URLs stored once, known URLs and fetched mirrors skipped before fetching, revisions."""
 
 from __future__ import annotations
 
@@ -6,14 +7,21 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import select
+
 from crawler.catalogue import SourceConfig
+from storage.database import make_engine, session_scope
+from storage.models import UrlAlias
+from tests.crawler import helpers
 from tests.crawler.helpers import article_hits, crawl, items
 from tests.crawler.sites import ON_TOPIC, Article, article_html, atom, make_articles, robots, rss, serve_articles
 from tests.support.site import LoopbackSite
 
+sqlite_env = helpers.sqlite_env
 
-def _feed(site: LoopbackSite, path: str = "/feed.xml") -> SourceConfig:
-    return SourceConfig(name="ministry", publisher="Examples", kind="feed", url=site.url(path), language="en")
+
+def _feed(site: LoopbackSite, path: str = "/feed.xml", name: str = "ministry") -> SourceConfig:
+    return SourceConfig(name=name, publisher="Examples", kind="feed", url=site.url(path), language="en")
 
 
 def test_disguised_urls_are_stored_once(site: LoopbackSite, milai_env, tmp_path: Path):
@@ -80,3 +88,65 @@ def test_changed_title_in_feed_records_a_revision(site: LoopbackSite, milai_env,
     site.clear_log()
     crawl(tmp_path, [_feed(site, "/atom.xml")])
     assert article_hits(site) == []
+
+
+def _adds_up(s: dict) -> bool:
+    return s["fetched"] == s["new"] + s["updated"] + s["duplicate"]
+
+
+def _disguised_feed(site: LoopbackSite, a: Article, b: Article) -> None:
+    """A feed listing `a` five ways (tracking parameters, https + fragment, trailing slash, a mirror) and `b`."""
+    site.add(a.path + "/", article_html(a))
+    site.add("/mirror/copy-of-a", article_html(replace(a, canonical=site.url(a.path))))
+    spellings = [
+        Article(a.path + "?utm_source=rss&utm_medium=feed", a.title, a.paragraphs, a.date),
+        Article(a.path + "/", a.title, a.paragraphs, a.date),
+        Article(a.path + "?utm_medium=email#top", a.title, a.paragraphs, a.date),
+        Article("/mirror/copy-of-a", a.title, a.paragraphs, a.date),
+        a,
+        b,
+    ]
+    feed = rss(site.base, spellings).replace(
+        f"<link>{site.base}{a.path}?utm_medium=email#top</link>",
+        f"<link>{site.base.replace('http://', 'HTTPS://')}{a.path}?utm_medium=email#top</link>",
+    )
+    site.add("/feed.xml", feed, content_type="application/rss+xml")
+
+
+def test_disguised_spellings_in_one_listing_are_fetched_once(site: LoopbackSite, sqlite_env, tmp_path: Path):
+    robots(site)
+    a, b = make_articles(ON_TOPIC[:2])
+    serve_articles(site, [a, b])
+    _disguised_feed(site, a, b)
+
+    summary = crawl(tmp_path, [_feed(site)])["ministry"]
+
+    # a once (the clean http spelling, not the https one the site cannot serve), the mirror once, b once
+    assert sorted(article_hits(site, "/news/")) == sorted([a.path, b.path])
+    assert article_hits(site, "/mirror/") == ["/mirror/copy-of-a"]
+    assert summary["errors"] == 0
+    assert (summary["new"], summary["duplicate"]) == (2, 1)
+    assert _adds_up(summary), summary
+    stored = items(sqlite_env["MILAI_DATABASE_URL"])
+    assert {i.url for i in stored} == {site.url(a.path), site.url(b.path)}
+    assert {i.canonical_url for i in stored} == {site.url(p).replace("http://", "https://") for p in (a.path, b.path)}
+
+
+def test_fetched_mirror_is_remembered_and_not_fetched_again(site: LoopbackSite, milai_env, tmp_path: Path):
+    robots(site)
+    a, b = make_articles(ON_TOPIC[:2])
+    serve_articles(site, [a, b])
+    _disguised_feed(site, a, b)
+    crawl(tmp_path, [_feed(site)])
+    url = milai_env["MILAI_DATABASE_URL"]
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        aliases = {row.url: row.item_id for row in session.scalars(select(UrlAlias))}
+    engine.dispose()
+    assert list(aliases) == [site.url("/mirror/copy-of-a").replace("http://", "https://")]
+
+    site.clear_log()
+    summary = crawl(tmp_path, [_feed(site)])["ministry"]
+    assert article_hits(site, "/news/") == [] and article_hits(site, "/mirror/") == []
+    assert (summary["fetched"], summary["new"], summary["duplicate"], summary["errors"]) == (0, 0, 0, 0)
+    assert len(items(url)) == 2

@@ -1,15 +1,29 @@
-"""The sitemap spider reads sitemap responses through Scrapy's SitemapSpider: capped decompression."""
+"""The sitemap kind: indexes, URL patterns, news sitemaps and conditional GETs end to end; sitemap responses
+read through Scrapy's SitemapSpider (capped decompression)."""
 
 from __future__ import annotations
 
 import gzip
 import zlib
+from pathlib import Path
 
 import pytest
 from scrapy.http import Request, Response, XmlResponse
 from scrapy.utils.test import get_crawler
 
+from crawler.catalogue import SourceConfig
 from crawler.spiders.sitemap import SitemapSpider
+from tests.crawler import helpers
+from tests.crawler.helpers import article_hits, crawl, items
+from tests.crawler.sites import (
+    ON_TOPIC,
+    make_articles,
+    robots,
+    serve_articles,
+)
+from tests.support.site import LoopbackSite
+
+sqlite_env = helpers.sqlite_env  # storage is dialect-neutral here: SQLite only keeps the suite fast
 
 SM = "http://www.sitemaps.org/schemas/sitemap/0.9"
 NEWS = "http://www.google.com/schemas/sitemap-news/0.9"
@@ -95,3 +109,39 @@ def test_sitemap_filter_is_the_hook_for_entries():
                                                   "url": "https://example.org/sitemap.xml"})
     crawler.spider = spider
     assert [r.url for r in spider.parse_listing(_response(gzip.compress(URLSET)))] == ["https://example.org/news/1"]
+
+
+def _src(site: LoopbackSite, kind: str, path: str, name: str = "src", **kw) -> SourceConfig:
+    return SourceConfig(name=name, publisher="Examples", kind=kind, url=site.url(path), language="en", **kw)
+
+
+def test_sitemap_index_pattern_news_sitemap_and_conditional_get(site: LoopbackSite, sqlite_env, tmp_path: Path):
+    robots(site)
+    arts = make_articles(ON_TOPIC[:3])
+    serve_articles(site, arts)
+    sm = "http://www.sitemaps.org/schemas/sitemap/0.9"
+    news = "http://www.google.com/schemas/sitemap-news/0.9"
+    index = f'<sitemapindex xmlns="{sm}"><sitemap><loc>{site.url("/sm/1.xml")}</loc></sitemap>' \
+            f'<sitemap><loc>{site.url("/sm/2.xml")}</loc></sitemap></sitemapindex>'
+    urlset = (f'<urlset xmlns="{sm}"><url><loc>{site.url(arts[0].path)}</loc><lastmod>2025-09-01</lastmod></url>'
+              f'<url><loc>{site.url("/about/contact")}</loc></url></urlset>')
+    news_set = f'<urlset xmlns="{sm}" xmlns:news="{news}">' + "".join(
+        f"<url><loc>{site.url(a.path)}</loc><news:news><news:title>{a.title}</news:title>"
+        f"<news:publication_date>2025-09-0{i + 2}</news:publication_date></news:news></url>"
+        for i, a in enumerate(arts[1:])
+    ) + "</urlset>"
+    for path, body in (("/sitemap.xml", index), ("/sm/1.xml", urlset), ("/sm/2.xml", news_set)):
+        site.add(path, body, content_type="application/xml", headers={"ETag": f'"{path}-v1"'})
+    src = _src(site, "sitemap", "/sitemap.xml", pattern=r"/news/")
+
+    summary = crawl(tmp_path, [src])["src"]
+    assert (summary["status"], summary["links"], summary["new"]) == ("ok", 3, 3)
+    assert "/about/contact" not in [r.path for r in site.hits()]
+    assert {i.title for i in items(sqlite_env["MILAI_DATABASE_URL"])} == {a.title for a in arts}
+
+    site.clear_log()
+    summary = crawl(tmp_path, [src])["src"]
+    assert summary["new"] == 0 and article_hits(site) == []
+    # conditional GET: the cached sitemaps were revalidated with their ETags (the site answered 304)
+    sent = {r.path: r.headers.get("if-none-match") for r in site.hits() if r.path.startswith(("/sitemap", "/sm/"))}
+    assert sent == {"/sitemap.xml": '"/sitemap.xml-v1"', "/sm/1.xml": '"/sm/1.xml-v1"', "/sm/2.xml": '"/sm/2.xml-v1"'}
