@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from storage.search import iso639_1
 
-BUNDLED_CATALOGUE = Path(__file__).resolve().parent / "sources.yaml"  # MILAI_SOURCES overrides it
+BUNDLED_CATALOGUE = Path(__file__).resolve().parent / "sources.yaml"  # the catalogue shipped with the crawler
 
 SELECTOR_FIELDS = ("links", "next_page", "item_selector", "title_selector", "date_selector", "summary_selector")
 
@@ -223,17 +223,13 @@ def validate_file(path: str | Path) -> list[Problem]:
     return _parse(Path(path))[1]
 
 
-def catalogue_path(override: str | Path | None) -> Path:
-    """The catalogue to read: `override` (MILAI_SOURCES) or the bundled one."""
-    return Path(override) if override else BUNDLED_CATALOGUE
+def catalogue_path(configured: str | Path | None = None) -> Path:
+    """The catalogue to read: the configured one (MILAI_SOURCES, a --catalogue option), else the bundled one."""
+    return Path(configured) if configured else BUNDLED_CATALOGUE
 
 
-def load_catalogue(path: str | Path | None = None) -> list[SourceConfig]:
-    """The sources of a catalogue (default: the configured one); raises CatalogueError if invalid."""
-    if path is None:
-        from milai.config import get_settings
-
-        path = catalogue_path(get_settings().sources)
+def load_catalogue(path: str | Path) -> list[SourceConfig]:
+    """The sources of the catalogue at `path`; raises CatalogueError if invalid."""
     sources, problems = _parse(Path(path))
     if problems:
         raise CatalogueError(problems)

@@ -70,7 +70,7 @@ class NetworkGuardMiddleware:
         return cls(
             crawler,
             origin,
-            configured_allowlist(crawler.settings.get("MILAI_NETWORK_ALLOWLIST")),
+            configured_allowlist(crawler.settings.get("MILAI_NETWORK_ALLOWLIST") or ""),  # crawler.settings
             crawler.settings.getint("URLLENGTH_LIMIT") or MAX_URL_LENGTH,
             crawler.settings.getfloat("DNS_TIMEOUT") or 20.0,
         )

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from crawler.guard import MAX_KEY_LENGTH, MAX_URL_LENGTH, STAT_TOO_LONG
 from crawler.items import PageItem
-from crawler.spiders.base import META_ARTICLE, META_INFO, META_LISTING, META_NEXT_PAGE, count_error
+from crawler.meta import META_ARTICLE, META_INFO, META_LISTING, META_NEXT_PAGE, META_REVISE_ID, count_error
 from crawler.urls import canonicalize, is_tracking
 from storage.database import get_engine, session_scope
 from storage.items import KnownItem, blocked_urls, known_items
@@ -104,7 +104,7 @@ class SkipKnownUrlsMiddleware:
                 info = entry.meta.get(META_INFO) or {}
                 if changed_since(hit, info.get("title"), info.get("updated")):
                     stats.inc_value("milai/revisions_requested")
-                    yield entry.replace(dont_filter=True, meta={**entry.meta, "milai_revise_id": hit.id})
+                    yield entry.replace(dont_filter=True, meta={**entry.meta, META_REVISE_ID: hit.id})
                     continue
             elif changed_since(hit, entry.listing_title, entry.listing_date):
                 entry.revise_id = hit.id

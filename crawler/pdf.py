@@ -20,6 +20,8 @@ PDF_MAX_DECOMPRESSED = 10 * 1024 * 1024  # per stream; the pipeline passes DOWNL
 
 log = logging.getLogger(__name__)
 
+PDF_LINK_RE = re.compile(r"\.pdf(?:$|[?#])", re.IGNORECASE)  # a link whose path ends in .pdf
+
 # "Microsoft Word - A_C1_78_L56.docx", "untitled", "Slide 1": producer noise, not a title
 _JUNK_TITLE = re.compile(r"^(microsoft\s+\w+\s+-|untitled|slide \d+$|document\d*$|\S+\.(docx?|pdf|indd|rtf)$)", re.I)
 
@@ -35,6 +37,11 @@ class PdfDoc:
     language: str | None = None  # the document catalogue's /Lang, as written ("en-US")
     pages: int = 0
     error: str | None = None  # why there is no text (broken, encrypted, too large)
+
+
+def is_pdf_link(url: str) -> bool:
+    """A link to a PDF by its name (…/doc.pdf, …/doc.PDF?download=1): requested with the PDF size cap."""
+    return bool(PDF_LINK_RE.search(url))
 
 
 def is_pdf(body: bytes | None, content_type: str | None = None) -> bool:

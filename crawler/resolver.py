@@ -135,12 +135,12 @@ class GuardedResolver(CachingHostnameResolver):
 
     def __init__(self, reactor: Any, cache_size: int, allowlist: Allowlist | None = None) -> None:
         super().__init__(reactor, cache_size)
-        self.allowlist = allowlist if allowlist is not None else configured_allowlist()
+        self.allowlist = allowlist if allowlist is not None else Allowlist()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, reactor: Any) -> Self:
         cache_size = crawler.settings.getint("DNSCACHE_SIZE") if crawler.settings.getbool("DNSCACHE_ENABLED") else 0
-        allowlist = configured_allowlist(crawler.settings.get("MILAI_NETWORK_ALLOWLIST"))
+        allowlist = configured_allowlist(crawler.settings.get("MILAI_NETWORK_ALLOWLIST") or "")
         return cls(reactor, cache_size, allowlist)
 
     def refusal(self, address: IPAddress, host: str, port: int) -> str | None:

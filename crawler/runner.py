@@ -2,6 +2,7 @@
 
 Twisted's reactor cannot restart, so long-lived callers run this in a fresh process:
 `python -m crawler.runner [--source NAME]... [--catalogue FILE]` prints the summaries as JSON.
+`run_crawl` takes the `Settings` from its caller; only `main` (the entry point) reads them.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from typing import Any
 
 from scrapy.crawler import Crawler, CrawlerProcess
 
-from crawler.catalogue import SourceConfig, load_catalogue
-from crawler.extensions import counters
+from crawler.catalogue import SourceConfig, catalogue_path, load_catalogue
+from crawler.extensions.counters import STAT_STATUS, counters
 from crawler.settings import build_settings
 from crawler.spiders import SPIDERS
-from milai.config import get_settings
+from milai.config import Settings, get_settings
 from storage.database import ensure_schema, get_engine, session_scope
 from storage.items import sync_sources
 
@@ -50,11 +51,6 @@ class SourceSummary:
     error: str | None = None
 
 
-def load_sources(path: Path | None) -> list[SourceConfig]:
-    """The catalogue at `path` (None: the bundled one)."""
-    return list(load_catalogue(path))
-
-
 def select_sources(catalogue: Sequence[SourceConfig], names: Sequence[str] | None) -> list[SourceConfig]:
     """The named sources (in catalogue order), or every enabled one."""
     if not names:
@@ -68,17 +64,19 @@ def select_sources(catalogue: Sequence[SourceConfig], names: Sequence[str] | Non
 
 
 def run_crawl(
+    settings: Settings,
     source_names: list[str] | None = None,
     *,
     catalogue: list[SourceConfig] | None = None,
     progress: Callable[[str, dict[str, int]], None] | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> list[SourceSummary]:
-    """Crawl the selected sources now; blocks until all are done. Call at most once per process."""
+    """Crawl the selected sources now (default catalogue: the one `settings` names); blocks until all are
+    done. Call at most once per process."""
     if catalogue is None:
-        catalogue = load_sources(get_settings().sources)
+        catalogue = load_catalogue(catalogue_path(settings.sources))
     selected = select_sources(catalogue, source_names)
-    engine = ensure_schema(get_engine(get_settings().effective_database_url))
+    engine = ensure_schema(get_engine(settings.effective_database_url))
     with session_scope(engine) as session:
         sync_sources(session, catalogue)
     if not selected:
@@ -86,7 +84,7 @@ def run_crawl(
     extra: dict[str, Any] = {"MILAI_DATABASE_URL": engine.url.render_as_string(hide_password=False)}
     if progress is not None:
         extra["MILAI_PROGRESS"] = progress
-    process = CrawlerProcess(build_settings({**extra, **(overrides or {})}))
+    process = CrawlerProcess(build_settings(settings, {**extra, **(overrides or {})}))
     crawlers: list[tuple[SourceConfig, Crawler | None, str | None]] = []
     for source in selected:
         try:
@@ -106,7 +104,7 @@ def _summary(source: SourceConfig, crawler: Crawler | None, error: str | None) -
     stats = crawler.stats.get_stats()
     return SourceSummary(
         name=source.name,
-        status=str(stats.get("milai/status", "failed")),
+        status=str(stats.get(STAT_STATUS, "failed")),
         error=stats.get("milai/last_error"),
         **counters(stats),
     )
@@ -118,14 +116,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--catalogue", type=Path, help="sources YAML (default: MILAI_SOURCES or the bundled one)")
     parser.add_argument("--log-level", default=None, help="log level on stderr (default: MILAI_LOG_LEVEL)")
     args = parser.parse_args(argv)
+    settings = get_settings()  # the entry point: settings are read here, once, and passed down
     logging.basicConfig(
-        level=(args.log_level or get_settings().log_level).upper(),
+        level=(args.log_level or settings.log_level).upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        catalogue = load_sources(args.catalogue) if args.catalogue else None
-        summaries = run_crawl(args.sources, catalogue=catalogue)
+        catalogue = load_catalogue(catalogue_path(args.catalogue or settings.sources))
+        summaries = run_crawl(settings, args.sources, catalogue=catalogue)
     except (CrawlError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,8 @@
-"""Scrapy settings built from the MILAI_* configuration (polite, incremental, size-capped)."""
+"""Scrapy settings built from a `Settings` object the caller passes in (polite, incremental, size-capped).
+
+Nothing here reads the environment: the runner's entry point (`python -m crawler.runner`) and the CLI read
+`Settings` once; `scrapy crawl` reads them through the settings module scrapy.cfg names
+(crawler.project_settings)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any
 from scrapy.settings import Settings as ScrapySettings
 
 from crawler.guard import MAX_URL_LENGTH
-from milai.config import Settings, get_settings
+from milai.config import Settings
 
 BOT_NAME = "milai"
 SPIDER_MODULES = ["crawler.spiders"]
@@ -41,7 +45,12 @@ DOWNLOAD_HANDLERS = {
 GUARDED_RESOLVER = "crawler.resolver.GuardedResolver"
 # with Redis: the same HTTP/1.1 handler, keeping DOWNLOAD_DELAY per host across the cluster (crawler.politeness)
 CLUSTER_HTTP_HANDLER = "crawler.politeness.ClusterDelayHTTPHandler"
-EXTENSIONS = {"crawler.extensions.CrawlRunRecorder": 500}
+# each off (NotConfigured) when its setting is absent; on close the run is recorded first, then the URLs
+EXTENSIONS = {
+    "crawler.extensions.runs.CrawlRunRecorder": 500,
+    "crawler.extensions.backoff.UrlBackoff": 510,
+    "crawler.extensions.progress.ProgressReporter": 520,
+}
 
 
 def _user_agent(cfg: Settings) -> str:
@@ -50,9 +59,8 @@ def _user_agent(cfg: Settings) -> str:
     return cfg.user_agent
 
 
-def settings_dict(cfg: Settings | None = None) -> dict[str, Any]:
-    """The Scrapy settings as a plain dict, derived from `cfg` (default: the environment)."""
-    cfg = cfg or get_settings()
+def settings_dict(cfg: Settings) -> dict[str, Any]:
+    """The Scrapy settings as a plain dict, derived from `cfg`."""
     values: dict[str, Any] = {
         "BOT_NAME": BOT_NAME,
         "SPIDER_MODULES": SPIDER_MODULES,
@@ -99,7 +107,6 @@ def settings_dict(cfg: Settings | None = None) -> dict[str, Any]:
         "LOG_INSTALL_ROOT_HANDLER": False,  # the caller (CLI, runner entry point) configures logging
         "DNS_TIMEOUT": min(cfg.download_timeout, 20.0),
         "URLLENGTH_LIMIT": MAX_URL_LENGTH,  # also the longest canonical key stored (crawler.guard)
-        "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
         "MILAI_DATABASE_URL": cfg.effective_database_url,
     }
     if cfg.redis_url:
@@ -121,14 +128,10 @@ def settings_dict(cfg: Settings | None = None) -> dict[str, Any]:
     return values
 
 
-def build_settings(overrides: dict[str, Any] | None = None, cfg: Settings | None = None) -> ScrapySettings:
+def build_settings(cfg: Settings, overrides: dict[str, Any] | None = None) -> ScrapySettings:
     """Scrapy Settings for a crawl: milai defaults at project priority, then `overrides` at cmdline priority."""
     settings = ScrapySettings()
     settings.setdict(settings_dict(cfg), priority="project")
     if overrides:
         settings.setdict(overrides, priority="cmdline")
     return settings
-
-
-# A real settings module for the `scrapy` command line (scrapy.cfg): the same values at import time.
-globals().update(settings_dict())

@@ -56,6 +56,7 @@ def unwrap_proxy(url: str) -> str:
 
 
 def is_tracking(key: str) -> bool:
+    """True for a query parameter that only tracks the visitor (utm_*, fbclid, …): dropped from canonical URLs."""
     key = key.lower()
     return key in TRACKING_PARAMS or key.startswith(TRACKING_PREFIXES)
 

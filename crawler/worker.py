@@ -31,7 +31,7 @@ from twisted.internet import defer, task, threads
 
 from crawler.catalogue import SourceConfig, load_catalogue
 from crawler.catalogue import catalogue_path as resolve_catalogue
-from crawler.extensions import counters
+from crawler.extensions.counters import counters
 from crawler.runner import SourceSummary
 from crawler.settings import build_settings
 from crawler.spiders import SPIDERS
@@ -92,7 +92,7 @@ class CrawlWorker:
         engine = self.engine = ensure_schema(engine_of(self.settings))
         self._reload_catalogue(force=True)
         extra = {"MILAI_DATABASE_URL": engine.url.render_as_string(hide_password=False), **self.overrides}
-        self.process = CrawlerProcess(build_settings(extra))
+        self.process = CrawlerProcess(build_settings(self.settings, extra))
         # the reactor is installed once, before it runs; every crawler created later verifies it
         install_reactor(self.process.settings["TWISTED_REACTOR"], self.process.settings["ASYNCIO_EVENT_LOOP"])
         from twisted.internet import reactor

@@ -97,6 +97,7 @@ def normalise_host(host: str) -> str:
 
 
 def ip_literal(host: str) -> IPAddress | None:
+    """The IP address a host string spells ("[::1]", "10.0.0.1", "fe80::1%eth0"), or None for a name."""
     try:
         return ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
     except ValueError:

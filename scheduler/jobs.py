@@ -26,13 +26,13 @@ def enqueue(names: list[str], reason: str) -> list[str]:
     return queued
 
 
-def crawl(source_names: list[str] | None = None) -> list[str]:
-    """Queue the named sources (every enabled one of the catalogue when None: the start-up crawl)."""
-    if source_names is None:
-        from crawler.catalogue import load_catalogue
+def crawl_startup(source_names: list[str]) -> list[str]:
+    """The start-up crawl: queue every enabled source of the catalogue (names given by the scheduler)."""
+    return enqueue(source_names, "startup")
 
-        source_names = [s.name for s in load_catalogue() if s.enabled]
-        return enqueue(source_names, "startup")
+
+def crawl(source_names: list[str]) -> list[str]:
+    """Queue the named sources now (a manual crawl)."""
     return enqueue(source_names, "manual")
 
 

@@ -82,7 +82,8 @@ def schedule_jobs(
     )
     if initial_crawl:
         scheduler.add_job(
-            jobs.crawl, args=[None], id=STARTUP_CRAWL_JOB, name="crawl everything once at start-up",
+            jobs.crawl_startup, args=[sorted(s.name for s in sources if s.enabled)], id=STARTUP_CRAWL_JOB,
+            name="crawl everything once at start-up",
             next_run_time=datetime.now(UTC), replace_existing=True,
         )
     return sorted(job.id for job in scheduler.get_jobs())

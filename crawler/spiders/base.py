@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -10,29 +9,22 @@ from typing import Any, ClassVar
 import scrapy
 from scrapy.exceptions import DownloadCancelledError
 from scrapy.http import Response
-from scrapy.statscollectors import StatsCollector
 from twisted.internet.defer import CancelledError
 from twisted.python.failure import Failure
 from w3lib.encoding import http_content_type_encoding
 
 from crawler import workers
+from crawler.article import extract_html
 from crawler.bounds import Limits, storable
 from crawler.catalogue import SourceConfig
 from crawler.dates import parse_date
 from crawler.guard import STAT_SCHEME, RefusedRequest
 from crawler.items import PageItem
-from crawler.pdf import PDF_MAX_BYTES, is_pdf
+from crawler.meta import META_ARTICLE, META_INFO, META_LISTING, META_PDF, META_REVISE_ID, count_error
+from crawler.pdf import PDF_MAX_BYTES, is_pdf, is_pdf_link
 from crawler.resolver import register_origin
 from crawler.urls import canonicalize
 
-PDF_RE = re.compile(r"\.pdf(?:$|[?#])", re.IGNORECASE)
-
-# request.meta keys shared with the middlewares and the extension
-META_LISTING = "milai_listing"  # a feed/sitemap/listing/API request (conditional GET, never skipped)
-META_ARTICLE = "milai_article"  # an article request, dropped when its canonical URL is known
-META_INFO = "milai_info"  # what the listing said: title, date, summary, updated
-META_NEXT_PAGE = "milai_next_page"  # a further listing page: dropped when the page before held nothing new
-META_PDF = "milai_pdf"  # a request for a PDF link: too large -> an item without text, not an error
 FETCHED_SCHEMES = ("http", "https")
 
 
@@ -61,14 +53,6 @@ def scheme_of(url: str) -> str:
     return head.lower() if sep and head.replace("+", "").replace("-", "").replace(".", "").isalnum() else ""
 
 
-def count_error(stats: StatsCollector, message: str, *, listing: bool) -> None:
-    """Count a crawl error against the source; an error of a listing request also counts as a listing failure."""
-    stats.inc_value("milai/errors")
-    stats.set_value("milai/last_error", message)
-    if listing:
-        stats.inc_value("milai/listing_failures")
-
-
 class SourceSpider(scrapy.Spider):
     """One catalogue source. Subclasses parse their kind of listing in `parse_listing`."""
 
@@ -82,7 +66,7 @@ class SourceSpider(scrapy.Spider):
         register_origin(cfg.url)  # the connect-time guard lets this source reach its own origin (crawler.resolver)
         self.allowed_domains: list[str] = []
         # article URLs (canonical keys) that failed in this crawl -> (message, permanent), and those fetched;
-        # crawler.extensions.CrawlRunRecorder records them (bounded retries across crawls)
+        # crawler.extensions.backoff.UrlBackoff records them (bounded retries across crawls)
         self.failed_urls: dict[str, tuple[str, bool]] = {}
         self.fetched_urls: set[str] = set()
 
@@ -151,7 +135,7 @@ class SourceSpider(scrapy.Spider):
             "updated": parse_when(updated, self.source.language),
             "text": clean(text),
         }
-        pdf_link = bool(PDF_RE.search(url))
+        pdf_link = is_pdf_link(url)
         meta: dict[str, Any] = {META_ARTICLE: True, META_INFO: info, "dont_cache": True}
         if pdf_link:  # fetched for its text; beyond the PDF size cap the download stops (item without text)
             meta.update({META_PDF: True, "download_maxsize": PDF_MAX_BYTES})
@@ -196,7 +180,7 @@ class SourceSpider(scrapy.Spider):
         ctype = response.headers.get("Content-Type", b"").decode("latin-1").lower()
         pdf = is_pdf(response.body, ctype)
         item = self.listing_item(response.url, info, kind="pdf" if pdf else "article")
-        item.revise_id = response.meta.get("milai_revise_id")
+        item.revise_id = response.meta.get(META_REVISE_ID)
         item.content_type = ctype or None
         item.body = response.body
         # the charset the server declared, not Scrapy's guess: extract.decode_html weighs it against the bytes
@@ -212,8 +196,6 @@ class SourceSpider(scrapy.Spider):
     async def pdf_links(self, item: PageItem) -> AsyncIterator[Any]:
         """Entries for the PDF links of an article page (the page is extracted here, once, for the pipeline,
         in a worker thread: crawler.workers)."""
-        from crawler.pipelines import extract_html
-
         limits = Limits.from_settings(self.settings)
         item.extracted = await workers.run(len(item.body or b""), extract_html, item, limits)
         for link in item.extracted.pdf_links:

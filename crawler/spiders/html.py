@@ -10,7 +10,8 @@ from typing import Any
 from parsel import Selector, SelectorList
 from scrapy.http import Response
 
-from crawler.spiders.base import META_NEXT_PAGE, SourceSpider, clean
+from crawler.meta import META_NEXT_PAGE
+from crawler.spiders.base import SourceSpider, clean
 
 
 def _hrefs(nodes: SelectorList[Selector]) -> list[tuple[str, str | None]]:

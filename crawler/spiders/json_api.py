@@ -11,7 +11,8 @@ import scrapy
 from scrapy.http import Response
 from w3lib.url import add_or_replace_parameter
 
-from crawler.spiders.base import META_NEXT_PAGE, SourceSpider
+from crawler.meta import META_NEXT_PAGE
+from crawler.spiders.base import SourceSpider
 
 
 def dig(data: Any, path: str | None) -> Any:

@@ -67,7 +67,7 @@ def crawl_cmd(
     try:
         catalogue = load_catalogue(catalogue_path(settings.sources))
         with progress:
-            summaries = run_crawl(source or None, catalogue=catalogue, progress=on_progress,
+            summaries = run_crawl(settings, source or None, catalogue=catalogue, progress=on_progress,
                                   overrides={"LOG_LEVEL": "INFO" if verbose else "ERROR"})
     except CatalogueError as exc:
         fail(str(exc), EXIT_USAGE)

@@ -72,9 +72,11 @@ def _crawl_child(conn: Any, env: dict[str, str], catalogue: str, names: list[str
         reset_settings()
         dispose_engines()
         forget_upgrades()
-        from crawler.runner import load_sources, run_crawl
+        from crawler.catalogue import load_catalogue
+        from crawler.runner import run_crawl
+        from milai.config import Settings
 
-        summaries = run_crawl(names or None, catalogue=load_sources(Path(catalogue)), overrides=overrides)
+        summaries = run_crawl(Settings(), names or None, catalogue=load_catalogue(Path(catalogue)), overrides=overrides)
         conn.send(("ok", [asdict(s) for s in summaries]))
     except BaseException:
         conn.send(("error", traceback.format_exc()))

@@ -6,8 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from crawler.catalogue import BUNDLED_CATALOGUE, CatalogueError, Problem, SourceConfig, load_catalogue, validate_file
-from milai.config import reset_settings
+from crawler.catalogue import (
+    BUNDLED_CATALOGUE,
+    CatalogueError,
+    Problem,
+    SourceConfig,
+    catalogue_path,
+    load_catalogue,
+    validate_file,
+)
+from milai.config import Settings
 
 GOOD = """
 sources:
@@ -150,14 +158,14 @@ sources:
             ("#2 post-feed", "method"), ("#2 post-feed", "max_pages")} <= found
 
 
-def test_default_path_comes_from_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MILAI_SOURCES", str(write(tmp_path, GOOD)))
-    reset_settings()
-    try:
-        assert [s.name for s in load_catalogue()] == ["un-news-all", "mofa-kr"]
-    finally:
-        monkeypatch.delenv("MILAI_SOURCES")
-        reset_settings()
+def test_default_path_comes_from_settings(tmp_path: Path) -> None:
+    settings = Settings(sources=write(tmp_path, GOOD))  # MILAI_SOURCES, read by the caller
+    assert [s.name for s in load_catalogue(catalogue_path(settings.sources))] == ["un-news-all", "mofa-kr"]
+
+
+def test_without_a_configured_catalogue_the_bundled_one_is_read() -> None:
+    assert catalogue_path(None) == catalogue_path("") == BUNDLED_CATALOGUE
+    assert BUNDLED_CATALOGUE.is_file() and BUNDLED_CATALOGUE.parent.name == "crawler"
 
 
 def test_bundled_catalogue_is_valid_and_broad() -> None:

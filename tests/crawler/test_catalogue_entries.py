@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 import feedparser
 import pytest
 
-from crawler.catalogue import SourceConfig, load_catalogue
+from crawler.catalogue import BUNDLED_CATALOGUE, SourceConfig, load_catalogue
 from crawler.spiders.base import clean
 from tests.conftest import shared_fixture
 from tests.crawler import helpers
@@ -29,7 +29,7 @@ from tests.support.site import LoopbackSite, Page, Request
 
 sqlite_env = helpers.sqlite_env  # storage is dialect-neutral here
 
-CATALOGUE = Path(__file__).resolve().parents[2] / "crawler" / "sources.yaml"
+CATALOGUE = BUNDLED_CATALOGUE
 CEST = timezone(timedelta(hours=2))
 BST = timezone(timedelta(hours=1))
 EDT = timezone(timedelta(hours=-4))

@@ -1,4 +1,4 @@
-"""crawler/encoding.py: pages whose declared charset is wrong are stored with the right text."""
+"""Pages whose declared charset is wrong are stored with the right text."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tests.crawler.sites import (
 from tests.support.site import LoopbackSite
 
 sqlite_env = helpers.sqlite_env
+
 
 
 def test_wrong_declared_charsets_are_stored_with_the_right_text(site: LoopbackSite, sqlite_env, tmp_path):

@@ -1,21 +1,36 @@
-"""Recorded real responses (../shared/fixtures/sites) through dates, URLs and extraction."""
+"""Recorded real responses (../shared/fixtures/sites) through dates, URLs and extraction, and crawled from a
+loopback site (the UN News feed with follow: false, the Dutch seed item)."""
 
 from __future__ import annotations
 
 import calendar
 import html
 import json
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import feedparser
 import pytest
 from lxml import etree
 
+from crawler.catalogue import SourceConfig
 from crawler.dates import parse_date
 from crawler.extract import extract_page
 from crawler.urls import canonicalize, same_site
 from tests.conftest import shared_fixture
+from tests.crawler import helpers
+from tests.crawler.helpers import crawl, items
+from tests.crawler.sites import (
+    Article,
+    article_html,
+    robots,
+    rss,
+)
+from tests.support.site import LoopbackSite
+
+sqlite_env = helpers.sqlite_env  # storage is dialect-neutral here: SQLite only keeps the suite fast
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 MARC = {"m": "http://www.loc.gov/MARC21/slim"}
@@ -137,3 +152,42 @@ def test_un_digital_library_marc_dates() -> None:
         for url in record.xpath("m:datafield[@tag='856']/m:subfield[@code='u']/text()", namespaces=MARC):
             assert canonicalize(url).startswith("https://digitallibrary.un.org/record/")
     assert compared >= 80
+
+
+def test_dutch_seed_item_is_found_on_topic(site: LoopbackSite, sqlite_env, tmp_path: Path):
+    raw = shared_fixture("seed", "rijksoverheid-2025-09-25-ai-militaire-domein.txt").read_text(encoding="utf-8")
+    first, _, rest = raw.strip().partition("\n")
+    m = re.match(r"\s*date\s+(\d{4}-\d{2}-\d{2})\s+(.*)", first)
+    assert m, first
+    date, title = m.groups()
+    paragraphs = [p.strip() for p in rest.split("\n") if p.strip()]
+    path = "/actueel/nieuws/2025/09/25/ai-in-het-militaire-domein"
+    page = Article(path, title, paragraphs, lang="nl",
+                   extra_head=f'<meta name="DCTERMS.issued" content="{date}">')
+    robots(site)
+    site.add(path, article_html(page))
+    site.add("/nieuws.rss", rss(site.base, [page]), content_type="application/rss+xml")
+    src = SourceConfig(name="rijksoverheid-nieuws", publisher="Rijksoverheid", kind="feed",
+                       url=site.url("/nieuws.rss"), language="nl")
+    summary = crawl(tmp_path, [src])["rijksoverheid-nieuws"]
+    assert summary["new"] == 1 and summary["off_topic"] == 0
+    [item] = items(sqlite_env["MILAI_DATABASE_URL"])
+    assert item.relevant and item.language == "nl"
+    assert item.title.startswith("AI in het militaire domein")
+    assert "Kunstmatige intelligentie" in item.text
+
+
+def test_recorded_un_news_feed_with_follow_false(site: LoopbackSite, sqlite_env, tmp_path: Path):
+    feed = shared_fixture("sites", "news.un.org", "rss-region-europe-2022-04.xml").read_bytes()
+    robots(site)
+    site.add("/feed/rss.xml", feed, content_type="application/rss+xml")
+    src = SourceConfig(name="un-news-europe", publisher="United Nations", kind="feed",
+                       url=site.url("/feed/rss.xml"), language="en", follow=False)
+    summary = crawl(tmp_path, [src])["un-news-europe"]
+    assert summary["status"] == "ok" and summary["fetched"] == 0
+    stored = items(sqlite_env["MILAI_DATABASE_URL"])
+    assert summary["new"] == len(stored) == feed.count(b"<item>")
+    assert all(i.canonical_url.startswith("https://news.un.org/") for i in stored)
+    assert all(i.published is not None and i.date_origin == "feed" for i in stored)
+    assert all(i.title == i.title.strip() and i.text for i in stored)
+    assert [r.path for r in site.hits() if not r.path.startswith("/robots")] == ["/feed/rss.xml"]

@@ -18,11 +18,12 @@ from crawler.middlewares import SkipKnownUrlsMiddleware
 from crawler.resolver import GuardedResolver, _GuardedReceiver, origin_of, register_origin
 from crawler.settings import build_settings
 from crawler.spiders import FeedSpider
+from milai.config import Settings
 from milai.netguard import Allowlist
 
 
 def test_only_http_download_handlers_and_the_guard_first() -> None:
-    settings = build_settings()
+    settings = build_settings(Settings())
     handlers = settings.getdict("DOWNLOAD_HANDLERS")
     assert all(handlers[scheme] is None for scheme in ("file", "data", "s3", "ftp"))
     assert handlers["http"].endswith("HTTP11DownloadHandler") and handlers["https"] == handlers["http"]
@@ -166,7 +167,7 @@ def test_one_bad_entry_does_not_lose_the_others(sqlite_url: str) -> None:
 def _listing_response() -> Any:
     from scrapy.http import HtmlResponse
 
-    from crawler.spiders.base import META_LISTING
+    from crawler.meta import META_LISTING
 
     request = Request("https://example.org/list", meta={META_LISTING: True})
     return HtmlResponse(request.url, body=b"<html></html>", request=request)

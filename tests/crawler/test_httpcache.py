@@ -1,4 +1,5 @@
-"""crawler/httpcache.py: a steady-state poll is one conditional request per source; robots.txt is fresh for a day."""
+"""The HTTP cache policy: a steady-state poll costs one conditional request per source; robots.txt is kept
+for a day while listings always revalidate."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from tests.crawler.sites import (
 from tests.support.site import LoopbackSite
 
 sqlite_env = helpers.sqlite_env
+
 
 
 def _src(site: LoopbackSite, kind: str, path: str, name: str = "src", **kw) -> SourceConfig:

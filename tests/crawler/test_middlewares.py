@@ -1,21 +1,20 @@
-"""crawler/middlewares.py: one request per canonical URL in a crawl, known URLs and mirrors skipped, failing URLs
-retried with backoff."""
+"""The skip-known middleware (incremental crawling): each canonical URL requested once per crawl whatever its
+spelling, disguised URLs stored once, known URLs and fetched mirrors skipped before fetching, revisions."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from crawler.catalogue import SourceConfig
 from storage.database import make_engine, session_scope
-from storage.items import MAX_URL_FAILURES
-from storage.models import UrlAlias, utcnow
+from storage.models import UrlAlias
 from tests.crawler import helpers
 from tests.crawler.helpers import article_hits, crawl, items
-from tests.crawler.sites import ON_TOPIC, Article, article_html, make_articles, robots, rss, serve_articles
+from tests.crawler.sites import ON_TOPIC, Article, article_html, atom, make_articles, robots, rss, serve_articles
 from tests.support.site import LoopbackSite
 
 sqlite_env = helpers.sqlite_env
@@ -23,6 +22,72 @@ sqlite_env = helpers.sqlite_env
 
 def _feed(site: LoopbackSite, path: str = "/feed.xml", name: str = "ministry") -> SourceConfig:
     return SourceConfig(name=name, publisher="Examples", kind="feed", url=site.url(path), language="en")
+
+
+def test_disguised_urls_are_stored_once(site: LoopbackSite, milai_env, tmp_path: Path):
+    robots(site)
+    [a, b] = make_articles(ON_TOPIC[:2])
+    serve_articles(site, [a, b])
+    site.add("/feed.xml", rss(site.base, [a]), content_type="application/rss+xml")
+    crawl(tmp_path, [_feed(site)])
+
+    # the same page under tracking parameters, https, a trailing slash, a mirror declaring rel=canonical;
+    # plus b, whose page declares a canonical on another site (ignored)
+    site.add(a.path + "/", article_html(a))
+    site.add("/mirror/copy-of-a", article_html(replace(a, canonical=site.url(a.path))))
+    site.add(b.path, article_html(replace(b, canonical="https://elsewhere.example.org/b")))
+    https_a = site.url(a.path).replace("http://", "https://")
+    disguises = [
+        Article(a.path + "?utm_source=newsletter&utm_medium=email", a.title, a.paragraphs, a.date),
+        Article(a.path + "/", a.title, a.paragraphs, a.date),
+        Article("/mirror/copy-of-a", a.title, a.paragraphs, a.date),
+        b,
+    ]
+    feed = rss(site.base, disguises).replace(f"<link>{site.base}{a.path}/</link>", f"<link>{https_a}/</link>")
+    site.add("/feed.xml", feed, content_type="application/rss+xml")
+    site.clear_log()
+    summary = crawl(tmp_path, [_feed(site)])["ministry"]
+
+    # known spellings are skipped before fetching; the mirror is fetched but recognised by rel=canonical
+    assert article_hits(site, "/news/") == [b.path]
+    assert article_hits(site, "/mirror/") == ["/mirror/copy-of-a"]
+    assert summary["new"] == 1 and summary["duplicate"] == 1
+    stored = items(milai_env["MILAI_DATABASE_URL"])
+    assert len(stored) == 2
+    assert {i.canonical_url for i in stored} == {
+        site.url(a.path).replace("http://", "https://"),
+        site.url(b.path).replace("http://", "https://"),
+    }
+
+
+def test_changed_title_in_feed_records_a_revision(site: LoopbackSite, milai_env, tmp_path: Path):
+    robots(site)
+    [a, b] = make_articles(ON_TOPIC[:2])
+    a.updated = b.updated = datetime(2025, 9, 2, tzinfo=UTC)
+    serve_articles(site, [a, b])
+    site.add("/atom.xml", atom(site.base, [a, b]), content_type="application/atom+xml")
+    crawl(tmp_path, [_feed(site, "/atom.xml")])
+
+    corrected = replace(a, title=a.title + " (corrected)", updated=datetime.now(UTC),
+                        paragraphs=[*a.paragraphs, "This article was corrected to fix the list of participants."])
+    serve_articles(site, [corrected])
+    site.add("/atom.xml", atom(site.base, [corrected, b]), content_type="application/atom+xml")
+    site.clear_log()
+    summary = crawl(tmp_path, [_feed(site, "/atom.xml")])["ministry"]
+
+    assert article_hits(site) == [a.path]
+    assert (summary["new"], summary["updated"]) == (0, 1)
+    stored = items(milai_env["MILAI_DATABASE_URL"])
+    assert len(stored) == 2
+    item = next(i for i in stored if i.url.endswith(a.path))
+    assert item.revision == 2 and item.updated_at is not None
+    assert item.title.endswith("(corrected)")
+    assert [r.title for r in item.revisions] == [a.title]
+
+    # unchanged since: a third crawl fetches nothing
+    site.clear_log()
+    crawl(tmp_path, [_feed(site, "/atom.xml")])
+    assert article_hits(site) == []
 
 
 def _adds_up(s: dict) -> bool:
@@ -46,24 +111,6 @@ def _disguised_feed(site: LoopbackSite, a: Article, b: Article) -> None:
         f"<link>{site.base.replace('http://', 'HTTPS://')}{a.path}?utm_medium=email#top</link>",
     )
     site.add("/feed.xml", feed, content_type="application/rss+xml")
-
-
-def _set_failure(db_url: str, *, failures: int | None = None, due: bool = True) -> None:
-    engine = make_engine(db_url)
-    with session_scope(engine) as session:
-        values: dict = {"retry_after": utcnow() - timedelta(minutes=1)} if due else {}
-        if failures is not None:
-            values["failures"] = failures
-        session.execute(update(UrlAlias).values(**values))
-    engine.dispose()
-
-
-def _failures(db_url: str) -> dict[str, tuple[int, bool]]:
-    engine = make_engine(db_url)
-    with session_scope(engine) as session:
-        rows = {r.url: (r.failures, r.retry_after is not None) for r in session.scalars(select(UrlAlias))}
-    engine.dispose()
-    return rows
 
 
 def test_disguised_spellings_in_one_listing_are_fetched_once(site: LoopbackSite, sqlite_env, tmp_path: Path):
@@ -103,65 +150,3 @@ def test_fetched_mirror_is_remembered_and_not_fetched_again(site: LoopbackSite, 
     assert article_hits(site, "/news/") == [] and article_hits(site, "/mirror/") == []
     assert (summary["fetched"], summary["new"], summary["duplicate"], summary["errors"]) == (0, 0, 0, 0)
     assert len(items(url)) == 2
-
-
-def test_failing_article_is_retried_with_backoff_then_given_up(site: LoopbackSite, sqlite_env, tmp_path: Path):
-    robots(site)
-    [a] = make_articles(ON_TOPIC[:1])
-    site.add(a.path, "boom", status=500, content_type="text/plain")
-    site.add("/feed.xml", rss(site.base, [a]), content_type="application/rss+xml")
-    db = sqlite_env["MILAI_DATABASE_URL"]
-    key = site.url(a.path).replace("http://", "https://")
-
-    assert crawl(tmp_path, [_feed(site)])["ministry"]["errors"] == 1
-    assert _failures(db) == {key: (1, True)}
-
-    site.clear_log()  # backing off: the next poll does not ask again
-    summary = crawl(tmp_path, [_feed(site)])["ministry"]
-    assert article_hits(site) == [] and summary["errors"] == 0 and summary["status"] == "ok"
-
-    _set_failure(db)  # the backoff has passed: one more try
-    site.clear_log()
-    crawl(tmp_path, [_feed(site)])
-    assert article_hits(site) == [a.path]
-    assert _failures(db) == {key: (2, True)}
-
-    _set_failure(db, failures=MAX_URL_FAILURES - 1)  # the last try fails: given up
-    crawl(tmp_path, [_feed(site)])
-    assert _failures(db) == {key: (MAX_URL_FAILURES, False)}
-    _set_failure(db)
-    site.clear_log()
-    crawl(tmp_path, [_feed(site)])
-    assert article_hits(site) == []
-
-
-def test_recovered_article_is_stored_and_its_failure_forgotten(site: LoopbackSite, sqlite_env, tmp_path: Path):
-    robots(site)
-    [a] = make_articles(ON_TOPIC[:1])
-    site.add(a.path, "boom", status=503, content_type="text/plain")
-    site.add("/feed.xml", rss(site.base, [a]), content_type="application/rss+xml")
-    db = sqlite_env["MILAI_DATABASE_URL"]
-    crawl(tmp_path, [_feed(site)])
-    assert len(_failures(db)) == 1
-
-    serve_articles(site, [a])
-    _set_failure(db)
-    assert crawl(tmp_path, [_feed(site)])["ministry"]["new"] == 1
-    assert _failures(db) == {}
-
-
-def test_oversized_article_is_not_fetched_again(site: LoopbackSite, sqlite_env, tmp_path: Path):
-    robots(site)
-    a, b = make_articles(ON_TOPIC[:2])
-    serve_articles(site, [b])
-    site.add(a.path, article_html(replace(a, paragraphs=[*a.paragraphs, "x " * 200_000])))
-    site.add("/feed.xml", rss(site.base, [a, b]), content_type="application/rss+xml")
-    env = {"MILAI_DOWNLOAD_MAXSIZE": "100000"}
-
-    first = crawl(tmp_path, [_feed(site)], env=env)["ministry"]
-    assert (first["new"], first["errors"]) == (1, 1)
-    assert list(_failures(sqlite_env["MILAI_DATABASE_URL"]).values()) == [(MAX_URL_FAILURES, False)]
-
-    site.clear_log()
-    second = crawl(tmp_path, [_feed(site)], env=env)["ministry"]
-    assert article_hits(site) == [] and second["errors"] == 0

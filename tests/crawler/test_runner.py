@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import sys
-import threading
-import time
 import uuid
-import warnings
 from pathlib import Path
 
 import pytest
 
 from crawler.catalogue import SourceConfig
 from crawler.runner import CrawlError, select_sources
-from crawler.settings import build_settings, settings_dict
-from milai.config import Settings
 from tests.crawler import helpers
-from tests.crawler.helpers import FAST_ENV, ROOT, article_hits, crawl, items, source_row, write_catalogue
-from tests.crawler.sites import ON_TOPIC, article_html, make_articles, robots, rss, serve_articles
+from tests.crawler.helpers import ROOT, article_hits, crawl, items, write_catalogue
+from tests.crawler.sites import ON_TOPIC, make_articles, robots, rss, serve_articles
 from tests.support.required import unavailable
-from tests.support.site import LoopbackSite, Page, Request
+from tests.support.site import LoopbackSite
 
 sqlite_env = helpers.sqlite_env
 
@@ -38,18 +31,6 @@ def test_select_sources_skips_disabled_unless_named_and_rejects_unknown():
     assert [s.name for s in select_sources(cat, ["beta"])] == ["beta"]
     with pytest.raises(CrawlError, match="nope"):
         select_sources(cat, ["alpha", "nope"])
-
-
-def test_scrapy_settings_are_polite_and_capped():
-    s = build_settings(cfg=Settings(contact_url="https://example.org/contact", redis_url=None))
-    assert s.getbool("ROBOTSTXT_OBEY") and s.getbool("COOKIES_ENABLED")
-    assert s.getint("DOWNLOAD_MAXSIZE") == 10 * 1024 * 1024
-    assert 403 not in s.getlist("RETRY_HTTP_CODES")
-    assert s.get("HTTPCACHE_POLICY") == "crawler.httpcache.MilaiCachePolicy"  # RFC 2616 + robots.txt kept a day
-    assert "https://example.org/contact" in s.get("USER_AGENT")
-    assert "scrapy_redis" not in str(s.get("SCHEDULER"))
-    r = build_settings(cfg=Settings(redis_url="redis://127.0.0.1:6379/5"))
-    assert r.get("SCHEDULER") == "crawler.frontier.ClusterScheduler" and r.get("REDIS_URL").endswith("/5")
 
 
 def test_cli_entry_point_prints_json_and_names_unknown_sources(site: LoopbackSite, sqlite_env, tmp_path: Path):
@@ -103,50 +84,3 @@ def test_crawl_with_scrapy_redis_frontier(site: LoopbackSite, sqlite_env, tmp_pa
 def _feed(site: LoopbackSite, path: str = "/feed.xml", name: str = "ministry") -> SourceConfig:
     return SourceConfig(name=name, publisher="Examples", kind="feed", url=site.url(path), language="en")
 
-
-def test_sigterm_to_a_running_crawl_records_an_interrupted_run(site: LoopbackSite, sqlite_env, tmp_path: Path):
-    robots(site)
-    [a] = make_articles(ON_TOPIC[:1])
-    release = threading.Event()
-
-    def slow(req: Request) -> Page:
-        release.wait(60)
-        return Page(article_html(a))
-
-    site.add(a.path, slow)
-    site.add("/feed.xml", rss(site.base, [a]), content_type="application/rss+xml")
-    catalogue = write_catalogue(tmp_path / "sources.yaml", [_feed(site)])
-    env = {**os.environ, **FAST_ENV, "MILAI_DOWNLOAD_TIMEOUT": "60"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "crawler.runner", "--catalogue", str(catalogue)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120  # waits for the event; no assertion on how long anything takes
-        while not site.hits(a.path) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert site.hits(a.path), "the article request never arrived"
-        proc.send_signal(signal.SIGTERM)
-        release.set()
-        out, err = proc.communicate(timeout=120)
-    finally:
-        release.set()
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    summaries = {s["name"]: s for s in json.loads(out)}
-    assert summaries["ministry"]["status"] == "interrupted"
-    source, runs = source_row(sqlite_env["MILAI_DATABASE_URL"], "ministry")
-    assert runs[-1].status == "interrupted"
-    assert source.consecutive_failures == 0 and source.last_error is None
-    assert "RANDOMIZE_DOWNLOAD_DELAY" not in err
-
-
-def test_no_deprecated_randomize_setting():
-    from scrapy.core.downloader import _default_jitter
-    from scrapy.exceptions import ScrapyDeprecationWarning
-
-    assert "RANDOMIZE_DOWNLOAD_DELAY" not in settings_dict()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ScrapyDeprecationWarning)
-        assert _default_jitter(build_settings()) in (0.0, 0.5)

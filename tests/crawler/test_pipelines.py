@@ -1,5 +1,6 @@
 """The item pipeline stages (extract -> normalise -> classify -> dedup -> store) driven without a network:
-items are built by hand and passed through the pipeline objects of a Scrapy crawler (get_crawler)."""
+items are built by hand and passed through the pipeline objects of a Scrapy crawler (get_crawler); and the
+URL a crawled page is displayed under."""
 
 from __future__ import annotations
 

@@ -1,0 +1,68 @@
+"""Crawler settings come from the `Settings` passed in; only the scrapy.cfg module reads the environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+from crawler.settings import build_settings, settings_dict
+from milai.config import Settings
+from tests.crawler.helpers import ROOT
+
+
+def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env})
+
+
+@pytest.mark.slow
+def test_importing_the_crawler_reads_no_settings():
+    # an environment Settings would refuse: importing the crawler must not touch it
+    proc = _python("import crawler.settings, crawler.runner, crawler.spiders, crawler.catalogue",
+                   MILAI_DOWNLOAD_DELAY="not-a-number")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_crawler_settings_are_built_from_the_settings_passed_in():
+    settings = build_settings(Settings(download_delay=2.5, download_maxsize=100_000, database_url="sqlite:///x.db"),
+                              {"LOG_LEVEL": "ERROR"})
+    assert settings.getfloat("DOWNLOAD_DELAY") == 2.5 and settings.getint("DOWNLOAD_MAXSIZE") == 100_000
+    assert settings.get("MILAI_DATABASE_URL") == "sqlite:///x.db"
+    assert settings.get("LOG_LEVEL") == "ERROR" and settings.getpriority("LOG_LEVEL") > settings.getpriority("BOT_NAME")
+
+
+@pytest.mark.slow
+def test_the_scrapy_command_line_reads_the_environment_through_scrapy_cfg():
+    proc = _python("import crawler.project_settings as s; print(s.DOWNLOAD_DELAY, s.BOT_NAME)",
+                   MILAI_DOWNLOAD_DELAY="3")
+    assert proc.stdout.split() == ["3.0", "milai"], proc.stderr
+    listed = subprocess.run([sys.executable, "-m", "scrapy", "list"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120, env=dict(os.environ))
+    assert listed.returncode == 0, listed.stderr
+    assert set(listed.stdout.split()) == {"feed", "sitemap", "html", "json"}
+
+
+def test_no_deprecated_randomize_setting():
+    from scrapy.core.downloader import _default_jitter
+    from scrapy.exceptions import ScrapyDeprecationWarning
+
+    assert "RANDOMIZE_DOWNLOAD_DELAY" not in settings_dict(Settings())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScrapyDeprecationWarning)
+        assert _default_jitter(build_settings(Settings())) in (0.0, 0.5)
+
+
+def test_scrapy_settings_are_polite_and_capped():
+    s = build_settings(cfg=Settings(contact_url="https://example.org/contact", redis_url=None))
+    assert s.getbool("ROBOTSTXT_OBEY") and s.getbool("COOKIES_ENABLED")
+    assert s.getint("DOWNLOAD_MAXSIZE") == 10 * 1024 * 1024
+    assert 403 not in s.getlist("RETRY_HTTP_CODES")
+    assert s.get("HTTPCACHE_POLICY") == "crawler.httpcache.MilaiCachePolicy"  # RFC 2616 + robots.txt kept a day
+    assert "https://example.org/contact" in s.get("USER_AGENT")
+    assert "scrapy_redis" not in str(s.get("SCHEDULER"))
+    r = build_settings(cfg=Settings(redis_url="redis://127.0.0.1:6379/5"))
+    assert r.get("SCHEDULER") == "crawler.frontier.ClusterScheduler" and r.get("REDIS_URL").endswith("/5")
