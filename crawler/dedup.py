@@ -29,7 +29,13 @@ _NON_WORD_RE = re.compile(r"\W+")
 
 def words(text: str) -> list[str]:
     """Casefolded, accent-free words of `text` (the dedup normal form)."""
-    return _WORD_RE.findall(fold(text))
+    return list(_words(text))
+
+
+@lru_cache(maxsize=8)
+def _words(text: str) -> tuple[str, ...]:
+    """words(), remembered for the last few texts: the signature and the fingerprint check read the same text."""
+    return tuple(_WORD_RE.findall(fold(text)))
 
 
 def content_fingerprint(text: str) -> str:
@@ -40,15 +46,12 @@ def content_fingerprint(text: str) -> str:
 
 def fingerprint_comparable(text: str) -> bool:
     """True when the text is long enough for an equal fingerprint to mean the same text."""
-    return len(words(text)) >= MIN_FINGERPRINT_WORDS
-
-
-def _shingles(ws: list[str], k: int) -> set[bytes]:
-    return {" ".join(ws[i : i + k]).encode("utf-8") for i in range(max(0, len(ws) - k + 1))}
+    return len(_words(text)) >= MIN_FINGERPRINT_WORDS
 
 
 def shingles(text: str, k: int = SHINGLE) -> set[bytes]:
-    return _shingles(words(text), k)
+    ws = _words(text)
+    return {" ".join(ws[i : i + k]).encode("utf-8") for i in range(max(0, len(ws) - k + 1))}
 
 
 @lru_cache(maxsize=1)

@@ -159,19 +159,18 @@ def _main_or_none(tree: HtmlElement) -> HtmlElement | None:
     return found[0] if found else None
 
 
-def _main(tree: HtmlElement) -> HtmlElement:
-    found = _main_or_none(tree)
+def _main(tree: HtmlElement, found: HtmlElement | None) -> HtmlElement:
+    """The main container `found` by MAIN_SELECTORS, else the body, else the document."""
     if found is not None:
         return found
     body = tree.find("body")
     return body if body is not None else tree
 
 
-def _page_date(tree: HtmlElement, metas: Metas, lang: str | None) -> datetime | None:
-    """A publication date stated in the markup (meta, JSON-LD, <time>)."""
+def _page_date(tree: HtmlElement, main: HtmlElement | None, metas: Metas, lang: str | None) -> datetime | None:
+    """A publication date stated in the markup (meta, JSON-LD, <time> in the main container or marked up)."""
     candidates = _meta(metas, DATE_META)
     candidates += _json_ld_dates(tree)
-    main = _main_or_none(tree)
     times = (_TIMES(main) if main is not None else []) + _MARKED_DATES(tree)
     for time in times:
         stamp = time.get("datetime") or time.get("content")
@@ -281,9 +280,9 @@ def _drop_date_lines(lead: str, language: str | None) -> str:
     return "\n".join(lines) if lines else lead
 
 
-def _fallback_text(tree: HtmlElement) -> str:
-    """The main container's text without scripts, navigation and forms (on a copy: `tree` stays whole)."""
-    container = copy.deepcopy(_main(tree))
+def _fallback_text(container: HtmlElement) -> str:
+    """The main container's text without scripts, navigation and forms (on a copy: the tree stays whole)."""
+    container = copy.deepcopy(container)
     for tag in _NOT_TEXT(container):
         if tag.getparent() is not None:
             tag.drop_tree()  # keeps the text that follows the tag
@@ -345,10 +344,12 @@ def extract_page(
     except ValueError:
         base = url
     doc = _trafilatura(tree, url)
+    found = _main_or_none(tree)
+    main = _main(tree, found)
 
     text = (getattr(doc, "text", None) or "").strip() if doc is not None else ""
     if not text:
-        text = _fallback_text(tree)
+        text = _fallback_text(main)
 
     metas = _metas(tree)
     root = tree.getroottree().getroot()
@@ -368,7 +369,7 @@ def extract_page(
     language = detect_language(f"{title}\n{text}", declared=str(declared) if declared else None,
                                hint=language_hint)
 
-    published = _page_date(tree, metas, language)
+    published = _page_date(tree, found, metas, language)
     if published is None and metadata is not None:
         published = _trafilatura_date(tree, metadata, url)
     if published is None:
@@ -388,5 +389,5 @@ def extract_page(
         language=language,
         canonical_url=canonical,
         alternates=alternates,
-        pdf_links=_pdf_links(_main(tree), base),
+        pdf_links=_pdf_links(main, base),
     )

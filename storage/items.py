@@ -312,10 +312,10 @@ def _store(session: Session, record: PageRecord) -> Stored:
     duplicate_of = match.item_id if match is not None else None
     row = add_item(session, canonical_url=record.canonical_url, source_id=record.source_id,
                    duplicate_of_id=duplicate_of, **record.columns())
-    _attach(session, row, record)
+    _attach(session, row, record, new=True)
     _alias(session, record, row.id)
     if duplicate_of is None:
-        index_item(session, row.id, record.minhash)
+        index_item(session, row.id, record.minhash, new=True)
         return Stored("new", row.id)
     assert match is not None
     return Stored("duplicate", row.id, duplicate_of_id=duplicate_of, reason=match.reason)
@@ -336,14 +336,17 @@ def _revise(session: Session, record: PageRecord) -> Stored:
     return Stored("unchanged", row.id)
 
 
-def _attach(session: Session, row: Item, record: PageRecord) -> None:
+def _attach(session: Session, row: Item, record: PageRecord, *, new: bool = False) -> None:
     """Document symbols and hreflang translation links (always: a page stored later may resolve alternates
-    that earlier pages named)."""
+    that earlier pages named). `new`: the row was inserted in this transaction (no symbols to load)."""
     if record.text and record.symbols:
-        have = {s.symbol for s in row.symbols}
-        for symbol in dict.fromkeys(record.symbols):
-            if symbol not in have:
-                row.symbols.append(ItemSymbol(symbol=symbol))
+        if new:
+            session.add_all(ItemSymbol(item_id=row.id, symbol=symbol) for symbol in dict.fromkeys(record.symbols))
+        else:
+            have = {s.symbol for s in row.symbols}
+            for symbol in dict.fromkeys(record.symbols):
+                if symbol not in have:
+                    row.symbols.append(ItemSymbol(symbol=symbol))
     link_translations(session, row, record.alternates or {})
     session.flush()
 

@@ -64,9 +64,13 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(a == b))
 
 
-def index_item(session: Session, item_id: int, sig: bytes | None, threshold: float = THRESHOLD) -> int:
-    """Store (or replace) the bands of first copy `item_id`; returns the number of rows (0: no signature)."""
-    session.execute(delete(ItemBand).where(ItemBand.item_id == item_id))
+def index_item(
+    session: Session, item_id: int, sig: bytes | None, threshold: float = THRESHOLD, *, new: bool = False
+) -> int:
+    """Store (or replace) the bands of first copy `item_id`; returns the number of rows (0: no signature).
+    `new`: the item was inserted in this transaction, so it has no bands to replace."""
+    if not new:
+        session.execute(delete(ItemBand).where(ItemBand.item_id == item_id))
     values = decode_signature(sig)
     if values is None:
         return 0
