@@ -10,6 +10,7 @@ import copy
 import json
 import logging
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -68,11 +69,21 @@ class Extracted:
     pdf_links: list[str] = field(default_factory=list)
 
 
+_identifier_lock = threading.Lock()
+
+
 @lru_cache(maxsize=1)
-def _identifier() -> LanguageIdentifier:
+def _load_identifier() -> LanguageIdentifier:
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     identifier.set_languages(list(LANGUAGES))
     return identifier
+
+
+def _identifier() -> LanguageIdentifier:
+    """The language model, loaded once per process: the worker threads that want it first wait for one load
+    (each loading its own copy cost a second of CPU per thread at every crawl start)."""
+    with _identifier_lock:
+        return _load_identifier()
 
 
 def _iso639_1(value: str | None) -> str | None:
