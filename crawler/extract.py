@@ -28,9 +28,10 @@ from trafilatura.metadata import examine_meta, extract_meta_json, extract_title,
 from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
-from crawler.bounds import MAX_ALTERNATES, MAX_PDF_LINKS
+from crawler.bounds import MAX_ALTERNATES, MAX_PDF_LINKS, Limits, cut_html
 from crawler.dates import find_date_in_text, parse_date
 from crawler.encoding import decode_html
+from crawler.items import PageItem
 
 log = logging.getLogger(__name__)
 
@@ -402,3 +403,14 @@ def extract_page(
         alternates=alternates,
         pdf_links=_pdf_links(main, base),
     )
+
+
+def extract_html(item: PageItem, limits: Limits | None = None) -> Extracted:
+    """The fetched article page of `item` extracted (its first `limits.html_bytes` bytes: a longer page marks
+    the item's text as truncated). The one place that hands a page's bytes to the decoding step
+    (crawler.encoding), with the charset the server declared and the source's language."""
+    assert item.body is not None
+    body, cut = cut_html(item.body, (limits or Limits()).html_bytes)
+    if cut:
+        item.text_truncated = True
+    return extract_page(body, item.url, encoding=item.encoding, language_hint=item.language_hint)

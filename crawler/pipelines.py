@@ -15,9 +15,9 @@ from scrapy.exceptions import DropItem
 from sqlalchemy import Engine
 
 from crawler import workers
-from crawler.bounds import SUMMARY_MAX_CHARS, Limits, cut_html, cut_text, cut_title, storable
+from crawler.bounds import SUMMARY_MAX_CHARS, Limits, cut_text, cut_title, storable
 from crawler.dedup import content_fingerprint, fingerprint_comparable, signature
-from crawler.extract import Extracted, detect_language, extract_page, summarize
+from crawler.extract import detect_language, extract_html, summarize
 from crawler.guard import MAX_KEY_LENGTH, MAX_URL_LENGTH, STAT_TOO_LONG
 from crawler.items import PageItem
 from crawler.pdf import read_pdf
@@ -28,6 +28,9 @@ from storage.database import get_engine, session_scope
 from storage.items import PageRecord, get_source, store_page
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["ClassifyPipeline", "DedupPipeline", "ExtractPipeline", "NormalisePipeline", "StorePipeline",
+           "extract_html"]  # extract_html: the spiders' PDF-link lookup still imports it from here
 
 CLASSIFY_MAX_CHARS = 200_000  # the relevance scorer reads at most this much text per item
 
@@ -97,16 +100,6 @@ class _OffloadedStage(_ItemStage):
         if not isinstance(item, PageItem):
             return item
         return await workers.run(self.weight(item), self.process, item)
-
-
-def extract_html(item: PageItem, limits: Limits | None = None) -> Extracted:
-    """The fetched article page of `item` extracted (its first `limits.html_bytes` bytes: a longer page marks
-    the item's text as truncated), decoded by crawler.encoding with the server's charset and the language."""
-    assert item.body is not None
-    body, cut = cut_html(item.body, (limits or Limits()).html_bytes)
-    if cut:
-        item.text_truncated = True
-    return extract_page(body, item.url, encoding=item.encoding, language_hint=item.language_hint)
 
 
 class ExtractPipeline(_OffloadedStage):

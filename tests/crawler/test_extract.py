@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from crawler.extract import Extracted, decode_html, detect_language, extract_page, summarize
+from crawler.encoding import decode_html
+from crawler.extract import Extracted, detect_language, extract_page, summarize
 from tests.conftest import shared_fixture
 
 URL = "https://www.example.org/news/2025/autonomous-weapons-talks"
