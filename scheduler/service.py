@@ -1,4 +1,4 @@
-"""`milai run`: APScheduler (crawl job per source, digest job) beside the uvicorn web API."""
+"""`milai run`: APScheduler (crawl job per source, digest job) beside the uvicorn web API and a crawl worker."""
 
 from __future__ import annotations
 
@@ -80,17 +80,21 @@ def schedule_jobs(
     return sorted(job.id for job in scheduler.get_jobs())
 
 
-def run_service(host: str | None = None, port: int | None = None, *, initial_crawl: bool = True) -> None:
-    """Run scheduler and web API until SIGINT/SIGTERM (uvicorn handles the signals)."""
+def run_service(host: str | None = None, port: int | None = None, *, initial_crawl: bool = True,
+                embedded_worker: bool = True, worker_concurrency: int = 2) -> None:
+    """Run scheduler (when elected leader: scheduler.node), the web API and, unless told not to, one embedded
+    crawl worker, until SIGINT/SIGTERM (uvicorn handles the signals)."""
     from api.app import create_app
+    from scheduler.node import EmbeddedWorker, SchedulerNode
 
     settings = get_settings()
     sources = load_catalogue()
-    scheduler = build_scheduler()
-    scheduler.start(paused=True)
-    job_ids = schedule_jobs(scheduler, sources, settings, initial_crawl=initial_crawl)
-    scheduler.resume()
-    log.info("scheduler started with %d jobs for %d sources", len(job_ids), len(sources))
+    ensure_schema(get_engine())
+    node = SchedulerNode(settings, sources, initial_crawl=initial_crawl)
+    node.start()  # a second scheduler on one SQLite file stops here (scheduler.leader.AnotherSchedulerRuns)
+    worker = EmbeddedWorker(settings, concurrency=worker_concurrency) if embedded_worker else None
+    if worker is not None:
+        worker.start()
     config = uvicorn.Config(
         create_app(), host=host or settings.host, port=port or settings.port,
         log_level=settings.log_level.lower(),
@@ -105,6 +109,7 @@ def run_service(host: str | None = None, port: int | None = None, *, initial_cra
         server.run()
     finally:
         log.info("shutting down: stopping scheduler and running crawls")
-        scheduler.shutdown(wait=False)
-        jobs.terminate_children()
+        node.stop()
+        if worker is not None:
+            worker.stop()
         log.info("stopped%s", f" on signal {received[0]}" if received else "")
