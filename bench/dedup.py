@@ -1,6 +1,10 @@
-"""Near-duplicate detection: precision/recall on a labelled set, and throughput on a 100,000-item archive.
+"""Near-duplicate detection: precision/recall on a labelled set, and throughput on a 100,000-item archive,
+with the near-duplicate index in the database (storage.near_duplicates), as the crawler uses it.
 
-Usage: python -m bench.dedup [--rebuild] [--archive N]
+Usage: python -m bench.dedup [--rebuild] [--archive N] [--database URL]
+
+Each threshold gets a fresh SQLite database (the band layout depends on the threshold); the throughput run
+uses --database (default: a temporary SQLite file; give an empty PostgreSQL database to measure that).
 
 The labelled set (bench/data/near_duplicates.jsonl) is built from bench/data/releases.yaml (original texts)
 by realistic edits applied programmatically: other boilerplate, title case changed, a line added,
@@ -12,13 +16,20 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import yaml
+from sqlalchemy import Engine, insert
 
-from crawler.dedup import NearDuplicateIndex, shingles
+from crawler.dedup import THRESHOLD, shingles, signature
+from storage.database import make_engine, session_scope, upgrade
+from storage.models import Item
+from storage.near_duplicates import index_item, near_matches
 
 DATA = Path(__file__).resolve().parent / "data"
 LABELLED = DATA / "near_duplicates.jsonl"
@@ -94,24 +105,51 @@ def build() -> list[dict[str, object]]:
     return rows
 
 
+@contextmanager
+def _database(url: str | None = None) -> Iterator[Engine]:
+    """A migrated database: `url`, or a temporary SQLite file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(url or f"sqlite:///{tmp}/bench.sqlite3")
+        upgrade(engine)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+def _add_first_copies(engine: Engine, sigs: list[bytes], threshold: float, batch: int = 1000) -> list[int]:
+    """Insert one first copy per signature with its bands; their ids in order."""
+    ids: list[int] = []
+    for start in range(0, len(sigs), batch):
+        with session_scope(engine) as session:
+            chunk = sigs[start : start + batch]
+            rows = [{"canonical_url": f"https://bench.example/{start + n}", "url": "u", "minhash": sig or None}
+                    for n, sig in enumerate(chunk)]
+            new = list(session.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True), rows))
+            for item_id, sig in zip(new, chunk, strict=True):
+                index_item(session, item_id, sig, threshold)
+            ids += new
+    return ids
+
+
 def evaluate(rows: list[dict[str, object]], threshold: float) -> tuple[float, float, dict[str, int]]:
-    index = NearDuplicateIndex(threshold=threshold)
     originals = [r for r in rows if r["edit"] == "original"]
-    ids = {r["id"]: n for n, r in enumerate(originals)}
-    for r in originals:
-        index.add(ids[r["id"]], index.signature(str(r["text"])))
-    tp = fp = fn = 0
-    for r in rows:
-        hits = [originals[i]["id"] for i, _ in index.query(index.signature(str(r["text"])))]
-        if r["edit"] == "original":
-            hits = [h for h in hits if h != r["id"]]  # the item itself is not a duplicate
-            fp += len(hits)
-        elif r["of"] is None:
-            fp += len(hits)
-        else:
-            tp += bool(hits) and hits[0] == r["of"]
-            fn += not hits or hits[0] != r["of"]
-            fp += len([h for h in hits if h != r["of"]])
+    with _database() as engine:
+        stored = _add_first_copies(engine, [signature(str(r["text"])) for r in originals], threshold)
+        ids = dict(zip(stored, (r["id"] for r in originals), strict=True))
+        tp = fp = fn = 0
+        with session_scope(engine) as session:
+            for r in rows:
+                hits = [ids[i] for i, _ in near_matches(session, signature(str(r["text"])), threshold)]
+                if r["edit"] == "original":
+                    hits = [h for h in hits if h != r["id"]]  # the item itself is not a duplicate
+                    fp += len(hits)
+                elif r["of"] is None:
+                    fp += len(hits)
+                else:
+                    tp += bool(hits) and hits[0] == r["of"]
+                    fn += not hits or hits[0] != r["of"]
+                    fp += len([h for h in hits if h != r["of"]])
     p = tp / (tp + fp) if tp + fp else 1.0
     rec = tp / (tp + fn) if tp + fn else 1.0
     return p, rec, {"tp": tp, "fp": fp, "fn": fn}
@@ -137,32 +175,41 @@ def _synthetic_texts(n: int, words: int, seed: int) -> list[str]:
     return [" ".join(vocab[row]) for row in ranks]
 
 
-def throughput(n: int) -> None:
-    index = NearDuplicateIndex()
+def throughput(n: int, url: str | None) -> None:
     texts = _synthetic_texts(n, 180, 1)
     start = time.perf_counter()
-    sigs = [index.signature(t) for t in texts]
+    sigs = [signature(t) for t in texts]
     sig_s = n / (time.perf_counter() - start)
-    start = time.perf_counter()
-    for i, sig in enumerate(sigs):
-        index.add(i, sig)
-    add_s = n / (time.perf_counter() - start)
-    rng = random.Random(2)
-    probes = [("Press release. " + texts[rng.randrange(n)] + " Share this page.") for _ in range(1000)]
-    probes += _synthetic_texts(1000, 180, 3)
-    start = time.perf_counter()
-    found = sum(bool(index.query(index.signature(p))) for p in probes)
-    q_s = len(probes) / (time.perf_counter() - start)
-    print(
-        f"archive: {n:,} items | signatures: {sig_s:,.0f}/s | inserts: {add_s:,.0f}/s | "
-        f"signature+query: {q_s:,.0f}/s | probes with a hit: {found}/{len(probes)} (1000 are copies)"
-    )
+    with _database(url) as engine:
+        start = time.perf_counter()
+        _add_first_copies(engine, sigs, THRESHOLD)
+        add_s = n / (time.perf_counter() - start)
+        rng = random.Random(2)
+        probes = [("Press release. " + texts[rng.randrange(n)] + " Share this page.") for _ in range(1000)]
+        probes += _synthetic_texts(1000, 180, 3)
+        found = 0
+        lookups: list[float] = []
+        start = time.perf_counter()
+        with session_scope(engine) as session:
+            for p in probes:
+                sig = signature(p)
+                t0 = time.perf_counter()
+                found += bool(near_matches(session, sig))
+                lookups.append(time.perf_counter() - t0)
+        q_s = len(probes) / (time.perf_counter() - start)
+        p50, p95 = np.percentile(lookups, [50, 95]) * 1000
+        print(
+            f"archive: {n:,} items ({engine.dialect.name}) | signatures: {sig_s:,.0f}/s | inserts with bands: "
+            f"{add_s:,.0f}/s | signature+query: {q_s:,.0f}/s | lookup p50 {p50:.2f} ms p95 {p95:.2f} ms | "
+            f"probes with a hit: {found}/{len(probes)} (1000 are copies)"
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--archive", type=int, default=100_000)
+    parser.add_argument("--database", help="an empty database for the throughput run (default: temporary SQLite)")
     args = parser.parse_args()
     if args.rebuild or not LABELLED.exists():
         rows = build()
@@ -178,7 +225,7 @@ def main() -> int:
         p, r, c = evaluate(rows, threshold)
         print(f"threshold {threshold:.1f}: precision {p:.3f} recall {r:.3f} {c}")
     if args.archive:
-        throughput(args.archive)
+        throughput(args.archive, args.database)
     return 0
 
 

@@ -1,19 +1,32 @@
-"""Article extraction: title, clean text, date, language, canonical URL, alternates and PDF links."""
+"""Article extraction: title, clean text, date, language, canonical URL, alternates and PDF links.
+
+Each page is decoded once (crawler.encoding) and parsed once: one lxml tree, built as trafilatura builds its
+own (trafilatura.utils.load_html), serves trafilatura (which works on a copy) and our own metadata, date and
+link lookups (XPath and CSS selectors compiled once)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import lxml.html
 import trafilatura
-from bs4 import BeautifulSoup, Tag
+from htmldate import find_date
+from lxml.cssselect import CSSSelector
+from lxml.etree import XPath
+from lxml.html import HtmlElement
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
+from trafilatura.metadata import examine_meta, extract_meta_json, extract_title, extract_url
+from trafilatura.settings import Document
+from trafilatura.utils import load_html
 
 from crawler.bounds import MAX_ALTERNATES, MAX_PDF_LINKS
 from crawler.dates import find_date_in_text, parse_date
@@ -56,11 +69,21 @@ class Extracted:
     pdf_links: list[str] = field(default_factory=list)
 
 
+_identifier_lock = threading.Lock()
+
+
 @lru_cache(maxsize=1)
-def _identifier() -> LanguageIdentifier:
+def _load_identifier() -> LanguageIdentifier:
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     identifier.set_languages(list(LANGUAGES))
     return identifier
+
+
+def _identifier() -> LanguageIdentifier:
+    """The language model, loaded once per process: the worker threads that want it first wait for one load
+    (each loading its own copy cost a second of CPU per thread at every crawl start)."""
+    with _identifier_lock:
+        return _load_identifier()
 
 
 def _iso639_1(value: str | None) -> str | None:
@@ -86,14 +109,31 @@ def detect_language(text: str, *, declared: str | None = None, hint: str | None 
 
 Metas = dict[str, list[str]]
 
+_META = XPath("//meta")
+_JSON_LD = XPath('//script[@type="application/ld+json"]')
+_MAIN = CSSSelector(MAIN_SELECTORS)
+_MARKED_DATES = CSSSelector("time[pubdate], [itemprop=datePublished]")
+_TIMES = XPath(".//time")
+_LINKS = XPath("//link[@href]")
+_ANCHORS = XPath(".//a[@href]")
+_BASE = XPath("//base[@href]")
+_HEADING = XPath("(//h1)[1]")
+_TITLE = XPath("(//title)[1]")
+_NOT_TEXT = XPath(".//script | .//style | .//noscript | .//nav | .//header | .//footer | .//aside | .//form")
 
-def _metas(soup: BeautifulSoup) -> Metas:
+
+def _text(element: HtmlElement, separator: str = "") -> str:
+    """The text of `element` and its descendants (BeautifulSoup's get_text(separator))."""
+    return separator.join(element.itertext())
+
+
+def _metas(tree: HtmlElement) -> Metas:
     """The contents of <meta name|property|http-equiv|itemprop> by lower-cased name, in page order."""
     found: Metas = {}
-    for tag in soup.find_all("meta"):
+    for tag in _META(tree):
         key = tag.get("name") or tag.get("property") or tag.get("http-equiv") or tag.get("itemprop")
         content = tag.get("content")
-        if isinstance(key, str) and isinstance(content, str) and content.strip():
+        if key and content and content.strip():
             found.setdefault(key.strip().lower(), []).append(content.strip())
     return found
 
@@ -103,7 +143,7 @@ def _meta(metas: Metas, names: tuple[str, ...]) -> list[str]:
     return [value for name in names for value in metas.get(name, [])]
 
 
-def _json_ld_dates(soup: BeautifulSoup) -> list[str]:
+def _json_ld_dates(tree: HtmlElement) -> list[str]:
     dates: list[str] = []
 
     def walk(node: Any) -> None:
@@ -117,27 +157,35 @@ def _json_ld_dates(soup: BeautifulSoup) -> list[str]:
             for value in node:
                 walk(value)
 
-    for script in soup.find_all("script", type="application/ld+json"):
+    for script in _JSON_LD(tree):
         try:
-            walk(json.loads(script.string or ""))
-        except (json.JSONDecodeError, TypeError):
+            walk(json.loads(script.text or ""))
+        except (json.JSONDecodeError, TypeError, RecursionError):
             continue
     return dates
 
 
-def _main(soup: BeautifulSoup) -> Tag:
-    found = soup.select_one(MAIN_SELECTORS)
-    return found or soup.body or soup
+def _main_or_none(tree: HtmlElement) -> HtmlElement | None:
+    found = _MAIN(tree)
+    return found[0] if found else None
 
 
-def _page_date(soup: BeautifulSoup, metas: Metas, lang: str | None) -> datetime | None:
-    """A publication date stated in the markup (meta, JSON-LD, <time>)."""
+def _main(tree: HtmlElement, found: HtmlElement | None) -> HtmlElement:
+    """The main container `found` by MAIN_SELECTORS, else the body, else the document."""
+    if found is not None:
+        return found
+    body = tree.find("body")
+    return body if body is not None else tree
+
+
+def _page_date(tree: HtmlElement, main: HtmlElement | None, metas: Metas, lang: str | None) -> datetime | None:
+    """A publication date stated in the markup (meta, JSON-LD, <time> in the main container or marked up)."""
     candidates = _meta(metas, DATE_META)
-    candidates += _json_ld_dates(soup)
-    main = soup.select_one(MAIN_SELECTORS)
-    times = (main.find_all("time") if main else []) + soup.select("time[pubdate], [itemprop=datePublished]")
+    candidates += _json_ld_dates(tree)
+    times = (_TIMES(main) if main is not None else []) + _MARKED_DATES(tree)
     for time in times:
-        candidates.append(str(time.get("datetime") or time.get("content") or time.get_text(" ", strip=True)))
+        stamp = time.get("datetime") or time.get("content")
+        candidates.append(stamp or " ".join(t.strip() for t in time.itertext() if t.strip()))
     for candidate in candidates:
         value = parse_date(candidate, lang)
         if value is not None:
@@ -145,24 +193,55 @@ def _page_date(soup: BeautifulSoup, metas: Metas, lang: str | None) -> datetime 
     return None
 
 
-def _trafilatura_date(doc: Any) -> datetime | None:
-    raw = getattr(doc, "date", None) if doc is not None else None
+def _date_params() -> dict[str, Any]:
+    return {"original_date": True, "extensive_search": False, "max_date": datetime.now(UTC).strftime("%Y-%m-%d")}
+
+
+def _trafilatura_metadata(tree: HtmlElement) -> Document:
+    """What trafilatura's metadata extraction reads first (meta tags, then JSON-LD): the title and URL we use,
+    without its author, site name, category, tag and licence searches (they were two thirds of its cost)."""
+    metadata = examine_meta(tree)
+    try:
+        metadata = extract_meta_json(tree, metadata)
+    except Exception:  # bugs in trafilatura's JSON-LD reader, as trafilatura itself guards them
+        log.debug("trafilatura could not read the JSON-LD metadata", exc_info=True)
+    return metadata
+
+
+def _trafilatura_title(tree: HtmlElement, metadata: Document) -> str | None:
+    """trafilatura's title: meta tags, JSON-LD, then its own reading of <title>/<h1>."""
+    try:
+        return metadata.title or extract_title(tree)
+    except Exception:
+        log.debug("trafilatura could not find the title", exc_info=True)
+        return None
+
+
+def _trafilatura_date(tree: HtmlElement, metadata: Document, url: str) -> datetime | None:
+    """htmldate's date as trafilatura asks for it (the page's URL as trafilatura finds it; htmldate works on a
+    copy of the tree)."""
+    try:
+        raw = find_date(tree, **_date_params(), url=metadata.url or extract_url(tree, url))
+    except Exception:  # htmldate raises on odd markup
+        log.debug("htmldate failed on %s", url, exc_info=True)
+        return None
     return parse_date(raw) if raw else None
 
 
-def _links(soup: BeautifulSoup, metas: Metas, base: str) -> tuple[str | None, dict[str, str]]:
+def _links(tree: HtmlElement, metas: Metas, base: str) -> tuple[str | None, dict[str, str]]:
     canonical = None
     alternates: dict[str, str] = {}
-    for link in soup.find_all("link", href=True):
-        rel = {r.lower() for r in (link.get("rel") or [])}
+    for link in _LINKS(tree):
+        rel = {r.lower() for r in (link.get("rel") or "").split()}
         try:
-            href = urljoin(base, str(link["href"]).strip())
+            href = urljoin(base, str(link.get("href")).strip())
         except ValueError:  # a malformed href is no link
             continue
+        hreflang = link.get("hreflang")
         if "canonical" in rel and canonical is None:
             canonical = href
-        elif "alternate" in rel and link.get("hreflang") and len(alternates) < MAX_ALTERNATES:
-            alternates.setdefault(str(link["hreflang"]).strip(), href)
+        elif "alternate" in rel and hreflang and len(alternates) < MAX_ALTERNATES:
+            alternates.setdefault(hreflang.strip(), href)
     if canonical is None:
         og = _meta(metas, ("og:url",))
         try:
@@ -174,12 +253,12 @@ def _links(soup: BeautifulSoup, metas: Metas, base: str) -> tuple[str | None, di
     return canonical, alternates
 
 
-def _pdf_links(container: Tag, base: str) -> list[str]:
+def _pdf_links(container: HtmlElement, base: str) -> list[str]:
     """The first MAX_PDF_LINKS distinct links to .pdf files, in page order."""
     links: dict[str, None] = {}
-    for anchor in container.find_all("a", href=True):
+    for anchor in _ANCHORS(container):
         try:
-            href = urljoin(base, str(anchor["href"]).strip())
+            href = urljoin(base, str(anchor.get("href")).strip())
             pdf = urlsplit(href).path.lower().endswith(".pdf")
         except ValueError:  # a malformed href (bad IPv6 host, port) is no link
             continue
@@ -212,11 +291,13 @@ def _drop_date_lines(lead: str, language: str | None) -> str:
     return "\n".join(lines) if lines else lead
 
 
-def _fallback_text(soup: BeautifulSoup) -> str:
-    container = _main(soup)
-    for tag in container.find_all(["script", "style", "noscript", "nav", "header", "footer", "aside", "form"]):
-        tag.decompose()
-    lines = (line.strip() for line in container.get_text("\n").splitlines())
+def _fallback_text(container: HtmlElement) -> str:
+    """The main container's text without scripts, navigation and forms (on a copy: the tree stays whole)."""
+    container = copy.deepcopy(container)
+    for tag in _NOT_TEXT(container):
+        if tag.getparent() is not None:
+            tag.drop_tree()  # keeps the text that follows the tag
+    lines = (line.strip() for line in _text(container, "\n").splitlines())
     return "\n".join(line for line in lines if line)
 
 
@@ -236,16 +317,29 @@ def summarize(text: str, limit: int = SUMMARY_CHARS) -> str | None:
     return summary
 
 
-def _trafilatura(html: str, url: str) -> Any:
-    params = {"original_date": True, "extensive_search": False, "max_date": datetime.now(UTC).strftime("%Y-%m-%d")}
+def _trafilatura(tree: HtmlElement, url: str) -> Any:
+    """trafilatura's main text (it works on a copy of `tree`); None when it finds none."""
     try:
         return trafilatura.bare_extraction(
-            html, url=url, with_metadata=True, favor_precision=True, include_comments=False,
-            include_tables=True, date_extraction_params=params,
+            tree, url=url, with_metadata=False, favor_precision=True, include_comments=False, include_tables=True,
         )
-    except Exception:  # trafilatura/htmldate raise on odd markup; the BeautifulSoup fallback takes over
+    except Exception:  # trafilatura raises on odd markup; our own fallback takes over
         log.debug("trafilatura failed on %s", url, exc_info=True)
         return None
+
+
+def parse_html(html: str) -> HtmlElement:
+    """The page's one lxml tree, parsed as trafilatura parses it (a fragment, which trafilatura rejects, as
+    lxml's HTML parser reads it); an empty document when nothing parses."""
+    for parse in (load_html, lxml.html.document_fromstring):
+        try:
+            tree = parse(html)
+        except Exception:  # lxml refuses some inputs outright (empty, only a comment, …)
+            log.debug("lxml could not parse the page", exc_info=True)
+            continue
+        if tree is not None:
+            return tree
+    return lxml.html.document_fromstring("<html><body></body></html>")
 
 
 def extract_page(
@@ -254,35 +348,41 @@ def extract_page(
     """Extract an article page whose server declared the charset `encoding`; a page without a findable
     date has published None."""
     html = decode_html(body, encoding, language_hint)
-    soup = BeautifulSoup(html, "lxml")
-    base_tag = soup.find("base", href=True)
+    tree = parse_html(html)
+    base_tags = _BASE(tree)
     try:
-        base = urljoin(url, str(base_tag["href"])) if base_tag else url
+        base = urljoin(url, str(base_tags[0].get("href"))) if base_tags else url
     except ValueError:
         base = url
-    doc = _trafilatura(html, url)
+    doc = _trafilatura(tree, url)
+    found = _main_or_none(tree)
+    main = _main(tree, found)
 
     text = (getattr(doc, "text", None) or "").strip() if doc is not None else ""
     if not text:
-        text = _fallback_text(BeautifulSoup(html, "lxml"))
+        text = _fallback_text(main)
 
-    metas = _metas(soup)
-    html_tag = soup.find("html")
+    metas = _metas(tree)
+    root = tree.getroottree().getroot()
     declared = next(iter(_meta(metas, LANGUAGE_META)), None)
-    if declared is None and html_tag is not None:
-        declared = html_tag.get("lang") or html_tag.get("xml:lang")  # type: ignore[assignment]
+    if declared is None and root.tag == "html":
+        declared = root.get("lang") or root.get("xml:lang")
 
-    title = _clean(getattr(doc, "title", None) if doc is not None else None)
+    # trafilatura's title and date count when trafilatura read the page (as with its own metadata extraction)
+    metadata = _trafilatura_metadata(tree) if doc is not None else None
+    title = _clean(_trafilatura_title(tree, metadata)) if metadata is not None else ""
     if not title:
         title = _clean(next(iter(_meta(metas, TITLE_META)), None))
     if not title:
-        heading = soup.find("h1") or soup.find("title")
-        title = _clean(heading.get_text(" ") if heading else "")
+        headings = _HEADING(tree) or _TITLE(tree)
+        title = _clean(_text(headings[0], " ") if headings else "")
 
     language = detect_language(f"{title}\n{text}", declared=str(declared) if declared else None,
                                hint=language_hint)
 
-    published = _page_date(soup, metas, language) or _trafilatura_date(doc)
+    published = _page_date(tree, found, metas, language)
+    if published is None and metadata is not None:
+        published = _trafilatura_date(tree, metadata, url)
     if published is None:
         published = find_date_in_text(f"{title}\n{text}", language)
 
@@ -290,7 +390,7 @@ def extract_page(
     lead = _drop_date_lines(text[len(title):] if title and text.startswith(title) else text, language)
     summary = _clean(description)[:SUMMARY_CHARS] if description else summarize(lead)
 
-    canonical, alternates = _links(soup, metas, base)
+    canonical, alternates = _links(tree, metas, base)
     return Extracted(
         title=title,
         text=text,
@@ -300,5 +400,5 @@ def extract_page(
         language=language,
         canonical_url=canonical,
         alternates=alternates,
-        pdf_links=_pdf_links(_main(soup), base),
+        pdf_links=_pdf_links(main, base),
     )

@@ -6,7 +6,6 @@ the other sources; dedup and store run on the reactor thread, one item at a time
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime
 from typing import Any, Self
 from urllib.parse import urljoin, urlsplit
@@ -14,12 +13,11 @@ from urllib.parse import urljoin, urlsplit
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 
 from crawler import workers
 from crawler.article import extract_html
 from crawler.bounds import SUMMARY_MAX_CHARS, Limits, cut_text, cut_title, storable
-from crawler.dedup import NearDuplicateIndex, content_fingerprint, find_duplicate
+from crawler.dedup import content_fingerprint, fingerprint_comparable, signature
 from crawler.extract import detect_language, summarize
 from crawler.guard import MAX_KEY_LENGTH, MAX_URL_LENGTH, STAT_TOO_LONG
 from crawler.items import PageItem
@@ -28,18 +26,19 @@ from crawler.relevance import classify
 from crawler.symbols import find_symbols
 from crawler.urls import canonicalize, clean_url, same_site
 from storage.database import get_engine, session_scope
-from storage.items import add_item, get_item_by_url, get_source, remember_alias, revise_item
-from storage.links import link_translations
-from storage.models import Item, ItemSymbol, utcnow
+from storage.items import PageRecord, get_source, store_page
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["ClassifyPipeline", "DedupPipeline", "ExtractPipeline", "NormalisePipeline", "StorePipeline",
+           "extract_html"]  # extract_html: the spiders' PDF-link lookup still imports it from here
 
 CLASSIFY_MAX_CHARS = 200_000  # the relevance scorer reads at most this much text per item
 
 
 class _ItemStage:
     """A pipeline stage: handles PageItems; an unexpected failure drops the item, is counted, and puts its URL
-    into the same backoff as a failed download (crawler.extensions.CrawlRunRecorder records it), so an item
+    into the same backoff as a failed download (crawler.extensions.backoff.UrlBackoff records it), so an item
     that cannot be processed or stored is not tried again on every crawl."""
 
     stage = "item"
@@ -213,49 +212,26 @@ class ClassifyPipeline(_OffloadedStage):
         return item
 
 
-_indexes: dict[str, NearDuplicateIndex] = {}
-_index_lock = threading.Lock()
-
-
-def shared_index(engine: Engine) -> NearDuplicateIndex:
-    """One near-duplicate index per database per process, shared by all the crawl's spiders."""
-    key = str(engine.url)
-    with _index_lock:
-        if key not in _indexes:
-            with session_scope(engine) as session:
-                _indexes[key] = NearDuplicateIndex.from_session(session)
-        return _indexes[key]
-
-
-class DedupPipeline(_ItemStage):
-    """Exact canonical URL (drop), exact content fingerprint and near-duplicate text (keep, marked)."""
+class DedupPipeline(_OffloadedStage):
+    """What the duplicate decision needs, computed in a worker thread: the text fingerprint and the MinHash
+    signature. The decision itself is taken by storage.items.store_page, in the
+    transaction that stores the item."""
 
     stage = "dedup"
 
+    def weight(self, item: PageItem) -> int:
+        return len(item.text)
+
     def handle(self, item: PageItem) -> PageItem:
-        item.content_hash = content_fingerprint(item.text) if item.text.strip() else None
-        index = shared_index(self.engine)
-        if item.text.strip():
-            item.minhash = index.signature(item.text)
-        if item.revise_id is not None:
-            return item
-        with session_scope(self.engine) as session:
-            match = find_duplicate(session, index, text=item.text, canonical_url=item.canonical_url,
-                                   fingerprint=item.content_hash, signature=item.minhash)
-            if match is not None and match.reason != "url":
-                item.duplicate_of_id, item.duplicate_reason = match.item_id, match.reason
-                target = session.get(Item, match.item_id)
-                if target is not None and target.duplicate_of_id is not None:  # the first copy, never another copy
-                    item.duplicate_of_id = target.duplicate_of_id
-        if match is not None and match.reason == "url":
-            self.stats.inc_value("milai/duplicate")
-            remember_fetched_alias(self.engine, item, match.item_id)
-            raise DropItem(f"already stored: {item.canonical_url}", log_level="INFO")
+        has_text = bool(item.text.strip())
+        item.content_hash = content_fingerprint(item.text) if has_text else None
+        item.minhash = signature(item.text) if has_text else None
         return item
 
 
 class StorePipeline(_ItemStage):
-    """Insert new items (with symbols and translation links) or record a revision of a known one."""
+    """One storage call per page (storage.items.store_page): a new item, a marked copy, a revision of a known
+    one, or a drop when the URL is stored already."""
 
     stage = "store"
 
@@ -268,94 +244,49 @@ class StorePipeline(_ItemStage):
             source = get_source(session, self.crawler.spider.name if self.crawler.spider else "")
             self._source_id = source.id if source is not None else None
 
+    def record(self, item: PageItem) -> PageRecord:
+        return PageRecord(
+            canonical_url=item.canonical_url,
+            url=item.display_url or clean_url(item.url),
+            kind=item.kind,
+            title=item.title,
+            listing_title=item.listing_title,
+            summary=item.summary,
+            text=item.text,
+            text_truncated=item.text_truncated,
+            published=item.published,
+            date_origin=item.date_origin,
+            language=item.language,
+            relevant=item.relevant,
+            score=item.score,
+            matches=item.matches,
+            content_hash=item.content_hash,
+            minhash=item.minhash,
+            source_id=self._source_id,
+            fetched_key=item.fetched_key or None,
+            revise_id=item.revise_id,
+            match_fingerprint=fingerprint_comparable(item.text),
+            symbols=find_symbols(item.text) if item.text else (),
+            alternates=item.alternates,
+        )
+
     def handle(self, item: PageItem) -> PageItem:
-        fields = {
-            "url": item.display_url or clean_url(item.url),
-            "kind": item.kind,
-            "title": item.title,
-            "listing_title": item.listing_title,
-            "summary": item.summary,
-            "text": item.text,
-            "text_truncated": item.text_truncated,
-            "published": item.published,
-            "date_origin": item.date_origin,
-            "language": item.language,
-            "relevant": item.relevant,
-            "score": item.score,
-            "matches": item.matches,
-            "content_hash": item.content_hash,
-            "minhash": item.minhash,
-        }
-        if item.revise_id is not None:
-            self._revise(item, fields)
-            return item
-        try:
-            with session_scope(self.engine) as session:
-                row = add_item(
-                    session,
-                    canonical_url=item.canonical_url,
-                    source_id=self._source_id,
-                    duplicate_of_id=item.duplicate_of_id,
-                    **fields,
-                )
-                self._attach(session, row, item)
-                item_id = row.id
-        except IntegrityError as exc:  # stored meanwhile by another spider of this crawl?
-            with session_scope(self.engine) as session:
-                stored = get_item_by_url(session, item.canonical_url)
-                stored_id = stored.id if stored is not None else None
-            if stored_id is None:  # no: the database refused the row itself (a real store failure)
-                raise
+        stored = store_page(self.engine, self.record(item))
+        if stored.outcome == "vanished":
+            raise DropItem(f"revised item {item.revise_id} vanished", log_level="WARNING")
+        if stored.outcome == "known":
             self.stats.inc_value("milai/duplicate")
-            remember_fetched_alias(self.engine, item, stored_id)
-            raise DropItem(f"already stored: {item.canonical_url}", log_level="INFO") from exc
-        remember_fetched_alias(self.engine, item, item_id)
-        if item.minhash is not None and item.duplicate_of_id is None:
-            shared_index(self.engine).add(item_id, item.minhash)
-        if item.duplicate_of_id is not None:
+            raise DropItem(f"already stored: {item.canonical_url}", log_level="INFO")
+        item.duplicate_of_id, item.duplicate_reason = stored.duplicate_of_id, stored.reason
+        if stored.outcome in ("updated", "unchanged"):
+            self.stats.inc_value(f"milai/{stored.outcome}")
+        elif stored.outcome == "duplicate":
             self.stats.inc_value("milai/duplicate")
         else:
             self.stats.inc_value("milai/new")
             if not item.relevant:
                 self.stats.inc_value("milai/off_topic")
         return item
-
-    def _revise(self, item: PageItem, fields: dict[str, Any]) -> None:
-        with session_scope(self.engine) as session:
-            row = session.get(Item, item.revise_id)
-            if row is None:
-                raise DropItem(f"revised item {item.revise_id} vanished", log_level="WARNING")
-            if revise_item(session, row, **fields):
-                self._attach(session, row, item)
-                self.stats.inc_value("milai/updated")
-            else:
-                row.listing_title = item.listing_title or row.listing_title
-                row.fetched_at = utcnow()  # seen again: the listing's update time is now accounted for
-                self.stats.inc_value("milai/unchanged")
-
-    @staticmethod
-    def _attach(session: Any, row: Item, item: PageItem) -> None:
-        """Document symbols and hreflang translation links."""
-        if item.text:
-            have = {s.symbol for s in row.symbols}
-            for symbol in dict.fromkeys(find_symbols(item.text)):
-                if symbol not in have:
-                    row.symbols.append(ItemSymbol(symbol=symbol))
-        # always: a page stored later may resolve alternates that earlier pages named
-        link_translations(session, row, item.alternates or {})
-        session.flush()
-
-
-def remember_fetched_alias(engine: Engine, item: PageItem, item_id: int | None) -> None:
-    """A fetched URL stored under another key (a mirror declaring rel=canonical) is remembered as an alias,
-    so the next crawl skips it before fetching."""
-    if item_id is None or not item.fetched_key or item.fetched_key == item.canonical_url:
-        return
-    try:
-        with session_scope(engine) as session:
-            remember_alias(session, item.fetched_key, item_id)
-    except IntegrityError:  # recorded meanwhile by another spider of this crawl
-        logger.debug("alias %s recorded concurrently", item.fetched_key)
 
 
 def _key_fits(url: str, limit: int) -> bool:

@@ -1,16 +1,21 @@
-"""Item and source persistence for the crawler: catalogue sync, known-URL lookups, items, revisions, health."""
+"""Item and source persistence for the crawler: catalogue sync, known-URL lookups, storing a page (dedup
+decision, item or revision, symbols, links, aliases and near-duplicate bands in one transaction), health."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.models import CrawlRun, Item, ItemRevision, Source, UrlAlias, utcnow
+from storage.database import session_scope
+from storage.links import link_translations
+from storage.models import CrawlRun, Item, ItemRevision, ItemSymbol, Source, UrlAlias, utcnow
+from storage.near_duplicates import index_item, lock_for_store, lock_keys, near_matches
 
 LAYOUT_WARNING = "no links found although this source used to yield links (page layout changed?)"
 _LOOKUP_BATCH = 500
@@ -195,6 +200,163 @@ def revise_item(session: Session, item: Item, **fields: Any) -> bool:
     item.updated_at = utcnow()
     session.flush()
     return True
+
+
+@dataclass(frozen=True)
+class Match:
+    """A stored item that a page duplicates, and why."""
+
+    item_id: int
+    reason: Literal["url", "fingerprint", "near"]
+    similarity: float
+
+
+def find_duplicate(
+    session: Session, *, canonical_url: str, fingerprint: str | None = None, signature: bytes | None = None,
+) -> Match | None:
+    """The stored item a page duplicates: same canonical URL, same text fingerprint (give None when the text
+    is too short for that to mean anything), or nearly the same text (storage.near_duplicates). A copy found by
+    its text points at its first copy, never at another copy."""
+    same_url = session.scalar(select(Item.id).where(Item.canonical_url == canonical_url))
+    if same_url is not None:
+        return Match(same_url, "url", 1.0)
+    if fingerprint:
+        row = session.execute(
+            select(Item.id, Item.duplicate_of_id)
+            .where(Item.content_hash == fingerprint)
+            .order_by(Item.duplicate_of_id.is_not(None), Item.id)
+            .limit(1)
+        ).first()
+        if row is not None:
+            return Match(row.duplicate_of_id or row.id, "fingerprint", 1.0)
+    for item_id, similarity in near_matches(session, signature)[:1]:
+        return Match(item_id, "near", similarity)
+    return None
+
+
+@dataclass
+class PageRecord:
+    """One fetched and processed page, as the crawler hands it to `store_page` (Item columns, plus what goes
+    with the item: symbols, hreflang alternates, the fetched key to remember as an alias)."""
+
+    canonical_url: str
+    url: str
+    kind: str = "article"
+    title: str = ""
+    listing_title: str | None = None
+    summary: str | None = None
+    text: str = ""
+    text_truncated: bool = False
+    published: datetime | None = None
+    date_origin: str = "none"
+    language: str | None = None
+    relevant: bool = False
+    score: float = 0.0
+    matches: Any = None
+    content_hash: str | None = None
+    minhash: bytes | None = None
+    source_id: int | None = None
+    fetched_key: str | None = None  # canonicalize(fetched URL): an alias when it is not canonical_url
+    revise_id: int | None = None  # a known item the listing says changed: record a revision of it
+    match_fingerprint: bool = True  # the text is long enough for an equal fingerprint to mean "same text"
+    symbols: Sequence[str] = ()
+    alternates: dict[str, str] | None = None
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "url": self.url, "kind": self.kind, "title": self.title, "listing_title": self.listing_title,
+            "summary": self.summary, "text": self.text, "text_truncated": self.text_truncated,
+            "published": self.published, "date_origin": self.date_origin, "language": self.language,
+            "relevant": self.relevant, "score": self.score,
+            "matches": self.matches if self.matches is not None else {},
+            "content_hash": self.content_hash, "minhash": self.minhash,
+        }
+
+
+Outcome = Literal["new", "duplicate", "known", "updated", "unchanged", "vanished"]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What `store_page` did: `new` first copy, `duplicate` copy stored and marked, `known` URL (nothing
+    stored), `updated` / `unchanged` revision check, `vanished` (the item to revise is gone)."""
+
+    outcome: Outcome
+    item_id: int | None
+    duplicate_of_id: int | None = None
+    reason: str | None = None
+
+
+def store_page(engine: Engine, record: PageRecord) -> Stored:
+    """Store one page in one transaction: the duplicate decision, the item (or its revision), symbols,
+    translation links, the fetched-URL alias and its near-duplicate bands. Pages that could duplicate each
+    other are serialised (storage.near_duplicates.lock_for_store), so concurrent crawls keep exactly one first
+    copy. A failure rolls everything back; a conflict with a concurrent writer is retried once."""
+    try:
+        with session_scope(engine) as session:
+            return _store(session, record)
+    except IntegrityError:  # e.g. the alias or URL written meanwhile outside the locks: decide again
+        with session_scope(engine) as session:
+            return _store(session, record)
+
+
+def _store(session: Session, record: PageRecord) -> Stored:
+    fingerprint = record.content_hash if record.match_fingerprint else None
+    lock_for_store(session, lock_keys(url=record.canonical_url, fingerprint=fingerprint, sig=record.minhash))
+    if record.revise_id is not None:
+        return _revise(session, record)
+    match = find_duplicate(session, canonical_url=record.canonical_url, fingerprint=fingerprint,
+                           signature=record.minhash)
+    if match is not None and match.reason == "url":
+        _alias(session, record, match.item_id)
+        return Stored("known", match.item_id, reason="url")
+    duplicate_of = match.item_id if match is not None else None
+    row = add_item(session, canonical_url=record.canonical_url, source_id=record.source_id,
+                   duplicate_of_id=duplicate_of, **record.columns())
+    _attach(session, row, record, new=True)
+    _alias(session, record, row.id)
+    if duplicate_of is None:
+        index_item(session, row.id, record.minhash, new=True)
+        return Stored("new", row.id)
+    assert match is not None
+    return Stored("duplicate", row.id, duplicate_of_id=duplicate_of, reason=match.reason)
+
+
+def _revise(session: Session, record: PageRecord) -> Stored:
+    row = session.get(Item, record.revise_id)
+    if row is None:
+        return Stored("vanished", record.revise_id)
+    old_minhash = row.minhash
+    if revise_item(session, row, **record.columns()):
+        _attach(session, row, record)
+        if row.duplicate_of_id is None and row.minhash != old_minhash:
+            index_item(session, row.id, row.minhash)
+        return Stored("updated", row.id)
+    row.listing_title = record.listing_title or row.listing_title
+    row.fetched_at = utcnow()  # seen again: the listing's update time is now accounted for
+    return Stored("unchanged", row.id)
+
+
+def _attach(session: Session, row: Item, record: PageRecord, *, new: bool = False) -> None:
+    """Document symbols and hreflang translation links (always: a page stored later may resolve alternates
+    that earlier pages named). `new`: the row was inserted in this transaction (no symbols to load)."""
+    if record.text and record.symbols:
+        if new:
+            session.add_all(ItemSymbol(item_id=row.id, symbol=symbol) for symbol in dict.fromkeys(record.symbols))
+        else:
+            have = {s.symbol for s in row.symbols}
+            for symbol in dict.fromkeys(record.symbols):
+                if symbol not in have:
+                    row.symbols.append(ItemSymbol(symbol=symbol))
+    link_translations(session, row, record.alternates or {})
+    session.flush()
+
+
+def _alias(session: Session, record: PageRecord, item_id: int) -> None:
+    """A fetched URL stored under another key (a mirror declaring rel=canonical) is remembered as an alias,
+    so the next crawl skips it before fetching."""
+    if record.fetched_key and record.fetched_key != record.canonical_url:
+        remember_alias(session, record.fetched_key, item_id)
 
 
 def start_run(session: Session, source: Source) -> CrawlRun:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -14,6 +15,8 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -159,6 +162,20 @@ class ItemSymbol(Base):
     symbol: Mapped[str] = mapped_column(String(120), index=True)
 
     item: Mapped[Item] = relationship(back_populates="symbols")
+
+
+class ItemBand(Base):
+    """One MinHash LSH band of a first copy's signature (storage.near_duplicates): the near-duplicate index."""
+
+    __tablename__ = "item_bands"
+    __table_args__ = (
+        PrimaryKeyConstraint("band", "key", "item_id", name="pk_item_bands"),
+        Index("ix_item_bands_item_id", "item_id"),
+    )
+
+    band: Mapped[int] = mapped_column(SmallInteger)
+    key: Mapped[int] = mapped_column(BigInteger)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
 
 
 class ItemLink(Base):

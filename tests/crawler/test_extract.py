@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from crawler.extract import Extracted, decode_html, detect_language, extract_page, summarize
+from crawler.encoding import decode_html
+from crawler.extract import Extracted, detect_language, extract_page, summarize
 from tests.conftest import shared_fixture
 from tests.crawler.sites import Article, article_html
 
@@ -221,3 +222,42 @@ def test_summary_does_not_start_with_the_date_line():
     ])
     ex = extract_page(article_html(page).encode(), "http://example.org/news/x")
     assert ex.summary and ex.summary.startswith("The Dutch government hosted")
+
+
+def test_a_page_is_parsed_once_and_trafilatura_reads_that_tree(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import lxml.html
+    import trafilatura
+
+    from crawler import extract
+
+    parsed: list[object] = []
+    given: list[object] = []
+    real_parse, real_bare = extract.load_html, trafilatura.bare_extraction
+
+    def counting_parse(html):  # type: ignore[no-untyped-def]
+        tree = real_parse(html)
+        parsed.append(tree)
+        return tree
+
+    def recording_bare(content, **kw):  # type: ignore[no-untyped-def]
+        given.append(content)
+        return real_bare(content, **kw)
+
+    def no_soup(*args, **kw):  # type: ignore[no-untyped-def]
+        raise AssertionError("BeautifulSoup on the hot path")
+
+    monkeypatch.setattr(extract, "load_html", counting_parse)
+    monkeypatch.setattr(trafilatura, "bare_extraction", recording_bare)
+    monkeypatch.setattr("bs4.BeautifulSoup", no_soup)
+    result = extract_page(ARTICLE.encode(), URL)
+    assert len(parsed) == 1 and isinstance(parsed[0], lxml.html.HtmlElement)
+    assert given == parsed  # trafilatura works on (a copy of) our tree, and leaves ours whole
+    assert result.title == "Autonomous weapons talks continue" and result.pdf_links  # read from the same tree
+    assert len(parsed[0].xpath("//nav")) == 1
+
+
+def test_a_fragment_without_html_document_markup_is_still_extracted() -> None:
+    result = extract_page(b"<h1>Dateline</h1><p>Delegations met in Geneva on 24 September 2025 to discuss "
+                          b"autonomous weapons.</p><a href='/annex.pdf'>Annex</a>", URL)
+    assert result.title == "Dateline" and "Delegations met in Geneva" in result.text
+    assert result.pdf_links == ["https://www.example.org/annex.pdf"]

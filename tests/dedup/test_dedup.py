@@ -1,14 +1,16 @@
-"""Exact and near-duplicate detection, the index rebuilt from a database, document symbols, translation links."""
+"""Exact and near-duplicate detection (the index in the database), document symbols, translation links."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from crawler.dedup import NearDuplicateIndex, content_fingerprint, find_duplicate
+from crawler.dedup import THRESHOLD, content_fingerprint, fingerprint_comparable, signature
 from crawler.symbols import find_symbols
 from storage.database import make_engine, session_scope
+from storage.items import find_duplicate
 from storage.links import link_translations, related_items, symbol_url
-from storage.models import Item, ItemLink, ItemSymbol, PendingAlternate, Source
+from storage.models import Item, ItemBand, ItemLink, ItemSymbol, PendingAlternate, Source
+from storage.near_duplicates import index_item, near_matches
 
 RELEASE = """The Ministry of Foreign Affairs today announced that the country will host a regional
 consultation on responsible use of artificial intelligence in the military domain next spring.
@@ -34,41 +36,46 @@ def test_fingerprint_ignores_case_and_whitespace() -> None:
     assert content_fingerprint("hello world") != content_fingerprint("hello there")
 
 
-def test_near_duplicate_with_boilerplate_and_added_line() -> None:
-    index = NearDuplicateIndex()
-    index.add(1, index.signature(RELEASE))
-    index.add(2, index.signature(OTHER_RELEASE))
-    copy = BOILERPLATE + RELEASE.upper() + "\nThis text was updated with a correction to the date." + FOOTER
-    hits = index.query(index.signature(copy))
-    assert hits and hits[0][0] == 1 and hits[0][1] >= index.threshold
-    assert all(item_id != 2 for item_id, _ in hits)
+def _first_copies(session, *texts: str) -> list[int]:  # type: ignore[no-untyped-def]
+    """Store `texts` as first copies with their bands; their ids."""
+    return [_store(session, f"https://first.example/{n}", text).id for n, text in enumerate(texts)]
 
 
-def test_reordered_paragraphs_still_match() -> None:
-    index = NearDuplicateIndex()
-    index.add(1, index.signature(RELEASE))
-    sentences = RELEASE.split(". ")
-    reordered = ". ".join(sentences[3:] + sentences[:3])
-    assert [i for i, _ in index.query(index.signature(reordered))] == [1]
+def test_near_duplicate_with_boilerplate_and_added_line(engine) -> None:
+    with session_scope(engine) as session:
+        first, other = _first_copies(session, RELEASE, OTHER_RELEASE)
+        copy = BOILERPLATE + RELEASE.upper() + "\nThis text was updated with a correction to the date." + FOOTER
+        hits = near_matches(session, signature(copy))
+        assert hits and hits[0][0] == first and hits[0][1] >= THRESHOLD
+        assert all(item_id != other for item_id, _ in hits)
 
 
-def test_different_release_on_same_topic_does_not_match() -> None:
-    index = NearDuplicateIndex()
-    index.add(1, index.signature(RELEASE))
-    assert index.query(index.signature(OTHER_RELEASE)) == []
+def test_reordered_paragraphs_still_match(engine) -> None:
+    with session_scope(engine) as session:
+        [first] = _first_copies(session, RELEASE)
+        sentences = RELEASE.split(". ")
+        reordered = ". ".join(sentences[3:] + sentences[:3])
+        assert [i for i, _ in near_matches(session, signature(reordered))] == [first]
 
 
-def test_short_texts_get_no_signature() -> None:
-    index = NearDuplicateIndex()
-    assert index.signature("Military AI summit opens") == b""
-    index.add(1, b"")
-    assert len(index) == 0
-    assert index.query(b"") == []
-    assert index.query(b"garbage") == []
+def test_different_release_on_same_topic_does_not_match(engine) -> None:
+    with session_scope(engine) as session:
+        _first_copies(session, RELEASE)
+        assert near_matches(session, signature(OTHER_RELEASE)) == []
 
 
-def _store(session, url: str, text: str, index: NearDuplicateIndex | None = None, **kw) -> Item:  # type: ignore[no-untyped-def]
-    sig = (index or NearDuplicateIndex()).signature(text)
+def test_short_texts_get_no_signature(engine) -> None:
+    assert signature("Military AI summit opens") == b""
+    with session_scope(engine) as session:
+        item = _store(session, "https://short.example/", "Military AI summit opens")
+        assert index_item(session, item.id, b"") == 0
+        assert session.scalars(select(ItemBand)).all() == []
+        assert near_matches(session, b"") == []
+        assert near_matches(session, b"garbage") == []
+
+
+def _store(session, url: str, text: str, **kw) -> Item:  # type: ignore[no-untyped-def]
+    sig = signature(text)
     item = Item(
         canonical_url=url,
         url=url,
@@ -80,10 +87,12 @@ def _store(session, url: str, text: str, index: NearDuplicateIndex | None = None
     )
     session.add(item)
     session.flush()
+    if item.duplicate_of_id is None:
+        index_item(session, item.id, item.minhash)
     return item
 
 
-def test_find_duplicate_order_and_rebuild_from_database(db_url: str) -> None:
+def test_find_duplicate_order_url_then_fingerprint_then_near(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
         with session_scope(engine) as session:
@@ -91,20 +100,25 @@ def test_find_duplicate_order_and_rebuild_from_database(db_url: str) -> None:
             _store(session, "https://a.example/2", OTHER_RELEASE)
             copy = _store(session, "https://b.example/copy", RELEASE + " Extra line.", duplicate_of_id=first.id)
             first_id, copy_id = first.id, copy.id
-        with session_scope(engine) as session:
-            index = NearDuplicateIndex.from_session(session)  # survives a restart: rebuilt from items.minhash
-            assert len(index) == 2 and copy_id not in {i for i, _ in index.query(index.signature(RELEASE))}
-            by_url = find_duplicate(session, index, text="anything", canonical_url="https://a.example/1")
+        with session_scope(engine) as session:  # another session (a restart): the index is in the database
+            assert session.scalar(select(func.count(func.distinct(ItemBand.item_id)))) == 2
+            assert copy_id not in {i for i, _ in near_matches(session, signature(RELEASE))}
+
+            def find(text: str, url: str):  # type: ignore[no-untyped-def]
+                fp = content_fingerprint(text) if fingerprint_comparable(text) else None
+                return find_duplicate(session, canonical_url=url, fingerprint=fp, signature=signature(text))
+
+            by_url = find("anything", "https://a.example/1")
             assert by_url is not None and (by_url.item_id, by_url.reason) == (first_id, "url")
-            by_hash = find_duplicate(session, index, text=RELEASE.lower(), canonical_url="https://c.example/x")
+            by_hash = find(RELEASE.lower(), "https://c.example/x")
             assert by_hash is not None and (by_hash.item_id, by_hash.reason) == (first_id, "fingerprint")
-            near = find_duplicate(
-                session, index, text=BOILERPLATE + RELEASE + FOOTER, canonical_url="https://d.example/"
-            )
+            near = find(BOILERPLATE + RELEASE + FOOTER, "https://d.example/")
             assert near is not None and near.item_id == first_id and near.reason == "near" and near.similarity >= 0.5
-            assert find_duplicate(session, index, text="Short title", canonical_url="https://e.example/") is None
+            assert find("Short title", "https://e.example/") is None
             unrelated = "A completely different text about the weather and local football results " * 5
-            assert find_duplicate(session, index, text=unrelated, canonical_url="https://f.example/") is None
+            assert find(unrelated, "https://f.example/") is None
+            by_copy_hash = find(RELEASE + " Extra line.", "https://g.example/")  # the copy's text: its first copy
+            assert by_copy_hash is not None and (by_copy_hash.item_id, by_copy_hash.reason) == (first_id, "fingerprint")
     finally:
         engine.dispose()
 
@@ -182,25 +196,3 @@ def test_related_items_duplicates_publishers_symbols(db_url: str) -> None:
             assert related_items(session, 10**6)["duplicates"] == []
     finally:
         engine.dispose()
-
-
-def test_find_duplicate_uses_precomputed_fingerprint_and_signature(engine) -> None:
-    """The pipeline hands over what it already computed; the answer is the same as computing it again."""
-    from sqlalchemy.orm import Session
-
-    with Session(engine) as session:
-        src = Source(name="s", publisher="P", kind="feed", url="https://s.example/feed")
-        session.add(src)
-        session.flush()
-        index = NearDuplicateIndex()
-        sig = index.signature(RELEASE)
-        first = Item(canonical_url="https://s.example/1", url="https://s.example/1", source_id=src.id,
-                     title="t", text=RELEASE, content_hash=content_fingerprint(RELEASE), minhash=sig)
-        session.add(first)
-        session.flush()
-        index.add(first.id, sig)
-        copy = RELEASE + "\nRepublished with permission."
-        given = find_duplicate(session, index, text=copy, canonical_url="https://o.example/1",
-                               fingerprint=content_fingerprint(copy), signature=index.signature(copy))
-        computed = find_duplicate(session, index, text=copy, canonical_url="https://o.example/1")
-        assert given == computed and given is not None and given.item_id == first.id

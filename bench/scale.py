@@ -1,0 +1,226 @@
+"""Crawl cost against archive size: start-up time, RSS and near-duplicate lookups with 0 … N archived signatures.
+
+Usage: python -m bench.scale [--sizes 0 200000] [--postgres URL] [--articles 30]
+
+For each archive size and dialect (SQLite; PostgreSQL when --postgres names a server's admin database, e.g.
+postgresql+psycopg://postgres@127.0.0.1:5432/postgres): a fresh migrated database is filled directly with N
+first copies (random MinHash signatures and their bands, generated rows, no crawl), then
+
+- a one-source crawl (`crawler.runner.run_crawl`, a loopback feed of --articles articles, politeness lowered) runs
+  in a fresh process that reports the time from process start to its pipelines being open, its RSS then, and
+  its peak RSS and wall time at the end;
+- 400 near-duplicate lookups (half of them copies of archived items) measure p50/p95 lookup time.
+
+The crawl's cost must not grow with the archive: start-up, RSS and lookup time stay flat as N grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from sqlalchemy import Engine, create_engine, insert, select, text
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE_FILE = "MILAI_BENCH_PROBE_FILE"
+LAUNCHED = "MILAI_BENCH_LAUNCHED"  # time.time() when the crawl process was launched
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Probe:
+    """A Scrapy extension for the crawl process: time and RSS when the spider (and its pipelines) opened, and
+    at the end; written to $MILAI_BENCH_PROBE_FILE."""
+
+    def __init__(self, path: str, launched: float) -> None:
+        self.path = path
+        self.launched = launched
+        self.data: dict[str, float] = {}
+
+    def _since_launch(self) -> float:
+        return time.time() - self.launched
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> Probe:
+        from scrapy import signals
+
+        probe = cls(os.environ[PROBE_FILE], float(os.environ[LAUNCHED]))
+        crawler.signals.connect(probe.opened, signal=signals.spider_opened)
+        crawler.signals.connect(probe.first_item, signal=signals.item_scraped)
+        crawler.signals.connect(probe.closed, signal=signals.spider_closed)
+        return probe
+
+    def opened(self, spider: Any) -> None:
+        self.data.update(open_s=self._since_launch(), open_rss_mb=_rss_mb())
+
+    def first_item(self, item: Any, spider: Any) -> None:
+        if "first_item_s" not in self.data:
+            self.data.update(first_item_s=self._since_launch(), first_item_rss_mb=_rss_mb())
+
+    def closed(self, spider: Any) -> None:
+        self.data.update(closed_s=self._since_launch(), end_rss_mb=_rss_mb(),
+                         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        Path(self.path).write_text(json.dumps(self.data), encoding="utf-8")
+
+
+def _crawl_process(catalogue: Path) -> int:
+    """The crawl, in this (fresh) process: one source, politeness lowered, with the probe."""
+    from crawler.runner import load_sources, run_crawl
+    from crawler.settings import EXTENSIONS
+
+    summaries = run_crawl(catalogue=load_sources(catalogue), overrides={
+        "EXTENSIONS": {**EXTENSIONS, "bench.scale.Probe": 900}, "LOG_LEVEL": "ERROR",
+    })
+    print(json.dumps({"stored": sum(s.new + s.duplicate for s in summaries)}))
+    return 0
+
+
+def fill(engine: Engine, n: int, batch: int = 5000) -> float:
+    """Insert `n` first copies with random signatures and their bands; returns seconds taken."""
+    from storage.models import Item, ItemBand
+    from storage.near_duplicates import band_keys, encode_signature
+
+    rng = np.random.default_rng(7)
+    started = time.perf_counter()
+    for start in range(0, n, batch):
+        count = min(batch, n - start)
+        values = rng.integers(0, 2**32, size=(count, 128), dtype=np.uint64)
+        sigs = [encode_signature(v) for v in values]
+        with engine.begin() as conn:
+            rows = [{"canonical_url": f"https://archive.example/{start + i}", "url": "u", "kind": "article",
+                     "title": "archived", "text": "", "date_origin": "none", "relevant": False, "score": 0.0,
+                     "matches": {}, "revision": 1, "text_truncated": False, "minhash": sig}
+                    for i, sig in enumerate(sigs)]
+            ids = list(conn.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True), rows))
+            bands = [{"item_id": item_id, "band": b, "key": k}
+                     for item_id, v in zip(ids, values, strict=True) for b, k in band_keys(v)]
+            conn.execute(insert(ItemBand), bands)
+    return time.perf_counter() - started
+
+
+def lookups(engine: Engine, probes: int = 400) -> tuple[float, float, int]:
+    """p50 and p95 ms of near-duplicate lookups (half of the probes copy an archived item), and the hits."""
+    from storage.database import session_scope
+    from storage.models import Item
+    from storage.near_duplicates import decode_signature, encode_signature, near_matches
+
+    rng = np.random.default_rng(11)
+    with session_scope(engine) as session:
+        stored = [bytes(s) for s in session.scalars(select(Item.minhash).where(Item.minhash.is_not(None))
+                                                     .order_by(Item.id).limit(probes // 2))]
+    sigs = []
+    for sig in stored:  # a copy: 10 % of the MinHash values differ
+        values = decode_signature(sig)
+        assert values is not None
+        values = values.copy()
+        values[rng.choice(128, 13, replace=False)] = rng.integers(0, 2**32, 13, dtype=np.uint64)
+        sigs.append(encode_signature(values))
+    sigs += [encode_signature(v) for v in rng.integers(0, 2**32, size=(probes - len(sigs), 128), dtype=np.uint64)]
+    times, hits = [], 0
+    with session_scope(engine) as session:
+        near_matches(session, sigs[0])  # warm the statement cache
+        for sig in sigs:
+            started = time.perf_counter()
+            hits += bool(near_matches(session, sig))
+            times.append((time.perf_counter() - started) * 1000)
+    p50, p95 = np.percentile(times, [50, 95])
+    return float(p50), float(p95), hits
+
+
+def crawl(db_url: str, feed: str, tmp: Path) -> dict[str, float]:
+    catalogue = tmp / "sources.yaml"
+    catalogue.write_text(yaml.safe_dump({"sources": [
+        {"name": "scale-probe", "publisher": "Scale", "kind": "feed", "url": feed}]}), encoding="utf-8")
+    probe = tmp / f"probe-{uuid.uuid4().hex}.json"
+    env = {**os.environ, "MILAI_DATABASE_URL": db_url, "MILAI_DATA_DIR": str(tmp), "MILAI_SOURCES": str(catalogue),
+           "MILAI_DOWNLOAD_DELAY": "0", "MILAI_AUTOTHROTTLE": "false", "MILAI_HTTPCACHE": "false",
+           "MILAI_RETRY_TIMES": "0", "MILAI_CONCURRENT_REQUESTS_PER_DOMAIN": "8", "MILAI_LOG_LEVEL": "ERROR",
+           PROBE_FILE: str(probe)}
+    started = time.perf_counter()
+    env[LAUNCHED] = repr(time.time())
+    done = subprocess.run([sys.executable, "-m", "bench.scale", "--crawl-process", str(catalogue)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=1800)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"crawl failed: {done.stderr[-2000:]}")
+    data: dict[str, float] = json.loads(probe.read_text(encoding="utf-8"))
+    data["wall_s"] = wall
+    data["stored"] = json.loads(done.stdout.strip().splitlines()[-1])["stored"]
+    return data
+
+
+def _databases(dialect: str, tmp: Path, admin: str | None) -> tuple[str, Any]:
+    """A new empty database URL and its clean-up."""
+    if dialect == "sqlite":
+        return f"sqlite:///{tmp}/scale-{uuid.uuid4().hex[:8]}.sqlite3", lambda: None
+    assert admin is not None
+    name = f"milai_scale_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+    return admin.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[0, 200_000])
+    parser.add_argument("--postgres", help="admin URL of a PostgreSQL server (a database is created per size)")
+    parser.add_argument("--articles", type=int, default=30, help="articles of the crawled source")
+    parser.add_argument("--crawl-process", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.crawl_process:
+        return _crawl_process(args.crawl_process)
+
+    from bench.crawl import Site
+    from storage.database import make_engine, upgrade
+
+    site = Site(0, args.articles)
+    dialects = ["sqlite"] + (["postgresql"] if args.postgres else [])
+    print(f"one-source crawl of {args.articles} loopback articles; archive of N first copies with signatures")
+    print(f"{'dialect':<11}{'N':>9}{'fill s':>8}{'open s':>8}{'RSS open':>10}{'1st item s':>11}{'crawl s':>9}"
+          f"{'peak RSS':>10}{'stored':>8}{'lookup p50':>12}{'p95 ms':>8}")
+    for dialect in dialects:
+        for n in args.sizes:
+            with tempfile.TemporaryDirectory(prefix="milai-scale-") as tmp_name:
+                tmp = Path(tmp_name)
+                url, drop = _databases(dialect, tmp, args.postgres)
+                try:
+                    engine = make_engine(url)
+                    upgrade(engine)
+                    filled = fill(engine, n)
+                    p50, p95, _hits = lookups(engine) if n else (float("nan"), float("nan"), 0)
+                    engine.dispose()
+                    r = crawl(url, site.feed, tmp)
+                finally:
+                    drop()
+            print(f"{dialect:<11}{n:>9,}{filled:>8.1f}{r['open_s']:>8.2f}{r['open_rss_mb']:>8.0f}MB"
+                  f"{r.get('first_item_s', float('nan')):>11.2f}{r['closed_s']:>9.2f}{r['peak_rss_mb']:>8.0f}MB"
+                  f"{int(r['stored']):>8}{p50:>12.2f}{p95:>8.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
