@@ -11,8 +11,10 @@ from scrapy.crawler import Crawler
 from twisted.internet import task
 from twisted.python.failure import Failure
 
+from crawler.diagnosis import run_facts
 from crawler.spiders.base import META_LISTING, count_error
 from storage.database import get_engine, session_scope
+from storage.health import record_run_facts
 from storage.items import finish_run, forget_url_failures, get_source, record_url_failure, start_run
 from storage.runs import HEARTBEAT, close_stale_runs, heartbeat
 
@@ -37,6 +39,7 @@ def counters(stats: dict[str, Any]) -> dict[str, int]:
         # items whose text was cut at the length cap (crawler.bounds)
         "skipped": int(stats.get("milai/skipped_scheme", 0)) + int(stats.get("milai/url_too_long", 0)),
         "refused": int(stats.get("milai/refused_address", 0)),
+        "robots_skipped": int(stats.get("milai/robots_skipped", 0)),  # disallowed by robots.txt: not errors
         "truncated": int(stats.get("milai/truncated", 0)),
     }
 
@@ -131,6 +134,7 @@ class CrawlRunRecorder:
             return
         with session_scope(self.engine) as session:
             finish_run(session, self.run_id, status=status, counters=counters(stats), error=error)
+            record_run_facts(session, self.run_id, run_facts(stats))  # the run's health verdict (storage.health)
 
     def _record_urls(self, spider: Spider) -> None:
         """Failed article URLs back off across crawls (storage.items.record_url_failure); fetched ones are cleared."""

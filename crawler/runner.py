@@ -45,6 +45,7 @@ class SourceSummary:
     off_topic: int = 0
     errors: int = 0
     skipped: int = 0  # links that are not http(s) or too long
+    robots_skipped: int = 0  # links robots.txt disallows (skipped, not errors)
     refused: int = 0  # requests the network guard refused (private addresses outside the source's origin)
     truncated: int = 0  # items stored with their text cut at MILAI_MAX_TEXT_CHARS
     error: str | None = None

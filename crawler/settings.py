@@ -39,7 +39,10 @@ DOWNLOAD_HANDLERS = {
     "ftp": None,
 }
 GUARDED_RESOLVER = "crawler.resolver.GuardedResolver"
-EXTENSIONS = {"crawler.extensions.CrawlRunRecorder": 500}
+EXTENSIONS = {
+    "crawler.diagnosis.ListingDiagnosis": 400,  # what the listing and robots.txt answered (source health)
+    "crawler.extensions.CrawlRunRecorder": 500,
+}
 
 
 def _user_agent(cfg: Settings) -> str:

@@ -201,9 +201,10 @@ class UrlAlias(Base):
 
 
 class CrawlRun(Base):
-    """One crawl of one source, with its counters."""
+    """One crawl of one source, with its counters and what its listing answered (storage.health)."""
 
     __tablename__ = "crawl_runs"
+    __table_args__ = (Index("ix_crawl_runs_source_finished", "source_id", "finished_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
@@ -221,6 +222,14 @@ class CrawlRun(Base):
     off_topic: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
     error_summary: Mapped[str | None] = mapped_column(Text)
+    # what the listing and robots.txt answered (crawler.diagnosis), links robots.txt disallowed (not errors)
+    listing_status: Mapped[int | None] = mapped_column(Integer)
+    robots_status: Mapped[int | None] = mapped_column(Integer)
+    robots_skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    problem: Mapped[str | None] = mapped_column(String(200))  # "challenge:Akamai", "not_well_formed", …
+    # the run's verdict (storage.health.STATES) and its one-line reason; compared run to run for operator alerts
+    health: Mapped[str | None] = mapped_column(String(20))
+    health_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Subscription(Base):

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from alerts import subscriptions as subs
 from api.deps import SessionDep, item_filter
-from api.routes.items import list_sources, load_item
+from api.routes.items import list_sources, load_item, sources_with_health
 from api.templating import templates
 from storage.links import related_items
 from storage.models import Item
@@ -73,7 +73,7 @@ def item_page(request: Request, session: SessionDep, item: Annotated[Item, Depen
 
 @router.get("/sources", response_class=HTMLResponse)
 def sources_page(request: Request, session: SessionDep) -> HTMLResponse:
-    return _render(request, "sources.html", {"sources": list_sources(session)})
+    return _render(request, "sources.html", {"sources": sources_with_health(session)})
 
 
 @router.post("/subscribe", response_class=HTMLResponse)

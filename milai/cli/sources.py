@@ -8,11 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from milai.cli.common import console, fail
 
 sources_app = typer.Typer(help="The source catalogue and its health.", no_args_is_help=True)
+
+
+_COLOURS = {"ok": "green", "disabled": "dim", "never_crawled": "dim", "failing": "red", "blocked": "red",
+            "not_found": "red", "not_well_formed": "red"}
 
 
 def _ago(iso: str | None) -> str:
@@ -23,16 +28,24 @@ def _rows() -> list[dict[str, Any]]:
     from sqlalchemy import select
 
     from crawler.catalogue import load_catalogue
+    from milai.config import get_settings
     from storage.database import ensure_schema, session_scope
+    from storage.health import ACTIONS as HEALTH_ACTIONS
+    from storage.health import NEVER_CRAWLED, Health, health_of_sources
     from storage.models import Source
 
     catalogue = load_catalogue()
     ensure_schema()
     with session_scope() as session:
         health = {s.name: s for s in session.scalars(select(Source))}
+        verdicts = health_of_sources(session, [e.name for e in catalogue], silent_factor=get_settings().silent_factor,
+                                     enabled={e.name: e.enabled for e in catalogue})
         rows = []
         for entry in catalogue:
             h = health.get(entry.name)
+            verdict = verdicts.get(entry.name) or (
+                Health("disabled", "disabled in the catalogue", HEALTH_ACTIONS["disabled"]) if not entry.enabled
+                else Health(NEVER_CRAWLED, "not crawled yet", HEALTH_ACTIONS[NEVER_CRAWLED]))
             rows.append({
                 "name": entry.name, "publisher": entry.publisher, "kind": entry.kind,
                 "language": entry.language, "url": entry.url, "enabled": entry.enabled,
@@ -43,6 +56,7 @@ def _rows() -> list[dict[str, Any]]:
                 "last_links_found": h.last_links_found if h else None,
                 "last_new_items": h.last_new_items if h else None,
                 "warning": h.warning if h else None,
+                "health": verdict.as_dict(),
             })
     return rows
 
@@ -63,16 +77,11 @@ def list_cmd(output: str = typer.Option("table", "--format", help="table or json
     for col in ("name", "publisher", "kind", "lang", "last success", "fails", "links", "new", "health"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        if r["warning"]:
-            health = f"[yellow]{r['warning']}[/]"
-        elif r["consecutive_failures"]:
-            health = f"[red]{(r['last_error'] or 'failing')[:80]}[/]"
-        elif r["last_success"]:
-            health = "[green]ok[/]"
-        else:
-            health = "not crawled yet"
-        if not r["enabled"]:
-            health = "disabled"
+        verdict = r["health"]
+        colour = _COLOURS.get(verdict["state"], "yellow")
+        health = f"[{colour}]{escape(verdict['label'])}[/]: {escape(verdict['reason'][:120])}"
+        if verdict["state"] not in ("ok", "disabled"):
+            health += f"\n[dim]→ {escape(verdict['action'])}[/]"
         table.add_row(r["name"], r["publisher"], r["kind"], r["language"] or "", _ago(r["last_success"]),
                       str(r["consecutive_failures"]), str(r["last_links_found"] or ""),
                       str(r["last_new_items"] or ""), health)

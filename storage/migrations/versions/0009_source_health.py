@@ -1,0 +1,35 @@
+"""Source health from crawl runs: what the listing answered (HTTP status, robots.txt status, challenge or parse
+problem), links skipped by robots.txt, and the health verdict of each run (storage.health), so a change of health
+is seen by comparing a run with the one before it.
+
+Revision ID: 0009_source_health
+Revises: 0006
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009_source_health"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+_COLUMNS = ("listing_status", "robots_status", "robots_skipped", "problem", "health", "health_reason")
+
+
+def upgrade() -> None:
+    op.add_column("crawl_runs", sa.Column("listing_status", sa.Integer(), nullable=True))
+    op.add_column("crawl_runs", sa.Column("robots_status", sa.Integer(), nullable=True))
+    op.add_column("crawl_runs", sa.Column("robots_skipped", sa.Integer(), nullable=False, server_default="0"))
+    op.add_column("crawl_runs", sa.Column("problem", sa.String(length=200), nullable=True))
+    op.add_column("crawl_runs", sa.Column("health", sa.String(length=20), nullable=True))
+    op.add_column("crawl_runs", sa.Column("health_reason", sa.Text(), nullable=True))
+    op.create_index("ix_crawl_runs_source_finished", "crawl_runs", ["source_id", "finished_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_crawl_runs_source_finished", table_name="crawl_runs")
+    with op.batch_alter_table("crawl_runs") as batch:
+        for name in reversed(_COLUMNS):
+            batch.drop_column(name)
