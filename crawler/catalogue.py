@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -96,6 +97,38 @@ class _StrictLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def suggest(word: str, choices: Sequence[str]) -> str | None:
+    """The choice nearest to a mistyped `word` ("lnks" -> "links"), or None when none is close."""
+    near = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return near[0] if near else None
+
+
+FIELDS: tuple[str, ...] = tuple(SourceConfig.model_fields)
+_KINDS = ("feed", "sitemap", "html", "json")
+
+
+def _plain_message(error: Any) -> str:
+    """A validation error in plain words, naming the nearest valid field or value for a typo."""
+    loc = error.get("loc") or ()
+    field = str(loc[0]) if loc else "-"
+    kind = error.get("type")
+    given = error.get("input")
+    if kind == "extra_forbidden":
+        near = suggest(field, FIELDS)
+        hint = f"; did you mean {near!r}?" if near else "; see docs/sources.md for the fields"
+        return f"unknown field {field!r}{hint}"
+    if kind == "missing":
+        return f"the field {field!r} is required"
+    if kind == "literal_error" and field == "kind" and isinstance(given, str):
+        near = suggest(given, _KINDS)
+        hint = f"; did you mean {near!r}?" if near else ""
+        return f"unknown kind {given!r}: use one of {', '.join(_KINDS)}{hint}"
+    if kind == "string_pattern_mismatch" and field == "name":
+        return (f"invalid name {given!r}: use 2-119 lower-case letters, digits and hyphens, "
+                "starting with a letter or digit")
+    return str(error["msg"])
 
 
 def _entry_label(index: int, raw: Any) -> str:
@@ -199,7 +232,7 @@ def _parse(path: Path) -> tuple[list[SourceConfig], list[Problem]]:
             source = None
             for error in exc.errors():
                 field = ".".join(str(part) for part in error["loc"]) or "-"
-                entry_problems.append(Problem(file, label, field, error["msg"]))
+                entry_problems.append(Problem(file, label, field, _plain_message(error)))
         for field, message in _extra_checks(raw):
             entry_problems.append(Problem(file, label, field, message))
         name = raw.get("name")

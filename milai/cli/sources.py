@@ -105,4 +105,7 @@ def validate_cmd(file: Path = typer.Argument(None, help="Catalogue YAML (default
 
 
 def register(app: typer.Typer) -> None:
+    from milai.cli import source_tools
+
+    source_tools.register(sources_app)  # check, add
     app.add_typer(sources_app, name="sources")

@@ -177,3 +177,22 @@ def test_bundled_catalogue_is_valid_and_broad() -> None:
                 "Ministry of Defence", "Department of State", "Rijksoverheid", "Auswärtiges Amt",
                 "Ministerio de Defensa", "Ministère des Armées", "Japan", "Canada", "Austral", "REAIM"):
         assert org in publishers, org
+
+
+def test_typos_get_plain_words_and_the_nearest_valid_field(tmp_path: Path) -> None:
+    path = tmp_path / "typos.yaml"
+    path.write_text(
+        "sources:\n"
+        "  - name: Bad_Name\n    publisher: P\n    kind: htlm\n    url: https://example.org/news\n    lnks: a.news\n"
+        "  - name: no-url\n    publisher: P\n    kind: feed\n    langauge: en\n    xyzzy: 1\n",
+        encoding="utf-8",
+    )
+    messages = {(p.entry, p.field): p.message for p in validate_file(path)}
+    assert messages[("#0 Bad_Name", "lnks")] == "unknown field 'lnks'; did you mean 'links'?"
+    assert messages[("#0 Bad_Name", "kind")] == (
+        "unknown kind 'htlm': use one of feed, sitemap, html, json; did you mean 'html'?")
+    assert "lower-case letters, digits and hyphens" in messages[("#0 Bad_Name", "name")]
+    assert messages[("#1 no-url", "langauge")] == "unknown field 'langauge'; did you mean 'language'?"
+    assert messages[("#1 no-url", "xyzzy")] == "unknown field 'xyzzy'; see docs/sources.md for the fields"
+    assert messages[("#1 no-url", "url")] == "the field 'url' is required"
+    assert not any("Extra inputs" in m for m in messages.values())
