@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
-from alerts import ledger
+from alerts import ledger, operator
 from alerts.compose import batch_created, batch_subject, build_digest
 from alerts.ledger import Claim
 from alerts.mail import MailConfigError, MailError, SmtpConfig, send_message
@@ -86,11 +86,15 @@ def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None) -> tuple[bo
             ok, error = False, "the Apprise channel needs the 'apprise' package"
         return ok, None, error, _elapsed_ms(started)
     assert smtp is not None
-    message = build_digest(
-        batch_id=claim.batch_id, payload=claim.payload, to=claim.target, mail_from=settings.mail_from,
-        unsubscribe_url=unsubscribe_url(settings, claim.unsubscribe_token), query=claim.query,
-        timezone=claim.timezone, frequency=claim.frequency,
-    )
+    if operator.is_health(claim.payload):  # source-health changes for the admin (alerts.operator)
+        message = operator.build_email(batch_id=claim.batch_id, payload=claim.payload, to=claim.target,
+                                       mail_from=settings.mail_from)
+    else:
+        message = build_digest(
+            batch_id=claim.batch_id, payload=claim.payload, to=claim.target, mail_from=settings.mail_from,
+            unsubscribe_url=unsubscribe_url(settings, claim.unsubscribe_token), query=claim.query,
+            timezone=claim.timezone, frequency=claim.frequency,
+        )
     started = time.monotonic()
     try:
         send_message(smtp, message)
@@ -124,6 +128,7 @@ def send_due(
 
     engine = ensure_schema(engine)
     report = DigestReport()
+    operator.plan(engine, clock(), settings)  # source-health changes since the last run, one message each
     ledger.plan(engine, clock(), force=force)
 
     smtp: SmtpConfig | None = None

@@ -59,9 +59,14 @@ class Settings(BaseSettings):
     webhook_timeout: float = Field(10.0, gt=0, le=300)
     webhook_max_failure_days: float = Field(3.0, gt=0, le=365)
     webhook_max_attempts: int = Field(12, ge=1, le=100)
+    # the operator channel: source-health changes, one message per digest run (alerts.operator)
+    admin_email: str | None = None
+    admin_webhook_url: str | None = None
+    admin_webhook_secret: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
-    @field_validator("database_url", "smtp_url", "redis_url", "contact_url")
+    @field_validator("database_url", "smtp_url", "redis_url", "contact_url", "admin_email", "admin_webhook_url",
+                     "admin_webhook_secret")
     @classmethod
     def _blank_is_none(cls, v: str | None) -> str | None:
         return v or None

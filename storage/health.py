@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import CrawlRun, Item, Source, utcnow
@@ -266,3 +266,20 @@ def health_changes(session: Session, run_ids: Iterable[int]) -> list[tuple[Sourc
         source = session.get_one(Source, run.source_id)
         out.append((source, run, previous))
     return out
+
+
+def unnotified_changes(session: Session) -> tuple[list[int], list[tuple[Source, CrawlRun, str | None]]]:
+    """The finished runs with a verdict nobody looked at yet for operator alerts, and among them the health
+    changes (source, run, previous state): what one operator message of this run tells."""
+    ids = list(session.scalars(
+        select(CrawlRun.id).where(CrawlRun.health.is_not(None), CrawlRun.notified_at.is_(None),
+                                  CrawlRun.finished_at.is_not(None)).order_by(CrawlRun.id)
+    ))
+    return ids, health_changes(session, ids)
+
+
+def mark_notified(session: Session, run_ids: Sequence[int], now: datetime | None = None) -> None:
+    """Record that the runs' verdicts were handled (told, or nothing changed)."""
+    for start in range(0, len(run_ids), 500):
+        session.execute(update(CrawlRun).where(CrawlRun.id.in_(run_ids[start:start + 500]))
+                        .values(notified_at=now or utcnow()).execution_options(synchronize_session=False))

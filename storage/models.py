@@ -230,6 +230,7 @@ class CrawlRun(Base):
     # the run's verdict (storage.health.STATES) and its one-line reason; compared run to run for operator alerts
     health: Mapped[str | None] = mapped_column(String(20))
     health_reason: Mapped[str | None] = mapped_column(Text)
+    notified_at: Mapped[datetime | None]  # looked at for operator alerts (alerts.operator)
 
 
 class Subscription(Base):
@@ -239,6 +240,8 @@ class Subscription(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(20))  # email | webhook
+    # digest: a reader's saved search; operator: the admin channel for source-health changes (alerts.operator)
+    purpose: Mapped[str] = mapped_column(String(20), default="digest", server_default="digest")
     target: Mapped[str] = mapped_column(Text)  # email address or webhook URL
     secret: Mapped[str | None] = mapped_column(Text)  # webhook signing secret (whsec_…)
     query: Mapped[str | None] = mapped_column(Text)

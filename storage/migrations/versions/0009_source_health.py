@@ -2,6 +2,10 @@
 problem), links skipped by robots.txt, and the health verdict of each run (storage.health), so a change of health
 is seen by comparing a run with the one before it.
 
+Also: crawl_runs.notified_at (the run's verdict was looked at for operator alerts, alerts.operator) and
+subscriptions.purpose ("digest", or "operator": the admin channel that receives health changes through the
+delivery ledger and never item digests).
+
 Revision ID: 0009_source_health
 Revises: 0006
 """
@@ -15,7 +19,7 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-_COLUMNS = ("listing_status", "robots_status", "robots_skipped", "problem", "health", "health_reason")
+_COLUMNS = ("listing_status", "robots_status", "robots_skipped", "problem", "health", "health_reason", "notified_at")
 
 
 def upgrade() -> None:
@@ -25,10 +29,15 @@ def upgrade() -> None:
     op.add_column("crawl_runs", sa.Column("problem", sa.String(length=200), nullable=True))
     op.add_column("crawl_runs", sa.Column("health", sa.String(length=20), nullable=True))
     op.add_column("crawl_runs", sa.Column("health_reason", sa.Text(), nullable=True))
+    op.add_column("crawl_runs", sa.Column("notified_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index("ix_crawl_runs_source_finished", "crawl_runs", ["source_id", "finished_at"])
+    op.add_column("subscriptions", sa.Column("purpose", sa.String(length=20), nullable=False,
+                                             server_default="digest"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("subscriptions") as batch:
+        batch.drop_column("purpose")
     op.drop_index("ix_crawl_runs_source_finished", table_name="crawl_runs")
     with op.batch_alter_table("crawl_runs") as batch:
         for name in reversed(_COLUMNS):
