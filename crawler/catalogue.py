@@ -213,7 +213,9 @@ def _extra_checks(raw: dict[str, Any]) -> Iterable[tuple[str, str]]:
         yield "max_pages", "must be at least 1"
 
 
-def _parse(path: Path) -> tuple[list[SourceConfig], list[Problem]]:
+def _parse(path: Path, base: dict[str, dict[str, Any]] | None = None) -> tuple[list[SourceConfig], list[Problem]]:
+    """The valid sources of the file at `path` and every problem; with `base` (the bundled entries by name) an
+    entry naming a bundled source is merged over it, so a user file may override or disable it by name."""
     file = str(path)
     entries, problems = _read(path)
     if entries is None:
@@ -225,6 +227,8 @@ def _parse(path: Path) -> tuple[list[SourceConfig], list[Problem]]:
         if not isinstance(raw, dict):
             problems.append(Problem(file, label, "-", "an entry must be a mapping of fields"))
             continue
+        if base and isinstance(raw.get("name"), str) and raw["name"] in base:
+            raw = {**base[raw["name"]], **raw}
         entry_problems: list[Problem] = []
         try:
             source = SourceConfig.model_validate(raw)
@@ -244,23 +248,71 @@ def _parse(path: Path) -> tuple[list[SourceConfig], list[Problem]]:
         problems.extend(entry_problems)
         if source is not None and not entry_problems:
             sources.append(source)
-    if not entries:
+    if not entries and base is None:
         problems.append(Problem(file, "-", "sources", "the catalogue lists no sources"))
     return sources, problems
 
 
-def validate_file(path: str | Path) -> list[Problem]:
-    """Every problem in a catalogue file (empty when it is valid)."""
-    return _parse(Path(path))[1]
+def _raw_entries(path: Path) -> dict[str, dict[str, Any]]:
+    entries, _ = _read(path)
+    return {e["name"]: e for e in entries or [] if isinstance(e, dict) and isinstance(e.get("name"), str)}
 
 
-def load_catalogue(path: str | Path | None = None) -> list[SourceConfig]:
-    """The sources of a catalogue (default: the configured one); raises CatalogueError if invalid."""
+def merge(bundled: list[SourceConfig], user: list[SourceConfig]) -> list[SourceConfig]:
+    """The bundled sources with the user's entries replacing those of the same name, then the user's new ones."""
+    by_name = {s.name: s for s in user}
+    merged = [by_name.pop(s.name, s) for s in bundled]
+    return merged + [s for s in user if s.name in by_name]
+
+
+def user_catalogue_path() -> Path:
+    from milai.config import get_settings
+
+    return get_settings().user_sources_path
+
+
+def validate_file(path: str | Path, *, base: str | Path | None = None) -> list[Problem]:
+    """Every problem in a catalogue file (empty when it is valid); `base`: the catalogue a user file overrides."""
+    return _parse(Path(path), _raw_entries(Path(base)) if base is not None else None)[1]
+
+
+def load_catalogue(path: str | Path | None = None, *, user: str | Path | None = None) -> list[SourceConfig]:
+    """The sources of a catalogue; raises CatalogueError if invalid. By default the configured catalogue
+    (MILAI_SOURCES, the bundled one) merged with the user's own file (MILAI_USER_SOURCES) when it exists:
+    its entries add sources, or override / disable (`enabled: false`) bundled ones by name."""
     if path is None:
         from milai.config import get_settings
 
         path = get_settings().sources
+        user = user if user is not None else user_catalogue_path()
     sources, problems = _parse(Path(path))
+    if user is not None and Path(user).exists():
+        mine, user_problems = _parse(Path(user), _raw_entries(Path(path)))
+        problems += user_problems
+        sources = merge(sources, mine)
     if problems:
         raise CatalogueError(problems)
     return sources
+
+
+def append_entry(path: str | Path, entry: dict[str, Any], comment: str, *, base: str | Path | None = None) -> None:
+    """Append `entry` (with `comment` above it) to the user catalogue at `path`, creating it when absent; the
+    file is validated afterwards (over `base`) and left as it was when that fails (CatalogueError)."""
+    target = Path(path)
+    before = target.read_text(encoding="utf-8") if target.exists() else None
+    header = "# Your own sources (docs/sources.md): merged over the bundled catalogue by name.\nsources:\n"
+    text = before if before and before.strip() else header
+    if not text.endswith("\n"):
+        text += "\n"
+    dumped = yaml.safe_dump([entry], allow_unicode=True, sort_keys=False, width=110)
+    block = "".join(f"  {line}\n" for line in dumped.splitlines())
+    comments = "".join(f"  # {line}\n" for line in comment.splitlines())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text + "\n" + comments + block, encoding="utf-8")
+    problems = validate_file(target, base=base)
+    if problems:
+        if before is None:
+            target.unlink()
+        else:
+            target.write_text(before, encoding="utf-8")
+        raise CatalogueError(problems)

@@ -203,14 +203,8 @@ def _problems(source: SourceConfig, report: CheckReport, stats: dict[str, Any]) 
     return problems
 
 
-def check_source(source: SourceConfig, *, limit: int = DEFAULT_LIMIT,
-                 overrides: dict[str, Any] | None = None) -> CheckReport:
-    """Crawl `source` once without storing anything and report what was found (call once per process)."""
-    settings = build_settings({**check_settings(limit), **(overrides or {})})
-    process = CrawlerProcess(settings, install_root_handler=False)
-    crawler = process.create_crawler(SPIDERS[source.kind])
-    process.crawl(crawler, source=source)
-    process.start()
+def _report(source: SourceConfig, crawler: Crawler, limit: int) -> CheckReport:
+    """What a finished check crawl of `source` found."""
     assert crawler.stats is not None
     stats = crawler.stats.get_stats()
     facts = run_facts(stats)
@@ -233,3 +227,89 @@ def check_source(source: SourceConfig, *, limit: int = DEFAULT_LIMIT,
     )
     report.problems = _problems(source, report, stats)
     return report
+
+
+def _process(limit: int, overrides: dict[str, Any] | None) -> CrawlerProcess:
+    return CrawlerProcess(build_settings({**check_settings(limit), **(overrides or {})}))
+
+
+def check_source(source: SourceConfig, *, limit: int = DEFAULT_LIMIT,
+                 overrides: dict[str, Any] | None = None) -> CheckReport:
+    """Crawl `source` once without storing anything and report what was found (call once per process)."""
+    process = _process(limit, overrides)
+    crawler = process.create_crawler(SPIDERS[source.kind])
+    process.crawl(crawler, source=source)
+    process.start()
+    return _report(source, crawler, limit)
+
+
+@dataclass
+class Discovery:
+    """What `discover_and_check` found: the candidates (best first), the page's title, and the first candidate
+    whose check found links without a problem that blocks it (with every report made on the way)."""
+
+    candidates: list[Any] = field(default_factory=list)
+    title: str | None = None
+    page_status: int | None = None
+    chosen: SourceConfig | None = None
+    found: str | None = None
+    reports: list[CheckReport] = field(default_factory=list)
+
+    @property
+    def report(self) -> CheckReport | None:
+        return self.reports[-1] if self.reports else None
+
+
+def usable(report: CheckReport) -> bool:
+    """A candidate worth adding: links found and items read (warnings such as undated items are allowed)."""
+    return report.health == OK and report.links > 0 and bool(report.items)
+
+
+def discover_and_check(url: str, make_source: Any, *, limit: int = DEFAULT_LIMIT,
+                       overrides: dict[str, Any] | None = None) -> Discovery:
+    """Discover what the site at `url` offers (crawler.discover), then check the candidates best first until
+    one is usable; `make_source(candidate, title)` turns a candidate into a SourceConfig. One reactor run."""
+    from crawler.discover import DiscoverySpider, ranked
+
+    process = _process(limit, overrides)
+    result = Discovery()
+    probe = SourceConfig(name="discover", publisher="-", kind="html", url=url, links="a")
+    discovery = process.create_crawler(DiscoverySpider)
+
+    def stop(_: Any = None) -> None:
+        from twisted.internet import reactor  # the one CrawlerProcess installed (never import it earlier)
+
+        if reactor.running:  # type: ignore[attr-defined]
+            reactor.stop()  # type: ignore[attr-defined]
+
+    def failed(failure: Any) -> None:
+        logger.error("discovery of %s failed: %s", url, failure.getErrorMessage())
+        stop()
+
+    def next_candidate(rest: list[Any]) -> Any:
+        if not rest:
+            return stop()
+        candidate = rest.pop(0)
+        source = make_source(candidate, result.title)
+        crawler = process.create_crawler(SPIDERS[source.kind])
+
+        def done(_: Any) -> Any:
+            report = _report(source, crawler, limit)
+            result.reports.append(report)
+            if usable(report):
+                result.chosen, result.found = source, candidate.found
+                return stop()
+            return next_candidate(rest)
+
+        return process.crawl(crawler, source=source).addCallback(done)
+
+    def discovered(_: Any) -> Any:
+        spider = discovery.spider
+        result.candidates = ranked(list(getattr(spider, "candidates", [])))
+        result.title = getattr(spider, "title", None)
+        result.page_status = getattr(spider, "page_status", None)
+        return next_candidate(list(result.candidates))
+
+    process.crawl(discovery, source=probe).addCallback(discovered).addErrback(failed)
+    process.start(stop_after_crawl=False)
+    return result

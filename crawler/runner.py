@@ -76,8 +76,8 @@ def run_crawl(
     overrides: dict[str, Any] | None = None,
 ) -> list[SourceSummary]:
     """Crawl the selected sources now; blocks until all are done. Call at most once per process."""
-    if catalogue is None:
-        catalogue = load_sources(get_settings().sources)
+    if catalogue is None:  # the configured catalogue with the user's own merged over it
+        catalogue = list(load_catalogue())
     selected = select_sources(catalogue, source_names)
     engine = ensure_schema()
     with session_scope(engine) as session:

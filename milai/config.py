@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str | None = None
     sources: Path = BUNDLED_SOURCES
+    # the user's own catalogue beside it (sources added, overridden or disabled by name): <data dir>/sources.yaml
+    user_sources: Path | None = None
     smtp_url: str | None = None
     mail_from: str = "MilAI Watch <milai@localhost>"
     smtp_timeout: float = Field(30.0, gt=0, le=600)
@@ -106,6 +108,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'milai.sqlite3'}"
+
+    @property
+    def user_sources_path(self) -> Path:
+        return self.user_sources or self.data_dir / "sources.yaml"
 
     @property
     def httpcache_dir(self) -> Path:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
+import yaml
 from rich.markup import escape
 
 from milai.cli.common import console, fail
@@ -122,5 +126,98 @@ def check_cmd(
         raise typer.Exit(1)
 
 
+def derive_name(url: str, taken: set[str]) -> str:
+    """A catalogue name from the URL: host without www, then the first path segment ("gov-example-news")."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "site").removeprefix("www.")
+    words = [host.replace(".", "-")] + [w for w in parts.path.split("/") if w and not re.fullmatch(r"[a-z]{2}", w)][:1]
+    base = re.sub(r"[^a-z0-9-]+", "-", "-".join(words).lower()).strip("-")[:100] or "source"
+    if not re.match(r"[a-z0-9]", base) or len(base) < 2:
+        base = f"src-{base}".strip("-")
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    return name
+
+
+def _language(report: CheckReport) -> str | None:
+    langs = Counter(i.language for i in report.items if i.language)
+    if langs:
+        lang, count = langs.most_common(1)[0]
+        if count * 2 > len(report.items):
+            return lang
+    return None
+
+
+def add_cmd(
+    url: Annotated[str, typer.Argument(help="Any page of the site: its news page, a feed or a sitemap.")],
+    name: Annotated[str | None, typer.Option(help="Catalogue name (default: from the host and path).")] = None,
+    publisher: Annotated[str | None, typer.Option(help="Who publishes it (default: the site's name).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=20, help="How many articles to fetch when checking.")] = 5,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be added; write nothing.")] = False,
+) -> None:
+    """Discover what a site offers (feeds announced by the page, sitemaps from robots.txt or /sitemap.xml, or
+    a listing's repeated link pattern), check the best candidate as `sources check` does, and append a
+    validated entry with a comment saying what was found to your own catalogue (MILAI_USER_SOURCES)."""
+    from crawler.catalogue import CatalogueError, SourceConfig, append_entry, load_catalogue
+    from crawler.check import discover_and_check
+    from milai.config import get_settings
+
+    if not url.startswith(("http://", "https://")):
+        fail(f"not an http(s) URL: {url!r}")
+    try:
+        catalogue = load_catalogue()
+    except CatalogueError as exc:
+        fail(str(exc))
+    taken = {s.name for s in catalogue}
+    if name is not None and name in taken:
+        fail(f"a source named {name!r} is already in the catalogue; choose another --name")
+    chosen_name = name or derive_name(url, taken)
+    host = urlsplit(url).hostname or "site"
+
+    def make_source(candidate: Any, title: str | None) -> SourceConfig:
+        return SourceConfig.model_validate({"name": chosen_name, "publisher": publisher or title or host,
+                                            **candidate.entry()})
+
+    try:
+        result = discover_and_check(url, make_source, limit=limit)
+    except ValueError as exc:
+        fail(f"cannot add {url!r}: {exc}")
+    if not result.candidates:
+        status = f"HTTP {result.page_status}" if result.page_status else "no answer"
+        fail(f"nothing to crawl found at {url} ({status}): no feed link, no sitemap and no repeated link pattern",
+             1)
+    for candidate, report in zip(result.candidates, result.reports, strict=False):
+        mark = "[green]✓[/]" if report is result.report and result.chosen else "[red]✗[/]"
+        console.print(f"{mark} {escape(candidate.kind)} {escape(candidate.url)}: {escape(candidate.found)} — "
+                      f"{escape(report.reason)}", highlight=False)
+    untried = result.candidates[len(result.reports):]
+    for candidate in untried:
+        console.print(f"  (not tried) {escape(candidate.kind)} {escape(candidate.url)}: {escape(candidate.found)}",
+                      highlight=False)
+    if result.chosen is None or result.report is None:
+        fail("no candidate could be crawled (see above); try `milai sources check URL --kind …`", 1)
+    report = result.report
+    print_report(report, result.chosen.links or result.chosen.pattern)
+    entry = result.chosen.model_dump(mode="json", exclude_defaults=True)
+    language = _language(report)
+    if language and "language" not in entry:
+        entry["language"] = language
+    comment = (f"added by `milai sources add {url}` on {datetime.now(UTC):%Y-%m-%d}: {result.found}; "
+               f"checked: {report.links} links, {len(report.items)} items read")
+    path = get_settings().user_sources_path
+    if dry_run:
+        console.print(f"[bold]would add to {path}:[/]\n# {comment}", highlight=False)
+        console.print(yaml.safe_dump([entry], allow_unicode=True, sort_keys=False), highlight=False, markup=False)
+        return
+    try:
+        append_entry(path, entry, comment, base=get_settings().sources)
+    except CatalogueError as exc:
+        fail(f"the entry was not added: {exc}")
+    console.print(f"[green]added {entry['name']!r} to {path}[/]; crawl it with `milai crawl --source {entry['name']}`",
+                  highlight=False)
+
+
 def register(sources_app: typer.Typer) -> None:
     sources_app.command("check")(check_cmd)
+    sources_app.command("add")(add_cmd)

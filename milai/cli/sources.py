@@ -89,15 +89,22 @@ def list_cmd(output: str = typer.Option("table", "--format", help="table or json
 
 
 @sources_app.command("validate")
-def validate_cmd(file: Path = typer.Argument(None, help="Catalogue YAML (default: the configured one).")) -> None:
+def validate_cmd(file: Path = typer.Argument(None, help="Catalogue YAML (default: the configured one and the "
+                                                          "user's own, MILAI_USER_SOURCES).")) -> None:
     """Check a catalogue; report every problem with its file, entry and field."""
     from crawler.catalogue import validate_file
     from milai.config import get_settings
 
-    path = file or get_settings().sources
+    settings = get_settings()
+    path = file or settings.sources
     problems = validate_file(path)
+    user = settings.user_sources_path
+    checked = [str(path)]
+    if file is None and user.exists():  # the user's own catalogue, merged over the configured one by name
+        problems += validate_file(user, base=path)
+        checked.append(str(user))
     if not problems:
-        console.print(f"[green]{path}: valid[/]")
+        console.print(f"[green]{' and '.join(checked)}: valid[/]", highlight=False)
         return
     for p in problems:
         console.print(f"{p.file}: entry {p.entry}: field {p.field}: {p.message}", highlight=False, markup=False)

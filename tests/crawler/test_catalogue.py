@@ -196,3 +196,27 @@ def test_typos_get_plain_words_and_the_nearest_valid_field(tmp_path: Path) -> No
     assert messages[("#1 no-url", "xyzzy")] == "unknown field 'xyzzy'; see docs/sources.md for the fields"
     assert messages[("#1 no-url", "url")] == "the field 'url' is required"
     assert not any("Extra inputs" in m for m in messages.values())
+
+
+def test_a_user_catalogue_adds_overrides_and_disables_bundled_sources_by_name(tmp_path: Path) -> None:
+    bundled = tmp_path / "bundled.yaml"
+    bundled.write_text(GOOD, encoding="utf-8")
+    user = tmp_path / "mine.yaml"
+    user.write_text(
+        "sources:\n"
+        "  - name: mofa-kr\n    enabled: false\n"  # disable a bundled source by name
+        "  - name: un-news-all\n    schedule: '5 * * * *'\n"  # override one field
+        "  - name: my-ministry\n    publisher: Mine\n    kind: feed\n    url: https://example.org/rss.xml\n",
+        encoding="utf-8",
+    )
+    sources = {s.name: s for s in load_catalogue(bundled, user=user)}
+    assert list(sources) == ["un-news-all", "mofa-kr", "my-ministry"]
+    assert sources["mofa-kr"].enabled is False and sources["mofa-kr"].item_selector == "table tbody tr"
+    assert sources["un-news-all"].schedule == "5 * * * *" and sources["un-news-all"].language == "en"
+    assert validate_file(user, base=bundled) == []
+    # an entry naming no bundled source must be complete, and its problems name the user's file
+    user.write_text("sources:\n  - name: half-done\n    enabled: false\n", encoding="utf-8")
+    problems = validate_file(user, base=bundled)
+    assert {(p.file, p.field) for p in problems} >= {(str(user), "url"), (str(user), "kind")}
+    with pytest.raises(CatalogueError):
+        load_catalogue(bundled, user=user)
