@@ -220,3 +220,17 @@ def test_a_user_catalogue_adds_overrides_and_disables_bundled_sources_by_name(tm
     assert {(p.file, p.field) for p in problems} >= {(str(user), "url"), (str(user), "kind")}
     with pytest.raises(CatalogueError):
         load_catalogue(bundled, user=user)
+
+
+def test_every_example_in_the_user_docs_is_a_valid_entry(tmp_path: Path) -> None:
+    import re as _re
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "sources.md").read_text(encoding="utf-8")
+    blocks = _re.findall(r"```yaml\n(.*?)```", docs, _re.S)
+    assert len(blocks) >= 6
+    for n, block in enumerate(blocks):
+        path = tmp_path / f"example-{n}.yaml"
+        whole = block.lstrip().startswith("sources:")
+        path.write_text(block if whole else "sources:\n" + block, encoding="utf-8")
+        # whole files may be user catalogues: entries naming bundled sources are merged over them
+        assert validate_file(path, base=BUNDLED_SOURCES if whole else None) == [], block
