@@ -9,6 +9,8 @@ block, not "no rules"). `run_facts` turns the crawl stats into the columns of `c
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Self
 from urllib.parse import urlsplit
 
@@ -24,6 +26,8 @@ STAT_CHALLENGE = "milai/challenge"  # the vendor whose challenge page answered: 
 STAT_ROBOTS_SKIPPED = "milai/robots_skipped"  # links robots.txt disallows: skipped, never errors
 STAT_LISTING_ROBOTS = "milai/listing_robots"  # the listing itself is disallowed by robots.txt
 STAT_NOT_WELL_FORMED = "milai/not_well_formed"  # a listing that answered but could not be read
+STAT_RETRY_AFTER = "milai/retry_after"  # seconds the listing's Retry-After asks to wait (adaptive polling)
+STAT_MAX_AGE = "milai/max_age"  # seconds of the listing's Cache-Control max-age
 
 _SNIFF_BYTES = 16_384
 _CHALLENGES: tuple[tuple[str, re.Pattern[bytes]], ...] = (
@@ -58,6 +62,32 @@ def _headers(response: Response) -> dict[str, str]:
     return out
 
 
+def retry_after(value: str | None, now: datetime | None = None) -> int | None:
+    """Seconds a Retry-After header asks for (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0, int((when - (now or datetime.now(UTC))).total_seconds()))
+
+
+def max_age(value: str | None) -> int | None:
+    """The s-maxage or max-age of a Cache-Control header in seconds, or None."""
+    if not value:
+        return None
+    found = re.findall(r"\b(s-maxage|max-age)\s*=\s*\"?(\d+)", value.lower())
+    ages = dict(found)
+    age = ages.get("s-maxage", ages.get("max-age"))
+    return int(age) if age is not None else None
+
+
 def is_robots_request(request: Request) -> bool:
     return bool(request.meta.get("dont_obey_robotstxt")) and urlsplit(request.url).path == "/robots.txt"
 
@@ -81,9 +111,16 @@ class ListingDiagnosis:
         if not robots and not request.meta.get(META_LISTING):
             return
         key = STAT_ROBOTS_STATUS if robots else STAT_LISTING_STATUS
+        headers = _headers(response)
         if stats.get_value(key) is None:
             stats.set_value(key, response.status)
-        vendor = challenge_vendor(response.status, _headers(response), response.body)
+            if not robots:
+                wait, age = retry_after(headers.get("retry-after")), max_age(headers.get("cache-control"))
+                if wait is not None:
+                    stats.set_value(STAT_RETRY_AFTER, wait)
+                if age is not None:
+                    stats.set_value(STAT_MAX_AGE, age)
+        vendor = challenge_vendor(response.status, headers, response.body)
         if vendor and stats.get_value(STAT_CHALLENGE) is None:
             stats.set_value(STAT_CHALLENGE, vendor)
             if robots:
@@ -108,4 +145,6 @@ def run_facts(stats: dict[str, Any]) -> dict[str, Any]:
         "robots_skipped": int(stats.get(STAT_ROBOTS_SKIPPED, 0)),
         "problem": problem,
         "listing_failures": int(stats.get("milai/listing_failures", 0)),
+        "retry_after": stats.get(STAT_RETRY_AFTER),
+        "max_age": stats.get(STAT_MAX_AGE),
     }

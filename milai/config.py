@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     max_title_chars: int = Field(1_000, ge=50, le=100_000)
     max_html_bytes: int = Field(2 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
     default_schedule: str = "17 */3 * * *"
+    # adaptive polling (scheduler.polling) for sources without a `schedule`; off: MILAI_DEFAULT_SCHEDULE for them
+    adaptive_polling: bool = True
+    poll_min_minutes: float = Field(30.0, ge=1, le=24 * 60)
+    poll_max_hours: float = Field(24.0, ge=1, le=24 * 30)
     # a source is "silent" after no new item for this many times its usual publishing interval (storage.health)
     silent_factor: float = Field(4.0, ge=1.0, le=1000.0)
     digest_check_minutes: int = Field(15, ge=1, le=24 * 60)

@@ -74,6 +74,17 @@ def crawl_source(name: str) -> list[dict[str, Any]]:
     return crawl([name])
 
 
+def crawl_source_adaptive(name: str) -> list[dict[str, Any]]:
+    """The adaptive job of one source: crawl it, then schedule its next poll from what storage now knows."""
+    try:
+        return crawl([name])
+    finally:
+        if not _stopping.is_set():
+            from scheduler.service import reschedule
+
+            reschedule(name)
+
+
 def send_digests() -> str:
     """Deliver every digest and webhook that is due."""
     from alerts.digest import send_due

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import logging
 import signal
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import uvicorn
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler.catalogue import SourceConfig, load_catalogue
 from milai.config import Settings, get_settings
 from scheduler import jobs
+from scheduler.polling import PollFacts, PollPolicy, next_poll
 from storage.database import ensure_schema, get_engine, session_scope
+from storage.health import poll_facts
 from storage.runs import close_stale_runs
 
 log = logging.getLogger("milai.scheduler")
@@ -49,19 +52,24 @@ def schedule_jobs(
     """(Re)register one crawl job per enabled source and the digest job; drop jobs of removed sources."""
     settings = settings or get_settings()
     wanted: set[str] = set()
+    global _scheduler
+    _scheduler = scheduler
     for source in sources:
         if not source.enabled:
             continue
         job_id = CRAWL_PREFIX + source.name
         wanted.add(job_id)
-        scheduler.add_job(
-            jobs.crawl_source,
-            CronTrigger.from_crontab(source.schedule or settings.default_schedule, timezone=UTC),
-            args=[source.name],
-            id=job_id,
-            name=f"crawl {source.name}",
-            replace_existing=True,
-        )
+        if source.schedule or not settings.adaptive_polling:  # a catalogue schedule wins over adaptive polling
+            scheduler.add_job(
+                jobs.crawl_source,
+                CronTrigger.from_crontab(source.schedule or settings.default_schedule, timezone=UTC),
+                args=[source.name],
+                id=job_id,
+                name=f"crawl {source.name}",
+                replace_existing=True,
+            )
+        else:
+            schedule_adaptive(scheduler, source.name, settings, first=initial_crawl)
     for job in scheduler.get_jobs():
         if job.id.startswith(CRAWL_PREFIX) and job.id not in wanted:
             job.remove()
@@ -78,6 +86,37 @@ def schedule_jobs(
             next_run_time=datetime.now(UTC), replace_existing=True,
         )
     return sorted(job.id for job in scheduler.get_jobs())
+
+
+_scheduler: BackgroundScheduler | None = None
+
+
+def policy(settings: Settings) -> PollPolicy:
+    return PollPolicy(timedelta(minutes=settings.poll_min_minutes), timedelta(hours=settings.poll_max_hours))
+
+
+def schedule_adaptive(scheduler: BackgroundScheduler, name: str, settings: Settings | None = None, *,
+                      now: datetime | None = None, first: bool = False) -> datetime:
+    """(Re)register the one-shot crawl job of source `name` at its next adaptive poll; returns that time.
+    `first`: the start-up crawl covers now, so a never-crawled source waits one minimum interval."""
+    settings = settings or get_settings()
+    now = now or datetime.now(UTC)
+    with session_scope(get_engine()) as session:
+        facts = PollFacts(**poll_facts(session, name, now))
+    rules = policy(settings)
+    when, why = next_poll(facts, now, rules)
+    if first and facts.last_run_at is None:
+        when, why = now + rules.minimum, "after the start-up crawl"
+    scheduler.add_job(jobs.crawl_source_adaptive, DateTrigger(when, timezone=UTC), args=[name],
+                      id=CRAWL_PREFIX + name, name=f"crawl {name} (adaptive: {why})", replace_existing=True)
+    log.info("next crawl of %s at %s (%s)", name, when.isoformat(timespec="minutes"), why)
+    return when
+
+
+def reschedule(name: str) -> None:
+    """After an adaptive crawl of `name`: its next poll (called by scheduler.jobs.crawl_source_adaptive)."""
+    if _scheduler is not None and _scheduler.running:
+        schedule_adaptive(_scheduler, name)
 
 
 def run_service(host: str | None = None, port: int | None = None, *, initial_crawl: bool = True) -> None:

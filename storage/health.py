@@ -135,6 +135,7 @@ def record_run_facts(session: Session, run_id: int, facts: dict[str, Any]) -> Cr
     run.robots_status = facts.get("robots_status")
     run.robots_skipped = int(facts.get("robots_skipped") or 0)
     run.problem = facts.get("problem")
+    run.retry_after, run.max_age = facts.get("retry_after"), facts.get("max_age")
     if run.status == "interrupted":
         run.health, run.health_reason = None, "interrupted (stopped on request)"
     else:
@@ -283,3 +284,29 @@ def mark_notified(session: Session, run_ids: Sequence[int], now: datetime | None
     for start in range(0, len(run_ids), 500):
         session.execute(update(CrawlRun).where(CrawlRun.id.in_(run_ids[start:start + 500]))
                         .values(notified_at=now or utcnow()).execution_options(synchronize_session=False))
+
+
+def poll_facts(session: Session, name: str, now: datetime | None = None) -> dict[str, Any]:
+    """What adaptive polling needs about source `name` (scheduler.polling.PollFacts fields)."""
+    now = now or utcnow()
+    source = session.scalar(select(Source).where(Source.name == name))
+    if source is None:
+        return {}
+    when = func.coalesce(Item.published, Item.fetched_at)  # published last week: an import of old items is no rate
+    new_last_week = session.scalar(
+        select(func.count()).select_from(Item)
+        .where(Item.source_id == source.id, when >= now - timedelta(days=7), when <= now)
+    ) or 0
+    last = session.scalars(
+        select(CrawlRun).where(CrawlRun.source_id == source.id, CrawlRun.finished_at.is_not(None),
+                               CrawlRun.status != "interrupted")
+        .order_by(CrawlRun.id.desc()).limit(1)
+    ).first()
+    return {
+        "new_last_week": int(new_last_week),
+        "consecutive_failures": source.consecutive_failures or 0,
+        "last_run_at": last.finished_at if last else source.last_run_at,
+        "listing_status": last.listing_status if last else None,
+        "retry_after": last.retry_after if last else None,
+        "max_age": last.max_age if last else None,
+    }

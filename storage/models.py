@@ -231,6 +231,8 @@ class CrawlRun(Base):
     health: Mapped[str | None] = mapped_column(String(20))
     health_reason: Mapped[str | None] = mapped_column(Text)
     notified_at: Mapped[datetime | None]  # looked at for operator alerts (alerts.operator)
+    retry_after: Mapped[int | None] = mapped_column(Integer)  # seconds the listing's Retry-After asked for
+    max_age: Mapped[int | None] = mapped_column(Integer)  # seconds of the listing's Cache-Control max-age
 
 
 class Subscription(Base):

@@ -64,7 +64,8 @@ def test_each_failure_mode_gets_its_own_health_state_and_reason(site: LoopbackSi
     arts = make_articles(ON_TOPIC[:2])
     serve_articles(site, arts)
     feed_articles = [*arts, make_articles(ON_TOPIC[2:3], prefix="/private", start_day=9)[0]]
-    site.add("/good.xml", rss(site.base, feed_articles), content_type="application/rss+xml")
+    site.add("/good.xml", rss(site.base, feed_articles), content_type="application/rss+xml",
+             headers={"Cache-Control": "public, max-age=900"})
     links = "".join(f'<li><a href="{a.path}">{a.title}</a></li>' for a in arts)
     site.add("/listing", f"<html><body><ul class='news'>{links}</ul></body></html>")
     site.add("/forbidden.xml", "Forbidden", status=403, content_type="text/plain")
@@ -98,7 +99,8 @@ def test_each_failure_mode_gets_its_own_health_state_and_reason(site: LoopbackSi
     # robots.txt-disallowed links are skipped, never errors; the good source stays ok and says so
     assert summaries["good"]["errors"] == 0
     assert "1 link(s) skipped (robots)" in health["good"][1]
-    assert _last_run(sqlite_env["MILAI_DATABASE_URL"], "good").robots_skipped == 1
+    good = _last_run(sqlite_env["MILAI_DATABASE_URL"], "good")
+    assert (good.robots_skipped, good.max_age, good.listing_status) == (1, 900, 200)
     assert "/private/" not in " ".join(r.path for r in site.hits() if r.path != "/robots.txt")
     assert summaries["disallowed"]["errors"] == 0
     assert "robots.txt disallows" in health["disallowed"][1]
@@ -106,6 +108,8 @@ def test_each_failure_mode_gets_its_own_health_state_and_reason(site: LoopbackSi
     assert "never found any" in health["wrong-selector"][1] and "selectors" in health["wrong-selector"][2]
     assert "HTTP 403" in health["forbidden"][1]
     assert "HTTP 429" in health["busy"][1]
+    busy = _last_run(sqlite_env["MILAI_DATABASE_URL"], "busy")
+    assert (busy.listing_status, busy.retry_after) == (429, 120)  # adaptive polling honours it
     assert "Cloudflare" in health["challenge"][1]
     assert "HTTP 404" in health["missing"][1] and "HTTP 410" in health["gone"][1]
     assert "malformed feed" in health["broken"][1]

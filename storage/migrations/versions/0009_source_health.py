@@ -2,7 +2,8 @@
 problem), links skipped by robots.txt, and the health verdict of each run (storage.health), so a change of health
 is seen by comparing a run with the one before it.
 
-Also: crawl_runs.notified_at (the run's verdict was looked at for operator alerts, alerts.operator) and
+Also: crawl_runs.retry_after / max_age (seconds the listing's Retry-After and Cache-Control asked for: adaptive
+polling), crawl_runs.notified_at (the run's verdict was looked at for operator alerts, alerts.operator) and
 subscriptions.purpose ("digest", or "operator": the admin channel that receives health changes through the
 delivery ledger and never item digests).
 
@@ -19,7 +20,8 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-_COLUMNS = ("listing_status", "robots_status", "robots_skipped", "problem", "health", "health_reason", "notified_at")
+_COLUMNS = ("listing_status", "robots_status", "robots_skipped", "problem", "health", "health_reason", "notified_at",
+            "retry_after", "max_age")
 
 
 def upgrade() -> None:
@@ -30,6 +32,8 @@ def upgrade() -> None:
     op.add_column("crawl_runs", sa.Column("health", sa.String(length=20), nullable=True))
     op.add_column("crawl_runs", sa.Column("health_reason", sa.Text(), nullable=True))
     op.add_column("crawl_runs", sa.Column("notified_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("crawl_runs", sa.Column("retry_after", sa.Integer(), nullable=True))
+    op.add_column("crawl_runs", sa.Column("max_age", sa.Integer(), nullable=True))
     op.create_index("ix_crawl_runs_source_finished", "crawl_runs", ["source_id", "finished_at"])
     op.add_column("subscriptions", sa.Column("purpose", sa.String(length=20), nullable=False,
                                              server_default="digest"))
