@@ -28,6 +28,7 @@ STAT_LISTING_ROBOTS = "milai/listing_robots"  # the listing itself is disallowed
 STAT_NOT_WELL_FORMED = "milai/not_well_formed"  # a listing that answered but could not be read
 STAT_RETRY_AFTER = "milai/retry_after"  # seconds the listing's Retry-After asks to wait (adaptive polling)
 STAT_MAX_AGE = "milai/max_age"  # seconds of the listing's Cache-Control max-age
+STAT_FALLBACK = "milai/fallback"  # the crawl used a discovered replacement of the configured URL (crawler.fallback)
 
 _SNIFF_BYTES = 16_384
 _CHALLENGES: tuple[tuple[str, re.Pattern[bytes]], ...] = (
@@ -107,6 +108,8 @@ class ListingDiagnosis:
     def response_received(self, response: Response, request: Request, spider: Spider) -> None:
         stats = self.crawler.stats
         assert stats is not None
+        if getattr(spider, "fallback", False):
+            stats.set_value(STAT_FALLBACK, True)
         robots = is_robots_request(request)
         if not robots and not request.meta.get(META_LISTING):
             return
@@ -147,4 +150,5 @@ def run_facts(stats: dict[str, Any]) -> dict[str, Any]:
         "listing_failures": int(stats.get("milai/listing_failures", 0)),
         "retry_after": stats.get(STAT_RETRY_AFTER),
         "max_age": stats.get(STAT_MAX_AGE),
+        "fallback": bool(stats.get(STAT_FALLBACK)),
     }

@@ -127,6 +127,8 @@ class DiscoverySpider(SourceSpider):
 
     kind = "discover"
     name = "discover"
+    # a discovery is no crawl of a source: no crawl-run record, nothing through the item pipelines
+    custom_settings = {"EXTENSIONS": {"crawler.extensions.CrawlRunRecorder": None}, "ITEM_PIPELINES": {}}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -143,10 +145,33 @@ class DiscoverySpider(SourceSpider):
                              dont_filter=True, meta={"dont_obey_robotstxt": True, "handle_httpstatus_all": True})
         yield scrapy.Request(origin + "/sitemap.xml", callback=self.parse_sitemap, errback=self.on_error,
                              dont_filter=True, meta={"handle_httpstatus_all": True})
+        if urlsplit(url).path not in ("", "/"):  # the home page announces the site's feeds too
+            yield scrapy.Request(origin + "/", callback=self.parse_home, errback=self.on_error, dont_filter=True,
+                                 meta={"handle_httpstatus_all": True})
 
     def _add(self, candidate: Candidate) -> None:
         if all(c.url != candidate.url or c.kind != candidate.kind for c in self.candidates):
             self.candidates.append(candidate)
+
+    def parse_home(self, response: Response) -> Iterator[Any]:
+        """The site's home page: only the feeds it announces count (its links are not the source's listing)."""
+        if response.status >= 400 or not hasattr(response, "css"):
+            return
+        yield from self._announced(response, rank=2)
+
+    def _announced(self, response: Response, rank: int) -> Iterator[Any]:
+        for link in response.css("link[rel~=alternate][href], link[rel~=feed][href]"):
+            kind = FEED_TYPES.get((link.attrib.get("type") or "").split(";")[0].strip().lower())
+            if kind is None:
+                continue
+            url = response.urljoin(link.attrib["href"])
+            found = f"{kind.upper() if kind != 'json feed' else 'JSON Feed'} announced by <link rel=alternate> on " \
+                    f"{response.url}"
+            if kind == "json feed":
+                self._add(Candidate("json", url, found, _JSON_FEED, rank=rank))
+            else:
+                self._add(Candidate("feed", url, found, rank=rank))
+        return iter(())
 
     def parse_page(self, response: Response) -> Iterator[Any]:
         self.page_status = response.status
@@ -167,17 +192,7 @@ class DiscoverySpider(SourceSpider):
             return
         self.title = (response.css("meta[property='og:site_name']::attr(content)").get()
                       or response.css("title::text").get() or "").strip() or None
-        for link in response.css("link[rel~=alternate][href], link[rel~=feed][href]"):
-            kind = FEED_TYPES.get((link.attrib.get("type") or "").split(";")[0].strip().lower())
-            if kind is None:
-                continue
-            url = response.urljoin(link.attrib["href"])
-            found = f"{kind.upper() if kind != 'json feed' else 'JSON Feed'} announced by <link rel=alternate> on " \
-                    f"{response.url}"
-            if kind == "json feed":
-                self._add(Candidate("json", url, found, _JSON_FEED, rank=1))
-            else:
-                self._add(Candidate("feed", url, found, rank=1))
+        yield from self._announced(response, rank=1)
         pattern = listing_pattern(response.selector, response.url)
         if pattern:
             selector, count = pattern

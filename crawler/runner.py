@@ -17,6 +17,7 @@ from typing import Any
 
 from scrapy.crawler import Crawler, CrawlerProcess
 
+from crawler import fallback
 from crawler.catalogue import SourceConfig, load_catalogue
 from crawler.extensions import counters
 from crawler.settings import build_settings
@@ -87,18 +88,46 @@ def run_crawl(
     extra: dict[str, Any] = {"MILAI_DATABASE_URL": engine.url.render_as_string(hide_password=False)}
     if progress is not None:
         extra["MILAI_PROGRESS"] = progress
-    process = CrawlerProcess(build_settings({**extra, **(overrides or {})}))
-    crawlers: list[tuple[SourceConfig, Crawler | None, str | None]] = []
+    settings = {**extra, **(overrides or {})}
+    process = CrawlerProcess(build_settings(settings))
+    crawlers: list[tuple[SourceConfig, list[Crawler], str | None]] = []
     for source in selected:
+        started: list[Crawler] = []
         try:
-            crawler = process.create_crawler(SPIDERS[source.kind])
-            process.crawl(crawler, source=source)
-            crawlers.append((source, crawler, None))
+            mode, entry = fallback.plan(engine, source)
+            if mode == fallback.DISCOVER:  # the configured URL keeps failing: discover, then crawl what was found
+                _discover_then_crawl(process, engine, source, started)
+            else:
+                crawler = process.create_crawler(SPIDERS[entry.kind])
+                process.crawl(crawler, source=entry, fallback=mode == fallback.FALLBACK)
+                started.append(crawler)
+            crawlers.append((source, started, None))
         except Exception as exc:  # one broken source must not stop the others
             logger.exception("source %s could not start", source.name)
-            crawlers.append((source, None, f"{type(exc).__name__}: {exc}"))
+            crawlers.append((source, started, f"{type(exc).__name__}: {exc}"))
     process.start()
-    return [_summary(source, crawler, error) for source, crawler, error in crawlers]
+    return [_summary(source, started[-1] if started else None, error) for source, started, error in crawlers]
+
+
+def _discover_then_crawl(process: CrawlerProcess, engine: Any, source: SourceConfig, started: list[Crawler]) -> None:
+    """Run discovery on the source's site (no crawl run recorded for it), then crawl the best candidate as the
+    source (crawler.fallback), or the catalogue entry again when nothing else was found."""
+    from crawler.discover import DiscoverySpider, ranked
+
+    probe = source.model_copy(update={"name": f"discover-{source.name}"[:119], "kind": "html", "links": "a"})
+    discovery = process.create_crawler(DiscoverySpider)  # its custom_settings: no crawl run, no pipelines
+
+    def crawl_found(_: Any) -> Any:
+        candidates = ranked(list(getattr(discovery.spider, "candidates", [])))
+        entry = fallback.after_discovery(engine, source, candidates)
+        crawler = process.create_crawler(SPIDERS[(entry or source).kind])
+        started.append(crawler)
+        return process.crawl(crawler, source=entry or source, fallback=entry is not None)
+
+    def failed(failure: Any) -> None:
+        logger.error("source %s: discovery failed: %s", source.name, failure.getTraceback())
+
+    process.crawl(discovery, source=probe).addCallback(crawl_found).addErrback(failed)
 
 
 def _summary(source: SourceConfig, crawler: Crawler | None, error: str | None) -> SourceSummary:

@@ -144,6 +144,9 @@ def record_run_facts(session: Session, run_id: int, facts: dict[str, Any]) -> Cr
             .where(CrawlRun.source_id == run.source_id, CrawlRun.id != run.id, CrawlRun.links > 0)
         )) or _ever_yielded(session, run.source_id)
         run.health, run.health_reason = classify_run(run, linked_before=linked_before)
+        source = session.get(Source, run.source_id) if run.source_id is not None else None
+        if source is not None and source.fallback and facts.get("fallback"):
+            run.health_reason = f"{fallback_note(source.fallback)}; {run.health_reason}"
     session.flush()
     return run
 
@@ -310,3 +313,46 @@ def poll_facts(session: Session, name: str, now: datetime | None = None) -> dict
         "retry_after": last.retry_after if last else None,
         "max_age": last.max_age if last else None,
     }
+
+
+# A configured URL that keeps failing in these ways is replaced by what discovery finds on the same site.
+FALLBACK_STATES = frozenset({NOT_FOUND, NOT_WELL_FORMED, LAYOUT_CHANGED})
+FALLBACK_AFTER = 3
+
+
+def active_fallback(session: Session, name: str, configured_url: str) -> dict[str, Any] | None:
+    """The discovered replacement source `name` is crawled with, while its catalogue URL is `configured_url`
+    (a catalogue edit of the URL ends the fallback)."""
+    source = session.scalar(select(Source).where(Source.name == name))
+    fallback = source.fallback if source is not None else None
+    if not fallback or fallback.get("url") != configured_url:
+        return None
+    return fallback
+
+
+def needs_fallback(session: Session, name: str, after: int = FALLBACK_AFTER) -> bool:
+    """True when the last `after` verdicts of source `name` are all failures a discovery may mend."""
+    source = session.scalar(select(Source).where(Source.name == name))
+    if source is None:
+        return False
+    states = list(session.scalars(
+        select(CrawlRun.health).where(CrawlRun.source_id == source.id, CrawlRun.health.is_not(None))
+        .order_by(CrawlRun.id.desc()).limit(after)
+    ))
+    return len(states) == after and all(s in FALLBACK_STATES for s in states)
+
+
+def set_fallback(session: Session, name: str, configured_url: str, entry: dict[str, Any], found: str,
+                 now: datetime | None = None) -> None:
+    source = session.scalar(select(Source).where(Source.name == name))
+    if source is not None:
+        source.fallback = {"url": configured_url, "entry": entry, "found": found,
+                           "since": (now or utcnow()).isoformat(timespec="seconds")}
+        session.flush()
+
+
+def fallback_note(fallback: dict[str, Any]) -> str:
+    entry = fallback.get("entry") or {}
+    since = str(fallback.get("since", "?"))[:16].replace("T", " ")
+    return (f"using discovered {entry.get('kind', '?')} {entry.get('url', '?')} since {since} "
+            f"({fallback.get('found', 'discovery')}), the configured URL kept failing")

@@ -81,6 +81,9 @@ class Source(Base):
     last_new_items: Mapped[int | None] = mapped_column(Integer)
     ever_yielded: Mapped[bool] = mapped_column(Boolean, default=False)
     warning: Mapped[str | None] = mapped_column(Text)
+    # a discovered replacement crawled while the configured URL keeps failing (storage.health, crawler.fallback):
+    # {"url": configured URL, "entry": {kind, url, …}, "found": "…", "since": ISO time}
+    fallback: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     items: Mapped[list[Item]] = relationship(back_populates="source")
 

@@ -3,7 +3,8 @@ problem), links skipped by robots.txt, and the health verdict of each run (stora
 is seen by comparing a run with the one before it.
 
 Also: crawl_runs.retry_after / max_age (seconds the listing's Retry-After and Cache-Control asked for: adaptive
-polling), crawl_runs.notified_at (the run's verdict was looked at for operator alerts, alerts.operator) and
+polling), sources.fallback (a discovered replacement crawled while the configured URL keeps failing),
+crawl_runs.notified_at (the run's verdict was looked at for operator alerts, alerts.operator) and
 subscriptions.purpose ("digest", or "operator": the admin channel that receives health changes through the
 delivery ledger and never item digests).
 
@@ -35,6 +36,7 @@ def upgrade() -> None:
     op.add_column("crawl_runs", sa.Column("retry_after", sa.Integer(), nullable=True))
     op.add_column("crawl_runs", sa.Column("max_age", sa.Integer(), nullable=True))
     op.create_index("ix_crawl_runs_source_finished", "crawl_runs", ["source_id", "finished_at"])
+    op.add_column("sources", sa.Column("fallback", sa.JSON(), nullable=True))
     op.add_column("subscriptions", sa.Column("purpose", sa.String(length=20), nullable=False,
                                              server_default="digest"))
 
@@ -42,6 +44,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("subscriptions") as batch:
         batch.drop_column("purpose")
+    with op.batch_alter_table("sources") as batch:
+        batch.drop_column("fallback")
     op.drop_index("ix_crawl_runs_source_finished", table_name="crawl_runs")
     with op.batch_alter_table("crawl_runs") as batch:
         for name in reversed(_COLUMNS):
