@@ -234,3 +234,24 @@ def test_every_example_in_the_user_docs_is_a_valid_entry(tmp_path: Path) -> None
         path.write_text(block if whole else "sources:\n" + block, encoding="utf-8")
         # whole files may be user catalogues: entries naming bundled sources are merged over them
         assert validate_file(path, base=BUNDLED_SOURCES if whole else None) == [], block
+
+
+def test_sources_validate_covers_the_bundled_and_the_user_catalogue(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from milai.cli.main import app
+
+    bundled = tmp_path / "bundled.yaml"
+    bundled.write_text(GOOD, encoding="utf-8")
+    user = tmp_path / "mine.yaml"
+    user.write_text("sources:\n  - name: mofa-kr\n    enabled: false\n", encoding="utf-8")
+    monkeypatch.setenv("MILAI_SOURCES", str(bundled))
+    monkeypatch.setenv("MILAI_USER_SOURCES", str(user))
+    reset_settings()
+    ok = CliRunner().invoke(app, ["sources", "validate"])
+    assert ok.exit_code == 0 and "mine.yaml" in " ".join(ok.output.split()) and "valid" in ok.output
+    user.write_text("sources:\n  - name: mofa-kr\n    lnks: a\n", encoding="utf-8")
+    bad = CliRunner().invoke(app, ["sources", "validate"])
+    assert bad.exit_code == 1 and "did you mean 'links'?" in " ".join(bad.output.split())
+    reset_settings()
