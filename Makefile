@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/crawl_isolation.py
+	$(BIN)/python -m bench.worker
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

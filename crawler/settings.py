@@ -39,6 +39,8 @@ DOWNLOAD_HANDLERS = {
     "ftp": None,
 }
 GUARDED_RESOLVER = "crawler.resolver.GuardedResolver"
+# with Redis: the same HTTP/1.1 handler, keeping DOWNLOAD_DELAY per host across the cluster (crawler.politeness)
+CLUSTER_HTTP_HANDLER = "crawler.politeness.ClusterDelayHTTPHandler"
 EXTENSIONS = {
     "crawler.diagnosis.ListingDiagnosis": 400,  # what the listing and robots.txt answered (source health)
     "crawler.extensions.CrawlRunRecorder": 500,
@@ -106,10 +108,17 @@ def settings_dict(cfg: Settings | None = None) -> dict[str, Any]:
     if cfg.redis_url:
         values.update(
             {
-                "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+                # scrapy-redis' shared frontier, kept until a crawl finishes and resumed by the next worker
+                # (crawler.frontier); the per-host delay holds for the whole cluster (crawler.politeness)
+                "SCHEDULER": "crawler.frontier.ClusterScheduler",
+                "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
+                "SCHEDULER_QUEUE_KEY": cfg.redis_prefix + "frontier:%(spider)s:requests",
+                "SCHEDULER_DUPEFILTER_KEY": cfg.redis_prefix + "frontier:%(spider)s:dupefilter",
+                "MILAI_REDIS_PREFIX": cfg.redis_prefix,
                 "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
-                "SCHEDULER_PERSIST": True,  # the seen-set outlives one crawl; listings use dont_filter
+                "SCHEDULER_PERSIST": True,
                 "REDIS_URL": cfg.redis_url,
+                "DOWNLOAD_HANDLERS": {**DOWNLOAD_HANDLERS, "http": CLUSTER_HTTP_HANDLER, "https": CLUSTER_HTTP_HANDLER},
             }
         )
     return values

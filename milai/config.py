@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     # trusted private networks / hosts for intranet deployments (crawler, webhooks, Apprise): milai.netguard
     network_allowlist: str = ""
     redis_url: str | None = None
+    redis_prefix: str = Field("milai:", min_length=1, max_length=64)  # job queue, workers, locks, leader keys
     base_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

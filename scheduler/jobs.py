@@ -1,88 +1,53 @@
-"""Job functions the scheduler runs: crawls in child processes, digests in-process."""
+"""Job functions the scheduler runs: crawls go on the job queue (milai.jobqueue), digests in-process.
+
+A crawl is no longer a child process per source: the scheduler only queues the source's name, and a
+long-lived worker (crawler.worker: `milai run`'s embedded one, or `milai worker` processes on any machine
+with MILAI_REDIS_URL) crawls it. A source already queued or being crawled is not queued twice.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
-import sys
-import threading
-from typing import Any
 
 log = logging.getLogger("milai.scheduler")
 
-CRAWL_TIMEOUT_SECONDS = 3 * 60 * 60
 
-_children: set[subprocess.Popen[str]] = set()
-_children_lock = threading.Lock()
-_stopping = threading.Event()
+def enqueue(names: list[str], reason: str) -> list[str]:
+    """Queue the named sources; returns those queued now (the others are queued or running already)."""
+    from milai.jobqueue import get_queue
 
-
-def crawl_command(source_names: list[str] | None) -> list[str]:
-    """The child process that crawls `source_names` (all enabled sources when None)."""
-    cmd = [sys.executable, "-m", "crawler.runner"]
-    for name in source_names or []:
-        cmd += ["--source", name]
-    return cmd
+    queue = get_queue()
+    queued = [name for name in names if queue.put(name, reason)]
+    skipped = len(names) - len(queued)
+    log.info("queued %d crawl job(s) (%s)%s", len(queued), reason,
+             f"; {skipped} already queued or running" if skipped else "")
+    return queued
 
 
-def crawl(source_names: list[str] | None = None) -> list[dict[str, Any]]:
-    """Crawl the named sources (all enabled when None) in a child process; return its summaries.
+def crawl(source_names: list[str] | None = None) -> list[str]:
+    """Queue the named sources (every enabled one of the catalogue when None: the start-up crawl)."""
+    if source_names is None:
+        from crawler.catalogue import load_catalogue
 
-    Twisted's reactor cannot be restarted inside one process, so every crawl gets a fresh
-    `python -m crawler.runner`; a crash there never takes the service down.
-    """
-    cmd = crawl_command(source_names)
-    label = ", ".join(source_names) if source_names else "all sources"
-    log.info("crawl started: %s", label)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    with _children_lock:
-        _children.add(proc)
+        source_names = [s.name for s in load_catalogue() if s.enabled]
+        return enqueue(source_names, "startup")
+    return enqueue(source_names, "manual")
+
+
+def crawl_source(name: str) -> list[str]:
+    """The scheduled job of one source (the name APScheduler's job store keeps)."""
+    return enqueue([name], "schedule")
+
+
+def crawl_source_adaptive(name: str) -> list[str]:
+    """The adaptive job of one source: queue its crawl, then its next poll one interval from now (what storage
+    knows of its rate, failures and the site's Retry-After / max-age: scheduler.polling)."""
     try:
-        out, err = proc.communicate(timeout=CRAWL_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        log.error("crawl of %s timed out after %ss", label, CRAWL_TIMEOUT_SECONDS)
-        return []
+        return enqueue([name], "adaptive")
     finally:
-        with _children_lock:
-            _children.discard(proc)
-    if proc.returncode != 0 and _stopping.is_set():
-        log.info("crawl of %s stopped at shutdown", label)
-        return []
-    if proc.returncode != 0:
-        tail = (err or "").strip().splitlines()[-5:]
-        log.error("crawl of %s exited with %s: %s", label, proc.returncode, " | ".join(tail))
-        return []
-    try:
-        summaries: list[dict[str, Any]] = json.loads(out)
-    except json.JSONDecodeError:
-        log.error("crawl of %s printed no JSON summary", label)
-        return []
-    for s in summaries:
-        log.info(
-            "crawl %s: %s fetched=%s new=%s duplicate=%s off_topic=%s errors=%s%s",
-            s.get("name"), s.get("status"), s.get("fetched"), s.get("new"), s.get("duplicate"),
-            s.get("off_topic"), s.get("errors"), f" ({s['error']})" if s.get("error") else "",
-        )
-    return summaries
+        from scheduler.service import reschedule
 
-
-def crawl_source(name: str) -> list[dict[str, Any]]:
-    """The scheduled job of one source."""
-    return crawl([name])
-
-
-def crawl_source_adaptive(name: str) -> list[dict[str, Any]]:
-    """The adaptive job of one source: crawl it, then schedule its next poll from what storage now knows."""
-    try:
-        return crawl([name])
-    finally:
-        if not _stopping.is_set():
-            from scheduler.service import reschedule
-
-            reschedule(name)
+        reschedule(name)
 
 
 def send_digests() -> str:
@@ -95,15 +60,5 @@ def send_digests() -> str:
 
 
 def terminate_children() -> None:
-    """Stop crawls still running (service shutdown)."""
-    _stopping.set()
-    with _children_lock:
-        children = list(_children)
-    for proc in children:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in children:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    """Kept for callers of the process-per-crawl era: crawls now run in workers, there are no children."""
+    return None

@@ -1,4 +1,4 @@
-"""`milai run`: APScheduler (crawl job per source, digest job) beside the uvicorn web API."""
+"""`milai run`: APScheduler (crawl job per source, digest job) beside the uvicorn web API and a crawl worker."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from crawler.catalogue import SourceConfig, load_catalogue
 from milai.config import Settings, get_settings
 from scheduler import jobs
-from scheduler.polling import PollFacts, PollPolicy, next_poll
+from scheduler.polling import PollFacts, PollPolicy, next_interval, next_poll
 from storage.database import ensure_schema, get_engine, session_scope
 from storage.health import poll_facts
 from storage.runs import close_stale_runs
@@ -96,16 +96,20 @@ def policy(settings: Settings) -> PollPolicy:
 
 
 def schedule_adaptive(scheduler: BackgroundScheduler, name: str, settings: Settings | None = None, *,
-                      now: datetime | None = None, first: bool = False) -> datetime:
+                      now: datetime | None = None, first: bool = False, queued: bool = False) -> datetime:
     """(Re)register the one-shot crawl job of source `name` at its next adaptive poll; returns that time.
-    `first`: the start-up crawl covers now, so a never-crawled source waits one minimum interval."""
+    `first`: the start-up crawl covers now, so a never-crawled source waits one minimum interval; `queued`: a
+    crawl was just queued, so the next poll is one interval from now (not from the last finished run)."""
     settings = settings or get_settings()
     now = now or datetime.now(UTC)
     with session_scope(get_engine()) as session:
         facts = PollFacts(**poll_facts(session, name, now))
     rules = policy(settings)
     when, why = next_poll(facts, now, rules)
-    if first and facts.last_run_at is None:
+    if queued:
+        interval, why = next_interval(facts, rules)
+        when = now + interval
+    elif first and facts.last_run_at is None:
         when, why = now + rules.minimum, "after the start-up crawl"
     scheduler.add_job(jobs.crawl_source_adaptive, DateTrigger(when, timezone=UTC), args=[name],
                       id=CRAWL_PREFIX + name, name=f"crawl {name} (adaptive: {why})", replace_existing=True)
@@ -116,20 +120,24 @@ def schedule_adaptive(scheduler: BackgroundScheduler, name: str, settings: Setti
 def reschedule(name: str) -> None:
     """After an adaptive crawl of `name`: its next poll (called by scheduler.jobs.crawl_source_adaptive)."""
     if _scheduler is not None and _scheduler.running:
-        schedule_adaptive(_scheduler, name)
+        schedule_adaptive(_scheduler, name, queued=True)
 
 
-def run_service(host: str | None = None, port: int | None = None, *, initial_crawl: bool = True) -> None:
-    """Run scheduler and web API until SIGINT/SIGTERM (uvicorn handles the signals)."""
+def run_service(host: str | None = None, port: int | None = None, *, initial_crawl: bool = True,
+                embedded_worker: bool = True, worker_concurrency: int = 2) -> None:
+    """Run scheduler (when elected leader: scheduler.node), the web API and, unless told not to, one embedded
+    crawl worker, until SIGINT/SIGTERM (uvicorn handles the signals)."""
     from api.app import create_app
+    from scheduler.node import EmbeddedWorker, SchedulerNode
 
     settings = get_settings()
     sources = load_catalogue()
-    scheduler = build_scheduler()
-    scheduler.start(paused=True)
-    job_ids = schedule_jobs(scheduler, sources, settings, initial_crawl=initial_crawl)
-    scheduler.resume()
-    log.info("scheduler started with %d jobs for %d sources", len(job_ids), len(sources))
+    ensure_schema(get_engine())
+    node = SchedulerNode(settings, sources, initial_crawl=initial_crawl)
+    node.start()  # a second scheduler on one SQLite file stops here (scheduler.leader.AnotherSchedulerRuns)
+    worker = EmbeddedWorker(settings, concurrency=worker_concurrency) if embedded_worker else None
+    if worker is not None:
+        worker.start()
     config = uvicorn.Config(
         create_app(), host=host or settings.host, port=port or settings.port,
         log_level=settings.log_level.lower(),
@@ -144,6 +152,7 @@ def run_service(host: str | None = None, port: int | None = None, *, initial_cra
         server.run()
     finally:
         log.info("shutting down: stopping scheduler and running crawls")
-        scheduler.shutdown(wait=False)
-        jobs.terminate_children()
+        node.stop()
+        if worker is not None:
+            worker.stop()
         log.info("stopped%s", f" on signal {received[0]}" if received else "")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -104,11 +104,14 @@ def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
     engine = engine or get_engine()
     cfg = alembic_config(engine)
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # processes starting together (a cluster) upgrade one at a time
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": UPGRADE_LOCK_KEY})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
 
 _upgraded: set[str] = set()
+UPGRADE_LOCK_KEY = 0x4D494C42  # PostgreSQL advisory lock held by the transaction that upgrades the schema
 
 
 def ensure_schema(engine: Engine | None = None) -> Engine:

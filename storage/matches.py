@@ -20,7 +20,10 @@ from typing import Any
 
 GROUPS = ("topic", "ai", "military", "other")  # "other": readable phrases of old rows, group unknown
 GROUP_LABELS = {"topic": "Named topic", "ai": "AI", "military": "Military", "other": ""}
-_CODE_GROUPS = {"strong": "topic", "name": "topic", "ai": "ai", "mil": "military", "war": "military"}
+_CODE_GROUPS = {
+    "strong": "topic", "name": "topic", "ai": "ai", "auto": "ai", "mil": "military", "war": "military",
+    "drone": "military",
+}
 _HIDDEN = ("rule", "neg", "lang", "ignore")
 
 

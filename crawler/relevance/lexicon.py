@@ -26,8 +26,8 @@ from storage.textnorm import (
 )
 
 TERMS_DIR = Path(__file__).resolve().parent / "terms"
-CATEGORIES = ("strong", "name", "ai", "mil", "war", "neg", "ignore")
-EVIDENCE = ("strong", "name", "ai", "mil", "war")  # what `neg` and `ignore` terms can cancel
+CATEGORIES = ("strong", "name", "ai", "auto", "mil", "war", "drone", "neg", "ignore")
+EVIDENCE = ("strong", "name", "ai", "auto", "mil", "war", "drone")  # what `neg` and `ignore` terms can cancel
 _PREFIX_KEY = 3
 _CACHE_MAX = 200_000  # memoised candidate lists per lexicon
 _INFIX_MIN = 4
@@ -73,20 +73,65 @@ class Hit:
     start: int  # word index
     end: int  # exclusive
     surface: str = ""  # the words of the text that matched, as written (for explanations)
+    part: tuple[int, int] | None = None  # a term found inside one word (Korean, compounds): its letters
+
+    def overlaps(self, other: Hit) -> bool:
+        """The two hits share words (and, inside one compound word, letters)."""
+        if self.start >= other.end or other.start >= self.end:
+            return False
+        if self.part is None or other.part is None or (self.end - self.start, other.end - other.start) != (1, 1):
+            return True
+        return self.part[0] < other.part[1] and other.part[0] < self.part[1]
+
+
+def arabic_stem(surface: str) -> str:
+    """The light stem (`arabic_light_stem`) without the accusative tanween either: `نموذجاً لغوياً`
+    (or `نموذجا لغويا`, written without the mark) is the term `نموذج لغوي`, `ذاتياً` is `ذاتي`."""
+    stem = arabic_light_stem(surface)
+    if len(stem) >= 4 and stem.endswith("ا"):
+        stem = stem[:-1]
+        if len(stem) >= 4 and stem[-1] in "ية":  # the suffix before the tanween (لغوي-اً, ذاتي-اً)
+            stem = stem[:-1]
+    return stem
+
+
+_AR_MARKS_RE = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]+")
+
+
+def refine_words(text: str, ws: list[Word]) -> list[Word]:
+    """The text's words with the relevance-specific Arabic forms: a word written with a shadda or
+    another mark inside it (`مسيّرات`, `طوّرت`) is one word, not two cut at the mark, and Arabic words
+    are stemmed by `arabic_stem` (the shared analysis in storage.textnorm splits at the marks and
+    keeps the tanween alef)."""
+    out: list[Word] = []
+    changed = False
+    for w in ws:
+        prev = out[-1] if out else None
+        if (prev is not None and _ARABIC_RE.match(w.surface) and _ARABIC_RE.match(prev.surface)
+                and prev.end < w.start and _AR_MARKS_RE.fullmatch(text, prev.end, w.start)):
+            surface = text[prev.start : w.end]
+            out[-1] = Word(surface, fold(surface), arabic_stem(surface), prev.start, w.end)
+            changed = True
+        elif w.norm.endswith("ا") and _ARABIC_RE.match(w.surface):
+            out.append(w._replace(norm=arabic_stem(w.surface)))
+            changed = True
+        else:
+            out.append(w)
+    return out if changed else ws
 
 
 def _word_pattern(word: Word, lang: str | None, prefix: bool) -> Pattern:
     if is_hangul(word.surface):
         return Pattern("hangul", strip_korean_particle(word.fold))
     if prefix:
-        value = arabic_light_stem(word.surface) if _ARABIC_RE.match(word.surface) else word.fold
+        value = arabic_stem(word.surface) if _ARABIC_RE.match(word.surface) else word.fold
         return Pattern("prefix", value)
     if len(word.surface) >= 2 and word.surface.isupper():
         return Pattern("case", word.surface)
     if _HAN_RE.match(word.surface) and lang == "zh":
         return Pattern("norm", simplified(word.surface))
     if _ARABIC_RE.match(word.surface):
-        return Pattern("norm", arabic_light_stem(word.surface))
+        return Pattern("norm", arabic_stem(word.surface))
     return Pattern("norm", normalise_word(word.surface, lang)[1])
 
 
@@ -117,6 +162,19 @@ def compile_term(category: str, text: str, lang: str | None) -> Term | None:
     if not patterns:
         return None
     return Term(category, text, tuple(patterns), han and len(patterns) > 1, tuple(touch))
+
+
+def compile_terms(category: str, text: str, lang: str | None) -> list[Term]:
+    """`compile_term`, plus for a Korean term of several words the same words written as one
+    (Korean writes compounds with or without spaces: `자폭 드론` is also `자폭드론`, `자폭드론을`)."""
+    term = compile_term(category, text, lang)
+    if term is None:
+        return []
+    out = [term]
+    if len(term.patterns) > 1 and all(p.kind == "hangul" for p in term.patterns):
+        joined = "".join(p.value for p in term.patterns)
+        out.append(Term(category, text, (Pattern("hangul", joined),)))
+    return out
 
 
 @dataclass
@@ -194,23 +252,54 @@ class Lexicon:
                     continue
                 if not _joined(text, ws, i, term.touch) or (term.han and _cuts_word(ws, i, end, breaks)):
                     continue
-                hits.append(Hit(term.category, term.label, i, end, _surface(text, ws, i, end)))
-        return _longest(_mask(hits, n))
+                part = None
+                if end == i + 1 and patterns[0].kind in ("infix", "hangul"):
+                    at = word.fold.find(patterns[0].value)
+                    part = (at, at + len(patterns[0].value))
+                hits.append(Hit(term.category, term.label, i, end, _surface(text, ws, i, end), part))
+        return _parts_shown(text, ws, _longest(_mask(hits, n)))
 
 
-_SAME_GROUP = {"strong": "topic", "name": "topic", "ai": "ai", "mil": "mil", "war": "mil", "neg": "neg"}
+_SAME_GROUP = {"strong": "topic", "name": "topic", "ai": "ai", "auto": "ai", "mil": "mil", "war": "mil",
+               "drone": "drone", "neg": "neg"}  # a vehicle inside a military phrase ("drone de combat") stays seen
+_RANK = {"strong": 0, "name": 1, "ai": 0, "auto": 1, "mil": 0, "drone": 1, "war": 2}
 
 
 def _longest(hits: list[Hit]) -> list[Hit]:
     """Of the hits of one group covering the same words, the longest (`autonomous weapon systems`,
-    not also `autonomous weapon`); one per span and group. Linear after sorting."""
+    not also `autonomous weapon`); of two on the same words the more specific term (the metaphor
+    `Rüstungswettlauf`, not `Rüstung*` in it), then the stronger category; but terms at different
+    letters of one compound word are both kept (`자폭` and `무인기` in `자폭무인기`). Linear after sorting."""
     out: list[Hit] = []
     reach: dict[str, int] = {}  # group -> farthest end of the hits kept so far
-    for h in sorted(hits, key=lambda h: (h.start, -h.end)):
+    cover: dict[str, Hit] = {}  # group -> the hit that reaches farthest
+    for h in sorted(hits, key=lambda h: (h.start, -h.end, -len(h.label.strip("*")), _RANK.get(h.category, 0))):
         group = _SAME_GROUP.get(h.category, h.category)
         if reach.get(group, -1) >= h.end:
-            continue
-        reach[group] = h.end
+            if cover[group].overlaps(h):
+                continue
+        else:
+            reach[group] = h.end
+            cover[group] = h
+        out.append(h)
+    return out
+
+
+def _parts_shown(text: str, ws: list[Word], hits: list[Hit]) -> list[Hit]:
+    """A Korean word holding several terms (`인공지능무기`: 인공지능 + 무기) shows each term's own letters,
+    so that the explanation names both; a word with one term is shown whole (without its particle)."""
+    per_word: dict[int, int] = {}
+    for h in hits:
+        if h.part is not None and h.category in EVIDENCE:
+            per_word[h.start] = per_word.get(h.start, 0) + 1
+    if all(c < 2 for c in per_word.values()):
+        return hits
+    out = []
+    for h in hits:
+        word = ws[h.start]
+        if h.part is not None and per_word.get(h.start, 0) > 1 and is_hangul(word.surface):
+            a, b = h.part
+            h = Hit(h.category, h.label, h.start, h.end, text[word.start + a : word.start + b], h.part)
         out.append(h)
     return out
 
@@ -299,9 +388,9 @@ def lexicon_for(langs: tuple[str, ...], stem_lang: str | None) -> Lexicon:
     for lang in ("common", *langs):
         for category, terms in load_terms(lang).items():
             for text in terms:
-                term = compile_term(category, text, stem_lang)
-                if term is None or (category, term.patterns) in seen:
-                    continue
-                seen.add((category, term.patterns))
-                lex.add(term)
+                for term in compile_terms(category, text, stem_lang):
+                    if (category, term.patterns) in seen:
+                        continue
+                    seen.add((category, term.patterns))
+                    lex.add(term)
     return lex

@@ -22,17 +22,19 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from crawler.relevance.lexicon import Hit, available_languages, lexicon_for
+from crawler.relevance.lexicon import Hit, available_languages, lexicon_for, refine_words
 from storage.textnorm import Word, base_language, detect_language, detect_script_language, words
 
 THRESHOLD = 2.5
 NEAR = 12  # words: an AI and a military concept this close in one sentence are decisive
 WINDOW = 25  # words: farther apart, or in one long sentence, they count less
+AUTO_NEAR = 6  # words: an `auto` word ("automatically") this close to a vehicle word is AI
 STRONG_TITLE, STRONG_BODY, STRONG_CAP = 4.0, 3.0, 8.0
 NAME_TITLE, NAME_BODY = 3.5, 3.0
 TITLE_PAIR = 3.0
 NEAR_PAIR, PAIR, PAIR_CAP = 2.5, 1.0, 4.0
 CROSS_PAIR = 1.5
+CROSS_PAIR_CLEAN = 2.5  # the same with a literal military half and no look-alike (`neg`) term in the item
 NEG, NEG_CAP = 2.5, 4.0
 _LETTER_RE = re.compile(r"[^\W\d_]")
 _SENTENCE_RE = re.compile(r"[.!?;:。！？؟]+(?=\s|$)|[。！？؟]|\n+")
@@ -93,9 +95,9 @@ class _Positions:
 
     def __init__(self, hits: Sequence[Hit]) -> None:
         self.starts = sorted({h.start for h in hits})
-        self.ends_at: dict[int, set[int]] = {}
+        self.at: dict[int, list[Hit]] = {}
         for h in hits:
-            self.ends_at.setdefault(h.start, set()).add(h.end)
+            self.at.setdefault(h.start, []).append(h)
 
     def nearest(self, hit: Hit, sentence_of: _Sentences | None = None) -> tuple[int, bool] | None:
         """(distance, same sentence) of the nearest other hit, preferring one in the same sentence."""
@@ -105,8 +107,8 @@ class _Positions:
             if not 0 <= j < len(self.starts):
                 continue
             pos = self.starts[j]
-            if pos == hit.start and self.ends_at[pos] == {hit.end}:
-                continue  # only this very span (one word that is both an AI and a military term)
+            if all(other.overlaps(hit) for other in self.at[pos]):
+                continue  # only these very words (one word that is both an AI and a military term)
             same = sentence_of is not None and sentence_of[pos] == sentence_of[hit.start]
             cand = (abs(pos - hit.start), same)
             if best is None or (cand[1], -cand[0]) > (best[1], -best[0]):
@@ -135,11 +137,9 @@ def _body_pairs(ai: list[Hit], mil: list[Hit], sentence_of: _Sentences) -> tuple
 
 
 def _distinct_pair(ai: list[Hit], mil: list[Hit]) -> bool:
-    """An AI and a military hit that are not the same words (one word that is both is no pair)."""
-    if not ai or not mil:
-        return False
-    spans = {(h.start, h.end) for h in ai} | {(h.start, h.end) for h in mil}
-    return len(spans) > 1
+    """An AI and a military hit that are not the same words (one word that is both is no pair; two
+    terms at different letters of one compound, as in Korean `인공지능무기`, are)."""
+    return any(not a.overlaps(m) for a in ai for m in mil[:50])
 
 
 def _of(hits: list[Hit], *categories: str) -> list[Hit]:
@@ -161,11 +161,19 @@ def _named_in_context(names: list[Hit], context: list[Hit], anywhere: bool) -> l
     return out
 
 
-def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Sentences) -> tuple[float, Evidence]:
+def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Sentences,
+               title_sentence_of: _Sentences | None = None) -> tuple[float, Evidence]:
     """The raw score and the evidence that produced it."""
     ev = Evidence(hits=title_hits + body_hits)
-    literal_mil = bool(_of(title_hits + body_hits, "mil", "strong", "name"))
-    mil_cats = ("mil", "war") if literal_mil else ("mil",)
+    title_hits = _promote_auto(title_hits, title_sentence_of)
+    body_hits = _promote_auto(body_hits, sentence_of, lede_anchor=bool(_of(title_hits, "drone")))
+    every = title_hits + body_hits
+    # a military context: a literal military term, or a vehicle word beside a combat word (a drone that
+    # attacks a target); metaphors ("the battle for AI", "arms race") and home drones are neither
+    literal_mil = bool(_of(every, "mil", "strong", "name")) or bool(_of(every, "drone") and _of(every, "war"))
+    mil_cats = ("mil", "war", "drone") if literal_mil else ("mil",)
+    if literal_mil and not _of(every, "mil", "strong", "name"):
+        ev.rules.append("rule:drone+combat")
     t_ai, b_ai = _of(title_hits, "ai"), _of(body_hits, "ai")
     t_mil, b_mil = _of(title_hits, *mil_cats), _of(body_hits, *mil_cats)
 
@@ -186,7 +194,8 @@ def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Senten
     # AI x military
     pair_ai: list[Hit] = []
     pair_mil: list[Hit] = []
-    if _distinct_pair(t_ai, t_mil):
+    title_neg = bool(_of(title_hits, "neg"))  # a title about sport, health or trade: its AI x military is incidental
+    if _distinct_pair(t_ai, t_mil) and not title_neg:
         score += TITLE_PAIR
         ev.rules.append("rule:title-ai+mil")
         pair_ai += t_ai
@@ -201,7 +210,12 @@ def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Senten
         pair_ai += b_ai
         pair_mil += b_mil
     if (t_ai and b_mil) or (t_mil and b_ai):
-        score += CROSS_PAIR
+        # the title's AI (or military) term, and the other half as a literal term in the lede (the
+        # body's first two sentences): in an item with no look-alike context, as strong as one
+        # sentence holding both; farther down, or beside a look-alike, it is an incidental mention
+        lede = [h for h in body_hits if sentence_of[h.start] <= 1]  # the body's first two sentences
+        literal_half = (t_ai and _of(lede, "mil")) or (_of(title_hits, "mil") and _of(lede, "ai"))
+        score += CROSS_PAIR_CLEAN if literal_half and not _of(every, "neg") else CROSS_PAIR
         ev.rules.append("rule:title+body-ai+mil")
         pair_ai += t_ai + (b_ai if t_mil else [])
         pair_mil += t_mil + (b_mil if t_ai else [])
@@ -210,7 +224,7 @@ def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Senten
         pair_ai += t_ai + b_ai
         pair_mil += t_mil + b_mil
     ev.ai = _uncovered(_in_order(pair_ai), ev.topic, title_hits)
-    ev.military = _uncovered(_in_order(pair_mil), ev.topic, title_hits)
+    ev.military = _nested_dropped(_uncovered(_in_order(pair_mil), ev.topic, title_hits), title_hits)
 
     ev.negative = _of(title_hits + body_hits, "neg")
     negs = {h.label for h in ev.negative}
@@ -218,6 +232,26 @@ def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Senten
         score -= min(NEG_CAP, NEG * len(negs))
         ev.rules.append(f"rule:negative x{len(negs)}")
     return score, ev
+
+
+def _promote_auto(hits: list[Hit], sentence_of: _Sentences | None, lede_anchor: bool = False) -> list[Hit]:
+    """`auto` words (automatically, by itself, selbstständig, самостоятельно, onboard computer) are AI
+    evidence only within AUTO_NEAR words of a vehicle (`drone` term) in the same sentence (of the title or
+    the body: "Hochschulautonomie: … Bundeswehr" is two); so is the bare noun "autonomy", which is as
+    often a university's, a region's or a port's. The first sentence of the body also counts when the
+    title names the vehicle ("Navy takes uncrewed submarine into service" / "It searches the seabed on
+    its own"). Beside a unit ("the battalion works on its own") or elsewhere they count for nothing."""
+    autos = [h for h in hits if h.category == "auto"]
+    if not autos:
+        return hits
+    anchors = _Positions(_of(hits, "drone"))
+    promoted = {}
+    for h in autos:
+        found = anchors.nearest(h, sentence_of) if anchors.starts else None
+        near = found is not None and found[0] <= AUTO_NEAR and (sentence_of is None or found[1])
+        if near or (lede_anchor and sentence_of is not None and sentence_of[h.start] == 0):
+            promoted[id(h)] = Hit("ai", h.label, h.start, h.end, h.surface, h.part)
+    return [promoted.get(id(h), h) for h in hits if h.category != "auto" or id(h) in promoted]
 
 
 def _uncovered(hits: list[Hit], topic: list[Hit], title_hits: list[Hit]) -> list[Hit]:
@@ -229,6 +263,20 @@ def _uncovered(hits: list[Hit], topic: list[Hit], title_hits: list[Hit]) -> list
     for t in topic:
         covered[id(t) in in_title].update(range(t.start, t.end))
     return [h for h in hits if not covered[id(h) in in_title].issuperset(range(h.start, h.end))]
+
+
+def _nested_dropped(hits: list[Hit], title_hits: list[Hit]) -> list[Hit]:
+    """The hits not inside a longer one of the same field (`drone` in `drone de combat`)."""
+    in_title = {id(h) for h in title_hits}
+    reach: dict[bool, int] = {}
+    keep: set[int] = set()
+    for h in sorted(hits, key=lambda h: (id(h) in in_title, h.start, -h.end)):
+        field_ = id(h) in in_title
+        if reach.get(field_, -1) >= h.end and h.category == "drone":
+            continue
+        reach[field_] = max(reach.get(field_, -1), h.end)
+        keep.add(id(h))
+    return [h for h in hits if id(h) in keep]
 
 
 def _in_order(hits: list[Hit]) -> list[Hit]:
@@ -259,7 +307,9 @@ def classify_text(title: str, text: str, lang: str | None) -> Verdict:
     lexicon = lexicon_for(langs, stem_lang)
     t_words, t_breaks = words(title, stem_lang)
     b_words, b_breaks = words(text, stem_lang)
+    if "ar" in langs:
+        t_words, b_words = refine_words(title, t_words), refine_words(text, b_words)
     title_hits = lexicon.find(title, t_words, t_breaks, _case_ok(title))
     body_hits = lexicon.find(text, b_words, b_breaks, _case_ok(text))
-    raw, evidence = score_hits(title_hits, body_hits, _Sentences(text, b_words))
+    raw, evidence = score_hits(title_hits, body_hits, _Sentences(text, b_words), _Sentences(title, t_words))
     return Verdict(raw >= THRESHOLD, squash(raw), evidence, stem_lang)

@@ -17,8 +17,8 @@ app = typer.Typer(
 
 # Each module exposes `register(app)`; the order is the order of `milai --help`.
 COMMAND_MODULES = (
-    "run", "serve", "crawl", "search", "classify", "sources", "subscribe", "subscriptions",
-    "digest", "tokens", "db",
+    "run", "scheduler", "worker", "status", "serve", "crawl", "search", "classify", "sources", "subscribe",
+    "subscriptions", "digest", "tokens", "db",
 )
 
 for _name in COMMAND_MODULES:

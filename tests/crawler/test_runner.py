@@ -44,7 +44,7 @@ def test_scrapy_settings_are_polite_and_capped():
     assert "https://example.org/contact" in s.get("USER_AGENT")
     assert "scrapy_redis" not in str(s.get("SCHEDULER"))
     r = build_settings(cfg=Settings(redis_url="redis://127.0.0.1:6379/5"))
-    assert r.get("SCHEDULER") == "scrapy_redis.scheduler.Scheduler" and r.get("REDIS_URL").endswith("/5")
+    assert r.get("SCHEDULER") == "crawler.frontier.ClusterScheduler" and r.get("REDIS_URL").endswith("/5")
 
 
 def test_cli_entry_point_prints_json_and_names_unknown_sources(site: LoopbackSite, sqlite_env, tmp_path: Path):
@@ -83,7 +83,9 @@ def test_crawl_with_scrapy_redis_frontier(site: LoopbackSite, sqlite_env, tmp_pa
     try:
         env = {"MILAI_REDIS_URL": f"redis://127.0.0.1:6379/{db}"}
         assert crawl(tmp_path, [src], env=env)[name]["new"] == 2
-        assert client.exists(f"{name}:dupefilter")  # the shared seen-set lives in Redis
+        # a finished crawl leaves no frontier behind (crawler.frontier): what is known lives in the database
+        assert not client.exists(f"milai:frontier:{name}:dupefilter")
+        assert not client.exists(f"milai:frontier:{name}:requests")
         site.clear_log()
         summary = crawl(tmp_path, [src], env=env)[name]
         assert summary["status"] == "ok" and summary["links"] == 2 and article_hits(site) == []

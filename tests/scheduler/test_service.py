@@ -113,30 +113,3 @@ def test_milai_run_crawls_survives_a_dead_source_and_stops_on_sigterm(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-
-def test_crawl_stopped_at_shutdown_is_not_logged_as_an_error(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import threading
-
-    from scheduler import jobs
-
-    # a child that is still running when the service stops (no crawl, no network)
-    monkeypatch.setattr(jobs, "crawl_command", lambda names: ["sleep", "60"])
-    jobs._stopping.clear()
-    try:
-        with caplog.at_level("INFO", logger="milai.scheduler"):
-            worker = threading.Thread(target=jobs.crawl, args=[["some-source"]])
-            worker.start()
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not jobs._children:
-                time.sleep(0.05)
-            jobs.terminate_children()
-            worker.join(30)
-        assert not worker.is_alive()
-        assert not [r for r in caplog.records if r.levelname == "ERROR"]
-        assert any("stopped at shutdown" in r.getMessage() for r in caplog.records)
-    finally:
-        jobs._stopping.clear()

@@ -30,6 +30,13 @@ def test_old_rule_code_lists_are_read() -> None:
     assert why.sentence() == "Named topic: autonomous weapons · AI: artificial intelligence · Military: weapons"
 
 
+def test_code_lists_with_drone_and_acting_alone_kinds_are_grouped() -> None:
+    old = ["drone:drones", "auto:on its own", "war:attack", "rule:near-ai+mil x1"]
+    why = Explanation.from_stored(old)
+    assert why.groups() == {"ai": ["on its own"], "military": ["drones", "attack"]}
+    assert why.other == ()
+
+
 def test_old_plain_phrase_lists_and_junk() -> None:
     assert Explanation.from_stored(["REAIM", "military AI"]).sentence() == "REAIM, military AI"
     assert readable(None) == [] and readable({"why": "nonsense", "codes": 5}) == [] and readable(7) == []

@@ -1,0 +1,289 @@
+"""A long-lived crawl worker: one Twisted reactor, source names from the job queue, the existing spiders.
+
+`milai worker` (and `milai run`'s embedded worker) runs `CrawlWorker`: one Scrapy `CrawlerProcess`
+(the CrawlerRunner that also owns the reactor and installs the guarded resolver, crawler.resolver) is
+started once and kept running; each crawl job is one more crawler in it -- the same spider classes,
+settings, pipeline and CrawlRun accounting as `python -m crawler.runner`, without a process start and
+the imports per job. `concurrency` lanes each take a name from the queue (milai.jobqueue), take the
+source's crawl lock (one worker per source across the cluster), crawl it, and tell the queue it is done.
+
+Heartbeats (every `ttl / 3` seconds) renew the worker's entry in the queue and its source locks, and
+requeue the jobs of workers whose heartbeat expired. A crawl stopped by a shutdown (SIGTERM) goes back to
+the queue; with Redis its unfinished requests stay in the shared frontier (crawler.frontier) and the
+next worker resumes them. A worker killed outright is noticed by the others within `ttl` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from scrapy.crawler import Crawler, CrawlerProcess
+from scrapy.utils.reactor import install_reactor
+from twisted.internet import defer, task, threads
+
+from crawler import fallback
+from crawler.catalogue import SourceConfig, load_catalogue, user_catalogue_path
+from crawler.extensions import counters
+from crawler.runner import SourceSummary
+from crawler.settings import build_settings
+from crawler.spiders import SPIDERS
+from milai.config import get_settings
+from milai.jobqueue import WORKER_TTL, JobQueue, WorkerInfo, new_worker_id
+from storage.database import ensure_schema, session_scope
+from storage.items import sync_sources
+
+logger = logging.getLogger("milai.worker")
+
+SHUTDOWN_REASONS = ("shutdown",)
+CRAWL_TIMEOUT_SECONDS = 3 * 60 * 60  # a crawl still running after this is closed and its lane freed
+
+
+class CrawlWorker:
+    """Crawl the sources named on `queue`, `concurrency` at a time, in one reactor, until stopped."""
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        *,
+        catalogue_path: Path | None = None,
+        concurrency: int = 2,
+        overrides: dict[str, Any] | None = None,
+        worker_id: str | None = None,
+        ttl: float = WORKER_TTL,
+        poll: float = 1.0,
+        exit_when_idle: float | None = None,
+        on_summary: Callable[[SourceSummary], None] | None = None,
+    ) -> None:
+        self.queue = queue
+        self.catalogue_path = catalogue_path
+        self.concurrency = max(1, concurrency)
+        self.overrides = {"CLOSESPIDER_TIMEOUT": CRAWL_TIMEOUT_SECONDS, **(overrides or {})}
+        self.id = worker_id or new_worker_id("crawl")
+        self.ttl = ttl
+        self.poll = poll
+        self.exit_when_idle = exit_when_idle
+        self.on_summary = on_summary
+        self.current: set[str] = set()
+        self.jobs_done = 0
+        self.started_at = time.time()
+        self._last_busy = time.monotonic()
+        self._stopping = False
+        self._catalogue: dict[str, SourceConfig] = {}
+        self._catalogue_mtime: tuple[float | None, ...] | None = None
+        self._lanes: list[defer.Deferred[None]] = []
+        self._beat: task.LoopingCall | None = None
+        self.process: CrawlerProcess | None = None
+        self.started = threading.Event()  # set once the reactor runs (stop() may be called from then on)
+
+    # --- life cycle -----------------------------------------------------------------------------------------
+
+    def run(self, *, install_signal_handlers: bool = True) -> None:
+        """Start the reactor and crawl until stopped (SIGTERM/SIGINT, `stop`, or idle when asked). Blocks."""
+        engine = ensure_schema()
+        self._reload_catalogue(force=True)
+        extra = {"MILAI_DATABASE_URL": engine.url.render_as_string(hide_password=False), **self.overrides}
+        self.process = CrawlerProcess(build_settings(extra))
+        # the reactor is installed once, before it runs; every crawler created later verifies it
+        install_reactor(self.process.settings["TWISTED_REACTOR"], self.process.settings["ASYNCIO_EVENT_LOOP"])
+        from twisted.internet import reactor
+
+        reactor.callWhenRunning(self._start)
+        reactor.addSystemEventTrigger("before", "shutdown", self._on_shutdown)
+        if install_signal_handlers:  # ours, not Scrapy's: the lanes must stop taking jobs before crawls stop
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._on_signal)
+        logger.info("worker %s started (%d lane(s))", self.id, self.concurrency)
+        self.process.start(stop_after_crawl=False, install_signal_handlers=False)
+        logger.info("worker %s stopped after %d job(s)", self.id, self.jobs_done)
+
+    def stop(self) -> None:
+        """Stop from any thread: running crawls stop (and go back to the queue), then the reactor."""
+        from twisted.internet import reactor
+
+        reactor.callFromThread(self._stop)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        """First SIGTERM/SIGINT: stop gracefully (jobs and unfinished requests handed back); second: exit now."""
+        from twisted.internet import reactor
+
+        if self._stopping:
+            os._exit(128 + signum)
+        self._stopping = True
+        reactor.callFromThread(self._stop)
+
+    def _stop(self) -> None:
+        from twisted.internet import reactor
+
+        self._stopping = True
+        if reactor.running:
+            reactor.stop()
+
+    def _start(self) -> None:
+        self._beat = task.LoopingCall(self._heartbeat)
+        self._beat.start(max(self.ttl / 3, 0.2), now=True)
+        self._lanes = [self._lane() for _ in range(self.concurrency)]
+        self.started.set()
+
+    @defer.inlineCallbacks
+    def _on_shutdown(self) -> Any:
+        """Before the reactor stops: stop the crawls (CrawlerProcess does), let the lanes hand back their jobs."""
+        self._stopping = True
+        assert self.process is not None
+        yield self.process.stop()
+        yield defer.DeferredList(self._lanes)
+        if self._beat is not None and self._beat.running:
+            self._beat.stop()
+        yield threads.deferToThread(self.queue.leave, self.id)
+
+    # --- heartbeat ------------------------------------------------------------------------------------------
+
+    def info(self) -> WorkerInfo:
+        return WorkerInfo(id=self.id, role="crawl", host=socket.gethostname(), pid=os.getpid(), beat_at=time.time(),
+                          started_at=self.started_at, jobs_done=self.jobs_done, current=sorted(self.current))
+
+    @defer.inlineCallbacks
+    def _heartbeat(self) -> Any:
+        info = self.info()
+        try:
+            yield threads.deferToThread(self._beat_blocking, info)
+        except Exception:  # Redis away for a moment: the next beat retries
+            logger.warning("worker %s: heartbeat failed", self.id, exc_info=True)
+        if (self.exit_when_idle is not None and not self.current
+                and time.monotonic() - self._last_busy > self.exit_when_idle):
+            logger.info("worker %s: idle for %.0f s, stopping", self.id, self.exit_when_idle)
+            self._stop()
+
+    def _beat_blocking(self, info: WorkerInfo) -> None:
+        self.queue.beat(info, self.ttl)
+        for name in info.current:
+            if not self.queue.renew_source(name, self.id, self.ttl):
+                logger.error("worker %s: lost the crawl lock of %s (heartbeat too late?)", self.id, name)
+        moved = self.queue.recover()
+        if moved:
+            logger.warning("requeued %d job(s) of stopped worker(s): %s", len(moved), ", ".join(moved))
+        if self.queue.length():
+            self._last_busy = time.monotonic()
+
+    # --- jobs -----------------------------------------------------------------------------------------------
+
+    def _reload_catalogue(self, force: bool = False) -> None:
+        """(Re)read the catalogue when its file changed; new entries get their `sources` rows."""
+        paths = [self.catalogue_path] if self.catalogue_path else [get_settings().sources, user_catalogue_path()]
+        mtime = tuple(p.stat().st_mtime if p.exists() else None for p in paths)
+        if not force and mtime == self._catalogue_mtime:
+            return
+        # without an explicit file: the configured catalogue with the user's own merged over it (docs/sources.md)
+        sources = list(load_catalogue(self.catalogue_path) if self.catalogue_path else load_catalogue())
+        for attempt in range(3):  # workers starting together may insert the same new rows: the loser retries
+            try:
+                with session_scope() as session:
+                    sync_sources(session, sources)
+                break
+            except Exception:
+                if attempt == 2:
+                    raise
+                time.sleep(0.5 + attempt)
+        self._catalogue = {s.name: s for s in sources}
+        self._catalogue_mtime = mtime
+
+    @defer.inlineCallbacks
+    def _lane(self) -> Any:
+        from twisted.internet import reactor
+
+        while not self._stopping:
+            try:
+                name = yield threads.deferToThread(self.queue.take, self.id, self.poll)
+            except Exception:
+                logger.warning("worker %s: could not read the job queue", self.id, exc_info=True)
+                yield task.deferLater(reactor, self.poll, lambda: None)
+                continue
+            if name is None:
+                continue
+            self._last_busy = time.monotonic()
+            if self._stopping:
+                yield threads.deferToThread(self.queue.release, self.id, name)
+                break
+            yield self._job(name)
+            self._last_busy = time.monotonic()
+
+    @defer.inlineCallbacks
+    def _job(self, name: str) -> Any:
+        from twisted.internet import reactor
+
+        try:
+            yield threads.deferToThread(self._reload_catalogue)
+        except Exception:
+            logger.exception("worker %s: catalogue could not be read; keeping the last one", self.id)
+        source = self._catalogue.get(name)
+        if source is None or not source.enabled:
+            logger.warning("job %s: no such enabled source in the catalogue; dropped", name)
+            yield threads.deferToThread(self.queue.done, self.id, name)
+            return
+        locked = yield threads.deferToThread(self.queue.lock_source, name, self.id, self.ttl)
+        if not locked:  # another worker still crawls it (or died a moment ago and its lock has not expired)
+            yield threads.deferToThread(self.queue.release, self.id, name)
+            yield task.deferLater(reactor, self.poll, lambda: None)
+            return
+        self.current.add(name)
+        crawler: Crawler | None = None
+        error: str | None = None
+        try:
+            assert self.process is not None
+            entry, replaced = yield self._entry(source)  # a discovered replacement when it keeps failing
+            crawler = self.process.create_crawler(SPIDERS[entry.kind])
+            yield self.process.crawl(crawler, source=entry, fallback=replaced)
+        except Exception as exc:  # one broken source must not stop the worker
+            logger.exception("source %s: crawl failed", name)
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.current.discard(name)
+        reason = crawler.stats.get_value("finish_reason") if crawler is not None and crawler.stats else None
+        try:
+            if reason in SHUTDOWN_REASONS or (self._stopping and reason != "finished"):
+                yield threads.deferToThread(self.queue.release, self.id, name)  # resumed by the next worker
+            else:
+                yield threads.deferToThread(self.queue.done, self.id, name)
+                self.jobs_done += 1
+            yield threads.deferToThread(self.queue.unlock_source, name, self.id)
+        except Exception:
+            logger.exception("worker %s: could not record job %s in the queue", self.id, name)
+        self._report(source, crawler, error)
+
+    @defer.inlineCallbacks
+    def _entry(self, source: SourceConfig) -> Any:
+        """(the entry to crawl, whether it replaces the catalogue's): crawler.fallback, discovery run here."""
+        from crawler.discover import DiscoverySpider, ranked
+        from storage.database import get_engine
+
+        engine = get_engine()
+        mode, entry = yield threads.deferToThread(fallback.plan, engine, source)
+        if mode != fallback.DISCOVER:
+            return entry, mode == fallback.FALLBACK
+        assert self.process is not None
+        probe = source.model_copy(update={"name": f"discover-{source.name}"[:119], "kind": "html", "links": "a"})
+        discovery = self.process.create_crawler(DiscoverySpider)
+        yield self.process.crawl(discovery, source=probe)
+        candidates = ranked(list(getattr(discovery.spider, "candidates", [])))
+        found = yield threads.deferToThread(fallback.after_discovery, engine, source, candidates)
+        return (found, True) if found is not None else (source, False)
+
+    def _report(self, source: SourceConfig, crawler: Crawler | None, error: str | None) -> None:
+        stats = crawler.stats.get_stats() if crawler is not None and crawler.stats is not None else {}
+        summary = SourceSummary(name=source.name, status=str(stats.get("milai/status", "failed")),
+                                error=error or stats.get("milai/last_error"), **counters(stats))
+        logger.info("crawl %s: %s fetched=%s new=%s duplicate=%s off_topic=%s errors=%s%s", summary.name,
+                    summary.status, summary.fetched, summary.new, summary.duplicate, summary.off_topic,
+                    summary.errors, f" ({summary.error})" if summary.error else "")
+        if self.on_summary is not None:
+            try:
+                self.on_summary(summary)
+            except Exception:
+                logger.exception("summary callback failed")

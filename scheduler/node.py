@@ -1,0 +1,114 @@
+"""A scheduler node: leader election around APScheduler, and the embedded crawl worker of `milai run`.
+
+`SchedulerNode` is what `milai run` and `milai scheduler` start. It joins the election (scheduler.leader);
+while elected it runs APScheduler with the crawl and digest jobs (scheduler.service), which put due
+sources on the job queue (milai.jobqueue); when it loses the leadership it stops APScheduler and
+stands by. The start-up crawl runs only when a process is elected the moment it starts (a restart, or the
+first node): a standby taking over later runs the jobs that are due, it does not crawl everything again.
+
+`EmbeddedWorker` runs a crawler.worker.CrawlWorker -- its own Twisted reactor -- in a thread of this
+process, taking from the same queue: on one machine (SQLite, no Redis) the in-process queue, so
+`milai run` crawls with no child process per crawl; with Redis one more worker of the cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from crawler.catalogue import SourceConfig
+from milai.config import Settings
+from scheduler.leader import DEFAULT_INTERVAL, Election, Leadership, election_for
+
+log = logging.getLogger("milai.scheduler")
+
+
+class SchedulerNode:
+    """APScheduler while elected leader, nothing while standing by."""
+
+    def __init__(self, settings: Settings, sources: list[SourceConfig], *, initial_crawl: bool = True,
+                 interval: float = DEFAULT_INTERVAL, election: Election | None = None) -> None:
+        self.settings = settings
+        self.sources = sources
+        self.initial_crawl = initial_crawl
+        self.election = election or election_for(settings.effective_database_url, settings.redis_url,
+                                                 interval=interval, redis_prefix=settings.redis_prefix)
+        self.leadership = Leadership(self.election, self._elected, self._demoted, interval=interval)
+        self.scheduler: Any = None
+        self._starting = False
+        self._lock = threading.Lock()
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leadership.is_leader
+
+    def start(self) -> None:
+        """Join the election (raises scheduler.leader.AnotherSchedulerRuns on a second SQLite scheduler)."""
+        self._starting = True
+        try:
+            self.leadership.start()
+        finally:
+            self._starting = False
+
+    def stop(self) -> None:
+        self.leadership.stop()
+
+    def _elected(self) -> None:
+        from scheduler.service import build_scheduler, schedule_jobs
+
+        with self._lock:
+            scheduler = build_scheduler()
+            scheduler.start(paused=True)
+            job_ids = schedule_jobs(scheduler, self.sources, self.settings,
+                                    initial_crawl=self.initial_crawl and self._starting)
+            scheduler.resume()
+            self.scheduler = scheduler
+        log.info("scheduler leading with %d jobs for %d sources", len(job_ids), len(self.sources))
+
+    def _demoted(self) -> None:
+        with self._lock:
+            if self.scheduler is not None:
+                self.scheduler.shutdown(wait=False)
+                self.scheduler = None
+
+
+class EmbeddedWorker:
+    """A CrawlWorker in a thread of this process (its reactor runs there, without signal handlers)."""
+
+    def __init__(self, settings: Settings, *, concurrency: int = 2) -> None:
+        from milai.jobqueue import get_queue
+
+        self.settings = settings
+        self.queue = get_queue(settings.redis_url)
+        self.concurrency = concurrency
+        self.worker: Any = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="milai-worker", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from crawler.worker import CrawlWorker
+
+        try:
+            self.worker = CrawlWorker(self.queue, concurrency=self.concurrency)
+            self._ready.set()
+            self.worker.run(install_signal_handlers=False)
+        except Exception:
+            log.exception("the embedded crawl worker stopped")
+        finally:
+            self._ready.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._thread is None:
+            return
+        self._ready.wait(timeout)
+        if self.worker is not None and self.worker.started.wait(timeout):
+            try:
+                self.worker.stop()
+            except Exception:  # the reactor is not running (any more)
+                pass
+        self._thread.join(timeout)
