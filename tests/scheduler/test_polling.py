@@ -110,3 +110,22 @@ def test_sources_without_a_schedule_get_an_adaptive_job_and_a_schedule_wins(mila
         assert "adaptive" in adaptive.name
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_a_queued_adaptive_crawl_waits_one_interval_even_when_overdue(milai_env):
+    """The adaptive job only queues the crawl: its next poll is one interval from now, so an overdue source
+    whose crawl waits in the queue does not fire the job again at once."""
+    from scheduler.service import schedule_adaptive
+
+    with session_scope(get_engine()) as session:
+        _source_with_history(session, "overdue", 4, datetime.now(UTC) - timedelta(days=3), listing_status=200)
+    scheduler = build_scheduler()
+    scheduler.start(paused=True)
+    try:
+        now = datetime.now(UTC)
+        assert schedule_adaptive(scheduler, "overdue", get_settings(), now=now) == now  # overdue: now
+        when = schedule_adaptive(scheduler, "overdue", get_settings(), now=now, queued=True)
+        assert timedelta(hours=5) <= when - now <= timedelta(hours=24)
+        assert scheduler.get_job(CRAWL_PREFIX + "overdue").next_run_time == when
+    finally:
+        scheduler.shutdown(wait=False)
