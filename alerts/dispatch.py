@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
-from alerts import ledger, planner
+from alerts import ledger, operator, planner
 from alerts.digest_email import batch_created, batch_subject, build_digest
 from alerts.ledger import Claim
 from alerts.mail import MailConfigError, MailError, SmtpConfig, send_message
@@ -91,11 +91,15 @@ def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None, webhooks: W
             ok, error = False, "the Apprise channel needs the 'apprise' package"
         return ok, None, error, _elapsed_ms(started)
     assert smtp is not None
-    message = build_digest(
-        batch_id=claim.batch_id, payload=claim.payload, to=claim.target, mail_from=settings.mail_from,
-        unsubscribe_url=unsubscribe_url(settings, claim.unsubscribe_token), query=claim.query,
-        timezone=claim.timezone, frequency=claim.frequency,
-    )
+    if operator.is_health(claim.payload):  # source-health changes for the admin (alerts.operator)
+        message = operator.build_email(batch_id=claim.batch_id, payload=claim.payload, to=claim.target,
+                                       mail_from=settings.mail_from)
+    else:
+        message = build_digest(
+            batch_id=claim.batch_id, payload=claim.payload, to=claim.target, mail_from=settings.mail_from,
+            unsubscribe_url=unsubscribe_url(settings, claim.unsubscribe_token), query=claim.query,
+            timezone=claim.timezone, frequency=claim.frequency,
+        )
     started = time.monotonic()
     try:
         send_message(smtp, message)
@@ -155,6 +159,7 @@ def send_due(
 
     engine = ensure_schema(engine or engine_of(settings))
     report = DigestReport()
+    operator.plan(engine, settings, clock())  # source-health changes since the last run, one message each
     planner.plan(engine, clock(), force=force, backfill=timedelta(hours=settings.subscription_backfill_hours))
 
     smtp: SmtpConfig | None = None

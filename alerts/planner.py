@@ -200,7 +200,8 @@ def plan(
 ) -> list[str]:
     """Record new deliveries for every active subscription and batch those that are due."""
     with session_scope(engine) as session:
-        ids = list(session.scalars(select(Subscription.id).where(Subscription.active.is_(True))))
+        ids = list(session.scalars(select(Subscription.id).where(Subscription.active.is_(True),
+                                                                 Subscription.purpose == "digest")))
     created: list[str] = []
     for subscription_id in ids:
         with session_scope(engine) as session:

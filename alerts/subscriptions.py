@@ -200,7 +200,7 @@ def create_subscription(
 
 
 def list_subscriptions(session: Session, *, channel: str | None = None) -> list[Subscription]:
-    stmt = select(Subscription).order_by(Subscription.id)
+    stmt = select(Subscription).where(Subscription.purpose == "digest").order_by(Subscription.id)
     if channel:
         stmt = stmt.where(Subscription.channel == channel)
     return list(session.scalars(stmt))
@@ -208,7 +208,7 @@ def list_subscriptions(session: Session, *, channel: str | None = None) -> list[
 
 def get_subscription(session: Session, subscription_id: int) -> Subscription:
     subscription = session.get(Subscription, subscription_id)
-    if subscription is None:
+    if subscription is None or subscription.purpose != "digest":
         raise SubscriptionError(f"no subscription with id {subscription_id}")
     return subscription
 

@@ -94,6 +94,16 @@ class ItemDetail(ItemOut):
     same_symbol: list[RelatedItem] = []  # other stories citing one of this item's symbols
 
 
+class HealthOut(BaseModel):
+    state: str = Field(description="ok | no_links | blocked | not_found | not_well_formed | layout_changed | silent "
+                                   "| failing | never_crawled | disabled")
+    label: str
+    reason: str
+    action: str
+    since: str | None = None
+    interval_hours: float | None = Field(None, description="the source's usual publishing interval, when learnt")
+
+
 class SourceOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -112,6 +122,7 @@ class SourceOut(BaseModel):
     last_new_items: int | None
     ever_yielded: bool
     warning: str | None
+    health: HealthOut | None = None
 
 
 class SubscriptionIn(BaseModel):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -15,6 +16,9 @@ from parsel import Selector
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from storage.search import iso639_1
+
+if TYPE_CHECKING:
+    from milai.config import Settings
 
 BUNDLED_CATALOGUE = Path(__file__).resolve().parent / "sources.yaml"  # the catalogue shipped with the crawler
 
@@ -100,6 +104,38 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def suggest(word: str, choices: Sequence[str]) -> str | None:
+    """The choice nearest to a mistyped `word` ("lnks" -> "links"), or None when none is close."""
+    near = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return near[0] if near else None
+
+
+FIELDS: tuple[str, ...] = tuple(SourceConfig.model_fields)
+_KINDS = ("feed", "sitemap", "html", "json")
+
+
+def _plain_message(error: Any) -> str:
+    """A validation error in plain words, naming the nearest valid field or value for a typo."""
+    loc = error.get("loc") or ()
+    field = str(loc[0]) if loc else "-"
+    kind = error.get("type")
+    given = error.get("input")
+    if kind == "extra_forbidden":
+        near = suggest(field, FIELDS)
+        hint = f"; did you mean {near!r}?" if near else "; see docs/sources.md for the fields"
+        return f"unknown field {field!r}{hint}"
+    if kind == "missing":
+        return f"the field {field!r} is required"
+    if kind == "literal_error" and field == "kind" and isinstance(given, str):
+        near = suggest(given, _KINDS)
+        hint = f"; did you mean {near!r}?" if near else ""
+        return f"unknown kind {given!r}: use one of {', '.join(_KINDS)}{hint}"
+    if kind == "string_pattern_mismatch" and field == "name":
+        return (f"invalid name {given!r}: use 2-119 lower-case letters, digits and hyphens, "
+                "starting with a letter or digit")
+    return str(error["msg"])
+
+
 def _entry_label(index: int, raw: Any) -> str:
     name = raw.get("name") if isinstance(raw, dict) else None
     return f"#{index} {name}" if name else f"#{index}"
@@ -182,7 +218,9 @@ def _extra_checks(raw: dict[str, Any]) -> Iterable[tuple[str, str]]:
         yield "max_pages", "must be at least 1"
 
 
-def _parse(path: Path) -> tuple[list[SourceConfig], list[Problem]]:
+def _parse(path: Path, base: dict[str, dict[str, Any]] | None = None) -> tuple[list[SourceConfig], list[Problem]]:
+    """The valid sources of the file at `path` and every problem; with `base` (the bundled entries by name) an
+    entry naming a bundled source is merged over it, so a user file may override or disable it by name."""
     file = str(path)
     entries, problems = _read(path)
     if entries is None:
@@ -194,6 +232,8 @@ def _parse(path: Path) -> tuple[list[SourceConfig], list[Problem]]:
         if not isinstance(raw, dict):
             problems.append(Problem(file, label, "-", "an entry must be a mapping of fields"))
             continue
+        if base and isinstance(raw.get("name"), str) and raw["name"] in base:
+            raw = {**base[raw["name"]], **raw}
         entry_problems: list[Problem] = []
         try:
             source = SourceConfig.model_validate(raw)
@@ -201,7 +241,7 @@ def _parse(path: Path) -> tuple[list[SourceConfig], list[Problem]]:
             source = None
             for error in exc.errors():
                 field = ".".join(str(part) for part in error["loc"]) or "-"
-                entry_problems.append(Problem(file, label, field, error["msg"]))
+                entry_problems.append(Problem(file, label, field, _plain_message(error)))
         for field, message in _extra_checks(raw):
             entry_problems.append(Problem(file, label, field, message))
         name = raw.get("name")
@@ -213,14 +253,14 @@ def _parse(path: Path) -> tuple[list[SourceConfig], list[Problem]]:
         problems.extend(entry_problems)
         if source is not None and not entry_problems:
             sources.append(source)
-    if not entries:
+    if not entries and base is None:
         problems.append(Problem(file, "-", "sources", "the catalogue lists no sources"))
     return sources, problems
 
 
-def validate_file(path: str | Path) -> list[Problem]:
-    """Every problem in a catalogue file (empty when it is valid)."""
-    return _parse(Path(path))[1]
+def _raw_entries(path: Path) -> dict[str, dict[str, Any]]:
+    entries, _ = _read(path)
+    return {e["name"]: e for e in entries or [] if isinstance(e, dict) and isinstance(e.get("name"), str)}
 
 
 def catalogue_path(configured: str | Path | None = None) -> Path:
@@ -228,9 +268,56 @@ def catalogue_path(configured: str | Path | None = None) -> Path:
     return Path(configured) if configured else BUNDLED_CATALOGUE
 
 
-def load_catalogue(path: str | Path) -> list[SourceConfig]:
-    """The sources of the catalogue at `path`; raises CatalogueError if invalid."""
+def merge(bundled: list[SourceConfig], user: list[SourceConfig]) -> list[SourceConfig]:
+    """The bundled sources with the user's entries replacing those of the same name, then the user's new ones."""
+    by_name = {s.name: s for s in user}
+    merged = [by_name.pop(s.name, s) for s in bundled]
+    return merged + [s for s in user if s.name in by_name]
+
+
+def validate_file(path: str | Path, *, base: str | Path | None = None) -> list[Problem]:
+    """Every problem in a catalogue file (empty when it is valid); `base`: the catalogue a user file overrides."""
+    return _parse(Path(path), _raw_entries(Path(base)) if base is not None else None)[1]
+
+
+def configured_catalogue(settings: Settings) -> list[SourceConfig]:
+    """The catalogue `settings` name (MILAI_SOURCES, else the bundled one) merged with the user's own file
+    (MILAI_USER_SOURCES, default <data dir>/sources.yaml) when it exists."""
+    return load_catalogue(catalogue_path(settings.sources), user=settings.user_sources_path)
+
+
+def load_catalogue(path: str | Path, *, user: str | Path | None = None) -> list[SourceConfig]:
+    """The sources of the catalogue at `path`, merged with the user file `user` when given and present: its
+    entries add sources, or override / disable (`enabled: false`) bundled ones by name; raises CatalogueError
+    if invalid."""
     sources, problems = _parse(Path(path))
+    if user is not None and Path(user).exists():
+        mine, user_problems = _parse(Path(user), _raw_entries(Path(path)))
+        problems += user_problems
+        sources = merge(sources, mine)
     if problems:
         raise CatalogueError(problems)
     return sources
+
+
+def append_entry(path: str | Path, entry: dict[str, Any], comment: str, *, base: str | Path | None = None) -> None:
+    """Append `entry` (with `comment` above it) to the user catalogue at `path`, creating it when absent; the
+    file is validated afterwards (over `base`) and left as it was when that fails (CatalogueError)."""
+    target = Path(path)
+    before = target.read_text(encoding="utf-8") if target.exists() else None
+    header = "# Your own sources (docs/sources.md): merged over the bundled catalogue by name.\nsources:\n"
+    text = before if before and before.strip() else header
+    if not text.endswith("\n"):
+        text += "\n"
+    dumped = yaml.safe_dump([entry], allow_unicode=True, sort_keys=False, width=110)
+    block = "".join(f"  {line}\n" for line in dumped.splitlines())
+    comments = "".join(f"  # {line}\n" for line in comment.splitlines())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text + "\n" + comments + block, encoding="utf-8")
+    problems = validate_file(target, base=base)
+    if problems:
+        if before is None:
+            target.unlink()
+        else:
+            target.write_text(before, encoding="utf-8")
+        raise CatalogueError(problems)

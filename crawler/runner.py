@@ -18,7 +18,8 @@ from typing import Any
 
 from scrapy.crawler import Crawler, CrawlerProcess
 
-from crawler.catalogue import SourceConfig, catalogue_path, load_catalogue
+from crawler import fallback
+from crawler.catalogue import SourceConfig, catalogue_path, configured_catalogue, load_catalogue
 from crawler.extensions.counters import STAT_STATUS, counters
 from crawler.settings import build_settings
 from crawler.spiders import SPIDERS
@@ -46,6 +47,7 @@ class SourceSummary:
     off_topic: int = 0
     errors: int = 0
     skipped: int = 0  # links that are not http(s) or too long
+    robots_skipped: int = 0  # links robots.txt disallows (skipped, not errors)
     refused: int = 0  # requests the network guard refused (private addresses outside the source's origin)
     truncated: int = 0  # items stored with their text cut at MILAI_MAX_TEXT_CHARS
     error: str | None = None
@@ -71,10 +73,10 @@ def run_crawl(
     progress: Callable[[str, dict[str, int]], None] | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> list[SourceSummary]:
-    """Crawl the selected sources now (default catalogue: the one `settings` names); blocks until all are
-    done. Call at most once per process."""
+    """Crawl the selected sources now (default: the catalogue `settings` name, the user's own merged over it);
+    blocks until all are done. Call at most once per process."""
     if catalogue is None:
-        catalogue = load_catalogue(catalogue_path(settings.sources))
+        catalogue = configured_catalogue(settings)
     selected = select_sources(catalogue, source_names)
     engine = ensure_schema(get_engine(settings.effective_database_url))
     with session_scope(engine) as session:
@@ -85,17 +87,44 @@ def run_crawl(
     if progress is not None:
         extra["MILAI_PROGRESS"] = progress
     process = CrawlerProcess(build_settings(settings, {**extra, **(overrides or {})}))
-    crawlers: list[tuple[SourceConfig, Crawler | None, str | None]] = []
+    crawlers: list[tuple[SourceConfig, list[Crawler], str | None]] = []
     for source in selected:
+        started: list[Crawler] = []
         try:
-            crawler = process.create_crawler(SPIDERS[source.kind])
-            process.crawl(crawler, source=source)
-            crawlers.append((source, crawler, None))
+            mode, entry = fallback.plan(engine, source)
+            if mode == fallback.DISCOVER:  # the configured URL keeps failing: discover, then crawl what was found
+                _discover_then_crawl(process, engine, source, started)
+            else:
+                crawler = process.create_crawler(SPIDERS[entry.kind])
+                process.crawl(crawler, source=entry, fallback=mode == fallback.FALLBACK)
+                started.append(crawler)
+            crawlers.append((source, started, None))
         except Exception as exc:  # one broken source must not stop the others
             logger.exception("source %s could not start", source.name)
-            crawlers.append((source, None, f"{type(exc).__name__}: {exc}"))
+            crawlers.append((source, started, f"{type(exc).__name__}: {exc}"))
     process.start()
-    return [_summary(source, crawler, error) for source, crawler, error in crawlers]
+    return [_summary(source, started[-1] if started else None, error) for source, started, error in crawlers]
+
+
+def _discover_then_crawl(process: CrawlerProcess, engine: Any, source: SourceConfig, started: list[Crawler]) -> None:
+    """Run discovery on the source's site (no crawl run recorded for it), then crawl the best candidate as the
+    source (crawler.fallback), or the catalogue entry again when nothing else was found."""
+    from crawler.discover import DiscoverySpider, ranked
+
+    probe = source.model_copy(update={"name": f"discover-{source.name}"[:119], "kind": "html", "links": "a"})
+    discovery = process.create_crawler(DiscoverySpider)  # its custom_settings: no crawl run, no pipelines
+
+    def crawl_found(_: Any) -> Any:
+        candidates = ranked(list(getattr(discovery.spider, "candidates", [])))
+        entry = fallback.after_discovery(engine, source, candidates)
+        crawler = process.create_crawler(SPIDERS[(entry or source).kind])
+        started.append(crawler)
+        return process.crawl(crawler, source=entry or source, fallback=entry is not None)
+
+    def failed(failure: Any) -> None:
+        logger.error("source %s: discovery failed: %s", source.name, failure.getTraceback())
+
+    process.crawl(discovery, source=probe).addCallback(crawl_found).addErrback(failed)
 
 
 def _summary(source: SourceConfig, crawler: Crawler | None, error: str | None) -> SourceSummary:

@@ -47,6 +47,7 @@ GUARDED_RESOLVER = "crawler.resolver.GuardedResolver"
 CLUSTER_HTTP_HANDLER = "crawler.politeness.ClusterDelayHTTPHandler"
 # each off (NotConfigured) when its setting is absent; on close the run is recorded first, then the URLs
 EXTENSIONS = {
+    "crawler.diagnosis.ListingDiagnosis": 400,  # what the listing and robots.txt answered (source health)
     "crawler.extensions.runs.CrawlRunRecorder": 500,
     "crawler.extensions.backoff.UrlBackoff": 510,
     "crawler.extensions.progress.ProgressReporter": 520,

@@ -29,7 +29,8 @@ from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.utils.reactor import install_reactor
 from twisted.internet import defer, task, threads
 
-from crawler.catalogue import SourceConfig, load_catalogue
+from crawler import fallback
+from crawler.catalogue import SourceConfig, configured_catalogue, load_catalogue
 from crawler.catalogue import catalogue_path as resolve_catalogue
 from crawler.extensions.counters import counters
 from crawler.runner import SourceSummary
@@ -79,7 +80,7 @@ class CrawlWorker:
         self._last_busy = time.monotonic()
         self._stopping = False
         self._catalogue: dict[str, SourceConfig] = {}
-        self._catalogue_mtime: float | None = None
+        self._catalogue_mtime: tuple[float | None, ...] | None = None
         self._lanes: list[defer.Deferred[None]] = []
         self._beat: task.LoopingCall | None = None
         self.process: CrawlerProcess | None = None
@@ -178,14 +179,14 @@ class CrawlWorker:
 
     def _reload_catalogue(self, force: bool = False) -> None:
         """(Re)read the catalogue when its file changed; new entries get their `sources` rows."""
-        path = resolve_catalogue(self.catalogue_path or self.settings.sources)
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            mtime = None
+        paths = ([self.catalogue_path] if self.catalogue_path
+                 else [resolve_catalogue(self.settings.sources), self.settings.user_sources_path])
+        mtime = tuple(p.stat().st_mtime if p.exists() else None for p in paths)
         if not force and mtime == self._catalogue_mtime:
             return
-        sources = list(load_catalogue(path))
+        # without an explicit file: the configured catalogue with the user's own merged over it (docs/sources.md)
+        sources = list(load_catalogue(self.catalogue_path) if self.catalogue_path
+                       else configured_catalogue(self.settings))
         for attempt in range(3):  # workers starting together may insert the same new rows: the loser retries
             try:
                 with session_scope(self.engine) as session:
@@ -241,8 +242,9 @@ class CrawlWorker:
         error: str | None = None
         try:
             assert self.process is not None
-            crawler = self.process.create_crawler(SPIDERS[source.kind])
-            yield self.process.crawl(crawler, source=source)
+            entry, replaced = yield self._entry(source)  # a discovered replacement when it keeps failing
+            crawler = self.process.create_crawler(SPIDERS[entry.kind])
+            yield self.process.crawl(crawler, source=entry, fallback=replaced)
         except Exception as exc:  # one broken source must not stop the worker
             logger.exception("source %s: crawl failed", name)
             error = f"{type(exc).__name__}: {exc}"
@@ -259,6 +261,23 @@ class CrawlWorker:
         except Exception:
             logger.exception("worker %s: could not record job %s in the queue", self.id, name)
         self._report(source, crawler, error)
+
+    @defer.inlineCallbacks
+    def _entry(self, source: SourceConfig) -> Any:
+        """(the entry to crawl, whether it replaces the catalogue's): crawler.fallback, discovery run here."""
+        from crawler.discover import DiscoverySpider, ranked
+
+        engine = self.engine
+        mode, entry = yield threads.deferToThread(fallback.plan, engine, source)
+        if mode != fallback.DISCOVER:
+            return entry, mode == fallback.FALLBACK
+        assert self.process is not None
+        probe = source.model_copy(update={"name": f"discover-{source.name}"[:119], "kind": "html", "links": "a"})
+        discovery = self.process.create_crawler(DiscoverySpider)
+        yield self.process.crawl(discovery, source=probe)
+        candidates = ranked(list(getattr(discovery.spider, "candidates", [])))
+        found = yield threads.deferToThread(fallback.after_discovery, engine, source, candidates)
+        return (found, True) if found is not None else (source, False)
 
     def _report(self, source: SourceConfig, crawler: Crawler | None, error: str | None) -> None:
         stats = crawler.stats.get_stats() if crawler is not None and crawler.stats is not None else {}

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     # seconds to wait for a database connection (PostgreSQL) or a lock (both dialects) before failing
     database_timeout: float = Field(30.0, gt=0, le=600)
     sources: Path | None = None  # a catalogue overriding the bundled one (crawler.catalogue.BUNDLED_CATALOGUE)
+    # the user's own catalogue beside it (sources added, overridden or disabled by name): <data dir>/sources.yaml
+    user_sources: Path | None = None
     smtp_url: str | None = None
     mail_from: str = "MilAI Watch <milai@localhost>"
     smtp_timeout: float = Field(30.0, gt=0, le=600)
@@ -53,14 +55,25 @@ class Settings(BaseSettings):
     max_title_chars: int = Field(1_000, ge=50, le=100_000)
     max_html_bytes: int = Field(2 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
     default_schedule: str = "17 */3 * * *"
+    # adaptive polling (scheduler.polling) for sources without a `schedule`; off: MILAI_DEFAULT_SCHEDULE for them
+    adaptive_polling: bool = True
+    poll_min_minutes: float = Field(30.0, ge=1, le=24 * 60)
+    poll_max_hours: float = Field(24.0, ge=1, le=24 * 30)
+    # a source is "silent" after no new item for this many times its usual publishing interval (storage.health)
+    silent_factor: float = Field(4.0, ge=1.0, le=1000.0)
     digest_check_minutes: int = Field(15, ge=1, le=24 * 60)
     subscription_backfill_hours: float = Field(24.0, ge=0, le=24 * 365)
     webhook_timeout: float = Field(10.0, gt=0, le=300)
     webhook_max_failure_days: float = Field(3.0, gt=0, le=365)
     webhook_max_attempts: int = Field(12, ge=1, le=100)
+    # the operator channel: source-health changes, one message per digest run (alerts.operator)
+    admin_email: str | None = None
+    admin_webhook_url: str | None = None
+    admin_webhook_secret: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
-    @field_validator("database_url", "smtp_url", "redis_url", "contact_url")
+    @field_validator("database_url", "smtp_url", "redis_url", "contact_url", "admin_email", "admin_webhook_url",
+                     "admin_webhook_secret")
     @classmethod
     def _blank_is_none(cls, v: str | None) -> str | None:
         return v or None
@@ -100,6 +113,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'milai.sqlite3'}"
+
+    @property
+    def user_sources_path(self) -> Path:
+        return self.user_sources or self.data_dir / "sources.yaml"
 
     @property
     def httpcache_dir(self) -> Path:

@@ -41,6 +41,17 @@ def crawl_source(name: str) -> list[str]:
     return enqueue([name], "schedule")
 
 
+def crawl_source_adaptive(name: str) -> list[str]:
+    """The adaptive job of one source: queue its crawl, then its next poll one interval from now (what storage
+    knows of its rate, failures and the site's Retry-After / max-age: scheduler.polling)."""
+    try:
+        return enqueue([name], "adaptive")
+    finally:
+        from scheduler.service import reschedule
+
+        reschedule(name)
+
+
 def send_digests(settings: Settings) -> str:
     """Deliver every digest and webhook that is due."""
     from alerts.dispatch import send_due

@@ -84,6 +84,9 @@ class Source(Base):
     last_new_items: Mapped[int | None] = mapped_column(Integer)
     ever_yielded: Mapped[bool] = mapped_column(Boolean, default=False)
     warning: Mapped[str | None] = mapped_column(Text)
+    # a discovered replacement crawled while the configured URL keeps failing (storage.health, crawler.fallback):
+    # {"url": configured URL, "entry": {kind, url, …}, "found": "…", "since": ISO time}
+    fallback: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     items: Mapped[list[Item]] = relationship(back_populates="source")
 
@@ -218,9 +221,10 @@ class UrlAlias(Base):
 
 
 class CrawlRun(Base):
-    """One crawl of one source, with its counters."""
+    """One crawl of one source, with its counters and what its listing answered (storage.health)."""
 
     __tablename__ = "crawl_runs"
+    __table_args__ = (Index("ix_crawl_runs_source_finished", "source_id", "finished_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
@@ -238,6 +242,17 @@ class CrawlRun(Base):
     off_topic: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
     error_summary: Mapped[str | None] = mapped_column(Text)
+    # what the listing and robots.txt answered (crawler.diagnosis), links robots.txt disallowed (not errors)
+    listing_status: Mapped[int | None] = mapped_column(Integer)
+    robots_status: Mapped[int | None] = mapped_column(Integer)
+    robots_skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    problem: Mapped[str | None] = mapped_column(String(200))  # "challenge:Akamai", "not_well_formed", …
+    # the run's verdict (storage.health.STATES) and its one-line reason; compared run to run for operator alerts
+    health: Mapped[str | None] = mapped_column(String(20))
+    health_reason: Mapped[str | None] = mapped_column(Text)
+    notified_at: Mapped[datetime | None]  # looked at for operator alerts (alerts.operator)
+    retry_after: Mapped[int | None] = mapped_column(Integer)  # seconds the listing's Retry-After asked for
+    max_age: Mapped[int | None] = mapped_column(Integer)  # seconds of the listing's Cache-Control max-age
 
 
 class Subscription(Base):
@@ -247,6 +262,8 @@ class Subscription(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(20))  # email | webhook
+    # digest: a reader's saved search; operator: the admin channel for source-health changes (alerts.operator)
+    purpose: Mapped[str] = mapped_column(String(20), default="digest", server_default="digest")
     target: Mapped[str] = mapped_column(Text)  # email address or webhook URL
     secret: Mapped[str | None] = mapped_column(Text)  # webhook signing secret (whsec_…)
     query: Mapped[str | None] = mapped_column(Text)

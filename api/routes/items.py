@@ -12,13 +12,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import Engine, select, text
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
-from api.deps import FilterDep, SessionDep, get_engine, id_path
+from api.deps import FilterDep, SessionDep, SettingsDep, get_engine, id_path
 from api.errors import HealthOut, responses
 from api.presentation import CSV_FIELDS, csv_row, item_to_dict
 from api.schemas import ItemDetail, ItemPage, SourceOut, StatsOut
+from milai.config import Settings
 from storage.database import session_scope
+from storage.health import health_of_sources
 from storage.links import related_items
 from storage.models import Item, Source
 from storage.search import ItemFilter, SearchPage, count_items, id_fits, search_items, search_stats
@@ -134,7 +136,27 @@ def get_item(session: SessionDep, item: Item = Depends(load_item)) -> dict[str, 
     return data
 
 
-@router.get("/api/sources", response_model=list[SourceOut], tags=["sources"], responses=responses(503))
 def list_sources(session: SessionDep) -> list[Source]:
-    """The catalogue as stored, with each source's health."""
+    """The catalogue as stored (names and publishers for the search form)."""
     return list(session.scalars(select(Source).order_by(Source.name)))
+
+
+def sources_with_health(session: Session, settings: Settings) -> list[dict[str, Any]]:
+    """Each stored source with its health verdict (storage.health): state, reason, suggested action, since."""
+
+    sources = list_sources(session)
+    verdicts = health_of_sources(session, [s.name for s in sources], silent_factor=settings.silent_factor)
+    out = []
+    for source in sources:
+        row = SourceOut.model_validate(source).model_dump()
+        row["health"] = verdicts[source.name].as_dict()
+        out.append(row)
+    return out
+
+
+@router.get("/api/sources", response_model=list[SourceOut], tags=["sources"], responses=responses(503))
+def api_sources(session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
+    """The catalogue as stored, with each source's health: `health.state` is one of ok, no_links, blocked,
+    not_found, not_well_formed, layout_changed, silent, failing, never_crawled, disabled; `health.reason`
+    says why in one line and `health.action` what to do."""
+    return sources_with_health(session, settings)

@@ -27,7 +27,7 @@ SubscriptionId = Annotated[int, id_path("A subscription")]
 
 def _get(session: SessionDep, subscription_id: SubscriptionId) -> Subscription:
     sub = session.get(Subscription, subscription_id) if id_fits(session, Subscription, subscription_id) else None
-    if sub is None:
+    if sub is None or sub.purpose != "digest":  # the operator channel is configured, not managed here
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no subscription with id {subscription_id}")
     return sub
 

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse
 
 from alerts import subscriptions as subs
-from api.deps import SessionDep, SortOrder, item_filter
-from api.routes.items import list_sources, load_item
+from api.deps import SessionDep, SettingsDep, SortOrder, item_filter
+from api.routes.items import list_sources, load_item, sources_with_health
 from api.templating import templates
 from storage.links import related_items
 from storage.models import Item
@@ -73,8 +73,8 @@ def item_page(request: Request, session: SessionDep, item: Annotated[Item, Depen
 
 
 @router.get("/sources", response_class=HTMLResponse)
-def sources_page(request: Request, session: SessionDep) -> HTMLResponse:
-    return _render(request, "sources.html", {"sources": list_sources(session)})
+def sources_page(request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    return _render(request, "sources.html", {"sources": sources_with_health(session, settings)})
 
 
 @router.post("/subscribe", response_class=HTMLResponse)

@@ -25,6 +25,7 @@ def counters(stats: dict[str, Any]) -> dict[str, int]:
         # items whose text was cut at the length cap (crawler.bounds)
         "skipped": int(stats.get("milai/skipped_scheme", 0)) + int(stats.get("milai/url_too_long", 0)),
         "refused": int(stats.get("milai/refused_address", 0)),
+        "robots_skipped": int(stats.get("milai/robots_skipped", 0)),  # disallowed by robots.txt: not errors
         "truncated": int(stats.get("milai/truncated", 0)),
     }
 

@@ -11,9 +11,11 @@ from scrapy.exceptions import NotConfigured
 from twisted.internet import task
 from twisted.python.failure import Failure
 
+from crawler.diagnosis import run_facts
 from crawler.extensions.counters import STAT_STATUS, counters, run_status
 from crawler.meta import META_LISTING, STAT_LAST_ERROR, count_error
 from storage.database import get_engine, session_scope
+from storage.health import record_run_facts
 from storage.items import finish_run, get_source, start_run
 from storage.runs import HEARTBEAT, close_stale_runs, heartbeat
 
@@ -84,3 +86,4 @@ class CrawlRunRecorder:
             return
         with session_scope(self.engine) as session:
             finish_run(session, self.run_id, status=status, counters=counters(stats), error=error)
+            record_run_facts(session, self.run_id, run_facts(stats))  # the run's health verdict (storage.health)

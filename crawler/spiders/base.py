@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import scrapy
-from scrapy.exceptions import DownloadCancelledError
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import Response
 from twisted.internet.defer import CancelledError
 from twisted.python.failure import Failure
@@ -214,6 +214,9 @@ class SourceSpider(scrapy.Spider):
             self.crawler.stats.inc_value("milai/pdf_too_large")
             yield self.listing_item(url, request.meta.get(META_INFO) or {}, kind="pdf")
             return
+        if failure.check(IgnoreRequest) and str(failure.value).startswith("Forbidden by robots.txt"):
+            self.robots_skipped(url, listing=request is not None and bool(request.meta.get(META_LISTING)))
+            return
         response = getattr(failure.value, "response", None)
         if response is not None:
             reason = f"HTTP {response.status}"
@@ -235,7 +238,19 @@ class SourceSpider(scrapy.Spider):
             self.failed_urls[canonicalize(listed)] = (message, permanent)
         count_error(self.crawler.stats, message, listing=request is not None and bool(request.meta.get(META_LISTING)))
 
+    def robots_skipped(self, url: str, *, listing: bool) -> None:
+        """A link robots.txt disallows: skipped and counted (`milai/robots_skipped`), no error of the source;
+        a disallowed listing leaves the source without links, which its health says (storage.health)."""
+        stats = self.crawler.stats
+        stats.inc_value("milai/robots_skipped")
+        self.logger.info("source %s: skipped (robots.txt disallows) %.200s", self.source.name, url)
+        if listing:
+            stats.inc_value("milai/listing_robots")
+            stats.inc_value("milai/listing_failures")
+            stats.set_value("milai/last_error", f"robots.txt disallows the listing {url[:300]}")
+
     def listing_failed(self, message: str) -> None:
         """A listing that answered but could not be used (malformed feed, bad JSON)."""
         self.logger.warning("source %s: %s", self.source.name, message)
+        self.crawler.stats.inc_value("milai/not_well_formed")
         count_error(self.crawler.stats, message, listing=True)

@@ -48,7 +48,7 @@ def crawl_cmd(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the crawler's log on stderr.")] = False,
 ) -> None:
     """Crawl the catalogue (or the named sources) now and print what each source yielded."""
-    from crawler.catalogue import CatalogueError, catalogue_path, load_catalogue
+    from crawler.catalogue import CatalogueError, configured_catalogue
     from crawler.runner import run_crawl
 
     settings = settings_of(ctx)
@@ -65,7 +65,7 @@ def crawl_cmd(
             progress.update(tasks[name], description=text)
 
     try:
-        catalogue = load_catalogue(catalogue_path(settings.sources))
+        catalogue = configured_catalogue(settings)
         with progress:
             summaries = run_crawl(settings, source or None, catalogue=catalogue, progress=on_progress,
                                   overrides={"LOG_LEVEL": "INFO" if verbose else "ERROR"})

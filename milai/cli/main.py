@@ -15,6 +15,7 @@ from milai.cli import (
     scheduler,
     search,
     serve,
+    source_tools,
     sources,
     status,
     subscribe,
@@ -41,6 +42,8 @@ app.command("serve")(serve.serve_cmd)
 app.command("crawl")(crawl.crawl_cmd)
 app.command("search", context_settings=search.SEARCH_CONTEXT)(search.search_cmd)
 app.command("classify")(classify.classify_cmd)
+sources.sources_app.command("check")(source_tools.check_cmd)
+sources.sources_app.command("add")(source_tools.add_cmd)
 app.add_typer(sources.sources_app, name="sources")
 app.add_typer(subscribe.subscribe_app, name="subscribe")
 app.add_typer(subscriptions.subscriptions_app, name="subscriptions")

@@ -33,7 +33,7 @@ def run_cmd(
     import uvicorn
 
     from api.app import create_app
-    from crawler.catalogue import catalogue_path, load_catalogue
+    from crawler.catalogue import configured_catalogue
     from scheduler.leader import AnotherSchedulerRuns
     from scheduler.node import EmbeddedWorker, SchedulerNode
     from storage.database import engine_of, ensure_schema
@@ -42,7 +42,7 @@ def run_cmd(
     setup_logging(settings.log_level)
     if not worker and not settings.redis_url:
         fail("--no-worker needs MILAI_REDIS_URL: without Redis only this process' worker can crawl")
-    sources = load_catalogue(catalogue_path(settings.sources))
+    sources = configured_catalogue(settings)
     ensure_schema(engine_of(settings))
     node = SchedulerNode(settings, sources, initial_crawl=initial_crawl)
     try:

@@ -27,11 +27,11 @@ def scheduler_cmd(
     if not settings.redis_url:
         fail("milai scheduler queues crawls for `milai worker` processes: set MILAI_REDIS_URL "
              "(on one machine, `milai run` schedules and crawls)")
-    from crawler.catalogue import catalogue_path, load_catalogue
+    from crawler.catalogue import configured_catalogue
     from storage.database import engine_of, ensure_schema
 
     ensure_schema(engine_of(settings))
-    sources = list(load_catalogue(catalogue_path(settings.sources)))
+    sources = list(configured_catalogue(settings))
     node = SchedulerNode(settings, sources, initial_crawl=initial_crawl, interval=interval)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from milai.cli.common import EXIT_RUNTIME, EXIT_USAGE, console, fail, open_session, settings_of
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
     from milai.config import Settings
 
 sources_app = typer.Typer(help="The source catalogue and its health.", no_args_is_help=True)
+
+
+_COLOURS = {"ok": "green", "disabled": "dim", "never_crawled": "dim", "failing": "red", "blocked": "red",
+            "not_found": "red", "not_well_formed": "red"}
 
 
 def _ago(iso: str | None) -> str:
@@ -31,15 +36,22 @@ class ListFormat(StrEnum):
 def _rows(settings: Settings) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
-    from crawler.catalogue import catalogue_path, load_catalogue
+    from crawler.catalogue import configured_catalogue
+    from storage.health import ACTIONS as HEALTH_ACTIONS
+    from storage.health import NEVER_CRAWLED, Health, health_of_sources
     from storage.models import Source
 
-    catalogue = load_catalogue(catalogue_path(settings.sources))
+    catalogue = configured_catalogue(settings)
     with open_session(settings) as session:
         health = {s.name: s for s in session.scalars(select(Source))}
+        verdicts = health_of_sources(session, [e.name for e in catalogue], silent_factor=settings.silent_factor,
+                                     enabled={e.name: e.enabled for e in catalogue})
         rows = []
         for entry in catalogue:
             h = health.get(entry.name)
+            verdict = verdicts.get(entry.name) or (
+                Health("disabled", "disabled in the catalogue", HEALTH_ACTIONS["disabled"]) if not entry.enabled
+                else Health(NEVER_CRAWLED, "not crawled yet", HEALTH_ACTIONS[NEVER_CRAWLED]))
             rows.append({
                 "name": entry.name, "publisher": entry.publisher, "kind": entry.kind,
                 "language": entry.language, "url": entry.url, "enabled": entry.enabled,
@@ -50,6 +62,7 @@ def _rows(settings: Settings) -> list[dict[str, Any]]:
                 "last_links_found": h.last_links_found if h else None,
                 "last_new_items": h.last_new_items if h else None,
                 "warning": h.warning if h else None,
+                "health": verdict.as_dict(),
             })
     return rows
 
@@ -73,16 +86,11 @@ def list_cmd(
     for col in ("name", "publisher", "kind", "lang", "last success", "fails", "links", "new", "health"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        if r["warning"]:
-            health = f"[yellow]{r['warning']}[/]"
-        elif r["consecutive_failures"]:
-            health = f"[red]{(r['last_error'] or 'failing')[:80]}[/]"
-        elif r["last_success"]:
-            health = "[green]ok[/]"
-        else:
-            health = "not crawled yet"
-        if not r["enabled"]:
-            health = "disabled"
+        verdict = r["health"]
+        colour = _COLOURS.get(verdict["state"], "yellow")
+        health = f"[{colour}]{escape(verdict['label'])}[/]: {escape(verdict['reason'][:120])}"
+        if verdict["state"] not in ("ok", "disabled"):
+            health += f"\n[dim]→ {escape(verdict['action'])}[/]"
         table.add_row(r["name"], r["publisher"], r["kind"], r["language"] or "", _ago(r["last_success"]),
                       str(r["consecutive_failures"]), str(r["last_links_found"] or ""),
                       str(r["last_new_items"] or ""), health)
@@ -92,15 +100,22 @@ def list_cmd(
 @sources_app.command("validate")
 def validate_cmd(
     ctx: typer.Context,
-    file: Annotated[Path | None, typer.Argument(help="Catalogue YAML (default: the configured one).")] = None,
+    file: Annotated[Path | None, typer.Argument(help="Catalogue YAML (default: the configured one and the user's own, "
+                                                     "MILAI_USER_SOURCES).")] = None,
 ) -> None:
     """Check a catalogue; report every problem with its file, entry and field."""
     from crawler.catalogue import catalogue_path, validate_file
 
-    path = file or catalogue_path(settings_of(ctx).sources)
+    settings = settings_of(ctx)
+    path = file or catalogue_path(settings.sources)
     problems = validate_file(path)
+    user = settings.user_sources_path
+    checked = [str(path)]
+    if file is None and user.exists():  # the user's own catalogue, merged over the configured one by name
+        problems += validate_file(user, base=path)
+        checked.append(str(user))
     if not problems:
-        console.print(f"[green]{path}: valid[/]")
+        console.print(f"[green]{' and '.join(checked)}: valid[/]", highlight=False)
         return
     for p in problems:
         console.print(f"{p.file}: entry {p.entry}: field {p.field}: {p.message}", highlight=False, markup=False)

@@ -94,6 +94,9 @@ def test_sources_with_health(client: TestClient) -> None:
     rows = {s["name"]: s for s in client.get("/api/sources").json()}
     assert rows["un-news"]["consecutive_failures"] == 2 and rows["un-news"]["last_error"] == "HTTP 503"
     assert rows["nl-gov"]["ever_yielded"] is True
+    health = rows["un-news"]["health"]
+    assert (health["state"], health["label"], health["reason"]) == ("failing", "failing", "HTTP 503")
+    assert health["action"].startswith("a network problem")
 
 
 def test_exports_stream_every_page(client: TestClient, ids: dict[str, int]) -> None:

@@ -35,7 +35,22 @@ def test_item_page_sanitises(client: TestClient, ids: dict[str, int]) -> None:
 
 def test_sources_page(client: TestClient) -> None:
     r = client.get("/sources")
-    assert "un-news" in r.text and "failing: HTTP 503" in r.text
+    assert "un-news" in r.text and 'class="bad">failing</span>: HTTP 503' in r.text
+    assert "What to do: a network problem" in r.text
+
+
+def test_sources_page_tells_each_source_health_with_reason_and_action(client: TestClient) -> None:
+    from storage.database import get_engine, session_scope
+    from storage.models import CrawlRun, Source
+
+    with session_scope(get_engine()) as session:
+        source = session.query(Source).filter_by(name="nl-gov").one()
+        session.add(CrawlRun(source_id=source.id, status="failed", finished_at=source.last_run_at,
+                             listing_status=403, problem="challenge:Akamai", health="blocked",
+                             health_reason="the site answers HTTP 403 with an Akamai bot-challenge page <b>"))
+    page = client.get("/sources").text
+    assert 'class="bad">blocked</span>: the site answers HTTP 403 with an Akamai bot-challenge page &lt;b&gt;' in page
+    assert "look for its RSS feed or sitemap" in page
 
 
 def test_subscribe_form_needs_its_csrf_token(client: TestClient) -> None:

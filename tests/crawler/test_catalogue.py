@@ -193,3 +193,79 @@ def test_catalogue_accepts_follow_pdfs(tmp_path: Path):
                     "    url: https://example.org/feed.xml\n    follow_pdfs: true\n", encoding="utf-8")
     assert validate_file(path) == []
     assert SourceConfig(name="x1", publisher="P", kind="feed", url="https://e.org/").follow_pdfs is False
+
+
+def test_typos_get_plain_words_and_the_nearest_valid_field(tmp_path: Path) -> None:
+    path = tmp_path / "typos.yaml"
+    path.write_text(
+        "sources:\n"
+        "  - name: Bad_Name\n    publisher: P\n    kind: htlm\n    url: https://example.org/news\n    lnks: a.news\n"
+        "  - name: no-url\n    publisher: P\n    kind: feed\n    langauge: en\n    xyzzy: 1\n",
+        encoding="utf-8",
+    )
+    messages = {(p.entry, p.field): p.message for p in validate_file(path)}
+    assert messages[("#0 Bad_Name", "lnks")] == "unknown field 'lnks'; did you mean 'links'?"
+    assert messages[("#0 Bad_Name", "kind")] == (
+        "unknown kind 'htlm': use one of feed, sitemap, html, json; did you mean 'html'?")
+    assert "lower-case letters, digits and hyphens" in messages[("#0 Bad_Name", "name")]
+    assert messages[("#1 no-url", "langauge")] == "unknown field 'langauge'; did you mean 'language'?"
+    assert messages[("#1 no-url", "xyzzy")] == "unknown field 'xyzzy'; see docs/sources.md for the fields"
+    assert messages[("#1 no-url", "url")] == "the field 'url' is required"
+    assert not any("Extra inputs" in m for m in messages.values())
+
+
+def test_a_user_catalogue_adds_overrides_and_disables_bundled_sources_by_name(tmp_path: Path) -> None:
+    bundled = tmp_path / "bundled.yaml"
+    bundled.write_text(GOOD, encoding="utf-8")
+    user = tmp_path / "mine.yaml"
+    user.write_text(
+        "sources:\n"
+        "  - name: mofa-kr\n    enabled: false\n"  # disable a bundled source by name
+        "  - name: un-news-all\n    schedule: '5 * * * *'\n"  # override one field
+        "  - name: my-ministry\n    publisher: Mine\n    kind: feed\n    url: https://example.org/rss.xml\n",
+        encoding="utf-8",
+    )
+    sources = {s.name: s for s in load_catalogue(bundled, user=user)}
+    assert list(sources) == ["un-news-all", "mofa-kr", "my-ministry"]
+    assert sources["mofa-kr"].enabled is False and sources["mofa-kr"].item_selector == "table tbody tr"
+    assert sources["un-news-all"].schedule == "5 * * * *" and sources["un-news-all"].language == "en"
+    assert validate_file(user, base=bundled) == []
+    # an entry naming no bundled source must be complete, and its problems name the user's file
+    user.write_text("sources:\n  - name: half-done\n    enabled: false\n", encoding="utf-8")
+    problems = validate_file(user, base=bundled)
+    assert {(p.file, p.field) for p in problems} >= {(str(user), "url"), (str(user), "kind")}
+    with pytest.raises(CatalogueError):
+        load_catalogue(bundled, user=user)
+
+
+def test_every_example_in_the_user_docs_is_a_valid_entry(tmp_path: Path) -> None:
+    import re as _re
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "sources.md").read_text(encoding="utf-8")
+    blocks = _re.findall(r"```yaml\n(.*?)```", docs, _re.S)
+    assert len(blocks) >= 6
+    for n, block in enumerate(blocks):
+        path = tmp_path / f"example-{n}.yaml"
+        whole = block.lstrip().startswith("sources:")
+        path.write_text(block if whole else "sources:\n" + block, encoding="utf-8")
+        # whole files may be user catalogues: entries naming bundled sources are merged over them
+        assert validate_file(path, base=BUNDLED_CATALOGUE if whole else None) == [], block
+
+
+def test_sources_validate_covers_the_bundled_and_the_user_catalogue(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from milai.cli.main import app
+
+    bundled = tmp_path / "bundled.yaml"
+    bundled.write_text(GOOD, encoding="utf-8")
+    user = tmp_path / "mine.yaml"
+    user.write_text("sources:\n  - name: mofa-kr\n    enabled: false\n", encoding="utf-8")
+    monkeypatch.setenv("MILAI_SOURCES", str(bundled))
+    monkeypatch.setenv("MILAI_USER_SOURCES", str(user))
+    ok = CliRunner().invoke(app, ["sources", "validate"])
+    assert ok.exit_code == 0 and "mine.yaml" in " ".join(ok.output.split()) and "valid" in ok.output
+    user.write_text("sources:\n  - name: mofa-kr\n    lnks: a\n", encoding="utf-8")
+    bad = CliRunner().invoke(app, ["sources", "validate"])
+    assert bad.exit_code == 1 and "did you mean 'links'?" in " ".join(bad.output.split())

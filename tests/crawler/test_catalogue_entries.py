@@ -725,3 +725,80 @@ def test_every_kind_is_covered() -> None:
         ]
     )
     assert {_catalogue()[n].kind for n in names} == {"feed", "sitemap", "html", "json"}
+
+
+# --- the 2026-12-02 facts (issue 11): moved sites and tighter selectors -------------------------------------
+
+PRESS_UN_ARTICLES = ["article-sgsm21952-2023-bs4-reserialized.html", "article-sgsm21982-2023-10-bs4-reserialized.html"]
+
+
+@pytest.mark.parametrize("fixture", PRESS_UN_ARTICLES)
+def test_un_press_listing_links_skip_share_links_and_sitewide_blocks(fixture: str) -> None:
+    """Recorded press.un.org pages: `a[href$='.doc.htm']` also matched the sidebar's highlights and noon-briefing
+    blocks and the Facebook/Twitter/mailto share links; the entry's selector keeps only the main view's rows."""
+    from parsel import Selector
+
+    page = shared_fixture("sites", "press.un.org", fixture).read_text(encoding="utf-8")
+    src = _catalogue()["un-press-disarmament-first-committee"]
+    loose = Selector(text=page).css("a[href$='.doc.htm']::attr(href)").getall()
+    assert any(h.startswith(("https://www.facebook.com", "https://twitter.com", "mailto:")) for h in loose)
+    assert any(h.startswith("/en/") for h in loose)  # the sidebar's site-wide blocks
+    assert Selector(text=page).css(src.links).getall() == []
+    # the same page as a listing: a main view of meetings coverage beside the recorded sidebar and share links
+    rows = "".join(f'<div class="views-row"><h3><a href="/en/2025/{s}.doc.htm">{s}</a></h3></div>'
+                   for s in ("gadis3750", "gadis3751", "gadis3752"))
+    listing = page.replace("</main>", f'<div class="view view-meetings-coverage"><div class="view-content">{rows}'
+                                      "</div></div></main>", 1)
+    found = [a.attrib["href"] for a in Selector(text=listing).css(src.links)]
+    assert found == ["/en/2025/gadis3750.doc.htm", "/en/2025/gadis3751.doc.htm", "/en/2025/gadis3752.doc.htm"]
+
+
+def test_korea_kr_press_release_board_recorded_listing(site: LoopbackSite, sqlite_env, tmp_path: Path) -> None:
+    """The recorded government-wide board (2026-01-07): 20 rows, each link reduced to its newsId."""
+    import re
+
+    page = shared_fixture("sites", "korea.kr", "briefing-pressReleaseList-org6530000-2026-01-07.html").read_bytes()
+    robots(site)
+    src = entry("korea-kr-press-release-board", site)
+    site.add(path_of(src), page)
+    ids = list(dict.fromkeys(re.findall(rb"pressReleaseView\.do\?newsId=(\d+)", page)))
+    assert len(ids) == 20
+    for news_id in ids:
+        path = f"/briefing/pressReleaseView.do?newsId={news_id.decode()}"
+        site.add(path, article_html(Article(path, f"보도자료 {news_id.decode()}", varied(KOREAN, path), lang="ko")))
+    s = crawl(tmp_path, [src])[src.name]
+    assert (s["status"], s["links"], s["errors"]) == ("ok", 20, 0), s
+    fetched = {r.path for r in site.hits() if r.path.startswith("/briefing/pressReleaseView.do")}
+    assert fetched == {f"/briefing/pressReleaseView.do?newsId={i.decode()}" for i in ids}
+
+
+def test_nato_news_from_the_new_sites_sitemap(site: LoopbackSite, sqlite_env, tmp_path: Path) -> None:
+    robots(site)
+    src = entry("nato-news-sitemap", site)
+    news = ["/en/news-and-events/articles/news/2026/03/02/nato-allies-agree-ai-principles",
+            "/en/news-and-events/articles/news/2025/11/20/nato-updates-its-ai-strategy"]
+    other = ["/en/about-us/organisation", "/en/news-and-events/articles/news"]
+    sm = "http://www.sitemaps.org/schemas/sitemap/0.9"
+    site.add(path_of(src), f'<urlset xmlns="{sm}">' + "".join(
+        f"<url><loc>{site.url(p)}</loc><lastmod>2026-03-02</lastmod></url>" for p in news + other) + "</urlset>",
+        content_type="application/xml")
+    for path in news:
+        site.add(path, article_html(Article(path, f"NATO {path.rsplit('/', 1)[1]}", varied(ENGLISH, path))))
+    s = crawl(tmp_path, [src])[src.name]
+    assert (s["status"], s["links"], s["new"]) == ("ok", 2, 2), s
+    assert {urlsplit(i.url).path for i in items(sqlite_env["MILAI_DATABASE_URL"])} == set(news)
+    assert site.hits(path_of(src))[0].headers.get("referer") == "https://www.nato.int/"
+
+
+def test_canada_national_defence_uses_the_current_department_key() -> None:
+    for name in ("canada-national-defence-news", "canada-defense-nationale-nouvelles"):
+        query = parse_qs(urlsplit(_catalogue()[name].url).query)
+        assert query["dept"] == ["departmentnationaldefense"], name
+
+
+def test_war_gov_content_types_and_the_old_nato_feed_say_they_are_unverified() -> None:
+    releases, stories = _catalogue()["war-gov-releases"], _catalogue()["war-gov-news-stories"]
+    assert parse_qs(urlsplit(releases.url).query)["ContentType"] == ["9"]
+    assert parse_qs(urlsplit(stories.url).query)["ContentType"] == ["1"]
+    for src in (releases, stories, _catalogue()["nato-news"]):
+        assert "unverified" in (src.notes or "") or "unknown" in (src.notes or ""), src.name

@@ -79,7 +79,8 @@ def test_broken_sources_and_pages_are_counted_while_others_succeed(
     assert result["empty"]["status"] == "ok" and result["empty"]["errors"] == 0 and result["empty"]["links"] == 0
     mixed = result["mixed"]
     assert mixed["status"] == "ok"
-    assert (mixed["links"], mixed["new"], mixed["errors"]) == (4, 1, 3)
+    # the robots-disallowed page is skipped (robots), not an error (issue 11)
+    assert (mixed["links"], mixed["new"], mixed["errors"], mixed["robots_skipped"]) == (4, 1, 2, 1)
     assert "/private/secret" not in article_hits(site, "/private/")
     assert len(items(milai_env["MILAI_DATABASE_URL"])) == 3
 

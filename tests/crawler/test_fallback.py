@@ -1,0 +1,71 @@
+"""Fallback, never silent: a configured feed that keeps answering 404 is replaced by the feed the site's home
+page announces; the crawl stores its items, health says "using discovered … since …", and so does the operator
+alert of that change (aiosmtpd)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from alerts.digest import send_due
+from crawler.catalogue import SourceConfig
+from milai.config import reset_settings
+from storage.database import make_engine, session_scope
+from storage.health import health_of_sources
+from storage.models import CrawlRun, Source
+from tests.crawler import helpers
+from tests.crawler.helpers import crawl, items
+from tests.crawler.sites import ON_TOPIC, make_articles, robots, rss, serve_articles
+from tests.support.site import LoopbackSite
+from tests.support.smtp import SmtpServer
+
+sqlite_env = helpers.sqlite_env
+
+
+def test_a_feed_that_keeps_failing_is_replaced_by_the_one_the_site_announces(
+    site: LoopbackSite, sqlite_env, tmp_path: Path, monkeypatch
+):
+    robots(site)
+    arts = make_articles(ON_TOPIC[:2])
+    serve_articles(site, arts)
+    site.add("/", "<html><head><link rel='alternate' type='application/rss+xml' href='/rss/all.xml'></head>"
+             "<body><p>Ministry of Examples</p></body></html>")
+    site.add("/rss/all.xml", rss(site.base, arts), content_type="application/rss+xml")
+    src = SourceConfig(name="moved-feed", publisher="Examples", kind="feed", url=site.url("/cps/rss/old.xml"),
+                       language="en")
+    db = sqlite_env["MILAI_DATABASE_URL"]
+    with SmtpServer() as smtp:
+        monkeypatch.setenv("MILAI_SMTP_URL", smtp.url())
+        monkeypatch.setenv("MILAI_ADMIN_EMAIL", "ops@example.org")
+        reset_settings()
+        for _ in range(3):  # not found, three times: no discovery yet
+            assert crawl(tmp_path, [src])["moved-feed"]["new"] == 0
+        assert not site.hits("/rss/all.xml")
+        send_due()
+        assert [m["Subject"] for m in smtp.messages] == ["MilAI Watch: source moved-feed is not found"]
+
+        summary = crawl(tmp_path, [src])["moved-feed"]
+        assert (summary["status"], summary["new"]) == ("ok", 2)
+        assert {i.title for i in items(db)} == {a.title for a in arts}
+        engine = make_engine(db)
+        with session_scope(engine) as session:
+            health = health_of_sources(session)["moved-feed"]
+            source = session.scalars(select(Source).where(Source.name == "moved-feed")).one()
+            assert source.fallback["entry"] == {"kind": "feed", "url": site.url("/rss/all.xml")}
+            runs = list(session.scalars(select(CrawlRun).where(CrawlRun.source_id == source.id)))
+        assert health.state == "ok"
+        assert health.reason.startswith(f"using discovered feed {site.url('/rss/all.xml')} since ")
+        assert "the configured URL kept failing" in health.reason
+        assert len(runs) == 4  # discovery records no run of its own
+        send_due()
+        assert len(smtp.messages) == 2
+        recovered = smtp.messages[1]
+        assert recovered["Subject"] == "MilAI Watch: source moved-feed is ok"
+        assert "using discovered feed" in recovered.get_content()
+
+        # later crawls keep using the replacement, without discovering again
+        site.clear_log()
+        crawl(tmp_path, [src])
+        assert site.hits("/rss/all.xml") and not site.hits("/cps/rss/old.xml") and not site.hits("/")
+        engine.dispose()
