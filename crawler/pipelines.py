@@ -30,6 +30,7 @@ from storage.database import get_engine, session_scope
 from storage.items import add_item, get_item_by_url, get_source, remember_alias, revise_item
 from storage.links import link_translations
 from storage.models import Item, ItemSymbol, utcnow
+from storage.stories import settle
 
 logger = logging.getLogger(__name__)
 
@@ -308,6 +309,9 @@ class StorePipeline(_ItemStage):
                     **fields,
                 )
                 self._attach(session, row, item)
+                if row.duplicate_of_id is not None:  # an earlier copy than the story's original takes its place
+                    settle(session, row)
+                is_original = row.duplicate_of_id is None
                 item_id = row.id
         except IntegrityError as exc:  # stored meanwhile by another spider of this crawl?
             with session_scope(self.engine) as session:
@@ -319,7 +323,7 @@ class StorePipeline(_ItemStage):
             remember_fetched_alias(self.engine, item, stored_id)
             raise DropItem(f"already stored: {item.canonical_url}", log_level="INFO") from exc
         remember_fetched_alias(self.engine, item, item_id)
-        if item.minhash is not None and item.duplicate_of_id is None:
+        if item.minhash is not None and is_original:  # the index holds originals (older ones stay: harmless)
             shared_index(self.engine).add(item_id, item.minhash)
         if item.duplicate_of_id is not None:
             self.stats.inc_value("milai/duplicate")

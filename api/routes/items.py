@@ -25,11 +25,13 @@ from storage.search import (
     SearchPage,
     count_items,
     csv_row,
+    hits_to_dicts,
     id_fits,
     item_to_dict,
     search_items,
     search_stats,
 )
+from storage.stories import copies_of
 
 router = APIRouter()
 
@@ -52,7 +54,7 @@ def healthz(engine: Engine = Depends(get_engine)) -> JSONResponse:
 def list_items(session: SessionDep, f: FilterDep) -> dict[str, Any]:
     """Search the archive; follow `next` (as `cursor`) for the following page."""
     page = search_items(session, f)
-    return {"items": [item_to_dict(h.item, h) for h in page.items], "next": page.next,
+    return {"items": hits_to_dicts(session, page.items), "next": page.next,
             "count": count_items(session, f).to_dict()}
 
 
@@ -67,13 +69,17 @@ def stats(session: SessionDep, f: FilterDep,
 
 def _pages(engine: Engine, f: ItemFilter, first: SearchPage) -> Iterator[dict[str, Any]]:
     """Every item of the query, page after page (each page in its own unit of work)."""
-    page = first
+    page, rows = first, None
     while True:
-        yield from (item_to_dict(h.item, h) for h in page.items)
+        if rows is None:
+            with session_scope(engine) as session:
+                rows = hits_to_dicts(session, page.items)
+        yield from rows
         if not page.next:
             return
         with session_scope(engine) as session:
             page = search_items(session, replace(f, cursor=page.next))
+            rows = hits_to_dicts(session, page.items)
 
 
 def _first_page(session: SessionDep, f: FilterDep) -> tuple[ItemFilter, SearchPage]:
@@ -127,7 +133,7 @@ def load_item(session: SessionDep, item_id: ItemId) -> Item:
 def get_item(session: SessionDep, item: Item = Depends(load_item)) -> dict[str, Any]:
     """One item with its text, duplicates, translations, document symbols (undocs.org links) and the
     other items citing those symbols."""
-    data = item_to_dict(item)
+    data = item_to_dict(item, copies=copies_of(session, [item])[item.id])
     rel = related_items(session, item.id)
     data.update(text=item.text, duplicates=rel["duplicates"], translations=rel["translations"],
                 symbol_links=rel["symbols"], same_symbol=rel["same_symbol"])

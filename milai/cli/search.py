@@ -55,7 +55,7 @@ def search_cmd(
         SearchError,
         count_items,
         csv_row,
-        item_to_dict,
+        hits_to_dicts,
         parse_date,
         search_items,
     )
@@ -75,7 +75,7 @@ def search_cmd(
             total = count_items(session, f) if fmt is Format.table else None
             while len(rows) < limit:
                 page = search_items(session, replace(f, limit=min(MAX_LIMIT, limit - len(rows))))
-                rows += [item_to_dict(h.item, h) for h in page.items]
+                rows += hits_to_dicts(session, page.items)
                 if not page.next:
                     break
                 f = replace(f, cursor=page.next)

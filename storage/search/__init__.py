@@ -23,7 +23,7 @@ from storage.search.cursors import id_fits, query_fingerprint
 from storage.search.dates import parse_date
 from storage.search.fulltext import to_fts5, to_tsquery
 from storage.search.pages import search_items
-from storage.search.presentation import CSV_FIELDS, csv_row, item_to_dict
+from storage.search.presentation import CSV_FIELDS, csv_row, hits_to_dicts, item_to_dict
 from storage.search.snippets import highlight_html
 from storage.search.stats import Count, SearchStats, count_items, search_stats
 from storage.search.types import (
@@ -64,6 +64,7 @@ __all__ = [
     "highlight_html",
     "id_fits",
     "iso639_1",
+    "hits_to_dicts",
     "item_to_dict",
     "parse_date",
     "parse_user_query",

@@ -4,16 +4,38 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from milai.safeurl import safe_link
+from storage import stories
 from storage.matches import Explanation, readable
 from storage.matches import codes as match_codes
 from storage.models import Item
 from storage.search.types import ItemHit
 
 
-def item_to_dict(item: Item, hit: ItemHit | None = None) -> dict[str, Any]:
-    """The JSON shape of an item in `milai search --format json` and the API."""
+def story_fields(item: Item, copies: list[stories.Copy]) -> dict[str, Any]:
+    """The story of an item: its original's id, the other copies, "also published by" and "also in"."""
+    also = stories.summary(copies)
     return {
+        "story": item.duplicate_of_id or item.id,
+        "copies": [dict(c.to_dict(), link=safe_link(c.url)) for c in copies],
+        "also_published_by": also["publishers"],
+        "also_in": also["languages"],
+    }
+
+
+def hits_to_dicts(session: Session, hits: list[ItemHit]) -> list[dict[str, Any]]:
+    """A page of hits as item_to_dict dicts, each with its story's other copies (one query per page)."""
+    copies = stories.copies_of(session, [h.item for h in hits])
+    return [item_to_dict(h.item, h, copies=copies.get(h.item.id, [])) for h in hits]
+
+
+def item_to_dict(item: Item, hit: ItemHit | None = None, *, copies: list[stories.Copy] | None = None,
+                 ) -> dict[str, Any]:
+    """The JSON shape of an item in `milai search --format json` and the API (with `copies`: its story)."""
+    story = story_fields(item, copies) if copies is not None else {}
+    return story | {
         "id": item.id,
         "url": item.url,
         "link": safe_link(item.url),  # only http(s) addresses are links (scraped URLs are hostile)
@@ -39,10 +61,12 @@ def item_to_dict(item: Item, hit: ItemHit | None = None) -> dict[str, Any]:
 
 # The CSV exports (API and `milai search --format csv`): these item_to_dict fields, lists joined by "; ".
 CSV_FIELDS = ["id", "published", "title", "url", "source", "publisher", "language", "relevant", "score",
-              "matches", "symbols", "duplicate_of", "summary"]
+              "matches", "symbols", "duplicate_of", "also_published_by", "also_in", "summary"]
 
 
 def csv_row(data: dict[str, Any]) -> dict[str, Any]:
     """An item_to_dict dict as a CSV row (write it with extrasaction="ignore")."""
-    return dict(data, matches="; ".join(data["matches"]), symbols="; ".join(data["symbols"]))
+    return dict(data, matches="; ".join(data["matches"]), symbols="; ".join(data["symbols"]),
+                also_published_by="; ".join(data.get("also_published_by") or []),
+                also_in="; ".join(data.get("also_in") or []))
 
