@@ -115,3 +115,29 @@ def test_digests_and_webhooks_list_the_story_like_the_search(engine: Engine) -> 
         snap = item_snapshot(s.get(Item, un.id))
         assert snap["also_published_by"] == [{"publisher": "Government of X", "url": gov.url}]
         assert snap["also_in"] == ["fr"]
+
+
+def test_migration_0008_groups_existing_language_versions_under_the_earliest_copy(engine: Engine) -> None:
+    from alembic import command
+
+    from storage.database import alembic_config, upgrade
+    from storage.models import ItemLink
+
+    cfg = alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0006")
+    with session_scope(engine) as s:  # an archive as the crawler stored it before stories
+        src = _sources(s)
+        gov = _add(s, "gov", src["gov"], DAY)
+        un = _add(s, "un", src["un"], DAY - timedelta(days=1), duplicate_of=gov.id)
+        fr = _add(s, "un-fr", src["un"], DAY - timedelta(days=1), language="fr")
+        s.add_all([ItemLink(item_id=un.id, other_id=fr.id, kind="translation"),
+                   ItemLink(item_id=fr.id, other_id=un.id, kind="translation")])
+        alone = _add(s, "alone", src["agg"], DAY)
+        ids = {"gov": gov.id, "un": un.id, "fr": fr.id, "alone": alone.id}
+    upgrade(engine)
+    with session_scope(engine) as s:
+        rows = dict(s.execute(select(Item.id, Item.duplicate_of_id)).all())
+    # un and fr were published the same day; un was seen first
+    assert rows == {ids["un"]: None, ids["gov"]: ids["un"], ids["fr"]: ids["un"], ids["alone"]: None}
