@@ -4,24 +4,41 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 from alerts import subscriptions as subs
+from api.charts import bar_chart
 from api.deps import SessionDep, item_filter
 from api.routes.items import list_sources, load_item
 from api.templating import templates
 from storage.links import related_items
 from storage.models import Item
-from storage.search import ItemFilter, SearchError, count_items, search_items
+from storage.search import (
+    ItemFilter,
+    SearchError,
+    archive_languages,
+    archive_publishers,
+    search_items,
+    search_stats,
+)
+from storage.stories import copies_of
 
 router = APIRouter(include_in_schema=False)
 
 CSRF_COOKIE = "milai_csrf"
-LANGUAGES = ["en", "fr", "es", "de", "ru", "zh", "ar", "nl"]
+PAGE_SIZE = 20
+WITHIN_DAYS = (7, 30)  # the date presets of the form: the last 7 or 30 days
+FACETS_TTL = 300.0  # seconds the archive's languages and publishers are cached per process
+_facets: dict[str, tuple[float, Any]] = {}
 
 
 def _csrf(request: Request) -> str:
@@ -36,39 +53,124 @@ def _render(request: Request, name: str, context: dict[str, Any], status_code: i
     return response
 
 
-def _filter_or_error(request: Request) -> tuple[ItemFilter | None, str | None]:
-    p = request.query_params
+def _cached(session: Session, key: str, load: Callable[[Session], Any]) -> Any:
+    """The archive's languages / publishers, read at most every FACETS_TTL seconds (they change slowly)."""
+    engine_key = f"{session.get_bind().url}:{key}"
+    hit = _facets.get(engine_key)
+    if hit is not None and time.monotonic() - hit[0] < FACETS_TTL:
+        return hit[1]
+    value = load(session)
+    _facets[engine_key] = (time.monotonic(), value)
+    return value
+
+
+def forget_facets() -> None:
+    _facets.clear()
+
+
+def _within(value: str | None) -> int | None:
     try:
-        f = item_filter(q=p.get("q"), since=p.get("since"), until=p.get("until"),
-                        source=p.getlist("source"), publisher=p.getlist("publisher"),
+        days = int(value or "")
+    except ValueError:
+        return None
+    return days if days in WITHIN_DAYS else None
+
+
+def _filter_or_error(request: Request, limit: int = PAGE_SIZE) -> tuple[ItemFilter | None, str | None]:
+    p = request.query_params
+    within = _within(p.get("within"))
+    since = p.get("since") or None
+    if within:  # a preset wins over a typed start date
+        since = (datetime.now(UTC) - timedelta(days=within)).date().isoformat()
+    try:
+        f = item_filter(q=p.get("q"), since=since, until=p.get("until") if not within else None,
+                        source=[v for v in p.getlist("source") if v],
+                        publisher=[v for v in p.getlist("publisher") if v],
                         lang=[v for v in p.getlist("lang") if v], all=p.get("all") in ("1", "true", "on"),
-                        symbol=p.get("symbol"), limit=20, cursor=p.get("cursor"), sort=p.get("sort") or None)
+                        symbol=p.get("symbol"), limit=limit, cursor=p.get("cursor"), sort=p.get("sort") or None)
     except Exception as exc:  # HTTPException from the shared parser: show it on the page
         return None, str(getattr(exc, "detail", exc))
     return f, None
 
 
+def _interval(request: Request) -> str:
+    return "week" if request.query_params.get("interval") == "week" else "month"
+
+
+def _form_context(request: Request, session: Session) -> dict[str, Any]:
+    """What the search form offers: the archive's languages (with names), publishers and sources."""
+    p = request.query_params
+    return {
+        "params": p,
+        "languages": _cached(session, "languages", archive_languages),
+        "publishers": _cached(session, "publishers", archive_publishers),
+        "sources": list_sources(session),
+        "chosen": {"lang": set(p.getlist("lang")), "publisher": set(p.getlist("publisher")),
+                   "source": set(p.getlist("source"))},
+        "within": _within(p.get("within")),
+    }
+
+
+def _query_string(request: Request, drop: tuple[str, ...] = ("cursor",), **override: str) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in drop and k not in override and v]
+    return urlencode(params + [(k, v) for k, v in override.items() if v])
+
+
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request, session: SessionDep) -> HTMLResponse:
     f, error = _filter_or_error(request)
-    page = count = None
+    page = stats = None
+    copies: dict[int, Any] = {}
     if f is not None:
         try:
             page = search_items(session, f)
-            count = count_items(session, f)
+            stats = search_stats(session, replace(f, cursor=None), top=5)
+            copies = copies_of(session, [h.item for h in page.items])
+        except SearchError as exc:
+            error, page = str(exc), None
+    next_url = "/?" + _query_string(request, cursor=page.next) if page and page.next else None
+    interval = _interval(request)
+    chart = None
+    if stats is not None and stats.count.total:
+        chart = bar_chart(stats.per_week if interval == "week" else stats.per_month, interval=interval,
+                          label=f"Items per {interval}", approximate=not stats.count.exact, width=320, height=180)
+    return _render(request, "index.html", {
+        **_form_context(request, session), "f": f, "page": page, "stats": stats, "error": error,
+        "next_url": next_url, "copies": copies, "chart": chart, "interval": interval,
+        "query_string": _query_string(request), "sort_links": {
+            s: "/?" + _query_string(request, sort=s) for s in ("relevance", "date")},
+        "first_page": not request.query_params.get("cursor"),
+    }, status.HTTP_400_BAD_REQUEST if error else 200)
+
+
+@router.get("/trends", response_class=HTMLResponse)
+def trends_page(request: Request, session: SessionDep) -> HTMLResponse:
+    """Items per week or month of any query, with its top publishers and languages."""
+    f, error = _filter_or_error(request)
+    stats = None
+    if f is not None:
+        try:
+            stats = search_stats(session, replace(f, cursor=None), top=10)
         except SearchError as exc:
             error = str(exc)
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
-    next_url = "/?" + urlencode(params + [("cursor", page.next)]) if page and page.next else None
-    return _render(request, "index.html", {
-        "f": f, "params": request.query_params, "page": page, "count": count, "error": error, "next_url": next_url,
-        "sources": list_sources(session), "languages": LANGUAGES, "query_string": urlencode(params),
+    interval = _interval(request)
+    chart = None
+    if stats is not None and stats.count.total:
+        chart = bar_chart(stats.per_week if interval == "week" else stats.per_month, interval=interval,
+                          label=f"Items per {interval}", approximate=not stats.count.exact)
+    return _render(request, "trends.html", {
+        **_form_context(request, session), "f": f, "stats": stats, "error": error, "chart": chart,
+        "interval": interval, "query_string": _query_string(request, drop=("cursor", "interval")),
+        "interval_links": {i: "/trends?" + _query_string(request, interval=i) for i in ("month", "week")},
     }, status.HTTP_400_BAD_REQUEST if error else 200)
 
 
 @router.get("/items/{item_id}", response_class=HTMLResponse)
 def item_page(request: Request, session: SessionDep, item: Annotated[Item, Depends(load_item)]) -> HTMLResponse:
-    return _render(request, "item.html", {"item": item, "rel": related_items(session, item.id)})
+    story = copies_of(session, [item])[item.id]
+    original = next((c for c in story if c.original), None)
+    return _render(request, "item.html", {"item": item, "rel": related_items(session, item.id), "story": story,
+                                          "original": original})
 
 
 @router.get("/sources", response_class=HTMLResponse)

@@ -14,7 +14,7 @@ def test_search_page(client: TestClient, ids: dict[str, int]) -> None:
     r = client.get("/", params={"q": "REAIM"})
     assert r.status_code == 200
     assert "<script>alert" not in r.text and "&lt;script&gt;alert" in r.text
-    assert "<mark>REAIM</mark>" in r.text and "Why:" in r.text
+    assert "<mark>REAIM</mark>" in r.text and '<span class="label">Matched</span>' in r.text
     r = client.get("/", params={"q": "drone*", "all": "1"})
     next_url = re.search(r'<a rel="next" href="([^"]+)"', r.text).group(1).replace("&amp;", "&")
     assert client.get(next_url).status_code == 200
@@ -65,11 +65,115 @@ def test_why_shows_phrases_by_group_never_rule_codes(client: TestClient) -> None
                        text="x", relevant=True, score=0.9, matches=["strong:LAWS", "mil:CCW", "rule:title-ai+mil"])
         new_id, old_id = new.id, old.id
     page = client.get("/", params={"q": "Bundeswehr"}).text
-    assert "AI: <span class=\"match\">KI</span>" in page and "Military: " in page
+    assert '<span class="group">AI:</span> <span class="match" lang="de">KI</span>' in page
+    assert '<span class="group">Military:</span>' in page
     item = client.get(f"/items/{new_id}").text
-    assert "AI: KI" in item and "rule:" not in item and "mil:" not in item
+    assert '<span class="group">AI:</span> <span class="match" lang="de">KI</span>' in item
+    assert "rule:" not in item and "mil:" not in item
     legacy = client.get(f"/items/{old_id}").text
-    assert "Named topic: LAWS · Military: CCW" in legacy and "strong:" not in legacy and "rule:" not in legacy
+    assert ('<span class="group">Named topic:</span> <span class="match">LAWS</span>; '
+            '<span class="group">Military:</span> <span class="match">CCW</span>') in legacy
+    assert "strong:" not in legacy and "rule:" not in legacy
     data = client.get(f"/api/items/{new_id}").json()
     assert data["matches"] == verdict.matches and data["why"] == verdict.why
     assert any(c.startswith("rule:") for c in data["match_codes"])
+
+
+def _fresh_item(title: str, days_ago: int, language: str = "en") -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from storage.items import add_item
+
+    with session_scope(get_engine()) as s:
+        item = add_item(s, canonical_url=f"http://t/{title}", url=f"http://t/{title}", title=title,
+                        text="Autonomous drone swarms in military exercises.", language=language, relevant=True,
+                        score=0.9, published=datetime.now(UTC) - timedelta(days=days_ago), matches=["drone"])
+        return item.id
+
+
+def test_languages_are_offered_from_the_archive_with_their_names(client: TestClient) -> None:
+    _fresh_item("korean-item", 3, "ko")
+    from api.routes.web import forget_facets
+
+    forget_facets()
+    page = client.get("/").text
+    assert re.search(r'name="lang" value="ko"[^>]*>\s*<span lang="ko">Korean \(한국어\)</span>', page)
+    assert '<span lang="fr">French (français)</span>' in page
+    assert 'value="ja"' not in page  # only languages the archive holds
+
+
+def test_several_languages_publishers_and_sources_at_once(client: TestClient, ids: dict[str, int]) -> None:
+    both = client.get("/", params=[("q", "REAIM"), ("lang", "en"), ("lang", "fr")]).text
+    assert f'href="/items/{ids["reaim"]}"' in both and f'href="/items/{ids["reaim-fr"]}"' in both
+    assert re.search(r'value="en" checked', both) and re.search(r'value="fr" checked', both)
+    french = client.get("/", params=[("q", "REAIM"), ("lang", "fr")]).text
+    assert f'href="/items/{ids["reaim"]}"' not in french and f'href="/items/{ids["reaim-fr"]}"' in french
+    un = client.get("/", params=[("sort", "date"), ("publisher", "United Nations")]).text
+    assert f'href="/items/{ids["resolution"]}"' in un and f'href="/items/{ids["reaim"]}"' not in un
+    nl = client.get("/", params=[("sort", "date"), ("source", "nl-gov")]).text
+    assert f'href="/items/{ids["reaim"]}"' in nl and f'href="/items/{ids["resolution"]}"' not in nl
+
+
+def test_result_count_and_sort_links(client: TestClient, ids: dict[str, int]) -> None:
+    page = client.get("/", params={"q": "autonomous weapons"}).text
+    assert re.search(r'<p class="count" role="status">2 stories', page)
+    assert 'href="/?q=autonomous+weapons&amp;sort=date">newest first</a>' in page
+    assert 'aria-current="true">relevance</a>' in page
+    by_date = client.get("/", params={"q": "autonomous weapons", "sort": "date"}).text
+    first, second = (by_date.index(f'href="/items/{ids[n]}"') for n in ("reaim", "resolution"))
+    assert first < second  # newest first
+    assert 'aria-current="true">newest first</a>' in by_date
+
+
+def test_date_presets_keep_the_last_7_or_30_days(client: TestClient, ids: dict[str, int]) -> None:
+    recent, month_old = _fresh_item("recent", 2), _fresh_item("month-old", 20)
+    week = client.get("/", params={"within": "7", "q": "drone"}).text
+    assert f'href="/items/{recent}"' in week and f'href="/items/{month_old}"' not in week
+    assert 'name="within" value="7" checked' in week
+    month = client.get("/", params={"within": "30", "q": "drone"}).text
+    assert f'href="/items/{recent}"' in month and f'href="/items/{month_old}"' in month
+    assert f'href="/items/{ids["bulk1"]}"' not in month  # the seeded drones are 100+ days old
+
+
+def test_a_result_lists_the_other_copies_of_its_story(client: TestClient, ids: dict[str, int]) -> None:
+    page = client.get("/", params={"q": "resolution"}).text
+    result = page[page.index(f'href="/items/{ids["resolution"]}"'):]
+    result = result[:result.index("</article>")]
+    assert "Also published by" in result
+    assert f'<a href="/items/{ids["resolution-copy"]}">Government of the Netherlands</a>' in result
+    assert f'href="/items/{ids["resolution-copy"]}"' not in page.replace(result, "")  # the copy is no result
+    item = client.get(f"/items/{ids['resolution-copy']}").text
+    assert "This is a copy. The original, published first, is" in item
+    assert f'<a href="/items/{ids["resolution"]}">General Assembly adopts resolution on LAWS</a>' in item
+
+
+def test_the_item_page_shows_symbols_and_items_citing_them(client: TestClient, ids: dict[str, int]) -> None:
+    from storage.models import ItemSymbol
+
+    other = _fresh_item("citing", 5)
+    with session_scope(get_engine()) as s:
+        s.add(ItemSymbol(item_id=other, symbol="A/RES/79/239"))
+    page = client.get(f"/items/{ids['resolution']}").text
+    assert '<a href="https://undocs.org/A/RES/79/239" rel="noopener noreferrer">A/RES/79/239</a>' in page
+    assert 'href="/?symbol=A/RES/79/239">in the archive</a>' in page
+    assert "Related: citing the same documents" in page and f'href="/items/{other}"' in page
+
+
+def test_trends_page_draws_items_per_month_or_week(client: TestClient) -> None:
+    page = client.get("/trends", params={"q": "drone"}).text
+    svg = page[page.index("<svg"):page.index("</svg>")]
+    assert 'role="img"' in svg and "<title" in svg and "<desc" in svg
+    months = re.findall(r"<rect [^>]*><title>(\d{4}-\d\d): (\d+)</title>", svg)
+    assert months
+    stats = client.get("/api/stats", params={"q": "drone"}).json()
+    assert {(p["period"], p["count"]) for p in stats["per_month"]} <= {(m, int(n)) for m, n in months}
+    assert "Top publishers" in page and "United Nations" in page
+    weekly = client.get("/trends", params={"q": "drone", "interval": "week"}).text
+    assert re.search(r"<title>\d{4}-W\d\d: \d+</title>", weekly)
+    assert "style=" not in svg  # presentation by the stylesheet: the CSP allows no inline style
+
+
+def test_atom_entries_carry_the_story_copies(client: TestClient, ids: dict[str, int]) -> None:
+    body = client.get("/feeds/items.atom", params={"q": "resolution"}).text
+    assert 'rel="related" href="http://127.0.0.1/resolution-copy"' in body
+    assert "Also published by Government of the Netherlands." in body
