@@ -102,8 +102,9 @@ def test_filters_and_next_page(server: tuple[str, dict[str, int]], page) -> None
     base, ids = server
     page.goto(base + "/")
     page.get_by_label("Query", exact=True).fill("drone*")
-    page.get_by_label("Language").select_option("en")
-    page.get_by_label("include off-topic items and duplicates").check()
+    page.locator("details.pick summary", has_text="Languages").click()
+    page.get_by_label("English").check()
+    page.get_by_label("include off-topic items and every copy").check()
     page.get_by_role("button", name="Search").click()
     page.wait_for_url("**lang=en**")
     first = page.locator("ol.results h3").all_inner_texts()
@@ -121,10 +122,96 @@ def test_pages_obey_the_content_security_policy(server: tuple[str, dict[str, int
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.add_init_script("document.addEventListener('securitypolicyviolation',"
                          " e => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI))")
-    for path in ["/", "/?q=REAIM", f"/items/{ids['script']}", "/sources", "/no-such-page"]:
+    for path in ["/", "/?q=REAIM", f"/items/{ids['script']}", f"/items/{ids['resolution-copy']}", "/sources",
+                 "/trends?q=drone&interval=week", "/no-such-page"]:
         response = page.goto(base + path)
         assert response is not None and "default-src 'self'" in response.headers["content-security-policy"]
         # the stylesheet applied (a CSP blocking it would leave browser defaults)
         assert page.evaluate("document.styleSheets.length") >= 1
         assert page.evaluate("document.styleSheets[0].cssRules.length") > 0
     assert [e for e in errors if "404" not in e] == [], errors
+
+
+def test_stories_sort_and_chart(server: tuple[str, dict[str, int]], page) -> None:  # type: ignore[no-untyped-def]
+    base, ids = server
+    page.goto(base + "/?q=resolution")
+    results = page.locator("ol.results > li")
+    assert results.count() == 1  # the copy is listed under its original, not as a second result
+    story = results.first.locator(".story")
+    assert story.is_visible() and "Also published by Government of the Netherlands" in story.inner_text()
+    assert page.get_by_role("status").first.inner_text().startswith("1 story")
+    page.goto(base + "/?q=autonomous+weapons")
+    page.get_by_role("link", name="newest first").click()
+    page.wait_for_url("**sort=date**")
+    titles = page.locator("ol.results h3").all_inner_texts()
+    assert titles[0].startswith("Netherlands hosts REAIM") and titles[1].startswith("General Assembly")
+    chart = page.get_by_role("img", name="Items per month")
+    assert chart.is_visible() and chart.locator("rect").count() >= 2
+    page.get_by_role("link", name="Trends of this search").click()
+    page.wait_for_url("**/trends?**")
+    big = page.get_by_role("img", name="Items per month")
+    assert big.bounding_box()["width"] > 500  # drawn at the page's width
+    page.get_by_role("link", name="week", exact=True).click()
+    assert page.get_by_role("img", name="Items per week").locator("rect").count() >= 1
+
+
+def test_keyboard_only_search_and_open_a_result(server: tuple[str, dict[str, int]], page) -> None:  # type: ignore[no-untyped-def]
+    base, ids = server
+    page.goto(base + "/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "q"
+    page.keyboard.type("resolution")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**q=resolution**")
+    for _ in range(80):  # Tab through the form to the first result
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.closest('ol.results') !== null"):
+            break
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"  # the focus is visible
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/items/{ids['resolution']}")
+    # the filter panels open and check from the keyboard
+    page.goto(base + "/")
+    page.locator("details.pick summary", has_text="Languages").focus()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Space")
+    assert page.evaluate("document.activeElement.checked") is True
+
+
+MOBILE = {"width": 390, "height": 844}
+
+
+def test_pages_fit_a_phone_screen(server: tuple[str, dict[str, int]], page) -> None:  # type: ignore[no-untyped-def]
+    base, ids = server
+    page.set_viewport_size(MOBILE)
+    for path in ["/?q=REAIM", f"/items/{ids['resolution']}", "/sources", "/trends?q=drone"]:
+        page.goto(base + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= MOBILE["width"], (path, width)  # nothing scrolls sideways
+    page.goto(base + "/?q=drone")
+    search = page.get_by_role("button", name="Search").bounding_box()
+    query = page.locator("#q").bounding_box()
+    assert search["y"] > query["y"]  # stacked under the query box
+    side = page.locator("aside.facets").bounding_box()
+    first = page.locator("ol.results > li").first.bounding_box()
+    assert side["y"] > first["y"]  # the chart column goes below the results
+
+
+def test_no_serious_accessibility_violation(server: tuple[str, dict[str, int]], page) -> None:  # type: ignore[no-untyped-def]
+    from axe_playwright_python.sync_playwright import Axe
+
+    base, ids = server
+    axe = Axe()
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        for path in ["/?q=REAIM", f"/items/{ids['resolution-copy']}", "/sources", "/trends?q=drone"]:
+            page.goto(base + path)
+            violations = axe.run(page).response["violations"]
+            serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in violations
+                       if v["impact"] in ("serious", "critical")]
+            assert serious == [], (path, width, serious)
