@@ -86,7 +86,7 @@ def test_item_detail_lists_other_stories_citing_the_same_symbol(client: TestClie
     data = client.get(f"/api/items/{ids['resolution']}").json()
     assert [d["id"] for d in data["same_symbol"]] == [ids["laws-fr"]]
     page = client.get(f"/items/{ids['resolution']}").text
-    assert "Other items citing these documents" in page and f'href="/items/{ids["laws-fr"]}"' in page
+    assert "Related: citing the same documents" in page and f'href="/items/{ids["laws-fr"]}"' in page
 
 
 def test_sources_with_health(client: TestClient) -> None:

@@ -215,3 +215,26 @@ def test_no_serious_accessibility_violation(server: tuple[str, dict[str, int]], 
             serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in violations
                        if v["impact"] in ("serious", "critical")]
             assert serious == [], (path, width, serious)
+
+
+def test_docs_render_with_no_network(server: tuple[str, dict[str, int]], page) -> None:  # type: ignore[no-untyped-def]
+    base, _ = server
+    outside: list[str] = []
+    errors: list[str] = []
+
+    def only_loopback(route) -> None:  # type: ignore[no-untyped-def]
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:  # the machine is offline: anything from elsewhere fails
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_loopback)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.add_init_script("document.addEventListener('securitypolicyviolation',"
+                         " e => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI))")
+    page.goto(base + "/docs")
+    page.locator(".opblock-summary-path", has_text="/api/stats").first.wait_for()
+    assert page.locator(".opblock").count() >= 5
+    assert page.get_by_text("MilAI Watch", exact=False).first.is_visible()
+    assert outside == [] and errors == [], (outside, errors)
