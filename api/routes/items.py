@@ -96,8 +96,10 @@ def export_jsonl(request: Request, session: SessionDep, f: FilterDep) -> Streami
                              headers={"Content-Disposition": 'attachment; filename="items.jsonl"'})
 
 
-def _csv_rows(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+def _csv_rows(rows: Iterator[dict[str, Any]], *, bom: bool = False) -> Iterator[str]:
     buf = io.StringIO()
+    if bom:
+        buf.write("\ufeff")
     writer = csv.DictWriter(buf, CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
@@ -109,10 +111,13 @@ def _csv_rows(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
 
 
 @router.get("/api/items.csv", tags=["exports"], response_class=StreamingResponse)
-def export_csv(request: Request, session: SessionDep, f: FilterDep) -> StreamingResponse:
-    """Every matching item as CSV (all pages)."""
+def export_csv(request: Request, session: SessionDep, f: FilterDep,
+               bom: Annotated[bool, Query(description="Start with a UTF-8 byte-order mark, so spreadsheet "
+                                          "programs read accents and other scripts right")] = False,
+               ) -> StreamingResponse:
+    """Every matching item as CSV (all pages), UTF-8; `bom=1` for spreadsheet programs."""
     f, first = _first_page(session, f)
-    rows = _csv_rows(_pages(request.app.state.engine, f, first))
+    rows = _csv_rows(_pages(request.app.state.engine, f, first), bom=bom)
     return StreamingResponse(rows, media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="items.csv"'})
 

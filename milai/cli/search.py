@@ -43,6 +43,8 @@ def search_cmd(
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     sort: Annotated[Sort, typer.Option(help="relevance (best match first) or date (newest published first, "
                                             "undated last); without a query always date.")] = Sort.relevance,
+    bom: Annotated[bool, typer.Option("--bom", help="CSV: start with a UTF-8 byte-order mark (for spreadsheet "
+                                                    "programs).")] = False,
 ) -> None:
     """Search the archive (on-topic items only unless --all)."""
     from sqlalchemy.exc import SQLAlchemyError
@@ -89,6 +91,8 @@ def search_cmd(
     if fmt is Format.json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
     elif fmt is Format.csv:
+        if bom:
+            sys.stdout.write("\ufeff")
         writer = csv.DictWriter(sys.stdout, CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in rows:
