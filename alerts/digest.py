@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 
 from alerts import ledger
-from alerts.compose import batch_created, batch_subject, build_digest
+from alerts.compose import batch_created, batch_subject, build_digest, search_name
 from alerts.ledger import Claim
 from alerts.mail import MailConfigError, MailError, SmtpConfig, send_message
 from alerts.webhooks import post
@@ -77,7 +77,7 @@ def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None) -> tuple[bo
         started = time.monotonic()
         title = batch_subject(
             claim.payload.get("items", []), batch_created(claim.payload),
-            timezone=claim.timezone, frequency=claim.frequency,
+            timezone=claim.timezone, frequency=claim.frequency, name=search_name(claim.query),
         )
         body = apprise_channel.message(claim.payload, title, unsubscribe_url(settings, claim.unsubscribe_token))
         try:
