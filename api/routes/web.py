@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -15,13 +16,16 @@ from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
+from alerts import confirmation
 from alerts import subscriptions as subs
+from alerts.mail import MailConfigError, MailError, SmtpConfig, send_message
 from api.charts import bar_chart
 from api.deps import SessionDep, item_filter
 from api.routes.items import list_sources, load_item
 from api.templating import templates
+from milai.config import get_settings
 from storage.links import related_items
-from storage.models import Item
+from storage.models import Item, Subscription
 from storage.search import (
     ItemFilter,
     SearchError,
@@ -33,12 +37,18 @@ from storage.search import (
 from storage.stories import copies_of
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger(__name__)
 
 CSRF_COOKIE = "milai_csrf"
 PAGE_SIZE = 20
 WITHIN_DAYS = (7, 30)  # the date presets of the form: the last 7 or 30 days
 FACETS_TTL = 300.0  # seconds the archive's languages and publishers are cached per process
 _facets: dict[str, tuple[float, Any]] = {}
+# offered in the subscribe form's list (any IANA zone may be typed)
+COMMON_TIMEZONES = ("UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "Europe/Amsterdam", "Europe/Brussels",
+                    "Europe/Geneva", "Europe/Moscow", "Africa/Nairobi", "Asia/Dubai", "Asia/Kolkata", "Asia/Shanghai",
+                    "Asia/Seoul", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland", "America/New_York",
+                    "America/Chicago", "America/Los_Angeles", "America/Sao_Paulo")
 
 
 def _csrf(request: Request) -> str:
@@ -108,6 +118,7 @@ def _form_context(request: Request, session: Session) -> dict[str, Any]:
         "chosen": {"lang": set(p.getlist("lang")), "publisher": set(p.getlist("publisher")),
                    "source": set(p.getlist("source"))},
         "within": _within(p.get("within")),
+        "hours": range(24), "timezones": COMMON_TIMEZONES,
     }
 
 
@@ -186,16 +197,62 @@ def subscribe(
     csrf: Annotated[str, Form()],
     query: Annotated[str, Form()] = "",
     frequency: Annotated[str, Form()] = "daily",
-    lang: Annotated[str, Form()] = "",
+    hour: Annotated[str, Form()] = "7",
+    timezone: Annotated[str, Form()] = "UTC",
+    lang: Annotated[list[str], Form()] = [],  # noqa: B006
 ) -> HTMLResponse:
-    """Create an email digest subscription from the form."""
+    """Request an email digest: stored unconfirmed, a confirmation mail with a signed link is sent, and
+    nothing else is sent until the link is confirmed (double opt-in)."""
     cookie = request.cookies.get(CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie, csrf):
         return _render(request, "subscribed.html", {"error": "The form expired; please reload the page and retry."},
                        status.HTTP_403_FORBIDDEN)
+    settings = get_settings()
+    if not settings.smtp_url:
+        return _render(request, "subscribed.html", {"error": "Email digests are not set up on this server."}, 503)
     try:
-        sub = subs.create_subscription(session, channel="email", target=email, query=query.strip() or None,
-                                       frequency=frequency, languages=[lang] if lang else [])
+        delivery_hour = int(hour)
+        sub = confirmation.request_subscription(
+            session, email=email, query=query.strip() or None, frequency=frequency, delivery_hour=delivery_hour,
+            timezone=timezone.strip() or "UTC", languages=[v for v in lang if v])
+    except ValueError as exc:  # SubscriptionError, or an hour that is no number
+        message = str(exc) if isinstance(exc, subs.SubscriptionError) else "the hour must be a number from 0 to 23"
+        return _render(request, "subscribed.html", {"error": message}, 422)
+    url = settings.base_url.rstrip("/") + confirmation.confirm_path(sub)
+    try:
+        smtp = SmtpConfig.from_url(settings.smtp_url, timeout=settings.smtp_timeout)
+        send_message(smtp, confirmation.confirmation_message(sub, confirm_url=url, mail_from=settings.mail_from))
+    except (MailError, MailConfigError) as exc:
+        session.rollback()  # nothing kept: the person can simply retry
+        log.warning("confirmation mail for subscription request failed: %s", exc)
+        return _render(request, "subscribed.html", {
+            "error": "The confirmation email could not be sent just now; nothing was saved. Please try again later."},
+            503)
+    return _render(request, "subscribed.html", {"sub": sub, "error": None, "hours": confirmation.CONFIRM_HOURS},
+                   status.HTTP_202_ACCEPTED)
+
+
+def _pending_sub(session: Session, sub_id: str, token: str) -> Subscription:
+    sub = session.get(Subscription, int(sub_id)) if sub_id.isdigit() and len(sub_id) < 19 else None
+    return confirmation.check_link(sub, token)
+
+
+@router.get("/confirm/{sub_id}/{token}", response_class=HTMLResponse)
+def confirm_form(request: Request, session: SessionDep, sub_id: str, token: str) -> HTMLResponse:
+    """The confirmation page (a GET changes nothing: mail scanners follow links); its button confirms."""
+    try:
+        sub = _pending_sub(session, sub_id, token)
     except subs.SubscriptionError as exc:
-        return _render(request, "subscribed.html", {"error": str(exc)}, 422)
-    return _render(request, "subscribed.html", {"sub": sub, "error": None}, status.HTTP_201_CREATED)
+        return _render(request, "confirm.html", {"error": str(exc)}, status.HTTP_404_NOT_FOUND)
+    return _render(request, "confirm.html", {"sub": sub, "token": token, "done": not confirmation.is_pending(sub),
+                                             "error": None})
+
+
+@router.post("/confirm/{sub_id}/{token}", response_class=HTMLResponse)
+def confirm_subscription(request: Request, session: SessionDep, sub_id: str, token: str) -> HTMLResponse:
+    try:
+        sub = _pending_sub(session, sub_id, token)
+        confirmation.confirm(session, sub, token)
+    except subs.SubscriptionError as exc:
+        return _render(request, "confirm.html", {"error": str(exc)}, status.HTTP_404_NOT_FOUND)
+    return _render(request, "confirm.html", {"sub": sub, "token": token, "done": True, "error": None})

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 
+from milai.config import reset_settings
 from storage.database import get_engine, session_scope
 from storage.models import Subscription
+from tests.support.smtp import SmtpServer
 
 
 def test_search_page(client: TestClient, ids: dict[str, int]) -> None:
@@ -37,20 +42,73 @@ def test_sources_page(client: TestClient) -> None:
     assert "un-news" in r.text and "failing: HTTP 503" in r.text
 
 
-def test_subscribe_form_needs_its_csrf_token(client: TestClient) -> None:
-    page = client.get("/")
-    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+@pytest.fixture
+def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
+    with SmtpServer() as server:
+        monkeypatch.setenv("MILAI_SMTP_URL", server.url())
+        reset_settings()
+        yield server
+    reset_settings()
+
+
+def _token(client: TestClient) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
+
+
+def test_subscribe_form_needs_its_csrf_token(client: TestClient, smtp: SmtpServer) -> None:
+    token = _token(client)
     form = {"email": "reader@example.org", "query": "REAIM", "frequency": "weekly", "csrf": token}
     client.cookies.clear()
     assert client.post("/subscribe", data=form).status_code == 403
     client.cookies.set("milai_csrf", token)
     r = client.post("/subscribe", data=form)
-    assert r.status_code == 201 and "reader@example.org" in r.text
+    assert r.status_code == 202 and "reader@example.org" in r.text
     bad = client.post("/subscribe", data={**form, "email": "not-an-address"})
     assert bad.status_code == 422
+    bad_zone = client.post("/subscribe", data={**form, "timezone": "Mars/Olympus"})
+    assert bad_zone.status_code == 422 and "time zone" in bad_zone.text
     with session_scope(get_engine()) as s:
         sub = s.query(Subscription).one()
-        assert (sub.channel, sub.frequency, sub.query) == ("email", "weekly", "REAIM")
+        assert (sub.channel, sub.frequency, sub.query, sub.active) == ("email", "weekly", "REAIM", False)
+
+
+def test_double_opt_in_through_the_page(client: TestClient, smtp: SmtpServer) -> None:
+    from alerts.digest import send_due
+    from tests.alerts.conftest import add_item
+
+    token = _token(client)
+    r = client.post("/subscribe", data={"email": "analyst@example.org", "query": "autonomous weapons",
+                                        "frequency": "daily", "hour": "18", "timezone": "Asia/Seoul",
+                                        "lang": ["en", "fr"], "csrf": token})
+    assert r.status_code == 202 and "we sent a confirmation email to <strong>analyst@example.org" in r.text
+    [mail] = smtp.messages
+    assert mail["To"] == "analyst@example.org" and "confirm your subscription" in mail["Subject"]
+    link = re.search(r"http://\S+/confirm/\d+/\S+", mail.get_content()).group(0)
+    path = link.split("://", 1)[1].split("/", 1)[1]
+    add_item(title="Autonomous weapons at the UN")
+    assert send_due(datetime.now(UTC) + timedelta(minutes=1), force=True).batches_sent == 0  # not yet confirmed
+    page = client.get("/" + path)
+    assert page.status_code == 200 and "<button type=\"submit\">Confirm</button>" in page.text
+    with session_scope(get_engine()) as s:
+        assert s.query(Subscription).one().active is False  # a GET (a mail scanner) confirms nothing
+    assert client.get("/" + path[:-3] + "xyz").status_code == 404
+    done = client.post("/" + path)
+    assert done.status_code == 200 and "Confirmed: analyst@example.org" in done.text
+    assert "18:00 (Asia/Seoul)" in done.text
+    with session_scope(get_engine()) as s:
+        sub = s.query(Subscription).one()
+        assert (sub.active, sub.delivery_hour, sub.timezone, sub.languages) == (True, 18, "Asia/Seoul", ["en", "fr"])
+    assert send_due(datetime.now(UTC) + timedelta(minutes=2), force=True).batches_sent == 1
+    assert len(smtp.messages) == 2 and "autonomous weapons" in smtp.messages[1]["Subject"]
+
+
+def test_no_mail_server_means_no_subscription(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MILAI_SMTP_URL", raising=False)
+    reset_settings()
+    r = client.post("/subscribe", data={"email": "a@example.org", "csrf": _token(client)})
+    assert r.status_code == 503 and "not set up" in r.text
+    with session_scope(get_engine()) as s:
+        assert s.query(Subscription).count() == 0
 
 
 def test_why_shows_phrases_by_group_never_rule_codes(client: TestClient) -> None:

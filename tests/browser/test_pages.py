@@ -87,15 +87,44 @@ def test_search_open_item_and_subscribe(server: tuple[str, dict[str, int]], page
     assert "drone swarms" in page.locator("section.text").inner_text()
     assert dialogs == []
 
-    page.goto(base + "/?q=Hague")
-    page.get_by_label("Email address").fill("browser@example.org")
-    page.get_by_label("Frequency").select_option("weekly")
-    page.get_by_role("button", name="Subscribe").click()
-    assert "Subscribed browser@example.org" in page.get_by_role("status").inner_text()
-    with session_scope(get_engine()) as s:
-        sub = s.query(Subscription).one()
-        assert (sub.target, sub.frequency, sub.query) == ("browser@example.org", "weekly", "Hague")
     assert dialogs == []
+
+
+def test_subscribe_confirm_by_mail_then_digests(server: tuple[str, dict[str, int]], page,  # type: ignore[no-untyped-def]
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    from alerts.digest import send_due
+    from milai.config import reset_settings
+    from tests.alerts.conftest import add_item
+    from tests.support.smtp import SmtpServer
+
+    base, _ = server
+    with SmtpServer() as smtp:
+        monkeypatch.setenv("MILAI_SMTP_URL", smtp.url())
+        reset_settings()
+        page.goto(base + "/?q=Hague")
+        page.get_by_label("Email address").fill("browser@example.org")
+        page.get_by_label("Frequency").select_option("weekly")
+        page.get_by_label("At", exact=True).select_option("18")
+        page.get_by_label("Time zone").fill("Europe/Paris")
+        page.get_by_role("button", name="Subscribe").click()
+        assert "we sent a confirmation email to browser@example.org" in page.get_by_role("status").inner_text()
+        [mail] = smtp.messages
+        link = re.search(r"http://\S+/confirm/\d+/\S+", mail.get_content()).group(0)
+        add_item(title="Hague talks", text="The Hague hosted talks on autonomous weapons.")
+        assert send_due(datetime.now(UTC) + timedelta(days=8), force=True).batches_sent == 0  # not confirmed
+        page.goto(base + "/" + link.split("://", 1)[1].split("/", 1)[1])
+        page.get_by_role("button", name="Confirm").click()
+        assert "Confirmed: browser@example.org" in page.get_by_role("status").inner_text()
+        with session_scope(get_engine()) as s:
+            sub = s.query(Subscription).one()
+            assert (sub.frequency, sub.query, sub.delivery_hour, sub.timezone, sub.active) == (
+                "weekly", "Hague", 18, "Europe/Paris", True)
+        assert send_due(datetime.now(UTC) + timedelta(days=8), force=True).batches_sent == 1
+        assert len(smtp.messages) == 2 and smtp.messages[1]["Subject"].startswith("MilAI Watch · Hague: ")
+    reset_settings()
 
 
 def test_filters_and_next_page(server: tuple[str, dict[str, int]], page) -> None:  # type: ignore[no-untyped-def]
