@@ -204,7 +204,7 @@ MAIL_POLICY = MailPolicy(linesep="\r\n")
 def build_digest(
     *, batch_id: str, payload: dict[str, Any], to: str, mail_from: str, unsubscribe_url: str,
     query: str | None = None, timezone: str | None = "UTC", frequency: str | None = None,
-    label: str | None = None,
+    label: str | None = None, manage_url: str | None = None, site_url: str | None = None,
 ) -> EmailMessage:
     """The digest email of one batch.
 
@@ -221,6 +221,8 @@ def build_digest(
         "count": len(items),
         "query": query,
         "unsubscribe_url": unsubscribe_url,
+        "manage_url": manage_url,  # change the query, frequency or pause (alerts.confirmation)
+        "site_url": site_url,  # each item's page here: {site_url}/items/{id}
     }
     env = environment()
     message = EmailMessage(policy=MAIL_POLICY)

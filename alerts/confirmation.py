@@ -1,4 +1,6 @@
-"""Double opt-in for email subscriptions made on the public web page: a request is stored paused
+"""Double opt-in for email subscriptions, and the signed manage link every digest carries.
+
+Double opt-in for email subscriptions made on the public web page: a request is stored paused
 (`paused_reason = PENDING`, so the ledger plans nothing for it), a confirmation mail carries a signed
 link, and only confirming it activates the subscription. Unconfirmed requests expire after
 CONFIRM_HOURS and are deleted by `expire_unconfirmed` (run whenever a request is made or confirmed).
@@ -22,7 +24,13 @@ from sqlalchemy.orm import Session
 
 from alerts.compose import MAIL_POLICY, search_name
 from alerts.render import header_safe
-from alerts.subscriptions import SubscriptionError, create_subscription
+from alerts.subscriptions import (
+    FREQUENCIES,
+    SubscriptionError,
+    create_subscription,
+    validate_query,
+    validate_timezone,
+)
 from storage.models import Subscription, utcnow
 
 PENDING = "awaiting confirmation"
@@ -113,3 +121,38 @@ def confirmation_message(subscription: Subscription, *, confirm_url: str, mail_f
         f"Nothing else will be sent unless you confirm; the request expires in {CONFIRM_HOURS} hours.\n"
     )
     return message
+
+
+def manage_token(subscription_id: int, unsubscribe_token: str) -> str:
+    """The signature of a subscription's manage link (keyed with its own random token)."""
+    mac = hmac.new(unsubscribe_token.encode(), f"manage:{subscription_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:18]).decode()
+
+
+def manage_path(subscription_id: int, unsubscribe_token: str) -> str:
+    return f"/manage/{subscription_id}/{manage_token(subscription_id, unsubscribe_token)}"
+
+
+def check_manage_link(subscription: Subscription | None, token: str) -> Subscription:
+    if subscription is None or not hmac.compare_digest(
+            manage_token(subscription.id, subscription.unsubscribe_token), token):
+        raise SubscriptionError("this link is not valid")
+    return subscription
+
+
+def change(subscription: Subscription, *, query: str | None, frequency: str, delivery_hour: int, timezone: str,
+           paused: bool) -> Subscription:
+    """Apply the manage form: query, frequency, hour, time zone, paused or not (a pending request stays
+    pending: only its confirmation link starts it)."""
+    if frequency not in FREQUENCIES:
+        raise SubscriptionError(f"unknown frequency {frequency!r} (use one of {', '.join(FREQUENCIES)})")
+    if not 0 <= delivery_hour <= 23:
+        raise SubscriptionError(f"delivery hour must be 0-23, not {delivery_hour!r}")
+    subscription.query = validate_query(query)
+    subscription.frequency = frequency
+    subscription.delivery_hour = delivery_hour
+    subscription.timezone = validate_timezone(timezone)
+    if not is_pending(subscription):
+        subscription.active = not paused
+        subscription.paused_reason = "paused by subscriber" if paused else None
+    return subscription

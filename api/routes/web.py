@@ -256,3 +256,42 @@ def confirm_subscription(request: Request, session: SessionDep, sub_id: str, tok
     except subs.SubscriptionError as exc:
         return _render(request, "confirm.html", {"error": str(exc)}, status.HTTP_404_NOT_FOUND)
     return _render(request, "confirm.html", {"sub": sub, "token": token, "done": True, "error": None})
+
+
+def _managed(session: Session, sub_id: str, token: str) -> Subscription:
+    sub = session.get(Subscription, int(sub_id)) if sub_id.isdigit() and len(sub_id) < 19 else None
+    return confirmation.check_manage_link(sub, token)
+
+
+@router.get("/manage/{sub_id}/{token}", response_class=HTMLResponse)
+def manage_form(request: Request, session: SessionDep, sub_id: str, token: str) -> HTMLResponse:
+    """The signed link of every digest: change the query, frequency, hour or time zone, or pause."""
+    try:
+        sub = _managed(session, sub_id, token)
+    except subs.SubscriptionError as exc:
+        return _render(request, "manage.html", {"error": str(exc)}, status.HTTP_404_NOT_FOUND)
+    return _render(request, "manage.html", {"sub": sub, "token": token, "error": None, "saved": False,
+                                            "hours": range(24), "timezones": COMMON_TIMEZONES})
+
+
+@router.post("/manage/{sub_id}/{token}", response_class=HTMLResponse)
+def manage(
+    request: Request, session: SessionDep, sub_id: str, token: str,
+    query: Annotated[str, Form()] = "", frequency: Annotated[str, Form()] = "daily",
+    hour: Annotated[str, Form()] = "7", timezone: Annotated[str, Form()] = "UTC",
+    paused: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    try:
+        sub = _managed(session, sub_id, token)
+    except subs.SubscriptionError as exc:
+        return _render(request, "manage.html", {"error": str(exc)}, status.HTTP_404_NOT_FOUND)
+    context = {"sub": sub, "token": token, "hours": range(24), "timezones": COMMON_TIMEZONES}
+    try:
+        confirmation.change(sub, query=query.strip() or None, frequency=frequency,
+                            delivery_hour=int(hour) if hour.isdigit() else -1, timezone=timezone.strip() or "UTC",
+                            paused=paused in ("1", "on", "true"))
+    except subs.SubscriptionError as exc:
+        session.rollback()
+        session.refresh(sub)
+        return _render(request, "manage.html", {**context, "error": str(exc), "saved": False}, 422)
+    return _render(request, "manage.html", {**context, "error": None, "saved": True})

@@ -235,3 +235,34 @@ def test_atom_entries_carry_the_story_copies(client: TestClient, ids: dict[str, 
     body = client.get("/feeds/items.atom", params={"q": "resolution"}).text
     assert 'rel="related" href="http://127.0.0.1/resolution-copy"' in body
     assert "Also published by Government of the Netherlands." in body
+
+
+def test_every_digest_links_to_a_signed_manage_page(client: TestClient, smtp: SmtpServer) -> None:
+    from alerts.digest import send_due
+    from alerts.subscriptions import create_subscription
+    from tests.alerts.conftest import add_item
+
+    with session_scope(get_engine()) as s:
+        sid = create_subscription(s, channel="email", target="a@example.org", query="autonomous weapons").id
+    item = add_item(title="Autonomous weapons at the UN")
+    assert send_due(datetime.now(UTC) + timedelta(minutes=1), force=True).batches_sent == 1
+    text = smtp.messages[0].get_body(("plain",)).get_content()
+    link = re.search(r"Change this digest or pause it: (http://\S+)", text).group(1)
+    assert "In MilAI Watch: http://" in text and f"/items/{item}" in text  # the item's page here
+    path = "/" + link.split("://", 1)[1].split("/", 1)[1]
+    assert path.startswith(f"/manage/{sid}/")
+    form = client.get(path)
+    assert form.status_code == 200 and 'value="autonomous weapons"' in form.text
+    assert client.get(path[:-2] + "zz").status_code == 404
+    saved = client.post(path, data={"query": "drones", "frequency": "weekly", "hour": "9",
+                                    "timezone": "Europe/Paris", "paused": "1"})
+    assert saved.status_code == 200 and "Saved: weekly at 09:00 (Europe/Paris), paused." in saved.text
+    with session_scope(get_engine()) as s:
+        sub = s.get(Subscription, sid)
+        assert (sub.query, sub.frequency, sub.delivery_hour, sub.timezone, sub.active) == (
+            "drones", "weekly", 9, "Europe/Paris", False)
+    bad = client.post(path, data={"query": "drones", "frequency": "hourly", "hour": "9", "timezone": "UTC"})
+    assert bad.status_code == 422 and "unknown frequency" in bad.text
+    client.post(path, data={"query": "drones", "frequency": "daily", "hour": "9", "timezone": "UTC"})
+    with session_scope(get_engine()) as s:
+        assert (s.get(Subscription, sid).frequency, s.get(Subscription, sid).active) == ("daily", True)

@@ -124,6 +124,14 @@ def test_subscribe_confirm_by_mail_then_digests(server: tuple[str, dict[str, int
                 "weekly", "Hague", 18, "Europe/Paris", True)
         assert send_due(datetime.now(UTC) + timedelta(days=8), force=True).batches_sent == 1
         assert len(smtp.messages) == 2 and smtp.messages[1]["Subject"].startswith("MilAI Watch · Hague: ")
+        digest = smtp.messages[1].get_body(("plain",)).get_content()
+        manage = re.search(r"Change this digest or pause it: (http://\S+)", digest).group(1)
+        page.goto(base + "/" + manage.split("://", 1)[1].split("/", 1)[1])
+        page.get_by_label("Frequency").select_option("daily")
+        page.get_by_role("button", name="Save").click()
+        assert "Saved: daily at 18:00 (Europe/Paris)." in page.get_by_role("status").inner_text()
+        with session_scope(get_engine()) as s:
+            assert s.query(Subscription).one().frequency == "daily"
     reset_settings()
 
 
