@@ -40,6 +40,9 @@ class ItemOut(BaseModel):
                                       "`topic`, `ai`, `military` (empty groups left out)")
     match_codes: list[str] = Field(default_factory=list, description="The classifier's rule codes, for debugging")
     snippet: str | None = Field(description="Safe HTML: escaped text with <mark> around matched words")
+    snippet_text: str | None = Field(default=None, description="The snippet as plain text (not escaped)")
+    highlights: list[list[int]] = Field(default_factory=list, description="[start, end) character offsets of "
+                                        "the matched words in `snippet_text`")
     rank: float | None = Field(description="Text-match rank on this page's query (lower is better)")
     duplicate_of: int | None
     symbols: list[str]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -12,6 +14,28 @@ from storage.matches import Explanation, readable
 from storage.matches import codes as match_codes
 from storage.models import Item
 from storage.search.types import ItemHit
+
+_MARK = re.compile(r"<mark>(.*?)</mark>", re.S)
+
+
+def plain_snippet(snippet: str | None) -> tuple[str | None, list[list[int]]]:
+    """A snippet's safe HTML (escaped text, <mark> around matches) as plain text and the [start, end)
+    character offsets of its highlights, for clients that render text themselves."""
+    if snippet is None:
+        return None, []
+    out: list[str] = []
+    marks: list[list[int]] = []
+    pos = length = 0
+    for m in _MARK.finditer(snippet):
+        before = html.unescape(snippet[pos:m.start()])
+        inner = html.unescape(m.group(1))
+        out += [before, inner]
+        length += len(before)
+        marks.append([length, length + len(inner)])
+        length += len(inner)
+        pos = m.end()
+    out.append(html.unescape(snippet[pos:]))
+    return "".join(out), marks
 
 
 def story_fields(item: Item, copies: list[stories.Copy]) -> dict[str, Any]:
@@ -51,6 +75,8 @@ def item_to_dict(item: Item, hit: ItemHit | None = None, *, copies: list[stories
         "why": Explanation.from_stored(item.matches).groups(),
         "match_codes": match_codes(item.matches),  # the classifier's rule codes, for debugging
         "snippet": hit.snippet if hit else None,
+        "snippet_text": plain_snippet(hit.snippet if hit else None)[0],
+        "highlights": plain_snippet(hit.snippet if hit else None)[1],
         "rank": hit.rank if hit else None,
         "duplicate_of": item.duplicate_of_id,
         "symbols": sorted(s.symbol for s in item.symbols),

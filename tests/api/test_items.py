@@ -147,3 +147,11 @@ def test_json_and_csv_carry_the_story(client: TestClient, ids: dict[str, int]) -
     assert copy["story"] == ids["resolution"] and copy["copies"][0]["original"] is True
     [row] = list(csv.DictReader(io.StringIO(client.get("/api/items.csv", params={"q": "resolution"}).text)))
     assert row["also_published_by"] == "Government of the Netherlands"
+
+
+def test_snippets_also_come_as_plain_text_with_highlight_offsets(client: TestClient, ids: dict[str, int]) -> None:
+    [hit] = [i for i in client.get("/api/items", params={"q": "REAIM", "all": "1"}).json()["items"]
+             if i["id"] == ids["script"]]
+    text, marks = hit["snippet_text"], hit["highlights"]
+    assert "<mark>" not in text and "&lt;" not in text and '<script>alert("x")</script>' in text
+    assert marks and all(text[a:b].casefold() == "reaim" for a, b in marks)
