@@ -7,16 +7,18 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import selectinload
 
-from api.deps import FilterDep, SessionDep, get_engine, id_path
+from api.deps import FilterDep, SessionDep, get_engine, id_path, require_token
 from api.schemas import ItemDetail, ItemPage, SourceOut, StatsOut
 from storage.database import session_scope
+from storage.labels import add_label
 from storage.links import related_items
 from storage.models import Item, Source
 from storage.search import (
@@ -149,3 +151,16 @@ def get_item(session: SessionDep, item: Item = Depends(load_item)) -> dict[str, 
 def list_sources(session: SessionDep) -> list[Source]:
     """The catalogue as stored, with each source's health."""
     return list(session.scalars(select(Source).order_by(Source.name)))
+
+
+class LabelIn(BaseModel):
+    label: Literal["relevant", "not_relevant"] = Field(description="The reader's verdict on the item")
+
+
+@router.post("/api/items/{item_id}/labels", status_code=status.HTTP_201_CREATED, tags=["items"],
+             dependencies=[Depends(require_token)])
+def label_item(session: SessionDep, body: LabelIn, item: Item = Depends(load_item)) -> dict[str, Any]:
+    """Record a relevant / not-relevant verdict on the item's current text version (`milai labels export`
+    writes them in the relevance dev-set format); needs an API token."""
+    row = add_label(session, item, body.label, via="api")
+    return {"id": row.id, "item": item.id, "label": row.label, "revision": row.revision}

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request, status
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from alerts import confirmation
@@ -24,6 +24,7 @@ from api.deps import SessionDep, item_filter
 from api.routes.items import list_sources, load_item
 from api.templating import templates
 from milai.config import get_settings
+from storage.labels import LABELS, add_label
 from storage.links import related_items
 from storage.models import Item, Subscription
 from storage.search import (
@@ -180,8 +181,22 @@ def trends_page(request: Request, session: SessionDep) -> HTMLResponse:
 def item_page(request: Request, session: SessionDep, item: Annotated[Item, Depends(load_item)]) -> HTMLResponse:
     story = copies_of(session, [item])[item.id]
     original = next((c for c in story if c.original), None)
+    labelled = request.query_params.get("labelled")
     return _render(request, "item.html", {"item": item, "rel": related_items(session, item.id), "story": story,
-                                          "original": original})
+                                          "original": original, "labelled": labelled if labelled in LABELS else None})
+
+
+@router.post("/items/{item_id}/label", response_class=HTMLResponse)
+def label_item(request: Request, session: SessionDep, item: Annotated[Item, Depends(load_item)],
+               csrf: Annotated[str, Form()], label: Annotated[str, Form()]) -> HTMLResponse:
+    """The item page's "relevant" / "not relevant" buttons: a label on this text version."""
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    if not cookie or not hmac.compare_digest(cookie, csrf) or label not in LABELS:
+        return _render(request, "error.html", {"title": "Request refused",
+                                               "message": "The form expired; please reload the page and retry."},
+                       status.HTTP_403_FORBIDDEN)
+    add_label(session, item, label, via="web")
+    return RedirectResponse(f"/items/{item.id}?labelled={label}", status.HTTP_303_SEE_OTHER)  # type: ignore[return-value]
 
 
 @router.get("/sources", response_class=HTMLResponse)

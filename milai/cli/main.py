@@ -18,7 +18,7 @@ app = typer.Typer(
 # Each module exposes `register(app)`; the order is the order of `milai --help`.
 COMMAND_MODULES = (
     "run", "serve", "crawl", "search", "classify", "sources", "subscribe", "subscriptions",
-    "digest", "tokens", "db",
+    "digest", "tokens", "labels", "db",
 )
 
 for _name in COMMAND_MODULES:

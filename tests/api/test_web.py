@@ -266,3 +266,40 @@ def test_every_digest_links_to_a_signed_manage_page(client: TestClient, smtp: Sm
     client.post(path, data={"query": "drones", "frequency": "daily", "hour": "9", "timezone": "UTC"})
     with session_scope(get_engine()) as s:
         assert (s.get(Subscription, sid).frequency, s.get(Subscription, sid).active) == ("daily", True)
+
+
+def test_relevant_and_not_relevant_labels_from_page_and_api_and_their_export(
+        client: TestClient, ids: dict[str, int], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json as jsonlib
+
+    from typer.testing import CliRunner
+
+    from api.auth import create_token
+    from milai.cli.main import app
+    from storage.items import revise_item
+    from storage.models import Item
+
+    page = client.get(f"/items/{ids['offtopic']}")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    assert '<button type="submit" name="label" value="not_relevant"' in page.text
+    r = client.post(f"/items/{ids['offtopic']}/label", data={"csrf": token, "label": "relevant"},
+                    follow_redirects=True)
+    assert r.status_code == 200 and "Thank you: recorded as relevant." in r.text
+    assert client.post(f"/items/{ids['offtopic']}/label", data={"csrf": "forged", "label": "relevant"}).status_code == 403
+    with session_scope(get_engine()) as s:
+        _, secret = create_token(s, "tests")
+        revise_item(s, s.get(Item, ids["reaim"]), text="A corrected text about REAIM.")  # revision 2
+    auth = {"Authorization": f"Bearer {secret}"}
+    assert client.post(f"/api/items/{ids['reaim']}/labels", json={"label": "not_relevant"}).status_code == 401
+    done = client.post(f"/api/items/{ids['reaim']}/labels", json={"label": "not_relevant"}, headers=auth)
+    assert done.status_code == 201 and done.json()["revision"] == 2
+    assert client.post(f"/api/items/{ids['reaim']}/labels", json={"label": "maybe"}, headers=auth).status_code == 422
+    out = tmp_path / "labels.jsonl"
+    result = CliRunner().invoke(app, ["labels", "export", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    records = [jsonlib.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    by_id = {r["id"]: r for r in records}
+    assert by_id[f"item-{ids['offtopic']}-r1"]["label"] == "relevant"
+    assert by_id[f"item-{ids['reaim']}-r2"]["label"] == "not_relevant"
+    assert by_id[f"item-{ids['reaim']}-r2"]["text"] == "A corrected text about REAIM."
+    assert {"id", "lang", "title", "text", "label"} <= set(records[0])
