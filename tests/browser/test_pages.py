@@ -275,3 +275,16 @@ def test_docs_render_with_no_network(server: tuple[str, dict[str, int]], page) -
     assert page.locator(".opblock").count() >= 5
     assert page.get_by_text("MilAI Watch", exact=False).first.is_visible()
     assert outside == [] and errors == [], (outside, errors)
+
+
+def test_not_relevant_is_recorded_from_the_item_page(server: tuple[str, dict[str, int]], page) -> None:  # type: ignore[no-untyped-def]
+    from storage.models import ItemLabel
+
+    base, ids = server
+    page.goto(base + f"/items/{ids['reaim']}")
+    page.get_by_role("button", name="Not relevant").click()
+    page.wait_for_url("**labelled=not_relevant")
+    assert "recorded as not relevant" in page.get_by_role("status").inner_text()
+    with session_scope(get_engine()) as s:
+        [label] = s.query(ItemLabel).all()
+        assert (label.item_id, label.label, label.revision, label.via) == (ids["reaim"], "not_relevant", 1, "web")
