@@ -205,6 +205,7 @@ def build_digest(
     *, batch_id: str, payload: dict[str, Any], to: str, mail_from: str, unsubscribe_url: str,
     query: str | None = None, timezone: str | None = "UTC", frequency: str | None = None,
     label: str | None = None, manage_url: str | None = None, site_url: str | None = None,
+    feedback_url: str | None = None,
 ) -> EmailMessage:
     """The digest email of one batch.
 
@@ -223,6 +224,7 @@ def build_digest(
         "unsubscribe_url": unsubscribe_url,
         "manage_url": manage_url,  # change the query, frequency or pause (alerts.confirmation)
         "site_url": site_url,  # each item's page here: {site_url}/items/{id}
+        "feedback_url": feedback_url,  # + /{item id}/relevant or /not_relevant (signed per subscription)
     }
     env = environment()
     message = EmailMessage(policy=MAIL_POLICY)

@@ -123,10 +123,22 @@ def confirmation_message(subscription: Subscription, *, confirm_url: str, mail_f
     return message
 
 
-def manage_token(subscription_id: int, unsubscribe_token: str) -> str:
-    """The signature of a subscription's manage link (keyed with its own random token)."""
-    mac = hmac.new(unsubscribe_token.encode(), f"manage:{subscription_id}".encode(), hashlib.sha256).digest()
+def manage_token(subscription_id: int, unsubscribe_token: str, purpose: str = "manage") -> str:
+    """The signature of a subscription's manage (or feedback) links, keyed with its own random token."""
+    mac = hmac.new(unsubscribe_token.encode(), f"{purpose}:{subscription_id}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac[:18]).decode()
+
+
+def feedback_path(subscription_id: int, unsubscribe_token: str) -> str:
+    """The base of a digest's "relevant / not relevant" links: append /{item id}/{label}."""
+    return f"/feedback/{subscription_id}/{manage_token(subscription_id, unsubscribe_token, 'feedback')}"
+
+
+def check_feedback_link(subscription: Subscription | None, token: str) -> Subscription:
+    if subscription is None or not hmac.compare_digest(
+            manage_token(subscription.id, subscription.unsubscribe_token, "feedback"), token):
+        raise SubscriptionError("this link is not valid")
+    return subscription
 
 
 def manage_path(subscription_id: int, unsubscribe_token: str) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from alerts import ledger
 from alerts.compose import batch_created, batch_subject, build_digest, search_name
-from alerts.confirmation import manage_path
+from alerts.confirmation import feedback_path, manage_path
 from alerts.ledger import Claim
 from alerts.mail import MailConfigError, MailError, SmtpConfig, send_message
 from alerts.webhooks import post
@@ -92,6 +92,7 @@ def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None) -> tuple[bo
         unsubscribe_url=unsubscribe_url(settings, claim.unsubscribe_token), query=claim.query,
         manage_url=settings.base_url + manage_path(claim.subscription_id, claim.unsubscribe_token),
         site_url=settings.base_url,
+        feedback_url=settings.base_url + feedback_path(claim.subscription_id, claim.unsubscribe_token),
         timezone=claim.timezone, frequency=claim.frequency,
     )
     started = time.monotonic()

@@ -310,3 +310,34 @@ def manage(
         session.refresh(sub)
         return _render(request, "manage.html", {**context, "error": str(exc), "saved": False}, 422)
     return _render(request, "manage.html", {**context, "error": None, "saved": True})
+
+
+def _feedback(session: Session, sub_id: str, token: str, item_id: str, label: str) -> tuple[Subscription, Item]:
+    sub = session.get(Subscription, int(sub_id)) if sub_id.isdigit() and len(sub_id) < 19 else None
+    confirmation.check_feedback_link(sub, token)
+    item = session.get(Item, int(item_id)) if item_id.isdigit() and len(item_id) < 19 else None
+    if item is None or label not in LABELS:
+        raise subs.SubscriptionError("this link is not valid")
+    return sub, item  # type: ignore[return-value]
+
+
+@router.get("/feedback/{sub_id}/{token}/{item_id}/{label}", response_class=HTMLResponse)
+def feedback_form(request: Request, session: SessionDep, sub_id: str, token: str, item_id: str,
+                  label: str) -> HTMLResponse:
+    """A digest's "not relevant?" link: a page whose button records the label (a GET records nothing)."""
+    try:
+        _, item = _feedback(session, sub_id, token, item_id, label)
+    except subs.SubscriptionError as exc:
+        return _render(request, "error.html", {"title": "Not found", "message": str(exc)}, 404)
+    return _render(request, "feedback.html", {"item": item, "label": label, "done": False,
+                                              "action": request.url.path})
+
+
+@router.post("/feedback/{sub_id}/{token}/{item_id}/{label}", response_class=HTMLResponse)
+def feedback(request: Request, session: SessionDep, sub_id: str, token: str, item_id: str, label: str) -> HTMLResponse:
+    try:
+        _, item = _feedback(session, sub_id, token, item_id, label)
+    except subs.SubscriptionError as exc:
+        return _render(request, "error.html", {"title": "Not found", "message": str(exc)}, 404)
+    add_label(session, item, label, via="email")
+    return _render(request, "feedback.html", {"item": item, "label": label, "done": True})

@@ -261,6 +261,16 @@ def test_every_digest_links_to_a_signed_manage_page(client: TestClient, smtp: Sm
         sub = s.get(Subscription, sid)
         assert (sub.query, sub.frequency, sub.delivery_hour, sub.timezone, sub.active) == (
             "drones", "weekly", 9, "Europe/Paris", False)
+    feedback = re.search(rf"Not relevant\? (http://\S+/{item}/not_relevant)", text).group(1)
+    fpath = "/" + feedback.split("://", 1)[1].split("/", 1)[1]
+    assert "Yes, not relevant" in client.get(fpath).text
+    assert client.get(fpath.replace(f"/{item}/", f"/{item}x/")).status_code == 404
+    assert client.post(fpath.replace(f"/feedback/{sid}/", f"/feedback/{sid}/x")).status_code == 404
+    assert "recorded as not relevant" in client.post(fpath).text
+    with session_scope(get_engine()) as s:
+        from storage.models import ItemLabel
+
+        assert [(lb.item_id, lb.label, lb.via) for lb in s.query(ItemLabel)] == [(item, "not_relevant", "email")]
     bad = client.post(path, data={"query": "drones", "frequency": "hourly", "hour": "9", "timezone": "UTC"})
     assert bad.status_code == 422 and "unknown frequency" in bad.text
     client.post(path, data={"query": "drones", "frequency": "daily", "hour": "9", "timezone": "UTC"})
