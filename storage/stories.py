@@ -128,15 +128,15 @@ def copies_of(session: Session, items: Iterable[Item]) -> dict[int, list[Copy]]:
         return {}
     out: dict[int, list[Copy]] = {i.id: [] for i in items}
     members: dict[int, list[Any]] = {r: [] for r in root_ids}
+    cols = (Item.id, Item.duplicate_of_id, Item.title, Item.url, Item.canonical_url, Item.language,
+            Item.published, Item.fetched_at, Source.publisher, Source.name)
     for chunk_start in range(0, len(root_ids), 500):
         chunk = root_ids[chunk_start:chunk_start + 500]
-        rows = session.execute(
-            select(Item.id, Item.duplicate_of_id, Item.title, Item.url, Item.canonical_url, Item.language,
-                   Item.published, Item.fetched_at, Source.publisher, Source.name)
-            .outerjoin(Source, Source.id == Item.source_id)
-            .where((Item.id.in_(chunk)) | (Item.duplicate_of_id.in_(chunk)))
-        )
-        for row in rows:
+        # the copies' ids first, alone: joined to sources, SQLite's planner (whose statistics see a column
+        # nearly all NULL) scanned a whole covering index instead (100 ms at 30,000 items)
+        copy_ids = list(session.scalars(select(Item.id).where(Item.duplicate_of_id.in_(chunk))))
+        stmt = select(*cols).outerjoin(Source, Source.id == Item.source_id).where(Item.id.in_(chunk + copy_ids))
+        for row in session.execute(stmt):
             members[row.duplicate_of_id or row.id].append(row)
     for item in items:
         root = roots[item.id]
