@@ -129,7 +129,7 @@ ItemId = Annotated[int, id_path("An item")]
 
 def load_item(session: SessionDep, item_id: ItemId) -> Item:
     item = session.scalar(
-        select(Item).where(Item.id == item_id).options(selectinload(Item.symbols), selectinload(Item.duplicates))
+        select(Item).where(Item.id == item_id).options(selectinload(Item.symbols))  # copies: storage.stories
     ) if id_fits(session, Item, item_id) else None
     if item is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no item with id {item_id}")
