@@ -75,11 +75,12 @@ def bar_chart(periods: list[tuple[str, int]], *, interval: str, label: str, widt
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
         parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{tick:,}</text>')
     every = max(1, round(len(data) / 8))
+    inner = min(max(bar_w * 0.8, 1), 48)  # a few bars stay bars, not slabs
     for i, (period, n) in enumerate(data):
         h = plot_h * n / peak
         x = left + i * bar_w
         parts.append(
-            f'<rect x="{x + bar_w * 0.1:.1f}" y="{top + plot_h - h:.1f}" width="{max(bar_w * 0.8, 1):.1f}" '
+            f'<rect x="{x + (bar_w - inner) / 2:.1f}" y="{top + plot_h - h:.1f}" width="{inner:.1f}" '
             f'height="{h:.1f}" class="bar"><title>{escape(period)}: {about}{n:,}</title></rect>'
         )
         if i % every == 0:
