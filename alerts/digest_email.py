@@ -121,13 +121,27 @@ def local_time(when: datetime, timezone: str | None) -> datetime:
     return when.astimezone(zone)
 
 
-def subject_for(count: int, when: datetime, *, title: str | None = None) -> str:
+SUBJECT_NAME_CHARS = 60
+
+
+def search_name(query: str | None, label: str | None = None) -> str | None:
+    """What a subscription is called in its subjects: the label its subscriber gave it, else its query."""
+    for value in (label, query):
+        if value and header_safe(value):
+            return header_safe(value, SUBJECT_NAME_CHARS)
+    return None
+
+
+def subject_for(count: int, when: datetime, *, title: str | None = None, name: str | None = None) -> str:
     """`MilAI Watch: N new items — D Mon YYYY` (`when` already local), or `MilAI Watch: <title>`
-    for a single-item alert. The result is header-safe (no line breaks or control characters)."""
+    for a single-item alert; with the saved search's `name` (search_name), `MilAI Watch · <name>: …`,
+    so two subscriptions' messages are told apart. The result is header-safe (no line breaks or
+    control characters)."""
+    head = f"MilAI Watch · {name}" if name else "MilAI Watch"
     if title and header_safe(title):
-        return header_safe(f"MilAI Watch: {header_safe(title, SUBJECT_TITLE_CHARS)}")
+        return header_safe(f"{head}: {header_safe(title, SUBJECT_TITLE_CHARS)}")
     noun = "item" if count == 1 else "items"
-    return f"MilAI Watch: {count} new {noun} — {when.day} {when:%b %Y}"
+    return header_safe(f"{head}: {count} new {noun} — {when.day} {when:%b %Y}")
 
 
 def batch_created(payload: dict[str, Any]) -> datetime:
@@ -137,11 +151,12 @@ def batch_created(payload: dict[str, Any]) -> datetime:
 
 def batch_subject(
     items: list[dict[str, Any]], created: datetime, *, timezone: str | None, frequency: str | None,
+    name: str | None = None,
 ) -> str:
     """The subject (or notification title) of a batch: its creation day in the subscriber's
     `timezone`, or the item's title for an immediate alert carrying exactly one item."""
     title = items[0].get("title") if frequency == "immediate" and len(items) == 1 else None
-    return subject_for(len(items), local_time(created, timezone), title=title)
+    return subject_for(len(items), local_time(created, timezone), title=title, name=name)
 
 
 def _domain(mail_from: str) -> str:
@@ -189,6 +204,8 @@ MAIL_POLICY = MailPolicy(linesep="\r\n")
 def build_digest(
     *, batch_id: str, payload: dict[str, Any], to: str, mail_from: str, unsubscribe_url: str,
     query: str | None = None, timezone: str | None = "UTC", frequency: str | None = None,
+    label: str | None = None, manage_url: str | None = None, site_url: str | None = None,
+    feedback_url: str | None = None,
 ) -> EmailMessage:
     """The digest email of one batch.
 
@@ -197,7 +214,7 @@ def build_digest(
     """
     items = with_relations(payload.get("items", []))
     created = batch_created(payload)
-    subject = batch_subject(items, created, timezone=timezone, frequency=frequency)
+    subject = batch_subject(items, created, timezone=timezone, frequency=frequency, name=search_name(query, label))
     context = {
         "subject": subject,
         "groups": group_items(items),
@@ -205,6 +222,9 @@ def build_digest(
         "count": len(items),
         "query": query,
         "unsubscribe_url": unsubscribe_url,
+        "manage_url": manage_url,  # change the query, frequency or pause (alerts.confirmation)
+        "site_url": site_url,  # each item's page here: {site_url}/items/{id}
+        "feedback_url": feedback_url,  # + /{item id}/relevant or /not_relevant (signed per subscription)
     }
     env = environment()
     message = EmailMessage(policy=MAIL_POLICY)

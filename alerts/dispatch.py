@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 
 from alerts import ledger, operator, planner
-from alerts.digest_email import batch_created, batch_subject, build_digest
+from alerts.confirmation import feedback_path, manage_path
+from alerts.digest_email import batch_created, batch_subject, build_digest, search_name
 from alerts.ledger import Claim
 from alerts.mail import MailConfigError, MailError, SmtpConfig, send_message
 from alerts.webhooks import WebhookSender
@@ -80,7 +81,7 @@ def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None, webhooks: W
         started = time.monotonic()
         title = batch_subject(
             claim.payload.get("items", []), batch_created(claim.payload),
-            timezone=claim.timezone, frequency=claim.frequency,
+            timezone=claim.timezone, frequency=claim.frequency, name=search_name(claim.query),
         )
         body = apprise_channel.message(claim.payload, title, unsubscribe_url(settings, claim.unsubscribe_token))
         try:
@@ -98,6 +99,9 @@ def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None, webhooks: W
         message = build_digest(
             batch_id=claim.batch_id, payload=claim.payload, to=claim.target, mail_from=settings.mail_from,
             unsubscribe_url=unsubscribe_url(settings, claim.unsubscribe_token), query=claim.query,
+            manage_url=settings.base_url + manage_path(claim.subscription_id, claim.unsubscribe_token),
+            site_url=settings.base_url,
+            feedback_url=settings.base_url + feedback_path(claim.subscription_id, claim.unsubscribe_token),
             timezone=claim.timezone, frequency=claim.frequency,
         )
     started = time.monotonic()

@@ -16,6 +16,7 @@ from storage.links import TRANSLATION, symbol_url
 from storage.matches import Explanation
 from storage.matches import codes as stored_codes
 from storage.models import Item, ItemLink, ItemSymbol
+from storage.stories import precedence
 
 _SPACE = re.compile(r"\s+")
 SUMMARY_CHARS = 600
@@ -159,6 +160,18 @@ def item_text(item: Item) -> str:
     return "\n".join(part for part in (item.title, item.summary or "", item.text) if part)
 
 
+def story_copies(item: Item) -> tuple[list[dict[str, Any]], list[str]]:
+    """The other copies of an original's story (storage.stories), as digests and webhooks list them:
+    ([{"publisher", "url"}] of the copies in its language, in order of publication; other languages)."""
+    same, languages = [], set()
+    for dup in sorted(item.duplicates, key=lambda d: precedence(d.published, d.fetched_at, d.id)):
+        if dup.language and item.language and dup.language != item.language:
+            languages.add(dup.language)
+            continue
+        same.append({"publisher": dup.source.publisher if dup.source else None, "url": dup.url or dup.canonical_url})
+    return same, sorted(languages)
+
+
 def item_snapshot(
     item: Item, relations: dict[str, list[dict[str, Any]]] | None = None, *, query: str | None = None,
 ) -> dict[str, Any]:
@@ -168,10 +181,7 @@ def item_snapshot(
     is the subscription's saved query, whose matching terms become `query_matches`.
     """
     source = item.source
-    also = []
-    for dup in sorted(item.duplicates, key=lambda d: d.id):
-        publisher = dup.source.publisher if dup.source else None
-        also.append({"publisher": publisher, "url": dup.url or dup.canonical_url})
+    also, also_in = story_copies(item)
     relations = relations or {"symbols": [], "translations": []}
     return {
         "id": item.id,
@@ -188,6 +198,7 @@ def item_snapshot(
         "query_matches": query_matches(query, item_text(item), item.language) if query else [],
         "classifier_matches": stored_codes(item.matches),  # rule codes, for debugging
         "also_published_by": also,
+        "also_in": also_in,
         "symbols": [dict(s) for s in relations["symbols"]],
         "translations": [dict(t) for t in relations["translations"]],
     }

@@ -15,7 +15,8 @@ one per item for immediate subscriptions:
          "language": "en", "summary": "plain text", "matches": ["autonomous weapons"],
          "why": {"topic": ["autonomous weapons"]},
          "query_matches": ["autonomous weapons"], "classifier_matches": ["strong:autonomous weapons"],
-         "also_published_by": [{"publisher": "…", "url": "https://…"}], "symbols": […], "translations": […]}
+         "also_published_by": [{"publisher": "…", "url": "https://…"}], "also_in": ["fr", …],
+         "symbols": […], "translations": […]}
       ]
     }
 

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.routes import feeds, items, subscriptions, web
+from api.routes import docs, feeds, items, subscriptions, web
 from api.security import SecurityHeadersMiddleware, security_headers
 from api.templating import STATIC_DIR, templates
 from milai.config import Settings
@@ -41,6 +41,8 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Archive of news on AI in the military domain from government and UN websites.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by api.routes.docs from installed assets (offline)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -77,6 +79,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(subscriptions.router)
     app.include_router(subscriptions.public)
     app.include_router(web.router)
+    app.include_router(docs.router)
+    docs.mount_assets(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(SecurityHeadersMiddleware)
     return app

@@ -9,6 +9,7 @@ from milai.safeurl import safe_link
 from storage.matches import readable
 from storage.models import Item
 from storage.search import ItemHit
+from storage.stories import Copy, summary
 
 NS = "http://www.w3.org/2005/Atom"
 
@@ -26,8 +27,22 @@ def _text(value: str) -> str:
     return "".join(ch for ch in value if ch in "\t\n\r" or ord(ch) >= 0x20)
 
 
-def render_feed(hits: list[ItemHit], *, title: str, self_url: str, alternate_url: str, base_url: str) -> bytes:
-    """A complete Atom document; entry ids are stable tag-like URLs of the item pages."""
+def _also(copies: list[Copy]) -> str:
+    """"Also published by A, B. Also in fr, es." for an entry's summary ("" for a story of one copy)."""
+    also = summary(copies)
+    parts = []
+    if also["publishers"]:
+        parts.append("Also published by " + ", ".join(also["publishers"]) + ".")
+    if also["languages"]:
+        parts.append("Also in " + ", ".join(also["languages"]) + ".")
+    return " ".join(parts)
+
+
+def render_feed(hits: list[ItemHit], *, title: str, self_url: str, alternate_url: str, base_url: str,
+                copies: dict[int, list[Copy]] | None = None) -> bytes:
+    """A complete Atom document; entry ids are stable tag-like URLs of the item pages. Each entry is a
+    story's original (storage.stories) with its other copies as `related` links and in the summary."""
+    copies = copies or {}
     ET.register_namespace("", NS)
     feed = ET.Element(f"{{{NS}}}feed")
     ET.SubElement(feed, f"{{{NS}}}id").text = _text(self_url)
@@ -52,8 +67,16 @@ def render_feed(hits: list[ItemHit], *, title: str, self_url: str, alternate_url
         ET.SubElement(entry, f"{{{NS}}}link", rel="alternate", href=_text(safe_link(item.url) or page))
         who = ET.SubElement(entry, f"{{{NS}}}author")
         ET.SubElement(who, f"{{{NS}}}name").text = _text(item.source.publisher if item.source else "unknown")
-        summary = item.summary or (item.text or "")[:500]
-        ET.SubElement(entry, f"{{{NS}}}summary", type="text").text = _text(summary)
+        story = copies.get(item.id, [])
+        for other in story:
+            if safe_link(other.url):
+                attrs = {"rel": "related", "href": _text(other.url), "title": _text(other.publisher or other.title)}
+                if other.language:
+                    attrs["hreflang"] = other.language
+                ET.SubElement(entry, f"{{{NS}}}link", attrs)
+        text = item.summary or (item.text or "")[:500]
+        also = _also(story)
+        ET.SubElement(entry, f"{{{NS}}}summary", type="text").text = _text(f"{text}\n\n{also}" if also else text)
         if item.language:
             entry.set("{http://www.w3.org/XML/1998/namespace}lang", item.language)
         for match in readable(item.matches):

@@ -7,6 +7,19 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class CopyOut(BaseModel):
+    id: int
+    title: str
+    url: str
+    link: str | None = Field(default=None, description="`url` when it is an http(s) address, else null")
+    publisher: str | None
+    source: str | None
+    language: str | None
+    published: str | None
+    original: bool = Field(description="This copy is the story's original (the earliest published)")
+    other_language: bool = Field(description="A language version (its language differs from the item's)")
+
+
 class ItemOut(BaseModel):
     id: int
     url: str = Field(description="The address as the source published it; may be any scheme for items stored "
@@ -27,11 +40,21 @@ class ItemOut(BaseModel):
                                       "`topic`, `ai`, `military` (empty groups left out)")
     match_codes: list[str] = Field(default_factory=list, description="The classifier's rule codes, for debugging")
     snippet: str | None = Field(description="Safe HTML: escaped text with <mark> around matched words")
+    snippet_text: str | None = Field(default=None, description="The snippet as plain text (not escaped)")
+    highlights: list[list[int]] = Field(default_factory=list, description="[start, end) character offsets of "
+                                        "the matched words in `snippet_text`")
     rank: float | None = Field(description="Text-match rank on this page's query (lower is better)")
     duplicate_of: int | None
     symbols: list[str]
     kind: str
     fetched_at: str | None
+    story: int | None = Field(default=None, description="Id of the story's original (the earliest published "
+                              "copy); the item's own id when it is the original")
+    copies: list[CopyOut] = Field(default_factory=list, description="The story's other copies: its original "
+                                  "(when this item is a copy), republications and language versions")
+    also_published_by: list[str] = Field(default_factory=list, description="Other publishers of the story "
+                                         "in this item's language")
+    also_in: list[str] = Field(default_factory=list, description="Languages of the story's other versions")
 
 
 class CountOut(BaseModel):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import nh3
+from babel import Locale, UnknownLocaleError
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
@@ -49,3 +51,23 @@ def why(matches: object, limit: int = 8) -> list[tuple[str, list[str]]]:
 templates.env.filters["why"] = why
 # `{% if url | safe_link %}<a href=…>{% endif %}`: only http(s) URLs become links (scraped URLs may be javascript:).
 templates.env.filters["safe_link"] = safe_link
+
+
+@lru_cache(maxsize=512)
+def language_name(code: str | None) -> str:
+    """`ko` → "Korean (한국어)", `en` → "English"; an unknown code comes back as it is."""
+    if not code:
+        return "unknown language"
+    try:
+        english = Locale("en").languages.get(code)
+        native = Locale.parse(code).get_display_name(code)
+    except (UnknownLocaleError, ValueError):
+        return code
+    if not english:
+        return code
+    if native and native.casefold() != english.casefold():
+        return f"{english} ({native})"
+    return english
+
+
+templates.env.filters["language_name"] = language_name

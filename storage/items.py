@@ -16,6 +16,7 @@ from storage.database import session_scope
 from storage.links import link_translations
 from storage.models import CrawlRun, Item, ItemRevision, ItemSymbol, Source, UrlAlias, utcnow
 from storage.near_duplicates import index_item, lock_for_store, lock_keys, near_matches
+from storage.stories import settle
 
 LAYOUT_WARNING = "no links found although this source used to yield links (page layout changed?)"
 _LOOKUP_BATCH = 500
@@ -319,7 +320,10 @@ def _store(session: Session, record: PageRecord) -> Stored:
         index_item(session, row.id, record.minhash, new=True)
         return Stored("new", row.id)
     assert match is not None
-    return Stored("duplicate", row.id, duplicate_of_id=duplicate_of, reason=match.reason)
+    if settle(session, row) == row.id:  # an earlier copy than the story's original: it takes the story over
+        index_item(session, row.id, record.minhash, new=True)
+        return Stored("new", row.id)
+    return Stored("duplicate", row.id, duplicate_of_id=row.duplicate_of_id, reason=match.reason)
 
 
 def _revise(session: Session, record: PageRecord) -> Stored:

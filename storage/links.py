@@ -8,6 +8,7 @@ from urllib.parse import quote
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
+from storage import stories
 from storage.models import Item, ItemLink, ItemSymbol, PendingAlternate, Source
 
 TRANSLATION = "translation"
@@ -38,7 +39,8 @@ def link_translations(session: Session, item: Item, alternates: dict[str, str]) 
     """Link `item` with its hreflang alternates ({lang: canonical URL}) both ways.
 
     Alternates not stored yet become PendingAlternate rows; pending rows that name this item's URL are
-    resolved now. Call it for every stored item (with an empty dict when it names no alternates).
+    resolved now. Linked versions join one story (storage.stories): the earliest is its original.
+    Call it for every stored item (with an empty dict when it names no alternates).
     """
     if item.id is None:
         session.flush()
@@ -48,6 +50,7 @@ def link_translations(session: Session, item: Item, alternates: dict[str, str]) 
         other_id = session.scalar(select(Item.id).where(Item.canonical_url == url))
         if other_id is not None:
             _link_both_ways(session, item.id, other_id, TRANSLATION)
+            stories.join(session, item.id, other_id)  # language versions are one story
             continue
         pending = session.scalar(
             select(PendingAlternate.id).where(
@@ -64,6 +67,7 @@ def link_translations(session: Session, item: Item, alternates: dict[str, str]) 
     ).all()
     for _pending_id, naming_item in waiting:
         _link_both_ways(session, naming_item, item.id, TRANSLATION)
+        stories.join(session, naming_item, item.id)
     if waiting:
         session.execute(delete(PendingAlternate).where(PendingAlternate.id.in_([p for p, _ in waiting])))
         session.flush()

@@ -331,6 +331,20 @@ class DeliveryAttempt(Base):
     duration_ms: Mapped[int | None] = mapped_column(Integer)
 
 
+class ItemLabel(Base):
+    """A reader's verdict on an item ("relevant" / "not_relevant"), with the text version it was given on:
+    the deployment's own data to measure and tune its classifier (`milai labels export`)."""
+
+    __tablename__ = "item_labels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(20))  # relevant | not_relevant
+    revision: Mapped[int] = mapped_column(Integer)  # items.revision when the label was given
+    via: Mapped[str] = mapped_column(String(20))  # web | api | email
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ApiToken(Base):
     """A bearer token for the subscription API (only its hash is stored)."""
 

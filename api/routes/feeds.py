@@ -10,6 +10,7 @@ from api.atom import render_feed
 from api.deps import FilterDep, SessionDep, SettingsDep
 from api.errors import responses
 from storage.search import search_items
+from storage.stories import copies_of
 
 router = APIRouter(tags=["feeds"])
 
@@ -27,5 +28,6 @@ def items_feed(request: Request, session: SessionDep, settings: SettingsDep, f: 
     self_url = f"{base}/feeds/items.atom" + (f"?{query}" if query else "")
     alternate = f"{base}/" + (f"?{query}" if query else "")
     title = "MilAI Watch" + (f": {f.q}" if f.q else "")
-    body = render_feed(page.items, title=title, self_url=self_url, alternate_url=alternate, base_url=base)
+    body = render_feed(page.items, title=title, self_url=self_url, alternate_url=alternate, base_url=base,
+                       copies=copies_of(session, [h.item for h in page.items]))
     return Response(body, media_type="application/atom+xml; charset=utf-8")

@@ -7,23 +7,26 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, selectinload
 
-from api.deps import FilterDep, SessionDep, SettingsDep, get_engine, id_path
+from api.deps import FilterDep, SessionDep, SettingsDep, get_engine, id_path, require_token
 from api.errors import HealthOut, responses
-from api.presentation import CSV_FIELDS, csv_row, item_to_dict
+from api.presentation import CSV_FIELDS, csv_row, hits_to_dicts, item_to_dict
 from api.schemas import ItemDetail, ItemPage, SourceOut, StatsOut
 from milai.config import Settings
 from storage.database import session_scope
 from storage.health import health_of_sources
+from storage.labels import add_label
 from storage.links import related_items
 from storage.models import Item, Source
 from storage.search import ItemFilter, SearchPage, count_items, id_fits, search_items, search_stats
+from storage.stories import copies_of
 
 router = APIRouter()
 
@@ -50,7 +53,7 @@ def healthz(engine: Engine = Depends(get_engine)) -> JSONResponse:
 def list_items(session: SessionDep, f: FilterDep) -> dict[str, Any]:
     """Search the archive; follow `next` (as `cursor`) for the following page."""
     page = search_items(session, f)
-    return {"items": [item_to_dict(h.item, h) for h in page.items], "next": page.next,
+    return {"items": hits_to_dicts(session, page.items), "next": page.next,
             "count": count_items(session, f).to_dict()}
 
 
@@ -65,13 +68,17 @@ def stats(session: SessionDep, f: FilterDep,
 
 def _pages(engine: Engine, f: ItemFilter, first: SearchPage) -> Iterator[dict[str, Any]]:
     """Every item of the query, page after page (each page in its own unit of work)."""
-    page = first
+    page, rows = first, None
     while True:
-        yield from (item_to_dict(h.item, h) for h in page.items)
+        if rows is None:
+            with session_scope(engine) as session:
+                rows = hits_to_dicts(session, page.items)
+        yield from rows
         if not page.next:
             return
         with session_scope(engine) as session:
             page = search_items(session, replace(f, cursor=page.next))
+            rows = hits_to_dicts(session, page.items)
 
 
 def _first_page(session: SessionDep, f: FilterDep) -> tuple[ItemFilter, SearchPage]:
@@ -90,8 +97,10 @@ def export_jsonl(request: Request, session: SessionDep, f: FilterDep) -> Streami
                              headers={"Content-Disposition": 'attachment; filename="items.jsonl"'})
 
 
-def _csv_rows(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+def _csv_rows(rows: Iterator[dict[str, Any]], *, bom: bool = False) -> Iterator[str]:
     buf = io.StringIO()
+    if bom:
+        buf.write("\ufeff")
     writer = csv.DictWriter(buf, CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
@@ -105,10 +114,13 @@ def _csv_rows(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
 @router.get("/api/items.csv", tags=["exports"], response_class=StreamingResponse,
             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
                              "description": "A header row, then one row per item"}, **SEARCH_ERRORS})
-def export_csv(request: Request, session: SessionDep, f: FilterDep) -> StreamingResponse:
-    """Every matching item as CSV (all pages)."""
+def export_csv(request: Request, session: SessionDep, f: FilterDep,
+               bom: Annotated[bool, Query(description="Start with a UTF-8 byte-order mark, so spreadsheet "
+                                          "programs read accents and other scripts right")] = False,
+               ) -> StreamingResponse:
+    """Every matching item as CSV (all pages), UTF-8; `bom=1` for spreadsheet programs."""
     f, first = _first_page(session, f)
-    rows = _csv_rows(_pages(request.app.state.engine, f, first))
+    rows = _csv_rows(_pages(request.app.state.engine, f, first), bom=bom)
     return StreamingResponse(rows, media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="items.csv"'})
 
@@ -118,7 +130,7 @@ ItemId = Annotated[int, id_path("An item")]
 
 def load_item(session: SessionDep, item_id: ItemId) -> Item:
     item = session.scalar(
-        select(Item).where(Item.id == item_id).options(selectinload(Item.symbols), selectinload(Item.duplicates))
+        select(Item).where(Item.id == item_id).options(selectinload(Item.symbols))  # copies: storage.stories
     ) if id_fits(session, Item, item_id) else None
     if item is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no item with id {item_id}")
@@ -129,7 +141,7 @@ def load_item(session: SessionDep, item_id: ItemId) -> Item:
 def get_item(session: SessionDep, item: Item = Depends(load_item)) -> dict[str, Any]:
     """One item with its text, duplicates, translations, document symbols (undocs.org links) and the
     other items citing those symbols."""
-    data = item_to_dict(item)
+    data = item_to_dict(item, copies=copies_of(session, [item])[item.id])
     rel = related_items(session, item.id)
     data.update(text=item.text, duplicates=rel["duplicates"], translations=rel["translations"],
                 symbol_links=rel["symbols"], same_symbol=rel["same_symbol"])
@@ -160,3 +172,16 @@ def api_sources(session: SessionDep, settings: SettingsDep) -> list[dict[str, An
     not_found, not_well_formed, layout_changed, silent, failing, never_crawled, disabled; `health.reason`
     says why in one line and `health.action` what to do."""
     return sources_with_health(session, settings)
+
+
+class LabelIn(BaseModel):
+    label: Literal["relevant", "not_relevant"] = Field(description="The reader's verdict on the item")
+
+
+@router.post("/api/items/{item_id}/labels", status_code=status.HTTP_201_CREATED, tags=["items"],
+             dependencies=[Depends(require_token)], responses=responses(401, 404, 422, 503))
+def label_item(session: SessionDep, body: LabelIn, item: Item = Depends(load_item)) -> dict[str, Any]:
+    """Record a relevant / not-relevant verdict on the item's current text version (`milai labels export`
+    writes them in the relevance dev-set format); needs an API token."""
+    row = add_label(session, item, body.label, via="api")
+    return {"id": row.id, "item": item.id, "label": row.label, "revision": row.revision}

@@ -11,6 +11,7 @@ from milai.cli import (
     crawl,
     db,
     digest,
+    labels,
     run,
     scheduler,
     search,
@@ -49,6 +50,7 @@ app.add_typer(subscribe.subscribe_app, name="subscribe")
 app.add_typer(subscriptions.subscriptions_app, name="subscriptions")
 app.add_typer(digest.digest_app, name="digest")
 app.add_typer(tokens.tokens_app, name="tokens")
+app.add_typer(labels.labels_app, name="labels")
 app.add_typer(db.db_app, name="db")
 
 

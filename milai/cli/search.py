@@ -44,11 +44,13 @@ def search_cmd(
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     sort: Annotated[Sort, typer.Option(help="relevance (best match first) or date (newest published first, "
                                             "undated last); without a query always date.")] = Sort.relevance,
+    bom: Annotated[bool, typer.Option("--bom", help="CSV: start with a UTF-8 byte-order mark (for spreadsheet "
+                                                    "programs).")] = False,
 ) -> None:
     """Search the archive (on-topic items only unless --all)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from api.presentation import CSV_FIELDS, csv_row, item_to_dict
+    from api.presentation import CSV_FIELDS, csv_row, hits_to_dicts
     from storage.search import MAX_LIMIT, ItemFilter, SearchError, count_items, parse_date, search_items
 
     if query is not None and query.startswith("--"):
@@ -65,7 +67,7 @@ def search_cmd(
             total = count_items(session, f) if fmt is Format.table else None
             while len(rows) < limit:
                 page = search_items(session, replace(f, limit=min(MAX_LIMIT, limit - len(rows))))
-                rows += [item_to_dict(h.item, h) for h in page.items]
+                rows += hits_to_dicts(session, page.items)
                 if not page.next:
                     break
                 f = replace(f, cursor=page.next)
@@ -78,6 +80,8 @@ def search_cmd(
     if fmt is Format.json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
     elif fmt is Format.csv:
+        if bom:
+            sys.stdout.write("\ufeff")
         writer = csv.DictWriter(sys.stdout, CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in rows:

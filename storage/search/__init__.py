@@ -24,7 +24,14 @@ from storage.search.dates import parse_date
 from storage.search.fulltext import to_fts5, to_tsquery
 from storage.search.pages import search_items
 from storage.search.snippets import highlight_html
-from storage.search.stats import Count, SearchStats, count_items, search_stats
+from storage.search.stats import (
+    Count,
+    SearchStats,
+    archive_languages,
+    archive_publishers,
+    count_items,
+    search_stats,
+)
 from storage.search.types import (
     INT64_MAX,
     INT64_MIN,
@@ -44,6 +51,8 @@ from storage.search_index import reindex, search_columns
 __all__ = [
     "SORTS",
     "Count",
+    "archive_languages",
+    "archive_publishers",
     "SearchStats",
     "count_items",
     "search_stats",

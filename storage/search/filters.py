@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from storage.languages import iso639_1
 from storage.models import Item, ItemSymbol, Source
@@ -15,10 +15,11 @@ from storage.search.types import MAX_FILTER_LENGTH, MAX_LIMIT, SORTS, ItemFilter
 def filter_conditions(f: ItemFilter) -> list[ColumnElement[bool]]:
     """The WHERE conditions on `items` of everything but the text query."""
     conds: list[ColumnElement[bool]] = []
+    langs = _languages(f)
     if not f.include_all:
-        conds += [Item.relevant.is_(True), Item.duplicate_of_id.is_(None)]
-    if f.languages:
-        conds.append(Item.language.in_([lang.strip().lower() for lang in f.languages]))
+        conds += [Item.relevant.is_(True), _story_head(langs)]
+    if langs:
+        conds.append(Item.language.in_(langs))
     if f.sources or f.publishers:
         src = select(Source.id)
         if f.sources:
@@ -28,6 +29,23 @@ def filter_conditions(f: ItemFilter) -> list[ColumnElement[bool]]:
         conds.append(Item.source_id.in_(src.scalar_subquery()))
     conds += _residual(f)
     return conds
+
+
+def _languages(f: ItemFilter) -> list[str]:
+    return list(dict.fromkeys(lang.strip().lower() for lang in f.languages))
+
+
+def _story_head(langs: list[str]) -> ColumnElement[bool]:
+    """One item per story (storage.stories): its original; with a language filter, the copy in one of
+    those languages when the original is in none of them (an English story found as its French version)."""
+    if not langs:
+        return Item.duplicate_of_id.is_(None)
+    original = aliased(Item)
+    return or_(
+        Item.duplicate_of_id.is_(None),
+        exists().where(original.id == Item.duplicate_of_id,
+                       or_(original.language.is_(None), original.language.not_in(langs))),
+    )
 
 
 def _residual(f: ItemFilter) -> list[ColumnElement[bool]]:
@@ -53,7 +71,7 @@ def key_conditions(session: Session, f: ItemFilter) -> tuple[KeyFilter, list[Col
 
     Together they select exactly what filter_conditions does; sources and publishers are looked up
     here (the sources table is small) and become source keys."""
-    languages = tuple(dict.fromkeys(lang.strip().lower() for lang in f.languages)) or None
+    languages = tuple(_languages(f)) or None
     source_ids = None
     if f.sources or f.publishers:
         src = select(Source.id)
@@ -62,7 +80,12 @@ def key_conditions(session: Session, f: ItemFilter) -> tuple[KeyFilter, list[Col
         if f.publishers:
             src = src.where(func.lower(Source.publisher).in_([p.lower() for p in f.publishers]))
         source_ids = tuple(sorted(session.execute(src).scalars()))
-    return KeyFilter(on_topic=not f.include_all, languages=languages, source_ids=source_ids), _residual(f)
+    residual = _residual(f)
+    on_topic = not f.include_all
+    if on_topic and languages:  # the on-topic key also means "an original": a language version is not
+        residual = [Item.relevant.is_(True), _story_head(list(languages)), *residual]
+        on_topic = False
+    return KeyFilter(on_topic=on_topic, languages=languages, source_ids=source_ids), residual
 
 
 def _check_text(name: str, value: str) -> None:

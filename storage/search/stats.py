@@ -218,3 +218,17 @@ def _aggregate(session: Session, rows: list[Any], fraction: float, count: Count,
         languages=sorted(scaled(languages), key=lambda kv: (-kv[1], kv[0] or ""))[:top],
         sample_fraction=None if count.exact else fraction,
     )
+
+
+def archive_languages(session: Session) -> list[tuple[str, int]]:
+    """Every language the archive holds items in, with its number of items, most items first (the
+    language index is read once: callers cache it)."""
+    rows = session.execute(
+        select(Item.language, func.count()).where(Item.language.is_not(None)).group_by(Item.language)
+    ).all()
+    return sorted(((lang, n) for lang, n in rows if lang), key=lambda r: (-r[1], r[0]))
+
+
+def archive_publishers(session: Session) -> list[str]:
+    """The publishers of the catalogue's sources, alphabetically."""
+    return sorted(set(session.scalars(select(Source.publisher).where(Source.publisher != ""))), key=str.casefold)

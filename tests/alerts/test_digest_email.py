@@ -248,3 +248,15 @@ def test_email_shows_human_reasons(env: dict[str, str], use_smtp: Callable[[str 
             "Military: weapons, drones" in body
         assert "Your search matched: drones" in body
         assert "rule:" not in body and "strong:" not in body and "fisheries" not in body
+
+
+def test_two_saved_searches_get_subjects_naming_them(smtp_server: SmtpServer) -> None:
+    subscribe(query="drones", target="a@example.org")
+    subscribe(query='"autonomous weapons"', target="a@example.org")
+    subscribe(target="a@example.org")  # everything on-topic: the plain subject
+    add_item(title="Drones and autonomous weapons", text="Military drones and autonomous weapons.")
+    assert send_due(get_settings(), datetime(2026, 11, 29, 8, 0, tzinfo=UTC), force=True).batches_sent == 3
+    subjects = sorted(m["Subject"] for m in smtp_server.messages)
+    assert subjects == ['MilAI Watch · "autonomous weapons": 1 new item — 29 Nov 2026',
+                        "MilAI Watch · drones: 1 new item — 29 Nov 2026",
+                        "MilAI Watch: 1 new item — 29 Nov 2026"]

@@ -61,3 +61,9 @@ def test_language_nul_and_cursor_errors(ids: dict[str, int]) -> None:
     assert r.exit_code == 2 and "NUL" in r.output
     r = runner.invoke(app, ["search", "drone*", "--all", "--limit", "7", "--format", "json"])
     assert r.exit_code == 0 and len(json.loads(r.stdout)) >= 1  # paging with cursors bound to the query
+
+
+def test_csv_with_bom(ids: dict[str, int]) -> None:
+    r = CliRunner().invoke(app, ["search", "--lang", "fr", "--format", "csv", "--bom"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("\ufeffid,") and "Systèmes d'armes" in r.stdout

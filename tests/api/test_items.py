@@ -87,7 +87,7 @@ def test_item_detail_lists_other_stories_citing_the_same_symbol(client: TestClie
     data = client.get(f"/api/items/{ids['resolution']}").json()
     assert [d["id"] for d in data["same_symbol"]] == [ids["laws-fr"]]
     page = client.get(f"/items/{ids['resolution']}").text
-    assert "Other items citing these documents" in page and f'href="/items/{ids["laws-fr"]}"' in page
+    assert "Related: citing the same documents" in page and f'href="/items/{ids["laws-fr"]}"' in page
 
 
 def test_sources_with_health(client: TestClient) -> None:
@@ -131,3 +131,31 @@ def test_hostile_queries_are_200_or_400(client: TestClient, q: str) -> None:
     for path in ("/api/items", "/feeds/items.atom", "/"):
         r = client.get(path, params={"q": q})
         assert r.status_code in (200, 400), (path, r.status_code, r.text)
+
+
+def test_csv_with_a_byte_order_mark_for_spreadsheets(client: TestClient, ids: dict[str, int]) -> None:
+    plain = client.get("/api/items.csv", params={"lang": "fr"}).content
+    assert not plain.startswith(b"\xef\xbb\xbf")
+    marked = client.get("/api/items.csv", params={"lang": "fr", "bom": "1"}).content
+    assert marked.startswith(b"\xef\xbb\xbfid,") and marked[3:] == plain
+    rows = list(csv.DictReader(io.StringIO(marked.decode("utf-8-sig"))))
+    assert "Systèmes d'armes létales autonomes" in {r["title"] for r in rows}
+
+
+def test_json_and_csv_carry_the_story(client: TestClient, ids: dict[str, int]) -> None:
+    [item] = [i for i in client.get("/api/items", params={"q": "resolution"}).json()["items"]]
+    assert item["id"] == ids["resolution"] and item["story"] == ids["resolution"]
+    assert [c["id"] for c in item["copies"]] == [ids["resolution-copy"]]
+    assert item["also_published_by"] == ["Government of the Netherlands"] and item["also_in"] == []
+    copy = client.get(f"/api/items/{ids['resolution-copy']}").json()
+    assert copy["story"] == ids["resolution"] and copy["copies"][0]["original"] is True
+    [row] = list(csv.DictReader(io.StringIO(client.get("/api/items.csv", params={"q": "resolution"}).text)))
+    assert row["also_published_by"] == "Government of the Netherlands"
+
+
+def test_snippets_also_come_as_plain_text_with_highlight_offsets(client: TestClient, ids: dict[str, int]) -> None:
+    [hit] = [i for i in client.get("/api/items", params={"q": "REAIM", "all": "1"}).json()["items"]
+             if i["id"] == ids["script"]]
+    text, marks = hit["snippet_text"], hit["highlights"]
+    assert "<mark>" not in text and "&lt;" not in text and '<script>alert("x")</script>' in text
+    assert marks and all(text[a:b].casefold() == "reaim" for a, b in marks)

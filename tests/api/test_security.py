@@ -53,6 +53,18 @@ def test_every_kind_of_response_carries_the_headers(client: TestClient, ids: dic
     assert docs.headers["x-frame-options"] == "DENY"
 
 
+def test_docs_are_served_from_installed_assets_with_one_narrow_csp_exception(client: TestClient) -> None:
+    docs = client.get("/docs")
+    csp = docs.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "http" not in csp  # no CDN, no inline script
+    assert "style-src 'self' 'unsafe-inline'" in csp  # Swagger UI's inline styles, on /docs only
+    assert "unsafe-inline" not in client.get("/").headers["content-security-policy"]
+    assert "<script>" not in docs.text and 'src="/docs/assets/swagger-ui-bundle.js"' in docs.text
+    bundle = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and len(bundle.content) > 100_000
+    assert client.get("/redoc", follow_redirects=False).headers["location"] == "/docs"
+
+
 def test_a_server_error_is_a_clean_500_with_the_headers(client: TestClient) -> None:
     def boom() -> None:
         raise RuntimeError("secret internal detail")

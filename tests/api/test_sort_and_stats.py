@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import feedparser
 from fastapi.testclient import TestClient
@@ -81,7 +82,9 @@ def test_stats_route(client: TestClient) -> None:
 def test_page_has_a_sort_control_and_a_count(client: TestClient) -> None:
     html = client.get("/", params={"q": "drone*", "all": 1, "sort": "date"}).text
     assert '<select id="sort" name="sort">' in html and '<option value="date" selected>' in html
-    assert 'class="count"' in html and "items</p>" in html
+    assert re.search(r'class="count" role="status">\d+ items</p>', html)  # every copy counted: items
+    stories = client.get("/", params={"q": "drone*"}).text
+    assert re.search(r'class="count" role="status">\d+ stories</p>', stories)
     assert client.get("/", params={"q": "drone", "sort": "bogus"}).status_code == 400
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from alerts.digest import send_due
+from alerts.dispatch import send_due
 from crawler.catalogue import SourceConfig
-from milai.config import reset_settings
+from milai.config import Settings, reset_settings
 from storage.database import make_engine, session_scope
 from storage.health import health_of_sources
 from storage.models import CrawlRun, Source
@@ -42,7 +42,7 @@ def test_a_feed_that_keeps_failing_is_replaced_by_the_one_the_site_announces(
         for _ in range(3):  # not found, three times: no discovery yet
             assert crawl(tmp_path, [src])["moved-feed"]["new"] == 0
         assert not site.hits("/rss/all.xml")
-        send_due()
+        send_due(Settings())
         assert [m["Subject"] for m in smtp.messages] == ["MilAI Watch: source moved-feed is not found"]
 
         summary = crawl(tmp_path, [src])["moved-feed"]
@@ -58,7 +58,7 @@ def test_a_feed_that_keeps_failing_is_replaced_by_the_one_the_site_announces(
         assert health.reason.startswith(f"using discovered feed {site.url('/rss/all.xml')} since ")
         assert "the configured URL kept failing" in health.reason
         assert len(runs) == 4  # discovery records no run of its own
-        send_due()
+        send_due(Settings())
         assert len(smtp.messages) == 2
         recovered = smtp.messages[1]
         assert recovered["Subject"] == "MilAI Watch: source moved-feed is ok"

@@ -288,3 +288,42 @@ def test_displayed_url_is_clean_or_the_honoured_canonical(site: LoopbackSite, sq
     assert by_title[a.title].url == site.url(a.path + "?keep=1")  # same scheme/host/port, tracking + fragment gone
     assert by_title[b.title].url == site.url(b.path)  # the page's rel=canonical, not the mirror
     assert by_title[b.title].canonical_url == site.url(b.path).replace("http://", "https://")
+
+
+def test_the_original_published_earlier_but_crawled_later_takes_over_the_story(db: str):
+    agg = pipeline(db, "aggregator")
+    copy = Article("/2025/09/26/blueprint", "Ministers endorse blueprint for military AI",
+                   ["Source: Government of the Netherlands", *GOV_TEXT,
+                    "MIL OSI publishes official statements as received."], date=datetime(2025, 9, 26, tzinfo=UTC))
+    republished = agg(page("https://mil-osi.example.net/2025/09/26/blueprint", article_html(copy),
+                           source="aggregator"))
+    assert republished.duplicate_of_id is None  # the only copy so far
+    gov = pipeline(db, "gov")
+    original = _article("/latest/news/2025/09/25/blueprint", "Ministers endorse blueprint for military AI", GOV_TEXT)
+    gov(page("https://www.government.example/latest/news/2025/09/25/blueprint", article_html(original)))
+    stored = {i.canonical_url: i for i in items(db)}
+    first = stored["https://government.example/latest/news/2025/09/25/blueprint"]
+    assert first.duplicate_of_id is None
+    assert stored[republished.canonical_url].duplicate_of_id == first.id
+    # a later third copy joins the story of the (new) original
+    third = agg(page("https://mirror.example.com/blueprint", article_html(copy), source="aggregator"))
+    assert third.duplicate_of_id == first.id
+
+
+def test_hreflang_versions_are_one_story_with_the_earliest_as_original(db: str):
+    run = pipeline(db, "rijksoverheid")
+    nl_url = "https://www.rijksoverheid.example/actueel/nieuws/2025/09/25/ai"
+    en_url = "https://www.government.example/latest/news/2025/09/24/ai"
+    alternates = (f'<link rel="alternate" hreflang="nl" href="{nl_url}">'
+                  f'<link rel="alternate" hreflang="en" href="{en_url}">')
+    nl = _article("/nl", "AI in het militaire domein: internationale dialoog", [
+        "Nederland organiseert samen met Zuid-Korea een internationale dialoog over verantwoord gebruik van "
+        "kunstmatige intelligentie in het militaire domein, ook over autonome wapensystemen.",
+    ], lang="nl", extra_head=alternates)
+    en = Article("/en", "AI in the military domain: international dialogue", GOV_TEXT,
+                 date=datetime(2025, 9, 24, 9, 30, tzinfo=UTC), extra_head=alternates)
+    run(page(nl_url, article_html(nl), source="rijksoverheid"))
+    run(page(en_url, article_html(en), source="rijksoverheid"))
+    stored = {i.canonical_url: i for i in items(db)}
+    en_row, nl_row = stored[canonicalize(en_url)], stored[canonicalize(nl_url)]
+    assert en_row.duplicate_of_id is None and nl_row.duplicate_of_id == en_row.id

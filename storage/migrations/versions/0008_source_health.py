@@ -8,7 +8,7 @@ crawl_runs.notified_at (the run's verdict was looked at for operator alerts, ale
 subscriptions.purpose ("digest", or "operator": the admin channel that receives health changes through the
 delivery ledger and never item digests).
 
-Revision ID: 0009_source_health
+Revision ID: 0008_source_health
 Revises: 0007_lsh_bands
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_source_health"
+revision = "0008_source_health"
 down_revision = "0007_lsh_bands"
 branch_labels = None
 depends_on = None
