@@ -33,8 +33,10 @@ from typing import IO, Any, Protocol
 
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from storage.dberrors import describe, is_unavailable
 from storage.locks import (
     advisory_lock_holder,
     holds_advisory_lock,
@@ -123,11 +125,19 @@ class PostgresElection:
                 pass
             self.conn = None
 
+    def _failed(self, what: str, exc: Exception) -> None:
+        """One line for a database that cannot be used (an outage is expected: no traceback), else the error."""
+        if isinstance(exc, SQLAlchemyError) and is_unavailable(exc):
+            log.warning("leader election: %s; %s", describe(exc, self.engine.url.render_as_string(hide_password=True)),
+                        what)
+        else:
+            log.warning("leader election: %s", what, exc_info=True)
+
     def try_acquire(self) -> bool:
         try:
             return try_advisory_lock(self._connection(), self.key)
-        except Exception:
-            log.warning("leader election: database unreachable", exc_info=True)
+        except Exception as exc:
+            self._failed("trying again next round", exc)
             self._drop()
             return False
 
@@ -135,8 +145,8 @@ class PostgresElection:
         try:
             if self.conn is not None and holds_advisory_lock(self.conn, self.key):
                 return True
-        except Exception:
-            log.warning("leader election: lost the lock connection", exc_info=True)
+        except Exception as exc:
+            self._failed("lost the lock connection", exc)
         self._drop()
         return False
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from crawler.catalogue import SourceConfig
@@ -55,13 +56,15 @@ class SchedulerNode:
         self.leadership.stop()
 
     def _elected(self) -> None:
-        from scheduler.service import build_scheduler, schedule_jobs
+        from scheduler.service import DIGEST_JOB, MEMORY, build_scheduler, schedule_jobs
 
         with self._lock:
             scheduler = build_scheduler(self.settings)
             scheduler.start(paused=True)
             job_ids = schedule_jobs(scheduler, self.sources, self.settings,
                                     initial_crawl=self.initial_crawl and self._starting)
+            if not self._starting:  # a takeover (or the way back from an outage): check what is due at once
+                scheduler.modify_job(DIGEST_JOB, jobstore=MEMORY, next_run_time=datetime.now(UTC))
             scheduler.resume()
             self.scheduler = scheduler
         log.info("scheduler leading with %d jobs for %d sources", len(job_ids), len(self.sources))
