@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,7 +78,10 @@ class SchedulerNode:
 
 
 class EmbeddedWorker:
-    """A CrawlWorker in a thread of this process (its reactor runs there, without signal handlers)."""
+    """A CrawlWorker in a thread of this process (its reactor runs there, without signal handlers). A database
+    that cannot be used while the worker starts (before its reactor runs) is waited out, one line per try."""
+
+    RETRY_SECONDS = 10.0
 
     def __init__(self, settings: Settings, *, concurrency: int = 2) -> None:
         from milai.jobqueue import get_queue
@@ -88,6 +92,7 @@ class EmbeddedWorker:
         self.worker: Any = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        self._stopping = threading.Event()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="milai-worker", daemon=True)
@@ -95,11 +100,22 @@ class EmbeddedWorker:
 
     def _run(self) -> None:
         from crawler.worker import CrawlWorker
+        from scheduler.outage import database_unavailable
+        from storage.dberrors import describe
 
         try:
-            self.worker = CrawlWorker(self.queue, settings=self.settings, concurrency=self.concurrency)
-            self._ready.set()
-            self.worker.run(install_signal_handlers=False)
+            while not self._stopping.is_set():
+                self.worker = CrawlWorker(self.queue, settings=self.settings, concurrency=self.concurrency)
+                self._ready.set()
+                try:
+                    self.worker.run(install_signal_handlers=False)
+                    return
+                except Exception as exc:
+                    if self.worker.started.is_set() or not database_unavailable(exc):
+                        raise  # a reactor cannot run twice: only a start that never reached it is retried
+                    log.warning("crawl worker: %s; starting again in %.0fs",
+                                describe(exc, self.settings.effective_database_url), self.RETRY_SECONDS)
+                    self._stopping.wait(self.RETRY_SECONDS)
         except Exception:
             log.exception("the embedded crawl worker stopped")
         finally:
@@ -108,8 +124,14 @@ class EmbeddedWorker:
     def stop(self, timeout: float = 30.0) -> None:
         if self._thread is None:
             return
+        self._stopping.set()
         self._ready.wait(timeout)
-        if self.worker is not None and self.worker.started.wait(timeout):
+        deadline = time.monotonic() + timeout
+        while self._thread.is_alive() and not (self.worker is not None and self.worker.started.is_set()):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)  # the worker is still starting (or waiting out an outage: it sees _stopping)
+        if self.worker is not None and self.worker.started.is_set():
             try:
                 self.worker.stop()
             except Exception:  # the reactor is not running (any more)
