@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select
 
+from api.presentation import hits_to_dicts
 from storage.database import session_scope
 from storage.links import link_translations
 from storage.models import Item, Source
-from storage.search import ItemFilter, hits_to_dicts, search_items
+from storage.search import ItemFilter, search_items
 from storage.stories import copies_of, settle, summary
 
 DAY = datetime(2025, 9, 25, 9, 0, tzinfo=UTC)
