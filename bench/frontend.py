@@ -54,11 +54,13 @@ def _pct(values: list[float], p: int) -> float:
 
 def _serve(url: str) -> tuple[uvicorn.Server, threading.Thread, str]:
     from api.app import create_app
+    from milai.config import Settings
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(url), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(
+            create_app(Settings(database_url=url)), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

@@ -95,15 +95,23 @@ def _receive(conn: multiprocessing.connection.Connection) -> None:
             return
 
 
+def _engine():  # type: ignore[no-untyped-def]
+    """The engine of the database this run's environment names."""
+    from milai.config import get_settings
+    from storage.database import engine_of
+
+    return engine_of(get_settings())
+
+
 def _fill(subscriptions: int, items: int, url: str) -> None:
     from alerts.subscriptions import create_subscription
     from storage.database import session_scope
     from storage.models import Item, Source
 
-    with session_scope() as session:
+    with session_scope(_engine()) as session:
         for _ in range(subscriptions):
             create_subscription(session, channel="webhook", target=url, secret=SECRET, frequency="immediate")
-    with session_scope() as session:
+    with session_scope(_engine()) as session:
         source = Source(name="bench", publisher="Bench", kind="feed", url="https://bench.example/feed")
         session.add(source)
         session.flush()
@@ -128,10 +136,10 @@ def _old_send(limit: int) -> int:
 
     settings = get_settings()
     sent = 0
-    while sent < limit and (claim := ledger.claim_next(None, channels=["webhook"])):
+    while sent < limit and (claim := ledger.claim_next(_engine(), channels=["webhook"])):
         result = post(claim.target, claim.secret or "", claim.batch_id, claim.payload, timeout=settings.webhook_timeout)
         if result.ok:
-            ledger.mark_sent(None, claim, datetime.now(UTC), status_code=result.status_code,
+            ledger.mark_sent(_engine(), claim, datetime.now(UTC), status_code=result.status_code,
                              duration_ms=result.duration_ms)
             sent += 1
     return sent
@@ -141,7 +149,7 @@ def _pending_ids() -> set[str]:
     from storage.database import session_scope
     from storage.models import DeliveryBatch
 
-    with session_scope() as session:
+    with session_scope(_engine()) as session:
         return set(session.scalars(select(DeliveryBatch.id)))
 
 
@@ -157,7 +165,7 @@ def run(dialect: str, url: str, args: argparse.Namespace, conn: multiprocessing.
     reset_settings()
     dispose_engines()
     forget_upgrades()
-    ensure_schema()
+    ensure_schema(_engine())
     rows: list[tuple[str, ...]] = []
     total = args.deliveries + args.old_deliveries
     per_sub = -(-total // args.subscriptions)
@@ -165,7 +173,7 @@ def run(dialect: str, url: str, args: argparse.Namespace, conn: multiprocessing.
     _fill(args.subscriptions, per_sub, f"http://127.0.0.1:{port}/hook")
     fill_s = time.monotonic() - started
     started = time.monotonic()
-    planner.plan(None, datetime.now(UTC) + timedelta(seconds=5))
+    planner.plan(_engine(), datetime.now(UTC) + timedelta(seconds=5))
     plan_s = time.monotonic() - started
     batches = _pending_ids()
     print(f"[{dialect}] {len(batches)} batches: filled in {fill_s:.1f} s, planned in {plan_s:.1f} s", flush=True)
@@ -173,14 +181,14 @@ def run(dialect: str, url: str, args: argparse.Namespace, conn: multiprocessing.
     def measured(name: str, expected: int, fn) -> None:  # type: ignore[no-untyped-def]
         conn.send("reset")
         conn.recv()
-        with session_scope() as session:
+        with session_scope(_engine()) as session:
             before = set(session.scalars(select(DeliveryBatch.id).where(DeliveryBatch.state == "sent")))
         started = time.monotonic()
         fn()
         seconds = time.monotonic() - started
         conn.send("stats")
         ids, bad, connections = conn.recv()
-        with session_scope() as session:
+        with session_scope(_engine()) as session:
             sent_ids = set(session.scalars(select(DeliveryBatch.id).where(DeliveryBatch.state == "sent")))
         duplicates = sum(n - 1 for n in ids.values())
         rows.append((dialect, name, str(expected), f"{seconds:.1f}", f"{len(ids) / seconds:.0f}",
@@ -189,7 +197,7 @@ def run(dialect: str, url: str, args: argparse.Namespace, conn: multiprocessing.
 
     if args.old_deliveries:
         measured("old: client per delivery", args.old_deliveries, lambda: _old_send(args.old_deliveries))
-    with session_scope() as session:
+    with session_scope(_engine()) as session:
         already = set(session.scalars(select(DeliveryBatch.id).where(DeliveryBatch.state == "sent")))
     remaining = len(batches) - len(already)
 
@@ -198,7 +206,7 @@ def run(dialect: str, url: str, args: argparse.Namespace, conn: multiprocessing.
         assert report.failed == 0, str(report).splitlines()[:3]
 
     measured(f"new: client per target, {args.workers} workers", remaining, new)
-    with session_scope() as session:
+    with session_scope(_engine()) as session:
         unsent = session.scalar(select(func.count(DeliveryBatch.id)).where(DeliveryBatch.state != "sent"))
     rows[-1] = (*rows[-1][:-1], str(int(rows[-1][-1]) + int(unsent or 0)))  # missing: never received or unsent
     dispose_engines()

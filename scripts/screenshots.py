@@ -19,8 +19,9 @@ sys.path.insert(0, str(ROOT))
 import uvicorn  # noqa: E402
 
 from api.app import create_app  # noqa: E402
+from milai.config import Settings  # noqa: E402
 from storage.database import get_engine, upgrade  # noqa: E402
-from tests.search.seed import seed  # noqa: E402
+from tests.storage.search.seed import seed  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 WIDTHS = (1280, 390)
@@ -37,7 +38,8 @@ def main() -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(create_app(url), host="127.0.0.1", port=port, log_level="warning"))
+        server = uvicorn.Server(uvicorn.Config(
+            create_app(Settings(database_url=url)), host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         while not server.started:

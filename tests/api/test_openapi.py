@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, settings
 
 from api.app import create_app
 from api.auth import create_token
+from milai.config import Settings
 from storage.database import session_scope
 from tests.support.db import configured_engine
 
@@ -22,7 +23,7 @@ EXAMPLES_PER_OPERATION = 25  # 16 operations: a few hundred cases
 
 @pytest.fixture
 def app(ids: dict[str, int]) -> Iterator[Any]:
-    application = create_app()
+    application = create_app(Settings())
     with TestClient(application):  # runs the lifespan (schema upgrade) once
         yield application
 

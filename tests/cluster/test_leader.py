@@ -118,7 +118,8 @@ def test_two_schedulers_one_leader_failover_after_kill_and_every_job_queued_once
 ) -> None:
     sources = _sources(3)
     catalogue = write_catalogue(tmp_path / "sources.yaml", sources)
-    env = cluster_env(pg_url, redis_prefix, catalogue, tmp_path, MILAI_DEFAULT_SCHEDULE="* * * * *")
+    env = cluster_env(pg_url, redis_prefix, catalogue, tmp_path, MILAI_DEFAULT_SCHEDULE="* * * * *",
+                      MILAI_ADAPTIVE_POLLING="false")  # every minute, on the clock (not adaptive polling)
     queue = RedisJobQueue(REDIS_URL, prefix=redis_prefix)
     election = PostgresElection(pg_url, name="observer")
     try:
