@@ -11,7 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from crawler.catalogue import load_catalogue
+from crawler.catalogue import configured_catalogue
+from milai.config import Settings
 from tests.crawler import helpers
 from tests.crawler.helpers import FAST_ENV, ROOT, items
 from tests.crawler.sites import ON_TOPIC, make_articles, robots, rss, serve_articles
@@ -60,7 +61,7 @@ def test_add_finds_the_feed_a_page_announces(site: LoopbackSite, sqlite_env, tmp
     assert "# added by `milai sources add" in text and "RSS announced by <link rel=alternate>" in text
     assert titles == {a.title for a in arts}
     # the bundled catalogue is untouched, and the merged one holds both
-    assert [s.name for s in load_catalogue()] == ["placeholder", entry["name"]]
+    assert [s.name for s in configured_catalogue(Settings())] == ["placeholder", entry["name"]]
     again = _milai("sources", "add", site.url("/en/newsroom"), "--name", entry["name"])
     assert again.returncode == 2 and "already in the catalogue" in again.stderr
 
