@@ -14,9 +14,10 @@ from crawler.diagnosis import max_age, retry_after
 from milai.config import get_settings
 from scheduler.polling import PollFacts, PollPolicy, next_interval, next_poll
 from scheduler.service import CRAWL_PREFIX, build_scheduler, schedule_jobs
-from storage.database import get_engine, session_scope
+from storage.database import session_scope
 from storage.health import poll_facts
 from storage.models import CrawlRun, Item, Source
+from tests.support.db import configured_engine
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 POLICY = PollPolicy(minimum=timedelta(minutes=30), maximum=timedelta(hours=24))
@@ -93,9 +94,9 @@ def test_storage_counts_last_weeks_items_and_the_last_runs_answer(engine: Engine
 
 
 def test_sources_without_a_schedule_get_an_adaptive_job_and_a_schedule_wins(milai_env):
-    with session_scope(get_engine()) as session:
+    with session_scope(configured_engine()) as session:
         _source_with_history(session, "adaptive", 4, datetime.now(UTC) - timedelta(hours=1), listing_status=200)
-    scheduler = build_scheduler()
+    scheduler = build_scheduler(get_settings())
     scheduler.start(paused=True)
     try:
         sources = [SourceConfig(name="adaptive", publisher="P", kind="feed", url="https://example.org/a.xml"),
@@ -117,9 +118,9 @@ def test_a_queued_adaptive_crawl_waits_one_interval_even_when_overdue(milai_env)
     whose crawl waits in the queue does not fire the job again at once."""
     from scheduler.service import schedule_adaptive
 
-    with session_scope(get_engine()) as session:
+    with session_scope(configured_engine()) as session:
         _source_with_history(session, "overdue", 4, datetime.now(UTC) - timedelta(days=3), listing_status=200)
-    scheduler = build_scheduler()
+    scheduler = build_scheduler(get_settings())
     scheduler.start(paused=True)
     try:
         now = datetime.now(UTC)
