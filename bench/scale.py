@@ -82,10 +82,12 @@ class Probe:
 
 def _crawl_process(catalogue: Path) -> int:
     """The crawl, in this (fresh) process: one source, politeness lowered, with the probe."""
-    from crawler.runner import load_sources, run_crawl
+    from crawler.catalogue import load_catalogue
+    from crawler.runner import run_crawl
     from crawler.settings import EXTENSIONS
+    from milai.config import Settings
 
-    summaries = run_crawl(catalogue=load_sources(catalogue), overrides={
+    summaries = run_crawl(Settings(), catalogue=load_catalogue(catalogue), overrides={
         "EXTENSIONS": {**EXTENSIONS, "bench.scale.Probe": 900}, "LOG_LEVEL": "ERROR",
     })
     print(json.dumps({"stored": sum(s.new + s.duplicate for s in summaries)}))
