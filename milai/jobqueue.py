@@ -50,14 +50,14 @@ redis.call('LTRIM', KEYS[3], -tonumber(ARGV[5]), -1)
 return queued
 """
 
-# the owner's lock only: extend it / delete it
-_RENEW = """
+# the owner's lock only: extend it / delete it (also the scheduler's Redis leader lock, scheduler.leader)
+RENEW_OWNED = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 """
-_UNLOCK = """
+DELETE_OWNED = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
@@ -304,8 +304,8 @@ class RedisJobQueue:
         self.redis = client or redis.Redis.from_url(url, decode_responses=True, socket_timeout=60,
                                                     socket_connect_timeout=10, health_check_interval=30)
         self._put = self.redis.register_script(_PUT)
-        self._renew = self.redis.register_script(_RENEW)
-        self._unlock = self.redis.register_script(_UNLOCK)
+        self._renew = self.redis.register_script(RENEW_OWNED)
+        self._unlock = self.redis.register_script(DELETE_OWNED)
 
     def put(self, name: str, reason: str = "schedule") -> bool:
         return bool(self._put(keys=[self.prefix + QUEUE_KEY, self.prefix + PENDING_KEY, self.prefix + LOG_KEY],

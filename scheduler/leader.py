@@ -36,6 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from milai.jobqueue import DELETE_OWNED, RENEW_OWNED
 from storage.dberrors import describe, is_unavailable
 from storage.locks import (
     advisory_lock_holder,
@@ -52,18 +53,6 @@ REDIS_LEADER_KEY = "leader"  # after MILAI_REDIS_PREFIX
 DEFAULT_INTERVAL = 5.0
 APPLICATION_PREFIX = "milai-scheduler"
 
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 
 class AnotherSchedulerRuns(RuntimeError):
@@ -185,8 +174,8 @@ class RedisElection:
         self.key = key
         self.me = f"{name or node_id()}@{time.time():.0f}"
         self.ttl_ms = int(interval * 3 * 1000)
-        self._renew = self.redis.register_script(_RENEW)
-        self._release = self.redis.register_script(_RELEASE)
+        self._renew = self.redis.register_script(RENEW_OWNED)
+        self._release = self.redis.register_script(DELETE_OWNED)
 
     def try_acquire(self) -> bool:
         try:
