@@ -79,6 +79,7 @@ class CrawlWorker:
         self.started_at = time.time()
         self._last_busy = time.monotonic()
         self._stopping = False
+        self._reactor_installed = False
         self._catalogue: dict[str, SourceConfig] = {}
         self._catalogue_mtime: tuple[float | None, ...] | None = None
         self._lanes: list[defer.Deferred[None]] = []
@@ -96,6 +97,7 @@ class CrawlWorker:
         self.process = CrawlerProcess(build_settings(self.settings, extra))
         # the reactor is installed once, before it runs; every crawler created later verifies it
         install_reactor(self.process.settings["TWISTED_REACTOR"], self.process.settings["ASYNCIO_EVENT_LOOP"])
+        self._reactor_installed = True
         from twisted.internet import reactor
 
         reactor.callWhenRunning(self._start)
@@ -108,7 +110,11 @@ class CrawlWorker:
         logger.info("worker %s stopped after %d job(s)", self.id, self.jobs_done)
 
     def stop(self) -> None:
-        """Stop from any thread: running crawls stop (and go back to the queue), then the reactor."""
+        """Stop from any thread: running crawls stop (and go back to the queue), then the reactor. Before the
+        reactor runs, the worker stops as soon as it does, without taking a job."""
+        self._stopping = True
+        if not self._reactor_installed:  # run() has not installed the reactor yet: it sees _stopping in _start
+            return
         from twisted.internet import reactor
 
         reactor.callFromThread(self._stop)
@@ -130,6 +136,12 @@ class CrawlWorker:
             reactor.stop()
 
     def _start(self) -> None:
+        if self._stopping:  # stopped while starting: take no job
+            from twisted.internet import reactor
+
+            self.started.set()
+            reactor.stop()
+            return
         self._beat = task.LoopingCall(self._heartbeat)
         self._beat.start(max(self.ttl / 3, 0.2), now=True)
         self._lanes = [self._lane() for _ in range(self.concurrency)]

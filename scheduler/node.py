@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -124,16 +123,11 @@ class EmbeddedWorker:
     def stop(self, timeout: float = 30.0) -> None:
         if self._thread is None:
             return
-        self._stopping.set()
+        self._stopping.set()  # a start waiting out an outage gives up
         self._ready.wait(timeout)
-        deadline = time.monotonic() + timeout
-        while self._thread.is_alive() and not (self.worker is not None and self.worker.started.is_set()):
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.05)  # the worker is still starting (or waiting out an outage: it sees _stopping)
-        if self.worker is not None and self.worker.started.is_set():
+        if self.worker is not None:
             try:
-                self.worker.stop()
+                self.worker.stop()  # still starting: it stops as soon as its reactor runs, taking no job
             except Exception:  # the reactor is not running (any more)
                 pass
         self._thread.join(timeout)
