@@ -137,10 +137,8 @@ class CrawlWorker:
 
     def _start(self) -> None:
         if self._stopping:  # stopped while starting: take no job
-            from twisted.internet import reactor
-
             self.started.set()
-            reactor.stop()
+            self._stop()
             return
         self._beat = task.LoopingCall(self._heartbeat)
         self._beat.start(max(self.ttl / 3, 0.2), now=True)
