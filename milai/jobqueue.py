@@ -403,11 +403,15 @@ def local_queue() -> LocalJobQueue:
 
 
 def get_queue(redis_url: str | None = None) -> JobQueue:
-    """The Redis queue when `redis_url` (default: MILAI_REDIS_URL) is set, the in-process queue otherwise."""
-    from milai.config import get_settings
+    """The Redis queue when `redis_url` (default: MILAI_REDIS_URL) is set, the in-process queue otherwise.
 
+    The default is read here because APScheduler's persisted crawl jobs (scheduler.jobs) carry only a
+    source's name."""
+    from milai.config import Settings
+
+    settings = Settings()
     if redis_url is None:
-        redis_url = get_settings().redis_url
+        redis_url = settings.redis_url
     if redis_url:
-        return RedisJobQueue(redis_url, prefix=get_settings().redis_prefix)
+        return RedisJobQueue(redis_url, prefix=settings.redis_prefix)
     return local_queue()

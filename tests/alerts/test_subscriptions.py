@@ -19,7 +19,7 @@ from alerts.subscriptions import (
     unsubscribe,
 )
 from milai.cli.main import app
-from milai.config import get_settings
+from milai.config import Settings
 from storage.database import session_scope
 from storage.models import DeliveryBatch, Subscription
 from tests.alerts.conftest import SECRET, add_item, subscribe
@@ -77,15 +77,15 @@ def test_create_list_pause_resume_delete(env: dict[str, str]) -> None:
 def test_validation_errors(env: dict[str, str], kwargs: dict, message: str) -> None:
     with session_scope(configured_engine()) as session:
         with pytest.raises(SubscriptionError, match=message):
-            create_subscription(session, **kwargs)
+            create_subscription(session, **kwargs, policy=Settings().target_policy)
 
 
 def test_resume_makes_failed_batches_due_now(env: dict[str, str]) -> None:
     with WebhookReceiver(SECRET, fail_times=1) as receiver:
         sid = subscribe(channel="webhook", target=receiver.url, secret=SECRET, frequency="immediate")
         add_item()
-        assert send_due(get_settings()).failed == 1
-        assert send_due(get_settings()).batches_sent == 0  # backoff
+        assert send_due(Settings()).failed == 1
+        assert send_due(Settings()).batches_sent == 0  # backoff
         with session_scope(configured_engine()) as session:
             pause_subscription(session, sid)
         with session_scope(configured_engine()) as session:
@@ -93,7 +93,7 @@ def test_resume_makes_failed_batches_due_now(env: dict[str, str]) -> None:
         with session_scope(configured_engine()) as session:
             batch = session.scalar(select(DeliveryBatch))
             assert batch.state == "failed" and batch.next_attempt_at is None
-        assert send_due(get_settings()).batches_sent == 1  # no --now needed
+        assert send_due(Settings()).batches_sent == 1  # no --now needed
         assert len(receiver.accepted) == 1
 
 
