@@ -301,8 +301,9 @@ class RedisJobQueue:
 
         self.url = url
         self.prefix = prefix
-        self.redis = client or redis.Redis.from_url(url, decode_responses=True, socket_timeout=60,
-                                                    socket_connect_timeout=10, health_check_interval=30)
+        # Any: redis-py types every reply as bytes | str (| Awaitable) whatever decode_responses says; ours are str
+        self.redis: Any = client or redis.Redis.from_url(url, decode_responses=True, socket_timeout=60,
+                                                         socket_connect_timeout=10, health_check_interval=30)
         self._put = self.redis.register_script(_PUT)
         self._renew = self.redis.register_script(RENEW_OWNED)
         self._unlock = self.redis.register_script(DELETE_OWNED)

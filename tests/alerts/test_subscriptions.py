@@ -80,6 +80,23 @@ def test_validation_errors(env: dict[str, str], kwargs: dict, message: str) -> N
             create_subscription(session, **kwargs, policy=Settings().target_policy)
 
 
+def test_a_webhook_or_apprise_target_needs_the_callers_policy(env: dict[str, str]) -> None:
+    """The subscription checks a target with the policy its caller read from the settings, never its own."""
+    from milai.netguard import TargetPolicy
+
+    with session_scope(configured_engine()) as session:
+        for channel, target in (("webhook", "https://93.184.215.14/hook"), ("apprise", "slack://T1/A1/x")):
+            with pytest.raises(TypeError, match="Settings.target_policy"):
+                create_subscription(session, channel=channel, target=target, secret=SECRET)
+        assert create_subscription(session, channel="email", target="a@b.org").channel == "email"  # needs none
+        with pytest.raises(SubscriptionError, match="loopback"):
+            create_subscription(session, channel="webhook", target="http://127.0.0.1:9/h", secret=SECRET,
+                                policy=TargetPolicy())
+        sub = create_subscription(session, channel="webhook", target="http://127.0.0.1:9/h", secret=SECRET,
+                                  policy=TargetPolicy(allow_private=True))
+        assert sub.target == "http://127.0.0.1:9/h"
+
+
 def test_resume_makes_failed_batches_due_now(env: dict[str, str]) -> None:
     with WebhookReceiver(SECRET, fail_times=1) as receiver:
         sid = subscribe(channel="webhook", target=receiver.url, secret=SECRET, frequency="immediate")
