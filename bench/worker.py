@@ -112,6 +112,7 @@ def run_process(catalogue: Path, name: str, env: dict[str, str]) -> float:
 def bench_worker_in_process(names: list[str], jobs: int) -> list[float]:
     """A CrawlWorker in this process on the in-process queue; seconds from put to summary per job."""
     from crawler.worker import CrawlWorker
+    from milai.config import Settings
     from milai.jobqueue import LocalJobQueue
 
     queue = LocalJobQueue()
@@ -123,7 +124,7 @@ def bench_worker_in_process(names: list[str], jobs: int) -> list[float]:
         statuses.append(f"{getattr(summary, 'status', '?')}/{getattr(summary, 'requests', 0)} requests")
         done.set()
 
-    worker = CrawlWorker(queue, concurrency=1, poll=0.2, on_summary=on_summary)
+    worker = CrawlWorker(queue, settings=Settings(), concurrency=1, poll=0.2, on_summary=on_summary)
 
     def feed() -> None:
         worker.started.wait(60)
