@@ -1,10 +1,12 @@
 """Per-host politeness for the cluster: two workers crawling two sources of one host keep DOWNLOAD_DELAY
-between their requests to it, as one crawler would (crawler.politeness)."""
+between their requests to it and CONCURRENT_REQUESTS_PER_DOMAIN requests in flight at most, as one crawler
+would (crawler.politeness)."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,3 +52,82 @@ def test_two_workers_on_one_host_keep_the_download_delay_between_them(
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     # requests to the host start DOWNLOAD_DELAY apart across both workers (a little slack for the loopback hop)
     assert min(gaps) >= DELAY - 0.1, sorted(gaps)[:5]
+
+
+class ConnectionCounter:
+    """Wraps every page of a loopback site: counts the requests being answered at once, overall and per source."""
+
+    def __init__(self, site: LoopbackSite, hold: float) -> None:
+        self.lock = threading.Lock()
+        self.now = 0
+        self.most = 0
+        self.spans: dict[str, list[float]] = {}  # source -> [first arrival, last departure]
+        for path, entry in list(site.pages.items()):
+            site.pages[path] = self._wrap(path, entry, hold if "/news/" in path else 0.0)
+
+    def _wrap(self, path: str, entry: Page | Callable[[Request], Page], hold: float) -> Callable[[Request], Page]:
+        source = path.split("/")[1]
+
+        def counted(request: Request) -> Page:
+            with self.lock:
+                self.now += 1
+                self.most = max(self.most, self.now)
+                span = self.spans.setdefault(source, [time.monotonic(), 0.0])
+            try:
+                time.sleep(hold)
+                return entry(request) if callable(entry) else entry
+            finally:
+                with self.lock:
+                    self.now -= 1
+                    span[1] = time.monotonic()
+
+        return counted
+
+
+def test_two_workers_on_one_host_keep_concurrent_requests_per_domain_between_them(
+    pg_url: str, redis_prefix: str, tmp_path: Path, site: LoopbackSite, processes: Processes
+) -> None:
+    web = Web(site, sources=2, per_source=8, prefix="conc")
+    counter = ConnectionCounter(site, hold=0.3)
+    catalogue = write_catalogue(tmp_path / "sources.yaml", web.sources())
+    # no delay: only the concurrency limit stands between the two workers' 2 + 2 requests and the host
+    env = cluster_env(pg_url, redis_prefix, catalogue, tmp_path, MILAI_DOWNLOAD_DELAY=0,
+                      MILAI_CONCURRENT_REQUESTS_PER_DOMAIN=2, MILAI_HTTPCACHE="false")
+    queue = RedisJobQueue(REDIS_URL, prefix=redis_prefix)
+    for i in range(2):
+        processes.start(["worker", "--concurrency", "1"], env, f"worker-{i}")
+    wait_for(lambda: len(queue.workers()) == 2, 90, "two workers to report")
+    for name in web.names:
+        queue.put(name, "manual")
+    wait_for(lambda: not queue.pending(), 180, "both crawls to finish")
+    assert sum(web.article_fetches().values()) == 16
+    (a_start, a_end), (b_start, b_end) = (counter.spans[n] for n in web.names)
+    assert a_start < b_end and b_start < a_end, counter.spans  # the two crawls overlapped in time
+    # together the two workers never had more than CONCURRENT_REQUESTS_PER_DOMAIN requests at the host...
+    assert counter.most <= 2, counter.most
+    # ...and the limit was used, not replaced by one request at a time
+    assert counter.most == 2
+    # no lease left behind: every request gave its lease back
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    assert client.zcard(f"{redis_prefix}conc:127.0.0.1") == 0
+
+
+def test_host_leases_are_served_in_order_and_a_dead_holders_lease_expires(redis_prefix: str) -> None:
+    import redis
+
+    from crawler.politeness import ClusterConcurrency
+
+    gate = ClusterConcurrency(redis.Redis.from_url(REDIS_URL), limit=2, lease=1.0, prefix=redis_prefix)
+    assert gate.try_acquire("example.org", "a") and gate.try_acquire("example.org", "b")
+    assert not gate.try_acquire("example.org", "waiting")  # full: in line now
+    assert gate.try_acquire("other.example", "c")  # hosts are independent
+    gate.release("example.org", "a")
+    assert not gate.try_acquire("example.org", "newcomer")  # the free lease is the first waiter's...
+    assert gate.try_acquire("example.org", "waiting")  # ...who takes it when it asks again
+    assert not gate.try_acquire("example.org", "newcomer")
+    # "b" and "waiting" die holding their leases: after the lease time they are free again
+    time.sleep(1.1)
+    assert gate.try_acquire("example.org", "newcomer")
+    assert gate.in_flight("example.org") == 1
