@@ -80,7 +80,7 @@ return granted
 _clients: dict[str, Any] = {}
 
 
-def _client(url: str) -> Any:
+def redis_client(url: str) -> Any:
     """One Redis client (connection pool) per URL per process, shared by the crawls of a long-lived worker."""
     import redis
 
@@ -94,7 +94,7 @@ def _host(request: Request) -> str:
     return (urlparse_cached(request).hostname or "").lower()
 
 
-async def _sleep(seconds: float) -> None:
+async def sleep(seconds: float) -> None:
     from twisted.internet import reactor
 
     await maybe_deferred_to_future(task.deferLater(reactor, seconds, lambda: None))
@@ -114,7 +114,7 @@ class ClusterDelay:
         delay = settings.getfloat("DOWNLOAD_DELAY")
         if not url or delay <= 0 or not settings.getbool("MILAI_CLUSTER_DELAY", True):
             return None
-        return cls(_client(url), delay, settings.get("MILAI_REDIS_PREFIX") or "milai:")
+        return cls(redis_client(url), delay, settings.get("MILAI_REDIS_PREFIX") or "milai:")
 
     async def wait(self, request: Request, crawler: Crawler | None = None) -> None:
         """Return once this process holds `request`'s host slot (SET NX PX), waiting out other holders."""
@@ -126,7 +126,7 @@ class ClusterDelay:
             left = self.redis.pttl(key)
             if crawler is not None and crawler.stats is not None:
                 crawler.stats.inc_value("milai/cluster_delay_waits")
-            await _sleep(max(left, 1) / 1000.0)
+            await sleep(max(left, 1) / 1000.0)
         logger.error("host %s: the cluster delay slot stayed taken; sending %s anyway", host, request.url[:200])
 
 
@@ -146,7 +146,7 @@ class ClusterConcurrency:
         if not url or not settings.getbool("MILAI_CLUSTER_CONCURRENCY", True):
             return None
         lease = settings.getfloat("MILAI_CLUSTER_LEASE_SECS") or settings.getfloat("DOWNLOAD_TIMEOUT") + LEASE_MARGIN
-        return cls(_client(url), settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"), lease,
+        return cls(redis_client(url), settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"), lease,
                    settings.get("MILAI_REDIS_PREFIX") or "milai:")
 
     def key(self, host: str) -> str:
@@ -175,7 +175,7 @@ class ClusterConcurrency:
                 return host, token
             if crawler is not None and crawler.stats is not None:
                 crawler.stats.inc_value("milai/cluster_concurrency_waits")
-            await _sleep(pause)
+            await sleep(pause)
             pause = min(pause * 2, POLL_MAX)
         logger.error("host %s: no cluster concurrency lease came free; sending %s anyway", host, request.url[:200])
         return host, token

@@ -42,6 +42,7 @@ DOWNLOAD_HANDLERS = {
     "s3": None,
     "ftp": None,
 }
+SHARED_ROBOTS = "crawler.robots.SharedRobotsTxtMiddleware"
 GUARDED_RESOLVER = "crawler.resolver.GuardedResolver"
 # with Redis: the same HTTP/1.1 handler, keeping DOWNLOAD_DELAY and CONCURRENT_REQUESTS_PER_DOMAIN per host
 # across the cluster (crawler.politeness)
@@ -125,6 +126,8 @@ def settings_dict(cfg: Settings) -> dict[str, Any]:
                 "SCHEDULER_PERSIST": True,
                 "REDIS_URL": cfg.redis_url,
                 "DOWNLOAD_HANDLERS": {**DOWNLOAD_HANDLERS, "http": CLUSTER_HTTP_HANDLER, "https": CLUSTER_HTTP_HANDLER},
+                # after the guard: a host's robots.txt fetched once per TTL for the whole cluster (crawler.robots)
+                "DOWNLOADER_MIDDLEWARES": {**DOWNLOADER_MIDDLEWARES, SHARED_ROBOTS: 50},
             }
         )
     return values

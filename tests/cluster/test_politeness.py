@@ -131,3 +131,56 @@ def test_host_leases_are_served_in_order_and_a_dead_holders_lease_expires(redis_
     time.sleep(1.1)
     assert gate.try_acquire("example.org", "newcomer")
     assert gate.in_flight("example.org") == 1
+
+
+def test_two_workers_fetch_a_hosts_robots_txt_once_and_both_obey_it(
+    pg_url: str, redis_prefix: str, tmp_path: Path, site: LoopbackSite, processes: Processes
+) -> None:
+    import redis
+
+    web = Web(site, sources=2, per_source=4, prefix="rob")
+    site.add("/robots.txt", "User-agent: *\nDisallow: /rob-000/news/000\nDisallow: /rob-001/news/000\n",
+             content_type="text/plain")
+    catalogue = write_catalogue(tmp_path / "sources.yaml", web.sources())
+    # no local HTTP cache: what keeps the second worker (and the second round) from fetching is Redis
+    env = cluster_env(pg_url, redis_prefix, catalogue, tmp_path, MILAI_HTTPCACHE="false")
+    queue = RedisJobQueue(REDIS_URL, prefix=redis_prefix)
+    for i in range(2):
+        processes.start(["worker", "--concurrency", "1"], env, f"worker-{i}")
+    wait_for(lambda: len(queue.workers()) == 2, 90, "two workers to report")
+    for _ in range(2):  # two rounds: both sources at once, then both again
+        for name in web.names:
+            queue.put(name, "manual")
+        wait_for(lambda: not queue.pending(), 180, "both crawls to finish")
+    assert len(site.hits("/robots.txt")) == 1
+    feeds = [r.path for r in site.requests if r.path.endswith("/feed.xml")]
+    assert sorted(feeds) == sorted(f"/{n}/feed.xml" for n in web.names for _ in range(2))  # four crawls ran
+    fetched = web.article_fetches()
+    # both crawls obeyed the one copy: the disallowed article of each source never fetched, the others once
+    assert sorted(fetched) == sorted(p for p in web.article_paths if not p.endswith("/news/000"))
+    client = redis.Redis.from_url(REDIS_URL)
+    key = f"{redis_prefix}robots:{site.url('/robots.txt')}"
+    assert client.hget(key, "status") == b"200" and 0 < client.ttl(key) <= 24 * 3600
+
+
+def test_a_shared_robots_txt_is_fetched_through_the_network_guard(
+    pg_url: str, redis_prefix: str, tmp_path: Path, site: LoopbackSite
+) -> None:
+    import redis
+
+    from tests.crawler.helpers import crawl
+
+    elsewhere = LoopbackSite().start()  # another origin on loopback: private, not the source's own
+    try:
+        elsewhere.add("/robots.txt", "User-agent: *\nDisallow:\n", content_type="text/plain")
+        web = Web(site, sources=1, per_source=1, prefix="guarded")
+        site.add("/robots.txt", "", status=302, headers={"Location": elsewhere.url("/robots.txt")})
+        catalogue = write_catalogue(tmp_path / "sources.yaml", web.sources())
+        env = cluster_env(pg_url, redis_prefix, catalogue, tmp_path, MILAI_HTTPCACHE="false")
+        crawl(tmp_path, web.sources(), env=env)
+        assert site.hits("/robots.txt") and not elsewhere.hits(), "the redirect left the source's origin"
+        client = redis.Redis.from_url(REDIS_URL)
+        assert not client.exists(f"{redis_prefix}robots:{site.url('/robots.txt')}")  # no answer: nothing shared
+        assert not client.exists(f"{redis_prefix}robots:{site.url('/robots.txt')}:fetching")  # lock given back
+    finally:
+        elsewhere.stop()
