@@ -88,11 +88,11 @@ class ExtractPool:
 
     @classmethod
     def of(cls, crawler: Any) -> ExtractPool:
-        """The crawler's one pool, sized by MILAI_EXTRACT_WORKERS (unset: default_workers())."""
+        """The crawler's one pool, sized by MILAI_EXTRACT_WORKERS (unset or 0: none, all in the crawl process)."""
         pool = _POOLS.get(crawler)
         if pool is None:
             setting = crawler.settings.get("MILAI_EXTRACT_WORKERS")
-            pool = _POOLS[crawler] = cls(default_workers() if setting is None else int(setting))
+            pool = _POOLS[crawler] = cls(0 if setting is None else int(setting))
         return pool
 
     @property

@@ -105,7 +105,7 @@ def settings_dict(cfg: Settings) -> dict[str, Any]:
         "MILAI_MAX_TEXT_CHARS": cfg.max_text_chars,
         "MILAI_MAX_TITLE_CHARS": cfg.max_title_chars,
         "MILAI_MAX_HTML_BYTES": cfg.max_html_bytes,
-        "MILAI_EXTRACT_WORKERS": cfg.extract_workers,  # None: crawler.pipelines_pool.default_workers()
+        "MILAI_EXTRACT_WORKERS": cfg.extract_workers,  # None: 0, in the crawl process
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": cfg.log_level,
         "LOG_INSTALL_ROOT_HANDLER": False,  # the caller (CLI, runner entry point) configures logging
