@@ -81,7 +81,7 @@ def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None, webhooks: W
         started = time.monotonic()
         title = batch_subject(
             claim.payload.get("items", []), batch_created(claim.payload),
-            timezone=claim.timezone, frequency=claim.frequency, name=search_name(claim.query),
+            timezone=claim.timezone, frequency=claim.frequency, name=search_name(claim.query, claim.label),
         )
         body = apprise_channel.message(claim.payload, title, unsubscribe_url(settings, claim.unsubscribe_token))
         try:
@@ -99,6 +99,7 @@ def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None, webhooks: W
         message = build_digest(
             batch_id=claim.batch_id, payload=claim.payload, to=claim.target, mail_from=settings.mail_from,
             unsubscribe_url=unsubscribe_url(settings, claim.unsubscribe_token), query=claim.query,
+            label=claim.label,
             manage_url=settings.base_url + manage_path(claim.subscription_id, claim.unsubscribe_token),
             site_url=settings.base_url,
             feedback_url=settings.base_url + feedback_path(claim.subscription_id, claim.unsubscribe_token),
