@@ -230,7 +230,8 @@ def subscribe(
     try:
         delivery_hour = int(hour)
         sub = confirmation.request_subscription(
-            session, email=email, query=query.strip() or None, label=label, frequency=frequency, delivery_hour=delivery_hour,
+            session, email=email, query=query.strip() or None, label=label, frequency=frequency,
+            delivery_hour=delivery_hour,
             timezone=timezone.strip() or "UTC", languages=[v for v in lang if v])
     except ValueError as exc:  # SubscriptionError, or an hour that is no number
         message = str(exc) if isinstance(exc, subs.SubscriptionError) else "the hour must be a number from 0 to 23"
