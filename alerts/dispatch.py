@@ -14,13 +14,13 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 
 from alerts import ledger, operator, planner
-from alerts.confirmation import feedback_path, manage_path
+from alerts.confirmation import expire_unconfirmed, feedback_path, manage_path
 from alerts.digest_email import batch_created, batch_subject, build_digest, search_name
 from alerts.ledger import Claim
 from alerts.mail import MailConfigError, MailError, SmtpConfig, send_message
 from alerts.webhooks import WebhookSender
 from milai.config import Settings
-from storage.database import engine_of, ensure_schema
+from storage.database import engine_of, ensure_schema, session_scope
 
 log = logging.getLogger("milai.alerts")
 
@@ -163,6 +163,8 @@ def send_due(
     engine = ensure_schema(engine or engine_of(settings))
     report = DigestReport()
     operator.plan(engine, settings, clock())  # source-health changes since the last run, one message each
+    with session_scope(engine) as session:  # unconfirmed requests go on every run, not only at the next request
+        expire_unconfirmed(session, clock())
     planner.plan(engine, clock(), force=force, backfill=timedelta(hours=settings.subscription_backfill_hours))
 
     smtp: SmtpConfig | None = None

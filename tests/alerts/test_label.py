@@ -18,3 +18,4 @@ def test_label_is_one_line_and_bounded() -> None:
 def test_subject_names_the_label_before_the_query() -> None:
     assert search_name("drone*", "Drones brief") == "Drones brief"
     assert search_name("drone*", None) == "drone*"
+
