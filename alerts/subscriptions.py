@@ -105,6 +105,17 @@ def validate_timezone(name: str) -> str:
     return name
 
 
+LABEL_CHARS = 100
+
+
+def validate_label(label: str | None) -> str | None:
+    """The subscriber's name for a saved search, on one line (None when blank), or SubscriptionError."""
+    label = " ".join("".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in label or "").split()) or None
+    if label is not None and len(label) > LABEL_CHARS:
+        raise SubscriptionError(f"the label is too long ({len(label)} characters, at most {LABEL_CHARS})")
+    return label
+
+
 def _clean_list(values: Iterable[str], what: str) -> list[str]:
     out = []
     for value in values:
@@ -154,6 +165,7 @@ def create_subscription(
     channel: str,
     target: str,
     query: str | None = None,
+    label: str | None = None,
     frequency: str = "daily",
     secret: str | None = None,
     sources: Sequence[str] = (),
@@ -192,6 +204,7 @@ def create_subscription(
         target=target,
         secret=secret,
         query=validate_query(query),
+        label=validate_label(label),
         sources=validate_sources(session, sources, warn),
         publishers=_clean_list(publishers, "publisher"),
         languages=validate_languages(languages),

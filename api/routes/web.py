@@ -212,6 +212,7 @@ def subscribe(
     email: Annotated[str, Form()],
     csrf: Annotated[str, Form()],
     query: Annotated[str, Form()] = "",
+    label: Annotated[str, Form()] = "",
     frequency: Annotated[str, Form()] = "daily",
     hour: Annotated[str, Form()] = "7",
     timezone: Annotated[str, Form()] = "UTC",
@@ -228,7 +229,8 @@ def subscribe(
     try:
         delivery_hour = int(hour)
         sub = confirmation.request_subscription(
-            session, email=email, query=query.strip() or None, frequency=frequency, delivery_hour=delivery_hour,
+            session, email=email, query=query.strip() or None, label=label, frequency=frequency,
+            delivery_hour=delivery_hour,
             timezone=timezone.strip() or "UTC", languages=[v for v in lang if v])
     except ValueError as exc:  # SubscriptionError, or an hour that is no number
         message = str(exc) if isinstance(exc, subs.SubscriptionError) else "the hour must be a number from 0 to 23"
@@ -294,7 +296,7 @@ def manage(
     request: Request, session: SessionDep, sub_id: str, token: str,
     query: Annotated[str, Form()] = "", frequency: Annotated[str, Form()] = "daily",
     hour: Annotated[str, Form()] = "7", timezone: Annotated[str, Form()] = "UTC",
-    paused: Annotated[str, Form()] = "",
+    paused: Annotated[str, Form()] = "", label: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     try:
         sub = _managed(session, sub_id, token)
@@ -302,7 +304,7 @@ def manage(
         return _render(request, "manage.html", {"error": str(exc)}, status.HTTP_404_NOT_FOUND)
     context = {"sub": sub, "token": token, "hours": range(24), "timezones": COMMON_TIMEZONES}
     try:
-        confirmation.change(sub, query=query.strip() or None, frequency=frequency,
+        confirmation.change(sub, query=query.strip() or None, label=label, frequency=frequency,
                             delivery_hour=int(hour) if hour.isdigit() else -1, timezone=timezone.strip() or "UTC",
                             paused=paused in ("1", "on", "true"))
     except subs.SubscriptionError as exc:
