@@ -47,6 +47,7 @@ PROBE4 = HOLDOUT.with_name("relevance-probe4.jsonl")  # 120 items written after 
 PROBE5 = HOLDOUT.with_name("relevance-probe5.jsonl")  # 140 items written after the probe4 tuning
 PROBE6 = HOLDOUT.with_name("relevance-probe6.jsonl")  # 120 items written after the probe5 tuning
 PROBE7 = HOLDOUT.with_name("relevance-probe7.jsonl")  # 200 items written blind after the probe6 tuning
+PROBE8 = HOLDOUT.with_name("relevance-probe8.jsonl")  # 240 items written blind (the writer read no code) after probe7
 PARAPHRASE = HOLDOUT.with_name("relevance-paraphrase.jsonl")  # 60 paraphrase items written before the concept rules
 
 
@@ -59,6 +60,7 @@ FIRST_SCORES = {
     "relevance-probe5.jsonl": "P 1.000 R 0.886 F1 0.939 (zh 0.833, ar/en/es/ja/ko/nl 0.923)",
     "relevance-probe6.jsonl": "P 0.976 R 0.800 F1 0.879 (fr/ko 0.750, ru 0.800, ar/de/en/es/nl 0.889)",
     "relevance-probe7.jsonl": "P 1.000 R 0.870 F1 0.930 (fr 0.824, en/ja/nl 0.889, ar/de/es/ru 0.947, ko/zh 1.000)",
+    "relevance-probe8.jsonl": "P 0.983 R 0.958 F1 0.970 (en 0.870, ja 0.909, de/fr 0.96, ar/es/ko/nl/ru/zh 1.000)",
     "relevance-paraphrase.jsonl": "P 1.000 R 0.425 F1 0.596 (de/en/es/ko 0.400, ar/fr/nl/ru/zh 0.667, ja 0.857)",
 }
 
@@ -129,7 +131,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("path", nargs="?", type=Path, help=argparse.SUPPRESS)  # old positional form
     args = ap.parse_args(argv)
     paths = list(args.file or []) + ([args.path] if args.path else [])
-    sets = [DEV, DEV_V2, HOLDOUT, HOLDOUT_V2, PROBE, PROBE2, PROBE3, PROBE4, PROBE5, PROBE6, PROBE7, PARAPHRASE]
+    sets = [DEV, DEV_V2, HOLDOUT, HOLDOUT_V2, PROBE, PROBE2, PROBE3, PROBE4, PROBE5, PROBE6, PROBE7, PROBE8, PARAPHRASE]
     for path in paths or sets:
         if not path.exists():
             print(f"skipped: {path} is absent")
