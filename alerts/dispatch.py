@@ -85,9 +85,7 @@ def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None, webhooks: W
         )
         body = apprise_channel.message(claim.payload, title, unsubscribe_url(settings, claim.unsubscribe_token))
         try:
-            ok, error = apprise_channel.notify(
-                claim.target, title, body, allow_private=settings.allow_private_webhooks,
-            )
+            ok, error = apprise_channel.notify(claim.target, title, body, settings.target_policy)
         except ImportError:
             ok, error = False, "the Apprise channel needs the 'apprise' package"
         return ok, None, error, _elapsed_ms(started)
@@ -187,7 +185,7 @@ def send_due(
     failed: list[str] = []  # not retried in this run
     with (
         WebhookSender(
-            timeout=settings.webhook_timeout, allow_private=settings.allow_private_webhooks, connections=workers,
+            timeout=settings.webhook_timeout, policy=settings.target_policy, connections=workers,
         ) as webhooks,
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook") as pool,
     ):

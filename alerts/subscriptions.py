@@ -13,7 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from milai.netguard import UnsafeTargetError, check_url
+from milai.netguard import TargetPolicy, UnsafeTargetError, check_url
 from storage import query as query_language
 from storage.models import DeliveryBatch, Source, Subscription
 
@@ -53,22 +53,22 @@ def validate_email_address(address: str) -> str:
         raise SubscriptionError(f"invalid email address {address!r}: {exc}") from None
 
 
-def validate_webhook_url(url: str) -> str:
-    """The URL, checked by the SSRF guard (MILAI_ALLOW_PRIVATE_WEBHOOKS lifts the address check)."""
+def validate_webhook_url(url: str, policy: TargetPolicy) -> str:
+    """The URL, checked by the SSRF guard (`policy.allow_private` lifts the address check)."""
     url = url.strip()
     try:
-        check_url(url)
+        check_url(url, policy)
     except UnsafeTargetError as exc:
         raise SubscriptionError(str(exc)) from None
     return url
 
 
-def validate_apprise_url(url: str) -> str:
+def validate_apprise_url(url: str, policy: TargetPolicy) -> str:
     """An Apprise URL of a supported service (see alerts.apprise_channel)."""
     from alerts import apprise_channel
 
     try:
-        return apprise_channel.validate_url(url)
+        return apprise_channel.validate_url(url, policy)
     except UnsafeTargetError as exc:
         raise SubscriptionError(str(exc)) from None
     except ImportError:
@@ -162,10 +162,12 @@ def create_subscription(
     delivery_hour: int = 7,
     timezone: str = "UTC",
     warn: Callable[[str], None] | None = None,
+    policy: TargetPolicy | None = None,
 ) -> Subscription:
     """Validate and store a subscription; it receives items fetched from now on.
 
-    `warn` receives warnings that do not stop the subscription (default: logged).
+    `warn` receives warnings that do not stop the subscription (default: logged). `policy` (the
+    settings' `target_policy`) checks a webhook or Apprise target; those channels need it.
     """
     if channel not in CHANNELS:
         raise SubscriptionError(f"unknown channel {channel!r} (use one of {', '.join(CHANNELS)})")
@@ -173,13 +175,18 @@ def create_subscription(
         raise SubscriptionError(f"unknown frequency {frequency!r} (use one of {', '.join(FREQUENCIES)})")
     if not isinstance(delivery_hour, int) or not 0 <= delivery_hour <= 23:
         raise SubscriptionError(f"delivery hour must be 0-23, not {delivery_hour!r}")
-    if channel == "webhook":
-        target = validate_webhook_url(target)
-        secret = validate_secret(secret)
+    if channel == "email":
+        target = validate_email_address(target)
+    elif policy is None:
+        raise TypeError(f"a {channel} subscription needs the network guard's policy (Settings.target_policy)")
+    elif channel == "webhook":
+        target = validate_webhook_url(target, policy)
     else:
-        target = validate_email_address(target) if channel == "email" else validate_apprise_url(target)
-        if secret:
-            raise SubscriptionError("a secret only applies to webhook subscriptions")
+        target = validate_apprise_url(target, policy)
+    if channel == "webhook":
+        secret = validate_secret(secret)
+    elif secret:
+        raise SubscriptionError("a secret only applies to webhook subscriptions")
     subscription = Subscription(
         channel=channel,
         target=target,

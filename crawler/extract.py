@@ -11,10 +11,11 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
@@ -108,18 +109,22 @@ def detect_language(text: str, *, declared: str | None = None, hint: str | None 
 
 
 Metas = dict[str, list[str]]
+# A compiled query that selects elements: lxml types an XPath's result as any XPath value (a number, a
+# string, a list of anything), and ours select elements only.
+Select = Callable[[HtmlElement], list[HtmlElement]]
 
-_META = XPath("//meta")
-_JSON_LD = XPath('//script[@type="application/ld+json"]')
-_MAIN = CSSSelector(MAIN_SELECTORS)
-_MARKED_DATES = CSSSelector("time[pubdate], [itemprop=datePublished]")
-_TIMES = XPath(".//time")
-_LINKS = XPath("//link[@href]")
-_ANCHORS = XPath(".//a[@href]")
-_BASE = XPath("//base[@href]")
-_HEADING = XPath("(//h1)[1]")
-_TITLE = XPath("(//title)[1]")
-_NOT_TEXT = XPath(".//script | .//style | .//noscript | .//nav | .//header | .//footer | .//aside | .//form")
+_META = cast(Select, XPath("//meta"))
+_JSON_LD = cast(Select, XPath('//script[@type="application/ld+json"]'))
+_MAIN = cast(Select, CSSSelector(MAIN_SELECTORS))
+_MARKED_DATES = cast(Select, CSSSelector("time[pubdate], [itemprop=datePublished]"))
+_TIMES = cast(Select, XPath(".//time"))
+_LINKS = cast(Select, XPath("//link[@href]"))
+_ANCHORS = cast(Select, XPath(".//a[@href]"))
+_BASE = cast(Select, XPath("//base[@href]"))
+_HEADING = cast(Select, XPath("(//h1)[1]"))
+_TITLE = cast(Select, XPath("(//title)[1]"))
+_NOT_TEXT = cast(Select, XPath(
+    ".//script | .//style | .//noscript | .//nav | .//header | .//footer | .//aside | .//form"))
 
 
 def _text(element: HtmlElement, separator: str = "") -> str:

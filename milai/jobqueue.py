@@ -301,8 +301,9 @@ class RedisJobQueue:
 
         self.url = url
         self.prefix = prefix
-        self.redis = client or redis.Redis.from_url(url, decode_responses=True, socket_timeout=60,
-                                                    socket_connect_timeout=10, health_check_interval=30)
+        # Any: redis-py types every reply as bytes | str (| Awaitable) whatever decode_responses says; ours are str
+        self.redis: Any = client or redis.Redis.from_url(url, decode_responses=True, socket_timeout=60,
+                                                         socket_connect_timeout=10, health_check_interval=30)
         self._put = self.redis.register_script(_PUT)
         self._renew = self.redis.register_script(RENEW_OWNED)
         self._unlock = self.redis.register_script(DELETE_OWNED)
@@ -403,11 +404,15 @@ def local_queue() -> LocalJobQueue:
 
 
 def get_queue(redis_url: str | None = None) -> JobQueue:
-    """The Redis queue when `redis_url` (default: MILAI_REDIS_URL) is set, the in-process queue otherwise."""
-    from milai.config import get_settings
+    """The Redis queue when `redis_url` (default: MILAI_REDIS_URL) is set, the in-process queue otherwise.
 
+    The default is read here because APScheduler's persisted crawl jobs (scheduler.jobs) carry only a
+    source's name."""
+    from milai.config import Settings
+
+    settings = Settings()
     if redis_url is None:
-        redis_url = get_settings().redis_url
+        redis_url = settings.redis_url
     if redis_url:
-        return RedisJobQueue(redis_url, prefix=get_settings().redis_prefix)
+        return RedisJobQueue(redis_url, prefix=settings.redis_prefix)
     return local_queue()

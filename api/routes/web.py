@@ -23,7 +23,6 @@ from api.charts import bar_chart
 from api.deps import SessionDep, SettingsDep, SortOrder, item_filter
 from api.routes.items import list_sources, load_item, sources_with_health
 from api.templating import templates
-from milai.config import get_settings
 from storage.labels import LABELS, add_label
 from storage.links import related_items
 from storage.models import Item, Subscription
@@ -209,6 +208,7 @@ def sources_page(request: Request, session: SessionDep, settings: SettingsDep) -
 def subscribe(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     email: Annotated[str, Form()],
     csrf: Annotated[str, Form()],
     query: Annotated[str, Form()] = "",
@@ -223,7 +223,6 @@ def subscribe(
     if not cookie or not hmac.compare_digest(cookie, csrf):
         return _render(request, "subscribed.html", {"error": "The form expired; please reload the page and retry."},
                        status.HTTP_403_FORBIDDEN)
-    settings = get_settings()
     if not settings.smtp_url:
         return _render(request, "subscribed.html", {"error": "Email digests are not set up on this server."}, 503)
     try:

@@ -178,7 +178,7 @@ class SourceSpider(scrapy.Spider):
         requested = (response.meta.get("redirect_urls") or [response.request.url])[0]
         self.fetched_urls.update({canonicalize(requested), canonicalize(response.url)})
         info = response.meta.get(META_INFO) or {}
-        ctype = response.headers.get("Content-Type", b"").decode("latin-1").lower()
+        ctype = (response.headers.get("Content-Type") or b"").decode("latin-1").lower()
         pdf = is_pdf(response.body, ctype)
         item = self.listing_item(response.url, info, kind="pdf" if pdf else "article")
         item.revise_id = response.meta.get(META_REVISE_ID)

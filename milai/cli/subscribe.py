@@ -45,12 +45,13 @@ def _create(
     """Create the subscription from the options both commands share (`extra`: query, secret)."""
     from alerts.subscriptions import SubscriptionError, create_subscription
 
+    settings = settings_of(ctx)
     try:
-        with open_session(settings_of(ctx)) as session:
+        with open_session(settings) as session:
             subscription_id = create_subscription(
                 session, channel=channel, target=target, frequency=frequency.value, delivery_hour=hour,
                 timezone=timezone, sources=source or (), publishers=publisher or (), languages=lang or (),
-                warn=_warn, **extra,
+                warn=_warn, policy=settings.target_policy, **extra,
             ).id
     except SubscriptionError as exc:
         fail(str(exc), EXIT_USAGE)
