@@ -3,7 +3,7 @@
 Double opt-in for email subscriptions made on the public web page: a request is stored paused
 (`paused_reason = PENDING`, so the ledger plans nothing for it), a confirmation mail carries a signed
 link, and only confirming it activates the subscription. Unconfirmed requests expire after
-CONFIRM_HOURS and are deleted by `expire_unconfirmed` (run whenever a request is made or confirmed).
+CONFIRM_HOURS and are deleted by `expire_unconfirmed` (run whenever a request is made and on every sender run).
 
 The link's signature is an HMAC of the subscription's id and creation time keyed with its own random
 `unsubscribe_token`, so nothing but the database is needed to check it and no link outlives its row.
