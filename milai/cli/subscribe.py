@@ -1,14 +1,18 @@
-"""`milai subscribe email|webhook`: create a subscription and print its id."""
+"""`milai subscribe email|webhook`: create a subscription and say in one sentence what will happen
+(`--quiet`: print only its id, for scripts)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from milai.cli.common import EXIT_USAGE, err_console, fail, open_session, settings_of
+
+if TYPE_CHECKING:
+    from storage.models import Subscription
 
 
 class EmailFrequency(StrEnum):
@@ -33,6 +37,46 @@ LangOpt = Annotated[
 HourOpt = Annotated[int, typer.Option("--hour", help="Local hour (0-23) of daily/weekly digests.")]
 LabelOpt = Annotated[str | None, typer.Option("--label", help="Your name for it, shown in digest subjects.")]
 TzOpt = Annotated[str, typer.Option("--timezone", help="IANA time zone of --hour, e.g. Europe/Paris.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="Print only the new subscription's id (for scripts).")]
+
+
+def _what(subscription: Subscription) -> str:
+    """The saved search in words: its label (and query), or every on-topic item, with its filters."""
+    query = subscription.query
+    if query and '"' not in query:
+        query = f'"{query}"'  # a query with phrases already reads as quoted
+    if subscription.label:
+        what = f'"{subscription.label}"' + (f" ({subscription.query})" if subscription.query else "")
+    else:
+        what = query or "every on-topic item"
+    filters = [(subscription.sources, "from source"), (subscription.publishers, "published by"),
+               (subscription.languages, "in")]
+    return " ".join([what, *(f"{name} {', '.join(values)}" for values, name in filters if values)])
+
+
+def _when(subscription: Subscription) -> str:
+    """How and when deliveries come, in the subscriber's own time zone."""
+    at = f"at {subscription.delivery_hour:02d}:00 {subscription.timezone}"
+    if subscription.channel == "webhook":
+        if subscription.frequency == "immediate":
+            return "a signed JSON POST for each new item, on the first sender run after it is found"
+        return f"one signed JSON POST a day with the day's new items, {at}"
+    if subscription.frequency == "immediate":
+        return "an email with the new items on every sender run that finds some"
+    if subscription.frequency == "weekly":
+        return f"a weekly digest on Mondays {at}"
+    return f"a daily digest {at}"
+
+
+def describe(subscription: Subscription) -> str:
+    """One sentence saying what the new subscription will do, e.g. `Subscribed a@b.org (id 7) to
+    "drones": a daily digest at 08:00 Europe/Paris; active now, no confirmation mail (made by the operator).`"""
+    if subscription.active and not subscription.paused_reason:
+        state = "active now, no confirmation needed (made by the operator)"
+    else:
+        state = f"not active yet: {subscription.paused_reason or 'paused'}"
+    return (f"Subscribed {subscription.target} (id {subscription.id}) to {_what(subscription)}: "
+            f"{_when(subscription)}; {state}.")
 
 
 def _warn(message: str) -> None:
@@ -41,7 +85,7 @@ def _warn(message: str) -> None:
 
 def _create(
     ctx: typer.Context, channel: str, target: str, frequency: StrEnum, hour: int, timezone: str,
-    source: list[str] | None, publisher: list[str] | None, lang: list[str] | None, **extra: Any,
+    source: list[str] | None, publisher: list[str] | None, lang: list[str] | None, quiet: bool, **extra: Any,
 ) -> None:
     """Create the subscription from the options both commands share (`extra`: query, secret)."""
     from alerts.subscriptions import SubscriptionError, create_subscription
@@ -49,14 +93,15 @@ def _create(
     settings = settings_of(ctx)
     try:
         with open_session(settings) as session:
-            subscription_id = create_subscription(
+            subscription = create_subscription(
                 session, channel=channel, target=target, frequency=frequency.value, delivery_hour=hour,
                 timezone=timezone, sources=source or (), publishers=publisher or (), languages=lang or (),
                 warn=_warn, policy=settings.target_policy, **extra,
-            ).id
+            )
+            line = str(subscription.id) if quiet else describe(subscription)
     except SubscriptionError as exc:
         fail(str(exc), EXIT_USAGE)
-    typer.echo(subscription_id)
+    typer.echo(line)  # once committed
 
 
 def email_cmd(
@@ -70,9 +115,11 @@ def email_cmd(
     source: SourceOpt = None,
     publisher: PublisherOpt = None,
     lang: LangOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Subscribe an email address to a digest of new on-topic items; prints the subscription id."""
-    _create(ctx, "email", address, frequency, hour, timezone, source, publisher, lang, query=query, label=label)
+    """Subscribe an email address to a digest of new on-topic items; says what will happen, with the id."""
+    _create(ctx, "email", address, frequency, hour, timezone, source, publisher, lang, quiet, query=query,
+            label=label)
 
 
 def webhook_cmd(
@@ -89,10 +136,11 @@ def webhook_cmd(
     source: SourceOpt = None,
     publisher: PublisherOpt = None,
     lang: LangOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Subscribe a webhook receiver to signed JSON deliveries; prints the subscription id."""
-    _create(ctx, "webhook", url, frequency, hour, timezone, source, publisher, lang, query=query, secret=secret,
-            label=label)
+    """Subscribe a webhook receiver to signed JSON deliveries; says what will happen, with the id."""
+    _create(ctx, "webhook", url, frequency, hour, timezone, source, publisher, lang, quiet, query=query,
+            secret=secret, label=label)
 
 
 subscribe_app = typer.Typer(help="Subscribe to alerts by email or webhook.", no_args_is_help=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from typer.testing import CliRunner
 
 from milai.cli.main import app
@@ -15,13 +17,13 @@ runner = CliRunner()
 def test_subscribe_list_pause_resume_delete_and_send(smtp_server: SmtpServer, receiver: WebhookReceiver) -> None:
     result = runner.invoke(
         app, ["subscribe", "email", "analyst@example.org", "--frequency", "weekly", "--hour", "8",
-              "--timezone", "Europe/Berlin", "--publisher", "United Nations", "--lang", "en"],
+              "--timezone", "Europe/Berlin", "--publisher", "United Nations", "--lang", "en", "--quiet"],
     )
     assert result.exit_code == 0, result.output
-    email_id = int(result.stdout.strip())
+    email_id = int(result.stdout.strip())  # --quiet: the id alone
     result = runner.invoke(app, ["subscribe", "webhook", receiver.url, "--secret", SECRET])
     assert result.exit_code == 0, result.output
-    hook_id = int(result.stdout.strip())
+    hook_id = int(re.search(r"\(id (\d+)\)", result.stdout)[1])  # type: ignore[index]
 
     result = runner.invoke(app, ["subscriptions", "list"])
     assert result.exit_code == 0
@@ -81,3 +83,25 @@ def test_digest_send_exits_1_when_any_delivery_failed(env: dict[str, str]) -> No
     assert result.exit_code == 1, result.output
     assert "1 sent (1 items), 1 failed" in result.output
     assert result.output.count("HTTP 500") == 1  # reported once, not also as a log line
+
+
+def test_subscribe_says_in_one_sentence_what_will_happen(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["subscribe", "email", "reader@example.org", "--query", '"autonomous weapons"',
+                                 "--hour", "8", "--timezone", "Europe/Paris"])
+    assert result.exit_code == 0, result.output
+    sub_id = int(re.search(r"\(id (\d+)\)", result.stdout)[1])  # type: ignore[index]
+    assert result.stdout == (
+        f'Subscribed reader@example.org (id {sub_id}) to "autonomous weapons": a daily digest at 08:00 '
+        "Europe/Paris; active now, no confirmation needed (made by the operator).\n"
+    )
+    result = runner.invoke(app, ["subscribe", "email", "a@b.org", "--label", "LAWS", "--query", "drone",
+                                 "--frequency", "weekly", "--publisher", "United Nations", "--lang", "fr"])
+    assert result.stdout.startswith(f"Subscribed a@b.org (id {sub_id + 1}) to \"LAWS\" (drone) published by "
+                                    "United Nations in fr: a weekly digest on Mondays at 07:00 UTC;"), result.stdout
+    result = runner.invoke(app, ["subscribe", "webhook", "http://127.0.0.1:9/h", "--secret", SECRET])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"Subscribed http://127.0.0.1:9/h (id {sub_id + 2}) to every on-topic item: "
+                                    "a signed JSON POST for each new item"), result.stdout
+    assert result.stdout.count("\n") == 1
+    result = runner.invoke(app, ["subscribe", "webhook", "http://127.0.0.1:9/h", "--secret", SECRET, "--quiet"])
+    assert result.stdout == f"{sub_id + 3}\n"

@@ -85,7 +85,8 @@ def test_crawl_search_digest(env: dict[str, str], site: LoopbackSite, smtp_serve
     bad = milai(env, "search", '"unbalanced', check=False)
     assert bad.returncode == 2 and "error" in bad.stderr.lower()
 
-    sub_id = milai(env, "subscribe", "email", "analyst@example.org", "--frequency", "daily").stdout.strip()
+    sub_id = milai(env, "subscribe", "email", "analyst@example.org", "--frequency", "daily",
+                   "--quiet").stdout.strip()
     assert sub_id.isdigit()
     # a new subscriber's first digest holds the day's on-topic news (not the off-topic items)
     milai(env, "digest", "send", "--now")
