@@ -1,8 +1,10 @@
-"""`milai crawl`: crawl now, with progress and a per-source summary."""
+"""`milai crawl`: crawl now, with progress and a per-source summary (on a terminal a live display and a table;
+otherwise, as from cron, one plain line per source and a totals line); exit 1 when no source could be reached."""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from enum import StrEnum
 from typing import Annotated, Any
@@ -11,7 +13,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from milai.cli.common import EXIT_USAGE, console, fail, settings_of, setup_logging
+from milai.cli.common import EXIT_RUNTIME, EXIT_USAGE, console, fail, settings_of, setup_logging
 
 
 class SummaryFormat(StrEnum):
@@ -20,6 +22,42 @@ class SummaryFormat(StrEnum):
 
 
 COLUMNS = ("fetched", "new", "updated", "duplicate", "off_topic", "errors")
+
+# Twisted's and Scrapy's names for failures to reach a host at all; the crawl error reads `Name: reason (url)`,
+# or `IgnoreRequest: robots.txt unreachable (Name): …` when the first request, for robots.txt, failed
+NETWORK_ERRORS = frozenset({
+    "DNSLookupError", "ConnectionRefusedError", "TCPTimedOutError", "TimeoutError", "ConnectError", "NoRouteError",
+    "ConnectingCancelledError", "CannotResolveHostError", "DownloadConnectionRefusedError", "DownloadTimeoutError",
+})
+OFFLINE = "no source could be reached: is this machine offline?"
+
+
+def unreachable(summary: Any) -> bool:
+    """Whether the source failed before any page answered, at the network (DNS, refused, timeout)."""
+    if summary.status != "failed" or summary.fetched or not summary.error:
+        return False
+    return bool(NETWORK_ERRORS & set(re.findall(r"\b[A-Za-z]+Error\b", summary.error)))
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def plain_line(summary: Any) -> str:
+    """One source's result as one plain line, e.g. `un-news: ok, 3 new, 0 errors`."""
+    line = f"{summary.name}: {summary.status}, {summary.new} new, {_plural(summary.errors, 'error')}"
+    return f"{line} ({summary.error})" if summary.error else line
+
+
+def totals_line(summaries: list[Any]) -> str:
+    """The run's totals as one line: sources by status, new items, errors."""
+    statuses: dict[str, int] = {}
+    for s in summaries:
+        statuses[s.status] = statuses.get(s.status, 0) + 1
+    by_status = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+    new, errors = sum(s.new for s in summaries), sum(s.errors for s in summaries)
+    return (f"crawl done: {_plural(len(summaries), 'source')} ({by_status or 'none'}), {new} new, "
+            f"{_plural(errors, 'error')}")
 
 
 def _table(summaries: list[Any]) -> Table:
@@ -54,8 +92,9 @@ def crawl_cmd(
     settings = settings_of(ctx)
     setup_logging("INFO" if verbose else "CRITICAL")  # the summary table reports every error
     tasks: dict[str, Any] = {}
+    live = console.is_terminal and output is SummaryFormat.table  # piped or from cron: plain lines at the end
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                        console=console, transient=True, disable=output is SummaryFormat.json)
+                        console=console, transient=True, disable=not live)
 
     def on_progress(name: str, counts: dict[str, int]) -> None:
         text = f"{name}: " + " ".join(f"{k}={v}" for k, v in counts.items() if v)
@@ -75,5 +114,11 @@ def crawl_cmd(
         fail(str(exc), EXIT_USAGE)
     if output is SummaryFormat.json:
         print(json.dumps([asdict(s) for s in summaries], indent=2))
-    else:
+    elif live:
         console.print(_table(summaries))
+    else:
+        for summary in summaries:
+            typer.echo(plain_line(summary))
+        typer.echo(totals_line(summaries))
+    if summaries and all(unreachable(s) for s in summaries):
+        fail(OFFLINE, EXIT_RUNTIME)

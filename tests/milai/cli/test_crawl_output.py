@@ -1,0 +1,86 @@
+"""`milai crawl` run as cron runs it (stdout not a terminal): one plain line per source and a totals line, and one
+clear line with exit 1 when no source could be reached at all."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.crawler import helpers
+from tests.crawler.helpers import FAST_ENV, ROOT
+from tests.crawler.sites import ON_TOPIC, make_articles, robots, rss, serve_articles
+from tests.support.site import LoopbackSite
+
+sqlite_env = helpers.sqlite_env
+
+pytestmark = pytest.mark.slow
+
+
+def _crawl(catalogue: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **FAST_ENV, "MILAI_SOURCES": str(catalogue)}
+    env.pop("COLUMNS", None)
+    return subprocess.run([sys.executable, "-m", "milai", "crawl"], cwd=ROOT, capture_output=True, text=True,
+                          env=env, timeout=180, check=False)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nothing listens on it once closed
+
+
+def test_piped_crawl_prints_a_line_per_source_and_totals(site: LoopbackSite, sqlite_env, tmp_path: Path) -> None:
+    robots(site)
+    arts = make_articles(ON_TOPIC[:2])
+    serve_articles(site, arts)
+    site.add("/news.rss", rss(site.base, arts), content_type="application/rss+xml")
+    port = _closed_port()
+    catalogue = helpers.write_catalogue(tmp_path / "sources.yaml", [
+        {"name": "good-feed", "publisher": "Tests", "kind": "feed", "url": site.url("/news.rss")},
+        {"name": "dead-feed", "publisher": "Tests", "kind": "feed", "url": f"http://127.0.0.1:{port}/x.xml"},
+    ])
+    done = _crawl(catalogue)
+    assert done.returncode == 0, done.stdout + done.stderr  # one source answered: not offline
+    lines = done.stdout.splitlines()
+    assert lines[0] == "good-feed: ok, 2 new, 0 errors", done.stdout
+    assert lines[1].startswith("dead-feed: failed, 0 new, 1 error ("), done.stdout
+    assert "robots.txt unreachable (DownloadConnectionRefusedError)" in lines[1]
+    assert lines[2] == "crawl done: 2 sources (1 failed, 1 ok), 2 new, 1 error"
+    assert len(lines) == 3 and "\x1b[" not in done.stdout  # plain text, no live display or colour codes
+    assert "offline" not in done.stdout + done.stderr
+
+
+def test_every_source_unreachable_says_offline_and_exits_1(sqlite_env, tmp_path: Path) -> None:
+    ports = [_closed_port(), _closed_port()]
+    catalogue = helpers.write_catalogue(tmp_path / "sources.yaml", [
+        {"name": f"dead-{i}", "publisher": "Tests", "kind": "feed", "url": f"http://127.0.0.1:{port}/x.xml"}
+        for i, port in enumerate(ports)
+    ])
+    done = _crawl(catalogue)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "error: no source could be reached: is this machine offline?"
+    assert "Traceback" not in done.stderr
+    assert done.stdout.splitlines()[-1] == "crawl done: 2 sources (2 failed), 0 new, 2 errors"
+
+
+@pytest.mark.parametrize(("error", "offline"), [
+    ("DNSLookupError: DNS lookup failed: no results for hostname lookup: www.un.org. (https://www.un.org/x)", True),
+    ("TimeoutError: User timeout caused connection failure: Getting https://a.org/ took longer than 5.0 seconds.",
+     True),
+    ("IgnoreRequest: robots.txt unreachable (CannotResolveHostError): not crawling a.org this run (RFC 9309)", True),
+    ("HTTP 503 (https://a.org/feed)", False),
+    ("robots.txt disallows the listing https://a.org/feed", False),
+])
+def test_only_network_level_failures_count_as_unreachable(error: str, offline: bool) -> None:
+    from crawler.runner import SourceSummary
+    from milai.cli.crawl import unreachable
+
+    assert unreachable(SourceSummary(name="s", status="failed", errors=1, error=error)) is offline
+    assert not unreachable(SourceSummary(name="s", status="failed", fetched=3, errors=1, error=error))
+    assert not unreachable(SourceSummary(name="s", status="ok", errors=1, error=error))
