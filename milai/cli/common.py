@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
@@ -26,6 +29,37 @@ EXIT_USAGE = 2
 
 console = Console()
 err_console = Console(stderr=True)
+
+# below this width a table shows its columns by priority: two-line cells, the least needed columns left out
+WIDE = 120
+
+
+def table_console() -> Console:
+    """Where tables go: the terminal at its width; when stdout is not a terminal (a pipe, cron), a fixed width of
+    COLUMNS or 80, whatever terminal stdin may be (the table's reader is at the other end of the pipe)."""
+    if console.is_terminal:
+        return console
+    columns = os.environ.get("COLUMNS", "")
+    return Console(width=int(columns) if columns.isdigit() and int(columns) > 0 else 80)
+
+
+def fit(table: Table, width: int, flex: dict[str, int]) -> Table:
+    """Give the `flex` columns (header -> weight) exact widths that share by weight what the other columns (as
+    wide as their widest cell) and the borders leave of `width`; their cells wrap, so the table fits `width`
+    without Rich's collapsing (which crops the last column when a cell holds one long word, such as a URL)."""
+    measuring = Console(width=10_000)
+    used = 3 * len(table.columns) + 1  # a boxed table: a border and two spaces of padding per column, one border
+    for column in table.columns:
+        if column.header not in flex:
+            column.width = max(Measurement.get(measuring, measuring.options, cell).maximum
+                               for cell in (column.header, *column.cells))
+            used += column.width
+    free, weights = max(width - used, 6 * len(flex)), sum(flex.values())
+    flexible = [c for c in table.columns if c.header in flex]
+    for column in flexible:
+        column.width, column.overflow = max(6, free * flex[str(column.header)] // weights), "fold"
+    flexible[-1].width = max(6, free - sum(c.width or 0 for c in flexible[:-1]))
+    return table
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

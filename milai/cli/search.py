@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from milai.cli.common import EXIT_RUNTIME, EXIT_USAGE, console, fail, open_session, settings_of
+from milai.cli.common import EXIT_RUNTIME, EXIT_USAGE, console, fail, fit, open_session, settings_of, table_console
 
 
 class Sort(StrEnum):
@@ -90,7 +90,7 @@ def search_cmd(
         _table(rows)
         if total is not None and rows:
             about = "" if total.exact else "about "
-            console.print(f"showing {len(rows)} of {about}{total.total:,} matching items", markup=False)
+            table_console().print(f"showing {len(rows)} of {about}{total.total:,} matching items", markup=False)
 
 
 def _table(rows: list[dict[str, Any]]) -> None:
@@ -99,14 +99,16 @@ def _table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("no items match")
         return
+    out = table_console()
     table = Table(show_lines=False)
-    for col in ("id", "published", "publisher", "lang", "title"):
-        table.add_column(col, overflow="fold", min_width=24 if col == "title" else None)
-    table.add_column("why", overflow="ellipsis", no_wrap=True, max_width=24)  # the phrases that fired
+    for col in ("id", "published", "publisher", "lang", "title", "why"):  # why: the phrases that fired
+        table.add_column(col)
     for r in rows:
         table.add_row(str(r["id"]), (r["published"] or "")[:10], escape(r["publisher"] or ""),
                       r["language"] or "", escape(r["title"] or r["url"]), escape(", ".join(r["matches"][:4])))
-    console.print(table)
+    fit(table, out.width, {"publisher": 2, "title": 5, "why": 2})
+    table.columns[-1].no_wrap, table.columns[-1].overflow = True, "ellipsis"  # why: one line is enough
+    out.print(table)
 
 
 # `-REAIM` (exclude a word) is a query, not an unknown option; options may still follow the query

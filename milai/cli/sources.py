@@ -12,7 +12,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from milai.cli.common import EXIT_RUNTIME, EXIT_USAGE, console, fail, open_session, settings_of
+from milai.cli.common import (
+    EXIT_RUNTIME,
+    EXIT_USAGE,
+    WIDE,
+    console,
+    fail,
+    fit,
+    open_session,
+    settings_of,
+    table_console,
+)
 
 if TYPE_CHECKING:
     from milai.config import Settings
@@ -82,19 +92,39 @@ def list_cmd(
     if output is ListFormat.json:
         print(json.dumps(rows, indent=2))
         return
+    out = table_console()
+    out.print(_table(rows, out.width))
+
+
+def _health(verdict: dict[str, str]) -> str:
+    colour = _COLOURS.get(verdict["state"], "yellow")
+    health = f"[{colour}]{escape(verdict['label'])}[/]: {escape(verdict['reason'][:120])}"
+    if verdict["state"] not in ("ok", "disabled"):
+        health += f"\n[dim]→ {escape(verdict['action'])}[/]"
+    return health
+
+
+def _table(rows: list[dict[str, Any]], width: int) -> Table:
+    """One column per field when wide; below WIDE, the source (name, publisher, kind, language in one cell),
+    its last success and failures, and its health, which wraps."""
     table = Table(title=f"{len(rows)} sources")
-    for col in ("name", "publisher", "kind", "lang", "last success", "fails", "links", "new", "health"):
-        table.add_column(col, overflow="fold")
+    if width >= WIDE:
+        for col in ("name", "publisher", "kind", "lang", "last success", "fails", "links", "new", "health"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(r["name"], r["publisher"], r["kind"], r["language"] or "", _ago(r["last_success"]),
+                          str(r["consecutive_failures"]), str(r["last_links_found"] or ""),
+                          str(r["last_new_items"] or ""), _health(r["health"]))
+        return table
+    table.add_column("source")
+    table.add_column("last ok")
+    table.add_column("fails", justify="right", no_wrap=True)
+    table.add_column("health")
     for r in rows:
-        verdict = r["health"]
-        colour = _COLOURS.get(verdict["state"], "yellow")
-        health = f"[{colour}]{escape(verdict['label'])}[/]: {escape(verdict['reason'][:120])}"
-        if verdict["state"] not in ("ok", "disabled"):
-            health += f"\n[dim]→ {escape(verdict['action'])}[/]"
-        table.add_row(r["name"], r["publisher"], r["kind"], r["language"] or "", _ago(r["last_success"]),
-                      str(r["consecutive_failures"]), str(r["last_links_found"] or ""),
-                      str(r["last_new_items"] or ""), health)
-    console.print(table)
+        about = " · ".join(x for x in (r["publisher"], r["kind"], r["language"] or "") if x)
+        table.add_row(f"{escape(r['name'])}\n[dim]{escape(about)}[/]", _ago(r["last_success"]).replace(" ", "\n"),
+                      str(r["consecutive_failures"]), _health(r["health"]))
+    return fit(table, width, {"source": 1, "health": 1})
 
 
 @sources_app.command("validate")

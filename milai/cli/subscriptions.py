@@ -3,47 +3,82 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from milai.cli.common import EXIT_NOT_FOUND, EXIT_USAGE, console, fail, open_session, settings_of
+from milai.cli.common import (
+    EXIT_NOT_FOUND,
+    EXIT_USAGE,
+    WIDE,
+    console,
+    fail,
+    fit,
+    open_session,
+    settings_of,
+    table_console,
+)
+
+if TYPE_CHECKING:
+    from storage.models import Subscription
 
 IdArg = Annotated[int, typer.Argument(help="Subscription id (see `milai subscriptions list`).")]
+
+
+def _schedule(s: Subscription) -> str:
+    schedule = s.frequency
+    if s.frequency != "immediate":
+        schedule += f" {s.delivery_hour:02d}h {s.timezone}"
+    return schedule
+
+
+def _filters(s: Subscription) -> str:
+    return "; ".join(f"{name}={','.join(values)}"
+                     for name, values in (("source", s.sources), ("publisher", s.publishers), ("lang", s.languages))
+                     if values)
+
+
+def _table(rows: list[Subscription], width: int) -> Table:
+    """One column per field when wide; below WIDE, five columns of two-line cells (each cell wraps)."""
+    if width >= WIDE:
+        table = Table("id", "channel", "target", "label", "query", "frequency", "filters", "active", "last sent",
+                      "paused reason")
+        for s in rows:
+            table.add_row(
+                str(s.id), s.channel, escape(s.target), escape(s.label or ""), escape(s.query or "(all)"),
+                _schedule(s), escape(_filters(s)), "yes" if s.active else "no",
+                f"{s.last_sent_at:%Y-%m-%d %H:%M}" if s.last_sent_at else "", escape(s.paused_reason or ""),
+            )
+        return table
+    table = Table()
+    table.add_column("id", no_wrap=True, justify="right")
+    for header in ("target", "search", "schedule", "state"):
+        table.add_column(header)
+    for s in rows:
+        search = escape(s.query or "(all)")
+        if s.label:
+            search = f"[bold]{escape(s.label)}[/]\n{search}"
+        schedule = _schedule(s) + (f"\n{escape(_filters(s))}" if _filters(s) else "")
+        state = "active" if s.active else f"paused: {escape(s.paused_reason or '')}"
+        if s.last_sent_at:
+            state += f"\nsent {s.last_sent_at:%Y-%m-%d %H:%M}"
+        table.add_row(str(s.id), f"{s.channel}\n{escape(s.target)}", search, schedule, state)
+    return fit(table, width, {"target": 3, "search": 3, "schedule": 2, "state": 2})
 
 
 def list_cmd(ctx: typer.Context) -> None:
     """Show every subscription with its state and why it is paused."""
     from alerts.subscriptions import list_subscriptions
 
-    table = Table("id", "channel", "target", "label", "query", "frequency", "filters", "active", "last sent",
-                  "paused reason")
+    out = table_console()
     with open_session(settings_of(ctx)) as session:
         rows = list_subscriptions(session)
-        for s in rows:
-            filters = "; ".join(
-                f"{name}={','.join(values)}"
-                for name, values in (("source", s.sources), ("publisher", s.publishers), ("lang", s.languages))
-                if values
-            )
-            schedule = s.frequency
-            if s.frequency != "immediate":
-                schedule += f" {s.delivery_hour:02d}h {s.timezone}"
-            table.add_row(
-                str(s.id), s.channel, escape(s.target), escape(s.label or ""), escape(s.query or "(all)"),
-                schedule, escape(filters),
-                "yes" if s.active else "no",
-                f"{s.last_sent_at:%Y-%m-%d %H:%M}" if s.last_sent_at else "",
-                escape(s.paused_reason or ""),
-            )
+        table = _table(rows, out.width)
     if not rows:
         console.print("no subscriptions")
         return
-    # piped output (scripts, tests) gets whole cells rather than a table wrapped to 80 columns
-    out = console if console.is_terminal else Console(width=400)
     out.print(table)
 
 

@@ -25,7 +25,7 @@ def test_subscribe_list_pause_resume_delete_and_send(smtp_server: SmtpServer, re
     assert result.exit_code == 0, result.output
     hook_id = int(re.search(r"\(id (\d+)\)", result.stdout)[1])  # type: ignore[index]
 
-    result = runner.invoke(app, ["subscriptions", "list"])
+    result = runner.invoke(app, ["subscriptions", "list"], env={"COLUMNS": "250"})  # wide: whole cells
     assert result.exit_code == 0
     assert "analyst@example.org" in result.stdout and "webhook" in result.stdout
 

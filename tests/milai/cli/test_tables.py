@@ -1,0 +1,70 @@
+"""The CLI's tables fit 80 columns when piped (cron, `| less`) or on a narrow terminal: long columns wrap or end
+in an ellipsis, low-priority columns give way; COLUMNS still widens them."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from milai.cli.main import app
+from storage.database import ensure_schema
+from tests.alerts.conftest import SECRET, add_item, subscribe
+from tests.support.db import configured_engine
+
+runner = CliRunner()
+
+LONG = ("Statement by the Permanent Representative at the Group of Governmental Experts on Lethal Autonomous "
+        "Weapons Systems, Convention on Certain Conventional Weapons, Geneva")
+
+
+@pytest.fixture
+def env(milai_env: dict[str, str]) -> dict[str, str]:
+    ensure_schema(configured_engine())
+    return milai_env
+
+
+def _lines(args: list[str], columns: str | None = None, **env: str | None) -> list[str]:
+    result = runner.invoke(app, args, env={"COLUMNS": columns, **env})  # None: unset, as under cron
+    assert result.exit_code == 0, result.output
+    return result.stdout.splitlines()
+
+
+def _assert_fits(lines: list[str], width: int = 80) -> None:
+    too_long = [line for line in lines if len(line) > width]
+    assert not too_long, "\n".join(too_long)
+    # ...and not by cropping: every row of the table ends with its right border
+    cropped = [line for line in lines if line[:1] in "┏┃┡│└" and line[-1:] not in "┓┃┩│┘"]
+    assert not cropped, "\n".join(lines)
+
+
+def test_search_table_fits_80_columns(env: dict[str, str]) -> None:
+    for i in range(3):
+        add_item(title=f"{LONG} ({i})", publisher="Ministry of Foreign Affairs of the Kingdom of the Netherlands",
+                 source="a-source-with-a-rather-long-name", matches=["lethal autonomous weapons systems",
+                                                                      "group of governmental experts"])
+    lines = _lines(["search", "autonomous"])
+    _assert_fits(lines)
+    text = "\n".join(lines)
+    assert "showing 3 of 3 matching items" in text and "Statement" in text
+    wide = _lines(["search", "autonomous"], columns="250")
+    assert max(len(line) for line in wide) > 80  # COLUMNS still widens it
+
+
+def test_sources_list_fits_80_columns(env: dict[str, str]) -> None:
+    lines = _lines(["sources", "list"], MILAI_SOURCES=None)  # the bundled catalogue: real names and reasons
+    _assert_fits(lines)
+    assert "sources" in lines[0] and "un-" in "\n".join(lines)
+
+
+def test_subscriptions_list_fits_80_columns(env: dict[str, str]) -> None:
+    subscribe(target="a.very.long.address.of.an.analyst@ministry-of-defence.example.org", label="LAWS at the UN",
+              query='"lethal autonomous weapons" AND (UN OR NATO OR "European Union") NOT cyber',
+              publishers=["United Nations"], languages=["en", "fr"], timezone="Europe/Paris")
+    subscribe(channel="webhook", target="https://hooks.example.org/milai/receiver/with/a/long/path", secret=SECRET,
+              frequency="immediate")
+    lines = _lines(["subscriptions", "list"])
+    _assert_fits(lines)
+    assert "webhook" in "\n".join(lines) and "LAWS at the UN" in "\n".join(lines)
+    _assert_fits(_lines(["subscriptions", "list"], columns="64"), 64)  # a narrow terminal's COLUMNS
+    wide = _lines(["subscriptions", "list"], columns="250")
+    assert max(map(len, wide)) > 80 and len(wide) < len(lines)  # COLUMNS widens it: one column per field
