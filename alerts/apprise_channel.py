@@ -25,10 +25,9 @@ from typing import Any
 from milai.netguard import (
     ALLOWLIST_HINT,
     Allowlist,
+    TargetPolicy,
     UnsafeTargetError,
-    configured_allowlist,
     generic_target_allowed,
-    private_targets_allowed,
     refusal,
     resolve,
 )
@@ -42,11 +41,11 @@ def _scheme(url: str) -> str:
     return url.split("://", 1)[0].lower() if "://" in url else ""
 
 
-def validate_url(url: str, *, allow_private: bool | None = None) -> str:
+def validate_url(url: str, policy: TargetPolicy) -> str:
     """The Apprise URL stripped, or UnsafeTargetError (unknown scheme, unparsable, not allowed)."""
     url = url.strip()
     scheme = _scheme(url)
-    if scheme in GENERIC_SCHEMES and not generic_target_allowed(url, allow_private=allow_private):
+    if scheme in GENERIC_SCHEMES and not generic_target_allowed(url, policy):
         raise UnsafeTargetError(
             f"refusing Apprise {scheme}:// target: generic URLs bypass the SSRF guard "
             "(list its host:port in MILAI_NETWORK_ALLOWLIST, set MILAI_ALLOW_PRIVATE_WEBHOOKS=true, "
@@ -97,11 +96,11 @@ def _guarded_create_connection(original: Any) -> Any:
 
 
 @contextmanager
-def network_guard(*, allow_private: bool | None = None) -> Iterator[None]:
+def network_guard(policy: TargetPolicy) -> Iterator[None]:
     """Inside: every urllib3 connection opened by this thread passes the network guard (unless
-    private targets are allowed). Installed once, process-wide, into urllib3; a no-op elsewhere."""
+    `policy` allows private targets). Installed once, process-wide, into urllib3; a no-op elsewhere."""
     global _installed
-    if private_targets_allowed(allow_private):
+    if policy.allow_private:
         yield
         return
     if not _installed:
@@ -109,7 +108,7 @@ def network_guard(*, allow_private: bool | None = None) -> Iterator[None]:
 
         connection.create_connection = _guarded_create_connection(connection.create_connection)
         _installed = True
-    token = _guard.set(configured_allowlist())
+    token = _guard.set(policy.allowlist)
     try:
         yield
     finally:
@@ -126,10 +125,10 @@ def message(payload: dict[str, Any], title: str, unsubscribe_url: str) -> str:
     return "\n".join(lines)
 
 
-def notify(url: str, title: str, body: str, *, allow_private: bool | None = None) -> tuple[bool, str | None]:
+def notify(url: str, title: str, body: str, policy: TargetPolicy) -> tuple[bool, str | None]:
     """Send one notification; (ok, error). Never raises for delivery failures."""
     try:
-        validate_url(url, allow_private=allow_private)
+        validate_url(url, policy)
     except UnsafeTargetError as exc:
         return False, str(exc)
     import apprise
@@ -137,7 +136,7 @@ def notify(url: str, title: str, body: str, *, allow_private: bool | None = None
     # in this thread (not Apprise's worker pool), so that the network guard below applies
     sender = apprise.Apprise(asset=apprise.AppriseAsset(async_mode=False))
     sender.add(url)
-    with apprise.LogCapture(level=logging.WARNING) as output, network_guard(allow_private=allow_private):
+    with apprise.LogCapture(level=logging.WARNING) as output, network_guard(policy):
         ok = sender.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
         log = output.getvalue().strip()
     if ok:

@@ -3,7 +3,7 @@
 Double opt-in for email subscriptions made on the public web page: a request is stored paused
 (`paused_reason = PENDING`, so the ledger plans nothing for it), a confirmation mail carries a signed
 link, and only confirming it activates the subscription. Unconfirmed requests expire after
-CONFIRM_HOURS and are deleted by `expire_unconfirmed` (run whenever a request is made or confirmed).
+CONFIRM_HOURS and are deleted by `expire_unconfirmed` (run whenever a request is made and on every sender run).
 
 The link's signature is an HMAC of the subscription's id and creation time keyed with its own random
 `unsubscribe_token`, so nothing but the database is needed to check it and no link outlives its row.
@@ -28,6 +28,7 @@ from alerts.subscriptions import (
     FREQUENCIES,
     SubscriptionError,
     create_subscription,
+    validate_label,
     validate_query,
     validate_timezone,
 )
@@ -101,7 +102,7 @@ def expire_unconfirmed(session: Session, now: datetime | None = None) -> int:
 
 def confirmation_message(subscription: Subscription, *, confirm_url: str, mail_from: str) -> EmailMessage:
     """The plain-text mail asking the address's owner to confirm (the only mail a pending request gets)."""
-    name = search_name(subscription.query) or "every new on-topic item"
+    name = search_name(subscription.query, subscription.label) or "every new on-topic item"
     message = EmailMessage(policy=MAIL_POLICY)
     display, address = parseaddr(header_safe(mail_from))
     message["From"] = Address(display_name=header_safe(display), addr_spec=address) if display else address
@@ -112,9 +113,11 @@ def confirmation_message(subscription: Subscription, *, confirm_url: str, mail_f
     message["Auto-Submitted"] = "auto-generated"
     when = (f"{subscription.frequency} at {subscription.delivery_hour:02d}:00 {subscription.timezone}"
             if subscription.frequency != "immediate" else "as soon as new items are found")
+    query_line = f"  (query: {subscription.query})\n" if subscription.label and subscription.query else ""
     message.set_content(
         "Someone, probably you, asked MilAI Watch to send this address a digest of\n"
         f"  {name}\n"
+        f"{query_line}"
         f"{when}.\n\n"
         "To start it, open this link and press Confirm:\n"
         f"  {confirm_url}\n\n"
@@ -153,14 +156,15 @@ def check_manage_link(subscription: Subscription | None, token: str) -> Subscrip
 
 
 def change(subscription: Subscription, *, query: str | None, frequency: str, delivery_hour: int, timezone: str,
-           paused: bool) -> Subscription:
-    """Apply the manage form: query, frequency, hour, time zone, paused or not (a pending request stays
-    pending: only its confirmation link starts it)."""
+           paused: bool, label: str | None = None) -> Subscription:
+    """Apply the manage form: query, name (label), frequency, hour, time zone, paused or not (a pending
+    request stays pending: only its confirmation link starts it)."""
     if frequency not in FREQUENCIES:
         raise SubscriptionError(f"unknown frequency {frequency!r} (use one of {', '.join(FREQUENCIES)})")
     if not 0 <= delivery_hour <= 23:
         raise SubscriptionError(f"delivery hour must be 0-23, not {delivery_hour!r}")
     subscription.query = validate_query(query)
+    subscription.label = validate_label(label)
     subscription.frequency = frequency
     subscription.delivery_hour = delivery_hour
     subscription.timezone = validate_timezone(timezone)

@@ -221,6 +221,7 @@ def build_digest(
         "cited": shared_symbols(items),
         "count": len(items),
         "query": query,
+        "label": label,
         "unsubscribe_url": unsubscribe_url,
         "manage_url": manage_url,  # change the query, frequency or pause (alerts.confirmation)
         "site_url": site_url,  # each item's page here: {site_url}/items/{id}

@@ -14,13 +14,13 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 
 from alerts import ledger, operator, planner
-from alerts.confirmation import feedback_path, manage_path
+from alerts.confirmation import expire_unconfirmed, feedback_path, manage_path
 from alerts.digest_email import batch_created, batch_subject, build_digest, search_name
 from alerts.ledger import Claim
 from alerts.mail import MailConfigError, MailError, SmtpConfig, send_message
 from alerts.webhooks import WebhookSender
 from milai.config import Settings
-from storage.database import engine_of, ensure_schema
+from storage.database import engine_of, ensure_schema, session_scope
 
 log = logging.getLogger("milai.alerts")
 
@@ -81,13 +81,11 @@ def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None, webhooks: W
         started = time.monotonic()
         title = batch_subject(
             claim.payload.get("items", []), batch_created(claim.payload),
-            timezone=claim.timezone, frequency=claim.frequency, name=search_name(claim.query),
+            timezone=claim.timezone, frequency=claim.frequency, name=search_name(claim.query, claim.label),
         )
         body = apprise_channel.message(claim.payload, title, unsubscribe_url(settings, claim.unsubscribe_token))
         try:
-            ok, error = apprise_channel.notify(
-                claim.target, title, body, allow_private=settings.allow_private_webhooks,
-            )
+            ok, error = apprise_channel.notify(claim.target, title, body, settings.target_policy)
         except ImportError:
             ok, error = False, "the Apprise channel needs the 'apprise' package"
         return ok, None, error, _elapsed_ms(started)
@@ -99,6 +97,7 @@ def _send(claim: Claim, settings: Settings, smtp: SmtpConfig | None, webhooks: W
         message = build_digest(
             batch_id=claim.batch_id, payload=claim.payload, to=claim.target, mail_from=settings.mail_from,
             unsubscribe_url=unsubscribe_url(settings, claim.unsubscribe_token), query=claim.query,
+            label=claim.label,
             manage_url=settings.base_url + manage_path(claim.subscription_id, claim.unsubscribe_token),
             site_url=settings.base_url,
             feedback_url=settings.base_url + feedback_path(claim.subscription_id, claim.unsubscribe_token),
@@ -164,6 +163,8 @@ def send_due(
     engine = ensure_schema(engine or engine_of(settings))
     report = DigestReport()
     operator.plan(engine, settings, clock())  # source-health changes since the last run, one message each
+    with session_scope(engine) as session:  # unconfirmed requests go on every run, not only at the next request
+        expire_unconfirmed(session, clock())
     planner.plan(engine, clock(), force=force, backfill=timedelta(hours=settings.subscription_backfill_hours))
 
     smtp: SmtpConfig | None = None
@@ -187,7 +188,7 @@ def send_due(
     failed: list[str] = []  # not retried in this run
     with (
         WebhookSender(
-            timeout=settings.webhook_timeout, allow_private=settings.allow_private_webhooks, connections=workers,
+            timeout=settings.webhook_timeout, policy=settings.target_policy, connections=workers,
         ) as webhooks,
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook") as pool,
     ):

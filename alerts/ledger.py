@@ -57,6 +57,7 @@ class Claim:
     query: str | None
     frequency: str = "daily"
     timezone: str = "UTC"
+    label: str | None = None
 
 
 def db_now(session: Session) -> datetime:
@@ -191,6 +192,7 @@ def claim_many(
                     query=subscription.query,
                     frequency=subscription.frequency,
                     timezone=subscription.timezone or "UTC",
+                    label=subscription.label,
                 )
                 for batch, subscription in rows
             ]

@@ -102,6 +102,7 @@ def _payload(
         "version": PAYLOAD_VERSION,
         "id": batch_id,
         "subscription": subscription.id,
+        "label": subscription.label,  # the subscriber's name for the saved search (None when unnamed)
         "created": now.isoformat(),
         "items": [item_snapshot(item, relations.get(item.id), query=subscription.query) for item in items],
     }

@@ -13,7 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from milai.netguard import UnsafeTargetError, check_url
+from milai.netguard import TargetPolicy, UnsafeTargetError, check_url
 from storage import query as query_language
 from storage.models import DeliveryBatch, Source, Subscription
 
@@ -53,22 +53,22 @@ def validate_email_address(address: str) -> str:
         raise SubscriptionError(f"invalid email address {address!r}: {exc}") from None
 
 
-def validate_webhook_url(url: str) -> str:
-    """The URL, checked by the SSRF guard (MILAI_ALLOW_PRIVATE_WEBHOOKS lifts the address check)."""
+def validate_webhook_url(url: str, policy: TargetPolicy) -> str:
+    """The URL, checked by the SSRF guard (`policy.allow_private` lifts the address check)."""
     url = url.strip()
     try:
-        check_url(url)
+        check_url(url, policy)
     except UnsafeTargetError as exc:
         raise SubscriptionError(str(exc)) from None
     return url
 
 
-def validate_apprise_url(url: str) -> str:
+def validate_apprise_url(url: str, policy: TargetPolicy) -> str:
     """An Apprise URL of a supported service (see alerts.apprise_channel)."""
     from alerts import apprise_channel
 
     try:
-        return apprise_channel.validate_url(url)
+        return apprise_channel.validate_url(url, policy)
     except UnsafeTargetError as exc:
         raise SubscriptionError(str(exc)) from None
     except ImportError:
@@ -103,6 +103,17 @@ def validate_timezone(name: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise SubscriptionError(f"unknown time zone {name!r} (use an IANA name like Europe/Paris)") from None
     return name
+
+
+LABEL_CHARS = 100
+
+
+def validate_label(label: str | None) -> str | None:
+    """The subscriber's name for a saved search, on one line (None when blank), or SubscriptionError."""
+    label = " ".join("".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in label or "").split()) or None
+    if label is not None and len(label) > LABEL_CHARS:
+        raise SubscriptionError(f"the label is too long ({len(label)} characters, at most {LABEL_CHARS})")
+    return label
 
 
 def _clean_list(values: Iterable[str], what: str) -> list[str]:
@@ -154,6 +165,7 @@ def create_subscription(
     channel: str,
     target: str,
     query: str | None = None,
+    label: str | None = None,
     frequency: str = "daily",
     secret: str | None = None,
     sources: Sequence[str] = (),
@@ -162,10 +174,12 @@ def create_subscription(
     delivery_hour: int = 7,
     timezone: str = "UTC",
     warn: Callable[[str], None] | None = None,
+    policy: TargetPolicy | None = None,
 ) -> Subscription:
     """Validate and store a subscription; it receives items fetched from now on.
 
-    `warn` receives warnings that do not stop the subscription (default: logged).
+    `warn` receives warnings that do not stop the subscription (default: logged). `policy` (the
+    settings' `target_policy`) checks a webhook or Apprise target; those channels need it.
     """
     if channel not in CHANNELS:
         raise SubscriptionError(f"unknown channel {channel!r} (use one of {', '.join(CHANNELS)})")
@@ -173,18 +187,24 @@ def create_subscription(
         raise SubscriptionError(f"unknown frequency {frequency!r} (use one of {', '.join(FREQUENCIES)})")
     if not isinstance(delivery_hour, int) or not 0 <= delivery_hour <= 23:
         raise SubscriptionError(f"delivery hour must be 0-23, not {delivery_hour!r}")
-    if channel == "webhook":
-        target = validate_webhook_url(target)
-        secret = validate_secret(secret)
+    if channel == "email":
+        target = validate_email_address(target)
+    elif policy is None:
+        raise TypeError(f"a {channel} subscription needs the network guard's policy (Settings.target_policy)")
+    elif channel == "webhook":
+        target = validate_webhook_url(target, policy)
     else:
-        target = validate_email_address(target) if channel == "email" else validate_apprise_url(target)
-        if secret:
-            raise SubscriptionError("a secret only applies to webhook subscriptions")
+        target = validate_apprise_url(target, policy)
+    if channel == "webhook":
+        secret = validate_secret(secret)
+    elif secret:
+        raise SubscriptionError("a secret only applies to webhook subscriptions")
     subscription = Subscription(
         channel=channel,
         target=target,
         secret=secret,
         query=validate_query(query),
+        label=validate_label(label),
         sources=validate_sources(session, sources, warn),
         publishers=_clean_list(publishers, "publisher"),
         languages=validate_languages(languages),

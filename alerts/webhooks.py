@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 import httpx
 from standardwebhooks import Webhook
 
-from milai.netguard import PinnedTarget, UnsafeTargetError, parse_target, pin
+from milai.netguard import PinnedTarget, TargetPolicy, UnsafeTargetError, parse_target, pin
 
 USER_AGENT = "MilAIWatch-Webhooks/1"
 
@@ -69,7 +69,7 @@ def sign_headers(secret: str, message_id: str, body: str, now: datetime | None =
 
 def post(
     url: str, secret: str, message_id: str, payload: dict[str, Any], *, timeout: float,
-    allow_private: bool | None = None, verify: ssl.SSLContext | bool = True,
+    policy: TargetPolicy, verify: ssl.SSLContext | bool = True,
 ) -> WebhookResult:
     """POST one signed payload; never raises for network or HTTP failures.
 
@@ -79,7 +79,7 @@ def post(
     """
     started = time.monotonic()
     try:
-        target = pin(url, allow_private=allow_private)
+        target = pin(url, policy)
     except UnsafeTargetError as exc:
         return WebhookResult(False, None, str(exc), int((time.monotonic() - started) * 1000))
     return post_pinned(target, secret, message_id, payload, timeout=timeout, verify=verify, started=started)
@@ -158,10 +158,9 @@ class WebhookSender:
     """
 
     def __init__(
-        self, *, timeout: float, allow_private: bool | None = None, verify: ssl.SSLContext | bool = True,
-        connections: int = 16,
+        self, *, timeout: float, policy: TargetPolicy, verify: ssl.SSLContext | bool = True, connections: int = 16,
     ) -> None:
-        self.timeout, self.allow_private, self.verify, self.connections = timeout, allow_private, verify, connections
+        self.timeout, self.policy, self.verify, self.connections = timeout, policy, verify, connections
         self._lock = threading.Lock()
         self._targets: dict[tuple[str, str, int], tuple[PinnedTarget, httpx.Client] | UnsafeTargetError] = {}
         self._preferred: dict[tuple[str, str, int], int] = {}
@@ -173,7 +172,7 @@ class WebhookSender:
             entry = self._targets.get(key)
             if entry is None:
                 try:
-                    target = pin(url, allow_private=self.allow_private)
+                    target = pin(url, self.policy)
                 except UnsafeTargetError as exc:
                     entry = exc
                 else:

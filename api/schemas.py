@@ -152,6 +152,7 @@ class SubscriptionIn(BaseModel):
     channel: str = Field(description="email | webhook")
     target: str = Field(description="Email address or webhook URL")
     query: str | None = None
+    label: str | None = Field(None, description="Your name for this saved search, shown in digest subjects")
     frequency: str = "daily"
     secret: str | None = Field(None, description="Webhook signing secret (whsec_…)")
     sources: list[str] = []
@@ -168,6 +169,7 @@ class SubscriptionOut(BaseModel):
     channel: str
     target: str
     query: str | None
+    label: str | None
     frequency: str
     sources: list[str]
     publishers: list[str]

@@ -11,7 +11,11 @@ meta tags, JSON-LD, hreflang links: the markup of a real government page). Then,
 - a bare Scrapy spider with the same concurrency that reads each feed, fetches every article and runs
   `trafilatura.extract` on it.
 
-Prints articles/s of each (articles stored or extracted / wall time of the process) and the ratio.
+Prints articles/s of each (articles stored or extracted / wall time of the process) and the ratio, and how many
+cores each side may use: the bare spider is one process (one core); `milai crawl` extracts, classifies and
+signs pages in MILAI_EXTRACT_WORKERS worker processes (--extract-workers; unset: cores - 1, at most 4), so with
+workers above 0 the comparison gives milai the other cores too. The load average is printed before and after:
+the machine may be shared, and the ratio is what compares.
 --profile FILE writes a cProfile of the milai crawl process (python -m pstats FILE to read it).
 """
 
@@ -173,7 +177,9 @@ def _run(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[float, st
     return wall, done.stdout
 
 
-def crawl_milai(feeds: list[str], database: str | None, profile: str | None, timeout: float) -> tuple[float, int]:
+def crawl_milai(
+    feeds: list[str], database: str | None, profile: str | None, timeout: float, workers: int | None
+) -> tuple[float, int]:
     """Wall seconds of `milai crawl` over the feeds, and the articles it stored."""
     from sqlalchemy import create_engine, text
 
@@ -189,6 +195,8 @@ def crawl_milai(feeds: list[str], database: str | None, profile: str | None, tim
             "MILAI_RETRY_TIMES": "0", "MILAI_CONCURRENT_REQUESTS_PER_DOMAIN": str(PER_DOMAIN),
             "MILAI_LOG_LEVEL": "ERROR",
         }
+        if workers is not None:
+            env["MILAI_EXTRACT_WORKERS"] = str(workers)
         cmd = [sys.executable]
         if profile:
             cmd += ["-m", "cProfile", "-o", profile]
@@ -251,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", help="write a cProfile of the milai crawl process to this file")
     parser.add_argument("--only", choices=["milai", "scrapy"])
     parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--extract-workers", type=int, help="MILAI_EXTRACT_WORKERS of the milai crawl")
     parser.add_argument("--scrapy-spider", metavar="FEEDS_JSON", help=argparse.SUPPRESS)  # the baseline process
     args = parser.parse_args(argv)
     if args.scrapy_spider:
@@ -263,6 +272,13 @@ def main(argv: list[str] | None = None) -> int:
     size = sum(len(body) for s in sites for path, (_, body) in s.pages.items() if "/news/" in path) / total
     print(f"loopback web: {args.sites} sites, {total:,} articles ({', '.join(LANGUAGES)}), "
           f"{size / 1024:.1f} KB per page, {PER_DOMAIN} requests per domain, no delay")
+    from crawler.pipelines_pool import default_workers
+
+    workers = args.extract_workers if args.extract_workers is not None else (
+        int(os.environ["MILAI_EXTRACT_WORKERS"]) if os.environ.get("MILAI_EXTRACT_WORKERS") else default_workers())
+    print(f"cores: {os.cpu_count()}; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+          f"milai crawl: {workers} extraction worker process(es) beside the crawl process "
+          f"({'uses more than one core' if workers else 'one core'}); scrapy spider: one process, one core")
     rates: dict[str, float] = {}
     if args.only in (None, "scrapy"):
         wall, n = crawl_scrapy(feeds, args.timeout)
@@ -270,12 +286,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scrapy spider + trafilatura.extract: {n:,} articles in {wall:.1f} s = {rates['scrapy']:.1f} articles/s",
               flush=True)
     if args.only in (None, "milai"):
-        wall, n = crawl_milai(feeds, args.database, args.profile, args.timeout)
+        wall, n = crawl_milai(feeds, args.database, args.profile, args.timeout, args.extract_workers)
         rates["milai"] = n / wall
         print(f"milai crawl ({'given database' if args.database else 'sqlite'}): {n:,} articles stored in "
               f"{wall:.1f} s = {rates['milai']:.1f} articles/s", flush=True)
     if len(rates) == 2:
         print(f"ratio milai / scrapy+trafilatura: {rates['milai'] / rates['scrapy']:.2f}x")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

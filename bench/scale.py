@@ -1,10 +1,16 @@
 """Crawl cost against archive size: start-up time, RSS and near-duplicate lookups with 0 … N archived signatures.
 
-Usage: python -m bench.scale [--sizes 0 200000] [--postgres URL] [--articles 30]
+Usage: python -m bench.scale [--sizes 0 200000] [--postgres URL] [--articles 30] [--cache DIR | --no-cache]
 
 For each archive size and dialect (SQLite; PostgreSQL when --postgres names a server's admin database, e.g.
 postgresql+psycopg://postgres@127.0.0.1:5432/postgres): a fresh migrated database is filled directly with N
 first copies (random MinHash signatures and their bands, generated rows, no crawl), then
+
+Filled databases are cached (they take minutes at 1M): an SQLite file under --cache (default
+$MILAI_BENCH_CACHE or ~/.cache/milai-bench), a PostgreSQL database named milai_scale_cache_<revision>_<N> on the
+server; each run works on a copy (a file copy, CREATE DATABASE … TEMPLATE), so the crawl never changes the
+cache. The cache key holds the migration head and FILL_VERSION; --no-cache builds afresh and keeps nothing;
+"fill s" is the time of the build ("cached" when the cache served it).
 
 - a one-source crawl (`crawler.runner.run_crawl`, a loopback feed of --articles articles, politeness lowered) runs
   in a fresh process that reports the time from process start to its pipelines being open, its RSS then, and
@@ -20,6 +26,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +42,7 @@ from sqlalchemy import Engine, create_engine, insert, select, text
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_FILE = "MILAI_BENCH_PROBE_FILE"
 LAUNCHED = "MILAI_BENCH_LAUNCHED"  # time.time() when the crawl process was launched
+FILL_VERSION = 1  # bump when fill() changes what it writes: cached databases of another version are not used
 
 
 def _rss_mb() -> float:
@@ -168,22 +176,80 @@ def crawl(db_url: str, feed: str, tmp: Path) -> dict[str, float]:
     return data
 
 
-def _databases(dialect: str, tmp: Path, admin: str | None) -> tuple[str, Any]:
-    """A new empty database URL and its clean-up."""
-    if dialect == "sqlite":
-        return f"sqlite:///{tmp}/scale-{uuid.uuid4().hex[:8]}.sqlite3", lambda: None
-    assert admin is not None
-    name = f"milai_scale_{uuid.uuid4().hex[:10]}"
+def _head() -> str:
+    """The migration head the databases are built at (part of the cache key)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from storage.database import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    return (head or "none")[:30]
+
+
+def _build(url: str, n: int) -> float:
+    """Migrate the (empty) database at `url` and fill it with `n` first copies; seconds taken."""
+    from storage.database import make_engine, upgrade
+
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        return fill(engine, n)
+    finally:
+        engine.dispose()
+
+
+def _sqlite(n: int, tmp: Path, cache: Path | None) -> tuple[str, str]:
+    """A filled SQLite database of `n` items for this run, and how long its build took ("cached": none)."""
+    work = tmp / f"scale-{uuid.uuid4().hex[:8]}.sqlite3"
+    if cache is None:
+        return f"sqlite:///{work}", f"{_build(f'sqlite:///{work}', n):.1f}"
+    cache.mkdir(parents=True, exist_ok=True)
+    cached = cache / f"scale-{_head()}-v{FILL_VERSION}-{n}.sqlite3"
+    built = "cached"
+    if not cached.exists():
+        partial = cached.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        built = f"{_build(f'sqlite:///{partial}', n):.1f}"
+        partial.rename(cached)
+    shutil.copyfile(cached, work)
+    return f"sqlite:///{work}", built
+
+
+def _postgres(n: int, admin: str, cache: bool) -> tuple[str, str, Any]:
+    """A filled PostgreSQL database of `n` items for this run (a copy of the cached one), its build time and
+    its clean-up."""
     engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    base = admin.rsplit("/", 1)[0]
+    name = f"milai_scale_{uuid.uuid4().hex[:10]}"
+    built = "cached"
     with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        if not cache:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            built = f"{_build(f'{base}/{name}', n):.1f}"
+        else:
+            cached = f"milai_scale_cache_{_head()}_v{FILL_VERSION}_{n}"
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": cached}).first()
+            if not exists:
+                partial = cached + "_partial"
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{partial}" WITH (FORCE)'))
+                conn.execute(text(f'CREATE DATABASE "{partial}"'))
+                built = f"{_build(f'{base}/{partial}', n):.1f}"
+                conn.execute(text(f'ALTER DATABASE "{partial}" RENAME TO "{cached}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{cached}"'))
 
     def drop() -> None:
         with engine.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         engine.dispose()
 
-    return admin.rsplit("/", 1)[0] + f"/{name}", drop
+    return f"{base}/{name}", built, drop
+
+
+def _nothing() -> None:
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,13 +257,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[0, 200_000])
     parser.add_argument("--postgres", help="admin URL of a PostgreSQL server (a database is created per size)")
     parser.add_argument("--articles", type=int, default=30, help="articles of the crawled source")
+    parser.add_argument("--cache", type=Path,
+                        default=Path(os.environ.get("MILAI_BENCH_CACHE", Path.home() / ".cache" / "milai-bench")),
+                        help="where filled SQLite databases are kept (PostgreSQL keeps its own on the server)")
+    parser.add_argument("--no-cache", action="store_true", help="build every database afresh and keep none")
     parser.add_argument("--crawl-process", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.crawl_process:
         return _crawl_process(args.crawl_process)
 
     from bench.crawl import Site
-    from storage.database import make_engine, upgrade
+    from storage.database import make_engine
 
     site = Site(0, args.articles)
     dialects = ["sqlite"] + (["postgresql"] if args.postgres else [])
@@ -208,17 +278,19 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.sizes:
             with tempfile.TemporaryDirectory(prefix="milai-scale-") as tmp_name:
                 tmp = Path(tmp_name)
-                url, drop = _databases(dialect, tmp, args.postgres)
+                if dialect == "sqlite":
+                    url, filled = _sqlite(n, tmp, None if args.no_cache else args.cache)
+                    drop = _nothing
+                else:
+                    url, filled, drop = _postgres(n, args.postgres, not args.no_cache)
                 try:
                     engine = make_engine(url)
-                    upgrade(engine)
-                    filled = fill(engine, n)
                     p50, p95, _hits = lookups(engine) if n else (float("nan"), float("nan"), 0)
                     engine.dispose()
                     r = crawl(url, site.feed, tmp)
                 finally:
                     drop()
-            print(f"{dialect:<11}{n:>9,}{filled:>8.1f}{r['open_s']:>8.2f}{r['open_rss_mb']:>8.0f}MB"
+            print(f"{dialect:<11}{n:>9,}{filled:>8}{r['open_s']:>8.2f}{r['open_rss_mb']:>8.0f}MB"
                   f"{r.get('first_item_s', float('nan')):>11.2f}{r['closed_s']:>9.2f}{r['peak_rss_mb']:>8.0f}MB"
                   f"{int(r['stored']):>8}{p50:>12.2f}{p95:>8.2f}", flush=True)
     return 0

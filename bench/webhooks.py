@@ -97,20 +97,23 @@ def _receive(conn: multiprocessing.connection.Connection) -> None:
 
 def _engine():  # type: ignore[no-untyped-def]
     """The engine of the database this run's environment names."""
-    from milai.config import get_settings
+    from milai.config import Settings
     from storage.database import engine_of
 
-    return engine_of(get_settings())
+    return engine_of(Settings())
 
 
 def _fill(subscriptions: int, items: int, url: str) -> None:
     from alerts.subscriptions import create_subscription
+    from milai.config import Settings
     from storage.database import session_scope
     from storage.models import Item, Source
 
+    policy = Settings().target_policy
     with session_scope(_engine()) as session:
         for _ in range(subscriptions):
-            create_subscription(session, channel="webhook", target=url, secret=SECRET, frequency="immediate")
+            create_subscription(session, channel="webhook", target=url, secret=SECRET, frequency="immediate",
+                                policy=policy)
     with session_scope(_engine()) as session:
         source = Source(name="bench", publisher="Bench", kind="feed", url="https://bench.example/feed")
         session.add(source)
@@ -132,12 +135,13 @@ def _old_send(limit: int) -> int:
     """The sender before one client per target: claim, post with a new client, mark; one at a time."""
     from alerts import ledger
     from alerts.webhooks import post
-    from milai.config import get_settings
+    from milai.config import Settings
 
-    settings = get_settings()
+    settings = Settings()
     sent = 0
     while sent < limit and (claim := ledger.claim_next(_engine(), channels=["webhook"])):
-        result = post(claim.target, claim.secret or "", claim.batch_id, claim.payload, timeout=settings.webhook_timeout)
+        result = post(claim.target, claim.secret or "", claim.batch_id, claim.payload, timeout=settings.webhook_timeout,
+                      policy=settings.target_policy)
         if result.ok:
             ledger.mark_sent(_engine(), claim, datetime.now(UTC), status_code=result.status_code,
                              duration_ms=result.duration_ms)
@@ -158,11 +162,10 @@ def run(dialect: str, url: str, args: argparse.Namespace, conn: multiprocessing.
     os.environ.update({"MILAI_DATABASE_URL": url, "MILAI_ALLOW_PRIVATE_WEBHOOKS": "true", "MILAI_LOG_LEVEL": "WARNING"})
     from alerts import planner
     from alerts.dispatch import send_due
-    from milai.config import get_settings, reset_settings
+    from milai.config import Settings
     from storage.database import dispose_engines, ensure_schema, forget_upgrades, session_scope
     from storage.models import DeliveryBatch
 
-    reset_settings()
     dispose_engines()
     forget_upgrades()
     ensure_schema(_engine())
@@ -202,7 +205,7 @@ def run(dialect: str, url: str, args: argparse.Namespace, conn: multiprocessing.
     remaining = len(batches) - len(already)
 
     def new() -> None:
-        report = send_due(get_settings(), webhook_workers=args.workers)
+        report = send_due(Settings(), webhook_workers=args.workers)
         assert report.failed == 0, str(report).splitlines()[:3]
 
     measured(f"new: client per target, {args.workers} workers", remaining, new)

@@ -112,6 +112,7 @@ def run_process(catalogue: Path, name: str, env: dict[str, str]) -> float:
 def bench_worker_in_process(names: list[str], jobs: int) -> list[float]:
     """A CrawlWorker in this process on the in-process queue; seconds from put to summary per job."""
     from crawler.worker import CrawlWorker
+    from milai.config import Settings
     from milai.jobqueue import LocalJobQueue
 
     queue = LocalJobQueue()
@@ -123,7 +124,7 @@ def bench_worker_in_process(names: list[str], jobs: int) -> list[float]:
         statuses.append(f"{getattr(summary, 'status', '?')}/{getattr(summary, 'requests', 0)} requests")
         done.set()
 
-    worker = CrawlWorker(queue, concurrency=1, poll=0.2, on_summary=on_summary)
+    worker = CrawlWorker(queue, settings=Settings(), concurrency=1, poll=0.2, on_summary=on_summary)
 
     def feed() -> None:
         worker.started.wait(60)
@@ -220,7 +221,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="milai-bench-worker-"))
     site = Site(args.sources)
     catalogue = site.catalogue(tmp / "sources.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MILAI_") or k == "MILAI_REDIS_URL"}
+    # every source is on one loopback host: MILAI_CONCURRENT_REQUESTS_PER_DOMAIN (kept from the environment) is a
+    # cluster-wide limit on that host with Redis (crawler.politeness), so it bounds the scaling rows
+    kept = ("MILAI_REDIS_URL", "MILAI_CONCURRENT_REQUESTS_PER_DOMAIN")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MILAI_") or k in kept}
     env.update({"MILAI_DATABASE_URL": f"sqlite:///{tmp / 'milai.sqlite3'}", "MILAI_DATA_DIR": str(tmp / "data"),
                 "MILAI_SOURCES": str(catalogue), "MILAI_DOWNLOAD_DELAY": "0", "MILAI_AUTOTHROTTLE": "false",
                 "MILAI_LOG_LEVEL": "WARNING"})

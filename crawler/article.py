@@ -15,4 +15,5 @@ def extract_html(item: PageItem, limits: Limits | None = None) -> Extracted:
     body, cut = cut_html(item.body, (limits or Limits()).html_bytes)
     if cut:
         item.text_truncated = True
-    return extract_page(body, item.url, encoding=item.encoding, language_hint=item.language_hint)
+    return extract_page(body, item.url, encoding=item.encoding, language_hint=item.language_hint,
+                        zone=item.timezone)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from apscheduler.triggers.cron import CronTrigger
 from parsel import Selector
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from crawler.dates import local_zone
 from storage.search import iso639_1
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ class SourceConfig(BaseModel):
     kind: Literal["feed", "sitemap", "html", "json"]
     url: str
     language: str | None = None  # expected ISO 639-1 code
+    timezone: str | None = None  # IANA zone of zone-less times on its pages and listings ("Europe/Brussels")
     schedule: str | None = None  # cron expression; a default applies
     enabled: bool = True
     follow: bool = True  # false: trust the listing/feed text instead of fetching articles
@@ -95,7 +98,7 @@ class _StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     "while constructing a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
@@ -169,6 +172,17 @@ def _check_selector(value: str) -> str | None:
     return None
 
 
+def _check_zone(name: str) -> str | None:
+    """Why `name` is no IANA time zone zoneinfo knows (with the nearest one), or None when it is one."""
+    try:
+        local_zone(name)
+    except ValueError:
+        near = suggest(name, sorted(zoneinfo.available_timezones()))
+        hint = f"; did you mean {near!r}?" if near else " (an IANA name such as 'Europe/Brussels')"
+        return f"unknown time zone {name!r}{hint}"
+    return None
+
+
 def _extra_checks(raw: dict[str, Any]) -> Iterable[tuple[str, str]]:
     """(field, message) for rules beyond the field types."""
     kind = raw.get("kind")
@@ -186,6 +200,9 @@ def _extra_checks(raw: dict[str, Any]) -> Iterable[tuple[str, str]]:
     language = raw.get("language")
     if isinstance(language, str) and language not in iso639_1():
         yield "language", f"not an ISO 639-1 code: {language!r}"
+    zone = raw.get("timezone")
+    if isinstance(zone, str) and (message := _check_zone(zone)):
+        yield "timezone", message
     for name in SELECTOR_FIELDS:
         value = raw.get(name)
         if isinstance(value, str) and (message := _check_selector(value)):

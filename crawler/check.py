@@ -280,10 +280,11 @@ def discover_and_check(url: str, make_source: Any, settings: Settings, *, limit:
     discovery = process.create_crawler(DiscoverySpider)
 
     def stop(_: Any = None) -> None:
-        from twisted.internet import reactor  # the one CrawlerProcess installed (never import it earlier)
+        from twisted.internet import reactor as installed  # the one CrawlerProcess installed (never import it earlier)
 
-        if reactor.running:  # type: ignore[attr-defined]
-            reactor.stop()  # type: ignore[attr-defined]
+        reactor: Any = installed  # Twisted types it as a module whose interface methods mypy cannot bind
+        if reactor.running:
+            reactor.stop()
 
     def failed(failure: Any) -> None:
         logger.error("discovery of %s failed: %s", url, failure.getErrorMessage())

@@ -1,4 +1,10 @@
-"""Publication dates as government pages write them, in their languages; never invented."""
+"""Publication dates as government pages write them, in their languages; never invented.
+
+A date written without a zone is UTC unless the source says where it publishes (the catalogue's `timezone`,
+e.g. Europe/Brussels): then a zone-less date *with a time of day* is that zone's local time (daylight saving
+included; a time the clock skipped or repeated is read with the offset before the change). A date without a
+time keeps the calendar day as written (midnight UTC): shifting it would move it to the previous day.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,11 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MONTHS_FILE = Path(__file__).resolve().parent / "data" / "months.json"
 MIN_YEAR = 1945
@@ -79,6 +87,30 @@ def _patterns() -> list[tuple[str, re.Pattern[str]]]:
     ]
 
 
+class Stamp(NamedTuple):
+    """A date found in a text: the instant (tz-aware UTC), whether a time of day was written, the day as written."""
+
+    value: datetime
+    timed: bool
+    day: date
+
+
+@lru_cache(maxsize=64)
+def local_zone(name: str | None) -> tzinfo | None:
+    """The IANA time zone `name` ("Europe/Brussels"), None for None; raises ValueError for an unknown name."""
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+
+
+def _localise(naive: datetime, zone: str | None) -> datetime:
+    """A zone-less date and time read in the source's `zone` (UTC without one), as tz-aware UTC."""
+    return naive.replace(tzinfo=local_zone(zone) or UTC).astimezone(UTC)
+
+
 def _normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).translate(_DIGITS)
 
@@ -98,7 +130,7 @@ def _zone(tz: str | None) -> timezone | None:
     return timezone(timedelta(minutes=-minutes if m.group(1) == "-" else minutes))
 
 
-def _build(match: re.Match[str], kind: str, lang: str | None) -> datetime | None:
+def _build(match: re.Match[str], kind: str, lang: str | None, zone: str | None = None) -> Stamp | None:
     g = match.groupdict()
     year = int(g["y"])
     if kind in ("dmy-text", "mdy-text"):
@@ -124,54 +156,69 @@ def _build(match: re.Match[str], kind: str, lang: str | None) -> datetime | None
         hour += 12
     elif ampm == "am" and hour == 12:
         hour = 0
-    tzinfo = _zone(g.get("tz2")) or _zone(g.get("tz"))
+    written = _zone(g.get("tz2")) or _zone(g.get("tz"))
+    timed = g.get("hh") is not None
     try:
-        value = datetime(year, month, day, hour, minute, second, tzinfo=tzinfo or UTC)
+        naive = datetime(year, month, day, hour, minute, second)
     except ValueError:
         return None
-    return value.astimezone(UTC)
+    if written is not None:
+        value = naive.replace(tzinfo=written).astimezone(UTC)
+    else:
+        value = _localise(naive, zone if timed else None)
+    return Stamp(value, timed, naive.date())
 
 
-def _candidates(text: str, lang: str | None) -> Iterator[tuple[int, int, datetime]]:
-    """(start, -length, date) of every date written in `text`: ordered, the earliest and longest sorts first."""
+def _candidates(text: str, lang: str | None, zone: str | None = None) -> Iterator[tuple[int, int, Stamp]]:
+    """(start, -length, stamp) of every date written in `text`: ordered, the earliest and longest sorts first."""
     lang = (lang or "").lower()[:2] or None
     for kind, pattern in _patterns():
         for match in pattern.finditer(text):
-            value = _build(match, kind, lang)
-            if value is not None:
-                yield match.start(), -(match.end() - match.start()), value
+            stamp = _build(match, kind, lang, zone)
+            if stamp is not None:
+                yield match.start(), -(match.end() - match.start()), stamp
 
 
-def parse_date(text: str, lang: str | None = None) -> datetime | None:
-    """The date written in a short string (a date field or label), as tz-aware UTC; None if none."""
+def parse_stamp(text: str, lang: str | None = None, zone: str | None = None) -> Stamp | None:
+    """The date written in a short string (a date field or label), zone-less times read in `zone`; None if none."""
     if not text or not text.strip():
         return None
     text = _normalise(text.strip())
-    iso = _from_iso(text)
+    iso = _from_iso(text, zone)
     if iso is not None:
         return iso
-    best = min(_candidates(text, lang), default=None, key=lambda c: c[:2])
+    best = min(_candidates(text, lang, zone), default=None, key=lambda c: c[:2])
     return best[2] if best else None
 
 
-def _from_iso(text: str) -> datetime | None:
+def parse_date(text: str, lang: str | None = None, zone: str | None = None) -> datetime | None:
+    """The date written in a short string, as tz-aware UTC (zone-less times read in the IANA `zone`, else UTC)."""
+    stamp = parse_stamp(text, lang, zone)
+    return stamp.value if stamp else None
+
+
+def _from_iso(text: str, zone: str | None = None) -> Stamp | None:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
     if not MIN_YEAR <= value.year <= MAX_YEAR:
         return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    timed = len(text) > 10  # "2023-07-10" is a day; anything longer carries a time
+    if value.tzinfo is not None:
+        return Stamp(value.astimezone(UTC), timed, value.date())
+    return Stamp(_localise(value, zone if timed else None), timed, value.date())
 
 
-def find_date_in_text(text: str, lang: str | None = None, *, now: datetime | None = None) -> datetime | None:
+def find_date_in_text(text: str, lang: str | None = None, *, now: datetime | None = None,
+                      zone: str | None = None) -> datetime | None:
     """The first plausible (not future) date in the header of a text; None when there is none."""
     if not text:
         return None
     limit = (now or datetime.now(UTC)) + timedelta(days=1)
     head = _normalise(text[:HEADER_CHARS])
-    found = sorted(_candidates(head, lang), key=lambda c: c[:2])
-    for _, _, value in found:
-        if value <= limit:
-            return value
+    found = sorted(_candidates(head, lang, zone), key=lambda c: c[:2])
+    for _, _, stamp in found:
+        if stamp.value <= limit:
+            return stamp.value
     return None

@@ -177,7 +177,7 @@ class DiscoverySpider(SourceSpider):
         self.page_status = response.status
         if response.status >= 400:
             return
-        ctype = response.headers.get("Content-Type", b"").decode("latin-1")
+        ctype = (response.headers.get("Content-Type") or b"").decode("latin-1")
         what = sniff(response.body, ctype)
         if what == "feed":
             self._add(Candidate("feed", response.url, "the URL is a feed", rank=0))
@@ -219,10 +219,10 @@ class DiscoverySpider(SourceSpider):
                 yield scrapy.Request(url, callback=self.parse_sitemap, errback=self.on_error, dont_filter=True,
                                      meta={"handle_httpstatus_all": True, "milai_found": "listed in robots.txt"})
 
-    def parse_sitemap(self, response: Response) -> Iterator[Any]:
+    def parse_sitemap(self, response: Response) -> None:
         if response.status >= 400:
             return
-        what = sniff(response.body, response.headers.get("Content-Type", b"").decode("latin-1"))
+        what = sniff(response.body, (response.headers.get("Content-Type") or b"").decode("latin-1"))
         if what in ("sitemap", "news-sitemap"):
             self._add(self._sitemap(response.url, what, response.meta.get("milai_found") or "at /sitemap.xml"))
 

@@ -11,10 +11,11 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
@@ -29,7 +30,7 @@ from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
 from crawler.bounds import MAX_ALTERNATES, MAX_PDF_LINKS
-from crawler.dates import find_date_in_text, parse_date
+from crawler.dates import Stamp, find_date_in_text, parse_date, parse_stamp
 from crawler.encoding import decode_html
 
 log = logging.getLogger(__name__)
@@ -108,18 +109,22 @@ def detect_language(text: str, *, declared: str | None = None, hint: str | None 
 
 
 Metas = dict[str, list[str]]
+# A compiled query that selects elements: lxml types an XPath's result as any XPath value (a number, a
+# string, a list of anything), and ours select elements only.
+Select = Callable[[HtmlElement], list[HtmlElement]]
 
-_META = XPath("//meta")
-_JSON_LD = XPath('//script[@type="application/ld+json"]')
-_MAIN = CSSSelector(MAIN_SELECTORS)
-_MARKED_DATES = CSSSelector("time[pubdate], [itemprop=datePublished]")
-_TIMES = XPath(".//time")
-_LINKS = XPath("//link[@href]")
-_ANCHORS = XPath(".//a[@href]")
-_BASE = XPath("//base[@href]")
-_HEADING = XPath("(//h1)[1]")
-_TITLE = XPath("(//title)[1]")
-_NOT_TEXT = XPath(".//script | .//style | .//noscript | .//nav | .//header | .//footer | .//aside | .//form")
+_META = cast(Select, XPath("//meta"))
+_JSON_LD = cast(Select, XPath('//script[@type="application/ld+json"]'))
+_MAIN = cast(Select, CSSSelector(MAIN_SELECTORS))
+_MARKED_DATES = cast(Select, CSSSelector("time[pubdate], [itemprop=datePublished]"))
+_TIMES = cast(Select, XPath(".//time"))
+_LINKS = cast(Select, XPath("//link[@href]"))
+_ANCHORS = cast(Select, XPath(".//a[@href]"))
+_BASE = cast(Select, XPath("//base[@href]"))
+_HEADING = cast(Select, XPath("(//h1)[1]"))
+_TITLE = cast(Select, XPath("(//title)[1]"))
+_NOT_TEXT = cast(Select, XPath(
+    ".//script | .//style | .//noscript | .//nav | .//header | .//footer | .//aside | .//form"))
 
 
 def _text(element: HtmlElement, separator: str = "") -> str:
@@ -178,19 +183,26 @@ def _main(tree: HtmlElement, found: HtmlElement | None) -> HtmlElement:
     return body if body is not None else tree
 
 
-def _page_date(tree: HtmlElement, main: HtmlElement | None, metas: Metas, lang: str | None) -> datetime | None:
-    """A publication date stated in the markup (meta, JSON-LD, <time> in the main container or marked up)."""
+def _page_date(tree: HtmlElement, main: HtmlElement | None, metas: Metas, lang: str | None,
+               zone: str | None = None) -> datetime | None:
+    """A publication date stated in the markup (meta, JSON-LD, <time> in the main container or marked up); a
+    first date without a time takes the time of a later one written for the same day (a meta day, then
+    <time datetime="…T13:00:00">)."""
     candidates = _meta(metas, DATE_META)
     candidates += _json_ld_dates(tree)
     times = (_TIMES(main) if main is not None else []) + _MARKED_DATES(tree)
     for time in times:
         stamp = time.get("datetime") or time.get("content")
         candidates.append(stamp or " ".join(t.strip() for t in time.itertext() if t.strip()))
+    first: Stamp | None = None
     for candidate in candidates:
-        value = parse_date(candidate, lang)
-        if value is not None:
-            return value
-    return None
+        found = parse_stamp(candidate, lang, zone)
+        if found is None:
+            continue
+        if found.timed and (first is None or found.day == first.day):
+            return found.value
+        first = first or found
+    return first.value if first else None
 
 
 def _date_params() -> dict[str, Any]:
@@ -343,10 +355,11 @@ def parse_html(html: str) -> HtmlElement:
 
 
 def extract_page(
-    body: bytes, url: str, *, encoding: str | None = None, language_hint: str | None = None
+    body: bytes, url: str, *, encoding: str | None = None, language_hint: str | None = None,
+    zone: str | None = None,
 ) -> Extracted:
     """Extract an article page whose server declared the charset `encoding`; a page without a findable
-    date has published None."""
+    date has published None; zone-less times are read in the source's IANA `zone` (crawler.dates)."""
     html = decode_html(body, encoding, language_hint)
     tree = parse_html(html)
     base_tags = _BASE(tree)
@@ -380,11 +393,11 @@ def extract_page(
     language = detect_language(f"{title}\n{text}", declared=str(declared) if declared else None,
                                hint=language_hint)
 
-    published = _page_date(tree, found, metas, language)
+    published = _page_date(tree, found, metas, language, zone)
     if published is None and metadata is not None:
         published = _trafilatura_date(tree, metadata, url)
     if published is None:
-        published = find_date_in_text(f"{title}\n{text}", language)
+        published = find_date_in_text(f"{title}\n{text}", language, zone=zone)
 
     description = next(iter(_meta(metas, DESCRIPTION_META)), None)
     lead = _drop_date_lines(text[len(title):] if title and text.startswith(title) else text, language)

@@ -114,7 +114,7 @@ class NetworkGuardMiddleware:
         (the download then fails with the DNS error, as it would without the guard)."""
         from twisted.internet import reactor
 
-        resolver: Any = reactor.nameResolver  # type: ignore[attr-defined]
+        resolver: Any = reactor.nameResolver
         if isinstance(resolver, GuardedResolver):
             done = resolver.lookup(host, port)
         else:  # another resolver configured: check its answer (no connect-time re-check then)

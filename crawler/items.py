@@ -24,6 +24,7 @@ class PageItem:
     encoding: str | None = None
     content_type: str | None = None
     language_hint: str | None = None
+    timezone: str | None = None  # the source's IANA zone: zone-less times on its pages are local (crawler.dates)
     requested_url: str | None = None  # the URL requested for the page (before redirects): the backoff key
     revise_id: int | None = None  # a known item the listing says changed
     extracted: Any = None  # crawler.extract.Extracted when the spider already extracted the page (follow_pdfs)

@@ -1,7 +1,9 @@
 """Item pipelines, in ITEM_PIPELINES order: extract → normalise → classify → dedup → store.
 
 Extraction and classification run in worker threads (crawler.workers), so that a heavy page does not stop
-the other sources; dedup and store run on the reactor thread, one item at a time."""
+the other sources; the extraction of an HTML page itself runs in worker processes when MILAI_EXTRACT_WORKERS
+is above 0 (crawler.pipelines_pool: the other cores); dedup and store run on the reactor thread, one item at a
+time."""
 
 from __future__ import annotations
 
@@ -17,11 +19,12 @@ from sqlalchemy import Engine
 from crawler import workers
 from crawler.article import extract_html
 from crawler.bounds import SUMMARY_MAX_CHARS, Limits, cut_text, cut_title, storable
-from crawler.dedup import content_fingerprint, fingerprint_comparable, signature
+from crawler.dedup import fingerprint_comparable
 from crawler.extract import detect_language, summarize
 from crawler.guard import MAX_KEY_LENGTH, MAX_URL_LENGTH, STAT_TOO_LONG
 from crawler.items import PageItem
 from crawler.pdf import read_pdf
+from crawler.pipelines_pool import ExtractPool, classify_text, dedup_keys, extract_body, reactor_running
 from crawler.relevance import classify
 from crawler.symbols import find_symbols
 from crawler.urls import canonicalize, clean_url, same_site
@@ -66,10 +69,14 @@ class _ItemStage:
         except DropItem:
             raise
         except Exception as exc:
-            message = f"{self.stage} failed for {item.url}: {exc!r}"
-            logger.exception("source %s: %s", item.source, message)
-            workers.on_reactor(self._failed, item, message)
-            raise DropItem(message, log_level="ERROR") from exc
+            raise self.failure(item, exc) from exc
+
+    def failure(self, item: PageItem, exc: BaseException) -> DropItem:
+        """Log and count an unexpected failure of this stage on `item`; the DropItem to raise."""
+        message = f"{self.stage} failed for {item.url}: {exc!r}"
+        logger.error("source %s: %s", item.source, message, exc_info=exc)
+        workers.on_reactor(self._failed, item, message)
+        return DropItem(message, log_level="ERROR")
 
     def count(self, key: str, value: int = 1) -> None:
         """Increment a crawl stat (from any thread)."""
@@ -91,7 +98,19 @@ class _ItemStage:
 
 
 class _OffloadedStage(_ItemStage):
-    """A CPU-heavy stage: `handle` runs in a worker thread (crawler.workers), not on the reactor thread."""
+    """A CPU-heavy stage: `handle` runs in a worker thread (crawler.workers), not on the reactor thread; its
+    pure part in the crawler's worker processes when there are any (crawler.pipelines_pool)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self.pool = ExtractPool.of(crawler)
+
+    def close_spider(self) -> None:
+        self.pool.close()
+
+    def pooled(self, item: Any) -> bool:
+        """True when this item's pure work goes to the worker processes."""
+        return isinstance(item, PageItem) and self.pool.enabled and reactor_running()
 
     def weight(self, item: PageItem) -> int:
         """The input size that picks the worker lane (crawler.workers.HEAVY_BYTES)."""
@@ -108,6 +127,17 @@ class ExtractPipeline(_OffloadedStage):
     title and summary cut to the crawler.bounds caps."""
 
     stage = "extract"
+
+    async def process_item(self, item: Any) -> Any:
+        if self.pooled(item) and item.kind != "pdf" and item.extracted is None and item.body is not None:
+            try:
+                item.extracted, cut = await self.pool.run(
+                    extract_body, item.body, item.url, item.encoding, item.language_hint, self.limits)
+            except Exception as exc:
+                raise self.failure(item, exc) from exc
+            if cut:
+                item.text_truncated = True
+        return await super().process_item(item)
 
     def handle(self, item: PageItem) -> PageItem:
         page_date = None
@@ -206,10 +236,22 @@ class ClassifyPipeline(_OffloadedStage):
 
     stage = "classify"
 
-    def handle(self, item: PageItem) -> PageItem:
-        verdict = classify(item.title, item.text[:CLASSIFY_MAX_CHARS], item.language)
-        item.relevant, item.score, item.matches = bool(verdict.relevant), float(verdict.score), verdict.stored()
+    async def process_item(self, item: Any) -> Any:
+        if not self.pooled(item):
+            return await super().process_item(item)
+        try:
+            verdict = await self.pool.run(classify_text, item.title, item.text[:CLASSIFY_MAX_CHARS], item.language)
+        except Exception as exc:
+            raise self.failure(item, exc) from exc
+        self.apply(item, verdict)
         return item
+
+    def handle(self, item: PageItem) -> PageItem:
+        self.apply(item, classify(item.title, item.text[:CLASSIFY_MAX_CHARS], item.language))
+        return item
+
+    def apply(self, item: PageItem, verdict: Any) -> None:
+        item.relevant, item.score, item.matches = bool(verdict.relevant), float(verdict.score), verdict.stored()
 
 
 class DedupPipeline(_OffloadedStage):
@@ -222,10 +264,17 @@ class DedupPipeline(_OffloadedStage):
     def weight(self, item: PageItem) -> int:
         return len(item.text)
 
+    async def process_item(self, item: Any) -> Any:
+        if not self.pooled(item):
+            return await super().process_item(item)
+        try:
+            item.content_hash, item.minhash = await self.pool.run(dedup_keys, item.text)
+        except Exception as exc:
+            raise self.failure(item, exc) from exc
+        return item
+
     def handle(self, item: PageItem) -> PageItem:
-        has_text = bool(item.text.strip())
-        item.content_hash = content_fingerprint(item.text) if has_text else None
-        item.minhash = signature(item.text) if has_text else None
+        item.content_hash, item.minhash = dedup_keys(item.text)
         return item
 
 

@@ -5,6 +5,6 @@ Nothing in the crawler imports it; the runner builds its settings from the `Sett
 from __future__ import annotations
 
 from crawler.settings import settings_dict
-from milai.config import get_settings
+from milai.config import Settings
 
-globals().update(settings_dict(get_settings()))
+globals().update(settings_dict(Settings()))

@@ -23,7 +23,7 @@ from crawler.catalogue import SourceConfig, catalogue_path, configured_catalogue
 from crawler.extensions.counters import STAT_STATUS, counters
 from crawler.settings import build_settings
 from crawler.spiders import SPIDERS
-from milai.config import Settings, get_settings
+from milai.config import Settings
 from storage.database import ensure_schema, get_engine, session_scope
 from storage.items import sync_sources
 
@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--catalogue", type=Path, help="sources YAML (default: MILAI_SOURCES or the bundled one)")
     parser.add_argument("--log-level", default=None, help="log level on stderr (default: MILAI_LOG_LEVEL)")
     args = parser.parse_args(argv)
-    settings = get_settings()  # the entry point: settings are read here, once, and passed down
+    settings = Settings()  # the entry point: settings are read here, once, and passed down
     logging.basicConfig(
         level=(args.log_level or settings.log_level).upper(),
         stream=sys.stderr,

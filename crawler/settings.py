@@ -42,9 +42,11 @@ DOWNLOAD_HANDLERS = {
     "s3": None,
     "ftp": None,
 }
+SHARED_ROBOTS = "crawler.robots.SharedRobotsTxtMiddleware"
 GUARDED_RESOLVER = "crawler.resolver.GuardedResolver"
-# with Redis: the same HTTP/1.1 handler, keeping DOWNLOAD_DELAY per host across the cluster (crawler.politeness)
-CLUSTER_HTTP_HANDLER = "crawler.politeness.ClusterDelayHTTPHandler"
+# with Redis: the same HTTP/1.1 handler, keeping DOWNLOAD_DELAY and CONCURRENT_REQUESTS_PER_DOMAIN per host
+# across the cluster (crawler.politeness)
+CLUSTER_HTTP_HANDLER = "crawler.politeness.ClusterPolitenessHTTPHandler"
 # each off (NotConfigured) when its setting is absent; on close the run is recorded first, then the URLs
 EXTENSIONS = {
     "crawler.diagnosis.ListingDiagnosis": 400,  # what the listing and robots.txt answered (source health)
@@ -103,6 +105,7 @@ def settings_dict(cfg: Settings) -> dict[str, Any]:
         "MILAI_MAX_TEXT_CHARS": cfg.max_text_chars,
         "MILAI_MAX_TITLE_CHARS": cfg.max_title_chars,
         "MILAI_MAX_HTML_BYTES": cfg.max_html_bytes,
+        "MILAI_EXTRACT_WORKERS": cfg.extract_workers,  # None: 0, in the crawl process
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": cfg.log_level,
         "LOG_INSTALL_ROOT_HANDLER": False,  # the caller (CLI, runner entry point) configures logging
@@ -114,7 +117,7 @@ def settings_dict(cfg: Settings) -> dict[str, Any]:
         values.update(
             {
                 # scrapy-redis' shared frontier, kept until a crawl finishes and resumed by the next worker
-                # (crawler.frontier); the per-host delay holds for the whole cluster (crawler.politeness)
+                # (crawler.frontier); the per-host delay and concurrency hold for the whole cluster (crawler.politeness)
                 "SCHEDULER": "crawler.frontier.ClusterScheduler",
                 "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
                 "SCHEDULER_QUEUE_KEY": cfg.redis_prefix + "frontier:%(spider)s:requests",
@@ -124,6 +127,8 @@ def settings_dict(cfg: Settings) -> dict[str, Any]:
                 "SCHEDULER_PERSIST": True,
                 "REDIS_URL": cfg.redis_url,
                 "DOWNLOAD_HANDLERS": {**DOWNLOAD_HANDLERS, "http": CLUSTER_HTTP_HANDLER, "https": CLUSTER_HTTP_HANDLER},
+                # after the guard: a host's robots.txt fetched once per TTL for the whole cluster (crawler.robots)
+                "DOWNLOADER_MIDDLEWARES": {**DOWNLOADER_MIDDLEWARES, SHARED_ROBOTS: 50},
             }
         )
     return values

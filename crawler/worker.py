@@ -36,7 +36,7 @@ from crawler.extensions.counters import counters
 from crawler.runner import SourceSummary
 from crawler.settings import build_settings
 from crawler.spiders import SPIDERS
-from milai.config import Settings, get_settings
+from milai.config import Settings
 from milai.jobqueue import WORKER_TTL, JobQueue, WorkerInfo, new_worker_id
 from storage.database import engine_of, ensure_schema, session_scope
 from storage.items import sync_sources
@@ -54,8 +54,8 @@ class CrawlWorker:
         self,
         queue: JobQueue,
         *,
+        settings: Settings,
         catalogue_path: Path | None = None,
-        settings: Settings | None = None,
         concurrency: int = 2,
         overrides: dict[str, Any] | None = None,
         worker_id: str | None = None,
@@ -66,7 +66,7 @@ class CrawlWorker:
     ) -> None:
         self.queue = queue
         self.catalogue_path = catalogue_path
-        self.settings = settings or get_settings()
+        self.settings = settings
         self.concurrency = max(1, concurrency)
         self.overrides = {"CLOSESPIDER_TIMEOUT": CRAWL_TIMEOUT_SECONDS, **(overrides or {})}
         self.id = worker_id or new_worker_id("crawl")

@@ -30,16 +30,22 @@ _pools: dict[str, ThreadPool] = {}
 _lock = threading.Lock()
 
 
-def _pool(lane: str) -> ThreadPool:
+def _reactor() -> Any:
+    """The installed reactor, imported late (Scrapy installs it first); Any: Twisted types it as a module
+    whose interface methods mypy cannot bind."""
     from twisted.internet import reactor
 
+    return reactor
+
+
+def _pool(lane: str) -> ThreadPool:
     with _lock:
         pool = _pools.get(lane)
         if pool is None:
             size = HEAVY_THREADS if lane == "heavy" else LIGHT_THREADS
             pool = _pools[lane] = ThreadPool(minthreads=0, maxthreads=size, name=f"milai-{lane}")
             pool.start()
-            reactor.addSystemEventTrigger("during", "shutdown", _stop, lane)  # type: ignore[attr-defined]
+            _reactor().addSystemEventTrigger("during", "shutdown", _stop, lane)
         return pool
 
 
@@ -51,19 +57,15 @@ def _stop(lane: str) -> None:
 
 
 def _reactor_running() -> bool:
-    from twisted.internet import reactor
-
-    return bool(getattr(reactor, "running", False))
+    return bool(getattr(_reactor(), "running", False))
 
 
 async def run(size: int, fn: Callable[..., T], *args: Any) -> T:
     """`fn(*args)` in a worker thread (heavy lane when `size` > HEAVY_BYTES), awaited from a Scrapy coroutine."""
     if not _reactor_running():
         return fn(*args)
-    from twisted.internet import reactor
-
     lane = "heavy" if size > HEAVY_BYTES else "light"
-    return await maybe_deferred_to_future(deferToThreadPool(reactor, _pool(lane), fn, *args))  # type: ignore[arg-type]
+    return await maybe_deferred_to_future(deferToThreadPool(_reactor(), _pool(lane), fn, *args))
 
 
 def in_reactor_thread() -> bool:
@@ -76,6 +78,4 @@ def on_reactor(fn: Callable[..., Any], *args: Any) -> None:
     if in_reactor_thread() or not _reactor_running():
         fn(*args)
         return
-    from twisted.internet import reactor
-
-    reactor.callFromThread(fn, *args)  # type: ignore[attr-defined]
+    _reactor().callFromThread(fn, *args)

@@ -1,14 +1,19 @@
-"""MILAI_* settings read from the environment (imports nothing of ours but the allow-list parser)."""
+"""MILAI_* settings read from the environment (imports nothing of ours but the network guard's types).
+
+The edge (the CLI, `python -m crawler.runner`, crawler/project_settings.py) makes one `Settings()` and
+passes it down; nothing keeps a process-wide copy.
+"""
 
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from milai.netguard import Allowlist, TargetPolicy, configured_allowlist
 
 
 def _default_data_dir() -> Path:
@@ -54,6 +59,8 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(200_000, ge=1_000, le=10_000_000)
     max_title_chars: int = Field(1_000, ge=50, le=100_000)
     max_html_bytes: int = Field(2 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
+    # processes extracting pages beside each crawl process (crawler.pipelines_pool); unset: cores - 1, at most 4
+    extract_workers: int | None = Field(None, ge=0, le=32)
     default_schedule: str = "17 */3 * * *"
     # adaptive polling (scheduler.polling) for sources without a `schedule`; off: MILAI_DEFAULT_SCHEDULE for them
     adaptive_polling: bool = True
@@ -82,9 +89,7 @@ class Settings(BaseSettings):
     @classmethod
     def _allowlist(cls, v: str) -> str:
         """Entries separated by commas or spaces; each a CIDR network, an IP address or host[:port]."""
-        from milai.netguard import Allowlist  # the one parser (netguard reads settings only lazily)
-
-        Allowlist.parse(v)
+        Allowlist.parse(v)  # the one parser
         return ",".join(v.replace(",", " ").split())
 
     @field_validator("log_level", mode="before")
@@ -122,10 +127,10 @@ class Settings(BaseSettings):
     def httpcache_dir(self) -> Path:
         return self.data_dir / "httpcache"
 
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()
+    @property
+    def target_policy(self) -> TargetPolicy:
+        """What webhook and Apprise targets may be (MILAI_ALLOW_PRIVATE_WEBHOOKS, MILAI_NETWORK_ALLOWLIST)."""
+        return TargetPolicy(self.allow_private_webhooks, configured_allowlist(self.network_allowlist))
 
 
 def describe_errors(exc: ValidationError) -> str:
@@ -137,8 +142,3 @@ def describe_errors(exc: ValidationError) -> str:
         shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
         lines.append(f"{name}: {err['msg']}{shown}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
-
-
-def reset_settings() -> None:
-    """Forget the cached settings (tests change the environment)."""
-    get_settings.cache_clear()

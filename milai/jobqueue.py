@@ -26,6 +26,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from milai.config import Settings
+
 PREFIX = "milai:"  # MILAI_REDIS_PREFIX: several deployments (or test runs) can share one Redis
 QUEUE_KEY = "jobs:crawl"
 PENDING_KEY = "jobs:crawl:pending"
@@ -301,8 +303,9 @@ class RedisJobQueue:
 
         self.url = url
         self.prefix = prefix
-        self.redis = client or redis.Redis.from_url(url, decode_responses=True, socket_timeout=60,
-                                                    socket_connect_timeout=10, health_check_interval=30)
+        # Any: redis-py types every reply as bytes | str (| Awaitable) whatever decode_responses says; ours are str
+        self.redis: Any = client or redis.Redis.from_url(url, decode_responses=True, socket_timeout=60,
+                                                         socket_connect_timeout=10, health_check_interval=30)
         self._put = self.redis.register_script(_PUT)
         self._renew = self.redis.register_script(RENEW_OWNED)
         self._unlock = self.redis.register_script(DELETE_OWNED)
@@ -402,12 +405,8 @@ def local_queue() -> LocalJobQueue:
         return _local
 
 
-def get_queue(redis_url: str | None = None) -> JobQueue:
-    """The Redis queue when `redis_url` (default: MILAI_REDIS_URL) is set, the in-process queue otherwise."""
-    from milai.config import get_settings
-
-    if redis_url is None:
-        redis_url = get_settings().redis_url
-    if redis_url:
-        return RedisJobQueue(redis_url, prefix=get_settings().redis_prefix)
+def get_queue(settings: Settings) -> JobQueue:
+    """The Redis queue when MILAI_REDIS_URL is set, the in-process queue otherwise."""
+    if settings.redis_url:
+        return RedisJobQueue(settings.redis_url, prefix=settings.redis_prefix)
     return local_queue()

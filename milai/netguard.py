@@ -3,9 +3,11 @@ robots.txt (through crawler.resolver / crawler.guard), webhooks and Apprise (ale
 
 A private, loopback, link-local, CGNAT, multicast, reserved or cloud-metadata address -- also when it is
 embedded in an IPv4-mapped, 6to4 (2002::/16), Teredo (2001::/32) or NAT64 (64:ff9b::/96) IPv6 address --
-is called only when it is explicitly trusted: listed in MILAI_NETWORK_ALLOWLIST (CIDR networks and/or
-host[:port] names, for intranet deployments), or, for the crawler only, the operator-configured source
-URL's own origin. MILAI_ALLOW_PRIVATE_WEBHOOKS lifts the check for webhooks (tests, trusted networks).
+is called only when it is explicitly trusted: listed in the allow-list (MILAI_NETWORK_ALLOWLIST: CIDR
+networks and/or host[:port] names, for intranet deployments), or, for the crawler only, the
+operator-configured source URL's own origin. MILAI_ALLOW_PRIVATE_WEBHOOKS lifts the check for webhooks
+(tests, trusted networks). This module reads no settings: callers hand it the allow-list (the crawler from
+its Scrapy settings) or a `TargetPolicy` (alerts, from their `Settings.target_policy`).
 
 To defeat DNS rebinding, the webhook sender resolves a target once (`pin`), checks every address, and
 then connects to one of exactly those addresses (see `alerts.webhooks`); the host name is only
@@ -18,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -200,17 +202,18 @@ def _host_port(entry: str) -> tuple[str, int | None] | None:
 
 
 @lru_cache(maxsize=8)
-def _parsed_allowlist(text: str) -> Allowlist:
+def configured_allowlist(text: str) -> Allowlist:
+    """The allow-list `text` (MILAI_NETWORK_ALLOWLIST's value) parsed, cached per text."""
     return Allowlist.parse(text)
 
 
-def configured_allowlist(text: str | None = None) -> Allowlist:
-    """The allow-list in `text`, or MILAI_NETWORK_ALLOWLIST when it is None."""
-    if text is None:
-        from milai.config import get_settings
+@dataclass(frozen=True)
+class TargetPolicy:
+    """Which webhook and Apprise targets may be called: any address when `allow_private`
+    (MILAI_ALLOW_PRIVATE_WEBHOOKS), otherwise public addresses and those `allowlist` trusts."""
 
-        text = get_settings().network_allowlist
-    return _parsed_allowlist(text or "")
+    allow_private: bool = False
+    allowlist: Allowlist = field(default_factory=Allowlist)
 
 
 def refusal(
@@ -273,15 +276,6 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-def private_targets_allowed(allow_private: bool | None) -> bool:
-    """`allow_private`, or MILAI_ALLOW_PRIVATE_WEBHOOKS when it is None."""
-    if allow_private is None:
-        from milai.config import get_settings
-
-        return get_settings().allow_private_webhooks
-    return allow_private
-
-
 def _ascii_host(host: str) -> str:
     """The host as sent on the wire: IDNA (punycode) for internationalised names."""
     try:
@@ -312,14 +306,10 @@ class PinnedTarget:
         return self.host if self.scheme == "https" else None
 
 
-def refuse_forbidden(
-    host: str, addresses: list[IPAddress], port: int | None = None, *, allowlist: Allowlist | None = None
-) -> None:
-    """Raise UnsafeTargetError when any of `addresses` is neither public nor allow-listed
-    (MILAI_NETWORK_ALLOWLIST unless `allowlist` is given)."""
-    trusted = configured_allowlist() if allowlist is None else allowlist
+def refuse_forbidden(host: str, addresses: list[IPAddress], port: int | None, *, allowlist: Allowlist) -> None:
+    """Raise UnsafeTargetError when any of `addresses` is neither public nor allow-listed."""
     for address in addresses:
-        why = refusal(address, host, port, allowlist=trusted)
+        why = refusal(address, host, port, allowlist=allowlist)
         if why:
             raise UnsafeTargetError(
                 f"refusing webhook target {host}: {why} "
@@ -327,39 +317,36 @@ def refuse_forbidden(
             )
 
 
-def pin(url: str, *, allow_private: bool | None = None) -> PinnedTarget:
-    """Parse and resolve `url` once; unless private targets are allowed, every address must be public
-    or allow-listed (MILAI_NETWORK_ALLOWLIST).
-
-    `allow_private` defaults to settings.allow_private_webhooks (MILAI_ALLOW_PRIVATE_WEBHOOKS).
-    """
+def pin(url: str, policy: TargetPolicy) -> PinnedTarget:
+    """Parse and resolve `url` once; unless `policy` allows private targets, every address must be
+    public or allow-listed."""
     url = url.strip()
     host, port = parse_target(url)
     host = _ascii_host(host)
     addresses = resolve(host, port)
-    if not private_targets_allowed(allow_private):
-        refuse_forbidden(host, addresses, port)
+    if not policy.allow_private:
+        refuse_forbidden(host, addresses, port, allowlist=policy.allowlist)
     return PinnedTarget(url, urlsplit(url).scheme, host, port, tuple(addresses))
 
 
-def check_url(url: str, *, allow_private: bool | None = None) -> None:
+def check_url(url: str, policy: TargetPolicy) -> None:
     """Raise UnsafeTargetError unless `url` is http(s) and every address of its host is public.
 
     Used when a subscription is created; with private targets allowed the name need not resolve
     yet. Sending re-checks with `pin`.
     """
-    if private_targets_allowed(allow_private):
+    if policy.allow_private:
         parse_target(url)
     else:
-        pin(url, allow_private=False)
+        pin(url, policy)
 
 
-def generic_target_allowed(url: str, *, allow_private: bool | None = None) -> bool:
+def generic_target_allowed(url: str, policy: TargetPolicy) -> bool:
     """May a client that does its own DNS lookups and follows redirects (Apprise's generic json://,
     xml://, form:// URLs) call `url`? Only when private targets are allowed, or when the allow-list
     names its host (and port), or trusts the IP literal it names: we cannot pin what such a client
     connects to, so an allow-listed name is the operator's word that the target is safe."""
-    if private_targets_allowed(allow_private):
+    if policy.allow_private:
         return True
     try:
         parts = urlsplit(url.strip())
@@ -370,7 +357,7 @@ def generic_target_allowed(url: str, *, allow_private: bool | None = None) -> bo
         return False
     scheme = parts.scheme.lower()
     port = port or (443 if scheme.endswith("s") else 80)
-    allowlist = configured_allowlist()
+    allowlist = policy.allowlist
     address = ip_literal(parts.hostname)
     if address is not None:
         return allowlist.permits(address, parts.hostname, port)

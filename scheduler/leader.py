@@ -170,7 +170,8 @@ class RedisElection:
                  key: str = "milai:" + REDIS_LEADER_KEY) -> None:
         import redis
 
-        self.redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10, socket_connect_timeout=10)
+        # Any: redis-py types replies as bytes | str whatever decode_responses says; ours are str
+        self.redis: Any = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10, socket_connect_timeout=10)
         self.key = key
         self.me = f"{name or node_id()}@{time.time():.0f}"
         self.ttl_ms = int(interval * 3 * 1000)

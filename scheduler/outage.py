@@ -36,7 +36,8 @@ class OutageTolerantJobStore(SQLAlchemyJobStore):
 
     def get_due_jobs(self, now: datetime) -> list[Any]:
         try:
-            return super().get_due_jobs(now)
+            due: list[Any] = super().get_due_jobs(now)  # APScheduler is untyped
+            return due
         except SQLAlchemyError as exc:
             if not is_unavailable(exc):
                 raise
@@ -45,7 +46,8 @@ class OutageTolerantJobStore(SQLAlchemyJobStore):
 
     def get_next_run_time(self) -> datetime | None:
         try:
-            return super().get_next_run_time()
+            when: datetime | None = super().get_next_run_time()
+            return when
         except SQLAlchemyError as exc:
             if not is_unavailable(exc):
                 raise

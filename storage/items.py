@@ -29,13 +29,21 @@ RETRY_FACTOR = 4
 class SourceLike(Protocol):
     """The catalogue fields mirrored in `sources` (crawler.catalogue.SourceConfig satisfies it)."""
 
-    name: str
-    publisher: str
-    kind: str
-    url: str
-    language: str | None
-    schedule: str | None
-    enabled: bool
+    # read-only members, so that narrower field types (SourceConfig.kind is a Literal) satisfy them
+    @property
+    def name(self) -> str: ...
+    @property
+    def publisher(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def language(self) -> str | None: ...
+    @property
+    def schedule(self) -> str | None: ...
+    @property
+    def enabled(self) -> bool: ...
 
     def model_dump(self, *, mode: str = ..., exclude_defaults: bool = ...) -> dict[str, Any]: ...
 

@@ -267,6 +267,7 @@ class Subscription(Base):
     target: Mapped[str] = mapped_column(Text)  # email address or webhook URL
     secret: Mapped[str | None] = mapped_column(Text)  # webhook signing secret (whsec_…)
     query: Mapped[str | None] = mapped_column(Text)
+    label: Mapped[str | None] = mapped_column(String(100))  # the subscriber's name for it (digest subjects)
     sources: Mapped[list[str]] = mapped_column(default=list)
     publishers: Mapped[list[str]] = mapped_column(default=list)
     languages: Mapped[list[str]] = mapped_column(default=list)

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from milai.config import reset_settings
 from storage.database import dispose_engines, forget_upgrades, make_engine, upgrade
 from tests.support.required import unavailable
 from tests.support.site import LoopbackSite
@@ -130,11 +129,9 @@ def milai_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    reset_settings()
     dispose_engines()
     forget_upgrades()
     yield env
-    reset_settings()
     dispose_engines()
     forget_upgrades()
 

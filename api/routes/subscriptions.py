@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from alerts import subscriptions as subs
-from api.deps import SessionDep, id_path, require_token
+from api.deps import SessionDep, SettingsDep, id_path, require_token
 from api.errors import responses
 from api.schemas import SubscriptionIn, SubscriptionOut
 from api.templating import templates
@@ -33,10 +33,10 @@ def _get(session: SessionDep, subscription_id: SubscriptionId) -> Subscription:
 
 
 @router.post("", response_model=SubscriptionOut, status_code=status.HTTP_201_CREATED, responses=responses(422))
-def create(session: SessionDep, body: SubscriptionIn) -> Subscription:
+def create(session: SessionDep, settings: SettingsDep, body: SubscriptionIn) -> Subscription:
     """Create an email or webhook subscription (a saved search)."""
     try:
-        return subs.create_subscription(session, **body.model_dump())
+        return subs.create_subscription(session, **body.model_dump(), policy=settings.target_policy)
     except subs.SubscriptionError as exc:
         raise HTTPException(422, str(exc)) from None
 

@@ -23,7 +23,6 @@ from api.charts import bar_chart
 from api.deps import SessionDep, SettingsDep, SortOrder, item_filter
 from api.routes.items import list_sources, load_item, sources_with_health
 from api.templating import templates
-from milai.config import get_settings
 from storage.labels import LABELS, add_label
 from storage.links import related_items
 from storage.models import Item, Subscription
@@ -209,9 +208,11 @@ def sources_page(request: Request, session: SessionDep, settings: SettingsDep) -
 def subscribe(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     email: Annotated[str, Form()],
     csrf: Annotated[str, Form()],
     query: Annotated[str, Form()] = "",
+    label: Annotated[str, Form()] = "",
     frequency: Annotated[str, Form()] = "daily",
     hour: Annotated[str, Form()] = "7",
     timezone: Annotated[str, Form()] = "UTC",
@@ -223,13 +224,13 @@ def subscribe(
     if not cookie or not hmac.compare_digest(cookie, csrf):
         return _render(request, "subscribed.html", {"error": "The form expired; please reload the page and retry."},
                        status.HTTP_403_FORBIDDEN)
-    settings = get_settings()
     if not settings.smtp_url:
         return _render(request, "subscribed.html", {"error": "Email digests are not set up on this server."}, 503)
     try:
         delivery_hour = int(hour)
         sub = confirmation.request_subscription(
-            session, email=email, query=query.strip() or None, frequency=frequency, delivery_hour=delivery_hour,
+            session, email=email, query=query.strip() or None, label=label, frequency=frequency,
+            delivery_hour=delivery_hour,
             timezone=timezone.strip() or "UTC", languages=[v for v in lang if v])
     except ValueError as exc:  # SubscriptionError, or an hour that is no number
         message = str(exc) if isinstance(exc, subs.SubscriptionError) else "the hour must be a number from 0 to 23"
@@ -295,7 +296,7 @@ def manage(
     request: Request, session: SessionDep, sub_id: str, token: str,
     query: Annotated[str, Form()] = "", frequency: Annotated[str, Form()] = "daily",
     hour: Annotated[str, Form()] = "7", timezone: Annotated[str, Form()] = "UTC",
-    paused: Annotated[str, Form()] = "",
+    paused: Annotated[str, Form()] = "", label: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     try:
         sub = _managed(session, sub_id, token)
@@ -303,7 +304,7 @@ def manage(
         return _render(request, "manage.html", {"error": str(exc)}, status.HTTP_404_NOT_FOUND)
     context = {"sub": sub, "token": token, "hours": range(24), "timezones": COMMON_TIMEZONES}
     try:
-        confirmation.change(sub, query=query.strip() or None, frequency=frequency,
+        confirmation.change(sub, query=query.strip() or None, label=label, frequency=frequency,
                             delivery_hour=int(hour) if hour.isdigit() else -1, timezone=timezone.strip() or "UTC",
                             paused=paused in ("1", "on", "true"))
     except subs.SubscriptionError as exc:

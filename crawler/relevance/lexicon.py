@@ -26,8 +26,12 @@ from storage.textnorm import (
 )
 
 TERMS_DIR = Path(__file__).resolve().parent / "terms"
-CATEGORIES = ("strong", "name", "ai", "auto", "mil", "war", "drone", "neg", "ignore")
-EVIDENCE = ("strong", "name", "ai", "auto", "mil", "war", "drone")  # what `neg` and `ignore` terms can cancel
+# roles: words that are evidence only together, as a concept (concepts.py): a machine that selects a
+# target, a weapon that acts without a human, an uncrewed aircraft teamed with a crewed one
+ROLES = ("actor", "self", "act", "object", "lethal", "weapon", "alone", "teaming", "crewed", "platform")
+CATEGORIES = ("strong", "name", "ai", "auto", "mil", "war", "drone", "neg", "ignore", *ROLES)
+EVIDENCE = ("strong", "name", "ai", "auto", "mil", "war", "drone")
+CANCELLED = (*EVIDENCE, *ROLES)  # what `neg` and `ignore` terms can cancel
 _PREFIX_KEY = 3
 _CACHE_MAX = 200_000  # memoised candidate lists per lexicon
 _INFIX_MIN = 4
@@ -346,7 +350,7 @@ def _mask(hits: list[Hit], n: int) -> list[Hit]:
     for h in hits:
         if h.category == "ignore" or any(ignored[h.start : h.end]):
             continue
-        if h.category in EVIDENCE and h.category != "strong" and any(negated[h.start : h.end]):
+        if h.category in CANCELLED and h.category != "strong" and any(negated[h.start : h.end]):
             continue
         out.append(h)
     return out

@@ -22,6 +22,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from crawler.relevance.concepts import CONCEPT, with_concepts
 from crawler.relevance.lexicon import Hit, available_languages, lexicon_for, refine_words
 from storage.textnorm import Word, base_language, detect_language, detect_script_language, words
 
@@ -226,6 +227,7 @@ def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Senten
     ev.ai = _uncovered(_in_order(pair_ai), ev.topic, title_hits)
     ev.military = _nested_dropped(_uncovered(_in_order(pair_mil), ev.topic, title_hits), title_hits)
 
+    ev.rules += list(dict.fromkeys(f"rule:{h.label}" for h in ev.topic + ev.ai if h.label.startswith(CONCEPT)))
     ev.negative = _of(title_hits + body_hits, "neg")
     negs = {h.label for h in ev.negative}
     if negs:
@@ -309,7 +311,8 @@ def classify_text(title: str, text: str, lang: str | None) -> Verdict:
     b_words, b_breaks = words(text, stem_lang)
     if "ar" in langs:
         t_words, b_words = refine_words(title, t_words), refine_words(text, b_words)
-    title_hits = lexicon.find(title, t_words, t_breaks, _case_ok(title))
-    body_hits = lexicon.find(text, b_words, b_breaks, _case_ok(text))
-    raw, evidence = score_hits(title_hits, body_hits, _Sentences(text, b_words), _Sentences(title, t_words))
+    t_sentences, b_sentences = _Sentences(title, t_words), _Sentences(text, b_words)
+    title_hits = with_concepts(title, t_words, lexicon.find(title, t_words, t_breaks, _case_ok(title)), t_sentences)
+    body_hits = with_concepts(text, b_words, lexicon.find(text, b_words, b_breaks, _case_ok(text)), b_sentences)
+    raw, evidence = score_hits(title_hits, body_hits, b_sentences, t_sentences)
     return Verdict(raw >= THRESHOLD, squash(raw), evidence, stem_lang)

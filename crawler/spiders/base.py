@@ -28,15 +28,15 @@ from crawler.urls import canonicalize
 FETCHED_SCHEMES = ("http", "https")
 
 
-def parse_when(value: Any, lang: str | None = None) -> datetime | None:
-    """A tz-aware datetime from a listing's date text (multilingual), or None."""
+def parse_when(value: Any, lang: str | None = None, zone: str | None = None) -> datetime | None:
+    """A tz-aware datetime from a listing's date text (multilingual; zone-less times in the IANA `zone`), or None."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
-    return parse_date(str(value), lang)
+    return parse_date(str(value), lang, zone)
 
 
 def clean(value: Any) -> str | None:
@@ -130,9 +130,9 @@ class SourceSpider(scrapy.Spider):
             return None
         info = {
             "title": clean(title),
-            "date": parse_when(date, self.source.language),
+            "date": parse_when(date, self.source.language, self.source.timezone),
             "summary": clean(summary),
-            "updated": parse_when(updated, self.source.language),
+            "updated": parse_when(updated, self.source.language, self.source.timezone),
             "text": clean(text),
         }
         pdf_link = is_pdf_link(url)
@@ -165,6 +165,7 @@ class SourceSpider(scrapy.Spider):
             listing_summary=info.get("summary"),
             listing_text=info.get("text") or info.get("summary"),
             language_hint=self.source.language,
+            timezone=self.source.timezone,
         )
 
     # --- callbacks ------------------------------------------------------------------------------------------
@@ -177,7 +178,7 @@ class SourceSpider(scrapy.Spider):
         requested = (response.meta.get("redirect_urls") or [response.request.url])[0]
         self.fetched_urls.update({canonicalize(requested), canonicalize(response.url)})
         info = response.meta.get(META_INFO) or {}
-        ctype = response.headers.get("Content-Type", b"").decode("latin-1").lower()
+        ctype = (response.headers.get("Content-Type") or b"").decode("latin-1").lower()
         pdf = is_pdf(response.body, ctype)
         item = self.listing_item(response.url, info, kind="pdf" if pdf else "article")
         item.revise_id = response.meta.get(META_REVISE_ID)

@@ -12,6 +12,7 @@ import feedparser
 from scrapy.http import Response
 
 from crawler import workers
+from crawler.dates import parse_date
 from crawler.spiders.base import SourceSpider, clean
 
 
@@ -32,7 +33,15 @@ class ParsedFeed:
     entries: list[dict[str, Any]] = field(default_factory=list)  # the entries with a link
 
 
-def read_feed(body: bytes, url: str, content_type: str) -> ParsedFeed:
+def _when(entry: Any, key: str, zone: str | None) -> Any:
+    """An entry's date: feedparser's (it reads a zone-less date as UTC), or with a source `zone` the text
+    read by crawler.dates (zone-less times in that zone), feedparser's when that finds none."""
+    if zone and isinstance(entry.get(key), str) and (local := parse_date(entry[key], zone=zone)) is not None:
+        return local
+    return _struct_time(entry, key) or entry.get(key)
+
+
+def read_feed(body: bytes, url: str, content_type: str, zone: str | None = None) -> ParsedFeed:
     """Parse a feed body with feedparser (tolerant of broken feeds): pure CPU work, no Scrapy state."""
     parsed = feedparser.parse(
         body, response_headers={"content-location": url, "content-type": content_type}, sanitize_html=True
@@ -42,8 +51,8 @@ def read_feed(body: bytes, url: str, content_type: str) -> ParsedFeed:
         link = FeedSpider._link(entry)
         if not link:
             continue
-        published = _struct_time(entry, "published") or entry.get("published")
-        updated = _struct_time(entry, "updated") or entry.get("updated")
+        published = _when(entry, "published", zone)
+        updated = _when(entry, "updated", zone)
         content = entry.get("content") or []
         text = " ".join(c.get("value", "") for c in content) or None
         feed.entries.append({
@@ -70,7 +79,7 @@ class FeedSpider(SourceSpider):
             self.logger.info("source %s: empty feed body (no items)", self.source.name)
             return
         ctype = response.headers.get("Content-Type", b"application/xml").decode("latin-1")
-        parsed = await workers.run(len(body), read_feed, body, response.url, ctype)
+        parsed = await workers.run(len(body), read_feed, body, response.url, ctype, self.source.timezone)
         if parsed.bozo and not parsed.total:
             self.listing_failed(f"malformed feed: {parsed.problem} ({response.url})")
             return

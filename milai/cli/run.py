@@ -6,6 +6,7 @@ The composition lives here, at the edge: the scheduler, the worker and the web a
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
 from typing import Annotated
@@ -59,8 +60,14 @@ def run_cmd(
     # uvicorn handles SIGINT/SIGTERM itself, then restores the previous handlers and re-raises the signal;
     # these handlers make that re-raise harmless so the clean-up below runs and the exit status is 0.
     received: list[int] = []
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
+        server.should_exit = True  # a signal before uvicorn's own handlers are in place still stops the server
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, _frame: received.append(signum))
+        signal.signal(sig, _on_signal)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: a stuck service shows its stacks
     try:
         server.run()
     finally:

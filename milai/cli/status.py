@@ -53,8 +53,8 @@ def status_cmd(
     table = Table(title=f"{len(workers)} worker(s) alive")
     for col in ("id", "role", "last heartbeat", "jobs done", "crawling"):
         table.add_column(col)
-    for w in workers:
-        table.add_row(str(w["id"]), str(w["role"]), f"{w['last_heartbeat_s']} s ago", str(w["jobs_done"]),
-                      ", ".join(w["crawling"]) or "-")  # type: ignore[arg-type]
+    for row in workers:
+        table.add_row(str(row["id"]), str(row["role"]), f"{row['last_heartbeat_s']} s ago", str(row["jobs_done"]),
+                      ", ".join(row["crawling"]) or "-")  # type: ignore[arg-type]
     console.print(table)
 

@@ -31,6 +31,7 @@ LangOpt = Annotated[
     list[str] | None, typer.Option("--lang", help="Only this language, an ISO 639-1 code such as en (repeatable).")
 ]
 HourOpt = Annotated[int, typer.Option("--hour", help="Local hour (0-23) of daily/weekly digests.")]
+LabelOpt = Annotated[str | None, typer.Option("--label", help="Your name for it, shown in digest subjects.")]
 TzOpt = Annotated[str, typer.Option("--timezone", help="IANA time zone of --hour, e.g. Europe/Paris.")]
 
 
@@ -45,12 +46,13 @@ def _create(
     """Create the subscription from the options both commands share (`extra`: query, secret)."""
     from alerts.subscriptions import SubscriptionError, create_subscription
 
+    settings = settings_of(ctx)
     try:
-        with open_session(settings_of(ctx)) as session:
+        with open_session(settings) as session:
             subscription_id = create_subscription(
                 session, channel=channel, target=target, frequency=frequency.value, delivery_hour=hour,
                 timezone=timezone, sources=source or (), publishers=publisher or (), languages=lang or (),
-                warn=_warn, **extra,
+                warn=_warn, policy=settings.target_policy, **extra,
             ).id
     except SubscriptionError as exc:
         fail(str(exc), EXIT_USAGE)
@@ -61,6 +63,7 @@ def email_cmd(
     ctx: typer.Context,
     address: Annotated[str, typer.Argument(help="Where to send the digest.")],
     query: QueryOpt = None,
+    label: LabelOpt = None,
     frequency: Annotated[EmailFrequency, typer.Option(help="How often.")] = EmailFrequency.daily,
     hour: HourOpt = 7,
     timezone: TzOpt = "UTC",
@@ -69,7 +72,7 @@ def email_cmd(
     lang: LangOpt = None,
 ) -> None:
     """Subscribe an email address to a digest of new on-topic items; prints the subscription id."""
-    _create(ctx, "email", address, frequency, hour, timezone, source, publisher, lang, query=query)
+    _create(ctx, "email", address, frequency, hour, timezone, source, publisher, lang, query=query, label=label)
 
 
 def webhook_cmd(
@@ -77,6 +80,7 @@ def webhook_cmd(
     url: Annotated[str, typer.Argument(help="The receiver's http(s) URL.")],
     secret: Annotated[str, typer.Option(help="Signing secret: whsec_ followed by base64 (Standard Webhooks).")],
     query: QueryOpt = None,
+    label: LabelOpt = None,
     frequency: Annotated[WebhookFrequency, typer.Option(help="Per item (immediate) or daily.")] = (
         WebhookFrequency.immediate
     ),
@@ -87,7 +91,8 @@ def webhook_cmd(
     lang: LangOpt = None,
 ) -> None:
     """Subscribe a webhook receiver to signed JSON deliveries; prints the subscription id."""
-    _create(ctx, "webhook", url, frequency, hour, timezone, source, publisher, lang, query=query, secret=secret)
+    _create(ctx, "webhook", url, frequency, hour, timezone, source, publisher, lang, query=query, secret=secret,
+            label=label)
 
 
 subscribe_app = typer.Typer(help="Subscribe to alerts by email or webhook.", no_args_is_help=True)

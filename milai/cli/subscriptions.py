@@ -19,7 +19,7 @@ def list_cmd(ctx: typer.Context) -> None:
     """Show every subscription with its state and why it is paused."""
     from alerts.subscriptions import list_subscriptions
 
-    table = Table("id", "channel", "target", "query", "frequency", "filters", "active", "last sent",
+    table = Table("id", "channel", "target", "label", "query", "frequency", "filters", "active", "last sent",
                   "paused reason")
     with open_session(settings_of(ctx)) as session:
         rows = list_subscriptions(session)
@@ -33,7 +33,8 @@ def list_cmd(ctx: typer.Context) -> None:
             if s.frequency != "immediate":
                 schedule += f" {s.delivery_hour:02d}h {s.timezone}"
             table.add_row(
-                str(s.id), s.channel, escape(s.target), escape(s.query or "(all)"), schedule, escape(filters),
+                str(s.id), s.channel, escape(s.target), escape(s.label or ""), escape(s.query or "(all)"),
+                schedule, escape(filters),
                 "yes" if s.active else "no",
                 f"{s.last_sent_at:%Y-%m-%d %H:%M}" if s.last_sent_at else "",
                 escape(s.paused_reason or ""),

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from alerts.subscriptions import create_subscription
-from milai.config import reset_settings
+from milai.config import Settings
 from storage.database import ensure_schema, session_scope
 from storage.models import Item, Source
 from tests.alerts.servers import WAIT
@@ -37,7 +37,6 @@ def use_smtp(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Callable[[
             monkeypatch.delenv("MILAI_SMTP_URL", raising=False)
         else:
             monkeypatch.setenv("MILAI_SMTP_URL", url)
-        reset_settings()
 
     return _set
 
@@ -92,8 +91,11 @@ def add_item(
 
 
 def subscribe(**kwargs: Any) -> int:
+    """Create a subscription; a webhook or Apprise target is checked by the settings' policy unless
+    `policy` is given."""
     kwargs.setdefault("channel", "email")
     kwargs.setdefault("target", "reader@example.org")
+    kwargs.setdefault("policy", Settings().target_policy)
     with session_scope(configured_engine()) as session:
         return create_subscription(session, **kwargs).id
 

@@ -66,12 +66,9 @@ def test_bad_input_exits_2_without_traceback(env: dict[str, str]) -> None:
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
 
 
-def test_webhook_refused_without_private_setting(env: dict[str, str], monkeypatch) -> None:
-    from milai.config import reset_settings
-
-    monkeypatch.setenv("MILAI_ALLOW_PRIVATE_WEBHOOKS", "false")
-    reset_settings()
-    result = runner.invoke(app, ["subscribe", "webhook", "http://169.254.169.254/latest", "--secret", SECRET])
+def test_webhook_refused_without_private_setting(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["subscribe", "webhook", "http://169.254.169.254/latest", "--secret", SECRET],
+                           env={"MILAI_ALLOW_PRIVATE_WEBHOOKS": "false"})
     assert result.exit_code == 2 and "metadata" in result.output
 
 

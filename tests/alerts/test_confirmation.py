@@ -52,6 +52,19 @@ def test_unconfirmed_requests_expire(env: dict[str, str]) -> None:
         assert [s.target for s in session.query(Subscription)] == ["other@example.org"]
 
 
+def test_every_sender_run_sweeps_expired_requests_without_waiting_for_a_new_one(env: dict[str, str]) -> None:
+    now = datetime.now(UTC)
+    _request("stale@example.org", now=now - timedelta(hours=confirmation.CONFIRM_HOURS + 1))
+    _request("recent@example.org", now=now - timedelta(hours=confirmation.CONFIRM_HOURS - 1))
+    # (ids are compared by address: SQLite may give a new row the id of a deleted one)
+    send_due(Settings(), now, force=True)
+    with session_scope(configured_engine()) as session:
+        assert [s.target for s in session.query(Subscription)] == ["recent@example.org"]
+    send_due(Settings(), now + timedelta(hours=2), force=True)  # two hours on, the second one has expired too
+    with session_scope(configured_engine()) as session:
+        assert session.query(Subscription).count() == 0
+
+
 def test_the_confirmation_mail_names_the_search_and_its_schedule(env: dict[str, str]) -> None:
     with session_scope(configured_engine()) as session:
         sub = confirmation.request_subscription(session, email="reader@example.org", query="drones",

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from alerts.digest_email import build_digest
 from alerts.dispatch import send_due
-from milai.config import get_settings
+from milai.config import Settings
 from storage.database import session_scope
 from storage.models import Delivery, DeliveryAttempt, DeliveryBatch, Subscription
 from tests.alerts.conftest import add_item, subscribe
@@ -38,7 +38,7 @@ def test_digest_delivered_once_and_nothing_empty(smtp_server: SmtpServer) -> Non
     add_item(title="UN GGE on LAWS", publisher="United Nations", source="un-news")
     add_item(title="Off-topic budget news", relevant=False)
 
-    report = send_due(get_settings(), force=True)
+    report = send_due(Settings(), force=True)
     assert (report.batches_sent, report.items_sent, report.failed) == (1, 2, 0), str(report)
     [message] = smtp_server.messages
     assert message["Subject"].startswith("MilAI Watch: 2 new items — ")
@@ -65,12 +65,12 @@ def test_digest_delivered_once_and_nothing_empty(smtp_server: SmtpServer) -> Non
     assert html.index("Kingdom of the Netherlands") < html.index("UN GGE on LAWS")
 
     for _ in range(3):
-        again = send_due(get_settings(), force=True)
+        again = send_due(Settings(), force=True)
         assert again.batches_sent == 0
     assert len(smtp_server.messages) == 1
 
     add_item(title="New item on drones and AI")
-    send_due(get_settings(), force=True)
+    send_due(Settings(), force=True)
     assert len(smtp_server.messages) == 2
     assert smtp_server.messages[1]["Subject"].startswith("MilAI Watch: 1 new item — ")
     assert "New item on drones and AI" in _text(smtp_server.messages[1])
@@ -83,7 +83,7 @@ def test_new_subscription_skips_archive_and_filters(smtp_server: SmtpServer) -> 
     add_item(title="English item", language="en")
     add_item(title="Article en français", language="fr")
     add_item(title="Other source", language="fr", source="nato", publisher="NATO")
-    report = send_due(get_settings(), force=True)
+    report = send_due(Settings(), force=True)
     assert report.items_sent == 1
     body = _text(smtp_server.messages[0])
     assert "Article en français" in body
@@ -96,7 +96,7 @@ def test_hostile_titles_escaped_and_no_header_injection(smtp_server: SmtpServer)
         title="Drones\r\nBcc: victim@example.org\r\nX-Evil: 1 <script>alert(1)</script>",
         summary='<img src=x onerror="alert(2)"><b>bold</b> claim & counter-claim',
     )
-    assert send_due(get_settings(), force=True).batches_sent == 1
+    assert send_due(Settings(), force=True).batches_sent == 1
     [message] = smtp_server.messages
     assert message["Bcc"] is None and message["X-Evil"] is None
     assert smtp_server.envelopes[0][1] == ["reader@example.org"]
@@ -111,12 +111,12 @@ def test_saved_query_selects_items(smtp_server: SmtpServer) -> None:
     add_item(title="CCW talks on autonomous weapons", text="The CCW met on autonomous weapons.")
     add_item(title="Autonomous weapons and cyber", text="Autonomous weapons, UN, cyber operations.")
     add_item(title="Drone swarms", text="NATO tests drone swarms with AI.")
-    report = send_due(get_settings(), force=True)
+    report = send_due(Settings(), force=True)
     assert report.items_sent == 1, str(report)
     body = _text(smtp_server.messages[0])
     assert "CCW talks on autonomous weapons" in body and "Your saved search" in body
     assert "cyber" not in body.split("Your saved search")[1].split("\n", 1)[1]
-    assert send_due(get_settings(), force=True).batches_sent == 0  # non-matching items were recorded as skipped
+    assert send_due(Settings(), force=True).batches_sent == 0  # non-matching items were recorded as skipped
 
 
 def test_failed_daily_digest_does_not_spawn_a_second_one(
@@ -128,12 +128,12 @@ def test_failed_daily_digest_does_not_spawn_a_second_one(
     with session_scope(configured_engine()) as session:
         session.get(Subscription, sid).created_at = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     add_item(fetched_at=datetime(2026, 11, 28, 13, 0, tzinfo=UTC))
-    assert send_due(get_settings(), datetime(2026, 11, 29, 7, 5, tzinfo=UTC)).failed == 1
+    assert send_due(Settings(), datetime(2026, 11, 29, 7, 5, tzinfo=UTC)).failed == 1
     add_item(fetched_at=datetime(2026, 11, 29, 8, 0, tzinfo=UTC))
     with SmtpServer(port=port) as server:
-        report = send_due(get_settings(), datetime(2026, 11, 29, 9, 0, tzinfo=UTC))  # retry of the 07:00 digest only
+        report = send_due(Settings(), datetime(2026, 11, 29, 9, 0, tzinfo=UTC))  # retry of the 07:00 digest only
         assert (report.batches_sent, report.items_sent) == (1, 1), str(report)
-        assert send_due(get_settings(), datetime(2026, 11, 30, 7, 1, tzinfo=UTC)).items_sent == 1
+        assert send_due(Settings(), datetime(2026, 11, 30, 7, 1, tzinfo=UTC)).items_sent == 1
         assert len(server.messages) == 2
 
 
@@ -143,7 +143,7 @@ def test_subject_date_in_subscriber_time_zone(smtp_server: SmtpServer) -> None:
         session.get(Subscription, sid).created_at = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     add_item(fetched_at=datetime(2026, 11, 28, 13, 0, tzinfo=UTC))
     # 29 Nov 19:00 UTC is 30 Nov 08:00 in Auckland (UTC+13): due, and dated the 30th there
-    assert send_due(get_settings(), datetime(2026, 11, 29, 19, 0, tzinfo=UTC)).batches_sent == 1
+    assert send_due(Settings(), datetime(2026, 11, 29, 19, 0, tzinfo=UTC)).batches_sent == 1
     [message] = smtp_server.messages
     assert message["Subject"] == "MilAI Watch: 1 new item — 30 Nov 2026"
     assert _text(message).startswith("MilAI Watch: 1 new item — 30 Nov 2026")
@@ -154,7 +154,7 @@ def test_subject_date_west_of_utc(smtp_server: SmtpServer) -> None:
     add_item(title="First")
     add_item(title="Second")
     # 29 Nov 03:00 UTC is still 28 Nov (19:00) in Los Angeles
-    assert send_due(get_settings(), datetime(2026, 11, 29, 3, 0, tzinfo=UTC), force=True).batches_sent == 1
+    assert send_due(Settings(), datetime(2026, 11, 29, 3, 0, tzinfo=UTC), force=True).batches_sent == 1
     assert smtp_server.messages[0]["Subject"] == "MilAI Watch: 2 new items — 28 Nov 2026"
 
 
@@ -174,12 +174,12 @@ def test_unknown_stored_time_zone_falls_back_to_utc() -> None:
 def test_immediate_single_item_subject_is_its_title(smtp_server: SmtpServer) -> None:
     subscribe(frequency="immediate")
     add_item(title="Drones\r\nBcc: victim@example.org\r\nX-Evil: 1 <script>alert(1)</script> über")
-    assert send_due(get_settings()).batches_sent == 1
+    assert send_due(Settings()).batches_sent == 1
     add_item(title="One")
     add_item(title="Two")
-    assert send_due(get_settings()).batches_sent == 1  # still one message per run
+    assert send_due(Settings()).batches_sent == 1  # still one message per run
     add_item(title="A very long title " * 30)
-    assert send_due(get_settings()).batches_sent == 1
+    assert send_due(Settings()).batches_sent == 1
     first, second, third = smtp_server.messages
     assert first["Subject"] == "MilAI Watch: Drones Bcc: victim@example.org X-Evil: 1 über"
     assert first["Bcc"] is None and first["X-Evil"] is None
@@ -193,7 +193,7 @@ def test_immediate_single_item_subject_is_its_title(smtp_server: SmtpServer) -> 
 def test_daily_single_item_keeps_count_subject(smtp_server: SmtpServer) -> None:
     subscribe(frequency="daily")
     add_item(title="Only one")
-    assert send_due(get_settings(), force=True).batches_sent == 1
+    assert send_due(Settings(), force=True).batches_sent == 1
     assert smtp_server.messages[0]["Subject"].startswith("MilAI Watch: 1 new item — ")
 
 
@@ -203,7 +203,7 @@ def test_list_unsubscribe_is_raw_on_the_wire(env: dict[str, str], use_smtp: Call
         use_smtp(smtp.url())
         sid = subscribe(frequency="immediate")
         add_item(title=title)
-        assert send_due(get_settings(), force=True).batches_sent == 1
+        assert send_due(Settings(), force=True).batches_sent == 1
     with session_scope(configured_engine()) as session:
         token = session.get(Subscription, sid).unsubscribe_token
         batch_id = session.scalar(select(DeliveryBatch.id))
@@ -239,7 +239,7 @@ def test_email_shows_human_reasons(env: dict[str, str], use_smtp: Callable[[str 
         use_smtp(smtp.url())
         subscribe(frequency="immediate", query="drones OR NATO")
         add_item(title="Drones at the UN", text="Drones were discussed.", matches=RAW_MATCHES)
-        assert send_due(get_settings(), force=True).batches_sent == 1
+        assert send_due(Settings(), force=True).batches_sent == 1
     message = message_from_bytes(smtp.raw[0], policy=policy.default)
     for part in ("plain", "html"):
         body = message.get_body((part,)).get_content()
@@ -255,7 +255,7 @@ def test_two_saved_searches_get_subjects_naming_them(smtp_server: SmtpServer) ->
     subscribe(query='"autonomous weapons"', target="a@example.org")
     subscribe(target="a@example.org")  # everything on-topic: the plain subject
     add_item(title="Drones and autonomous weapons", text="Military drones and autonomous weapons.")
-    assert send_due(get_settings(), datetime(2026, 11, 29, 8, 0, tzinfo=UTC), force=True).batches_sent == 3
+    assert send_due(Settings(), datetime(2026, 11, 29, 8, 0, tzinfo=UTC), force=True).batches_sent == 3
     subjects = sorted(m["Subject"] for m in smtp_server.messages)
     assert subjects == ['MilAI Watch · "autonomous weapons": 1 new item — 29 Nov 2026',
                         "MilAI Watch · drones: 1 new item — 29 Nov 2026",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from alerts.dispatch import send_due
-from milai.config import get_settings
+from milai.config import Settings
 from tests.alerts.conftest import SECRET, add_item, subscribe
 from tests.alerts.servers import WAIT, RawSmtp, run_in_thread
 from tests.support.receiver import WebhookReceiver
@@ -21,7 +21,7 @@ def test_stalled_smtp_does_not_delay_webhooks(
         subscribe(frequency="immediate")  # the email batch is the older one
         subscribe(channel="webhook", target=receiver.url, secret=SECRET, frequency="immediate")
         add_item()
-        run, out = run_in_thread(lambda: send_due(get_settings()))
+        run, out = run_in_thread(lambda: send_due(Settings()))
         assert smtp.data_started.wait(WAIT)  # the sender is stuck in the SMTP transaction...
         assert len(receiver.accepted) == 1  # ...and the webhook already went out
         smtp.release.set()

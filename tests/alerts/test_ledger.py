@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from alerts import ledger, planner
 from alerts.dispatch import DigestReport, send_due
-from milai.config import get_settings
+from milai.config import Settings
 from storage.database import session_scope
 from storage.models import DeliveryBatch
 from tests.alerts.conftest import SECRET, add_item, subscribe
@@ -32,9 +32,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 CRASHING_SENDER = """
 import os, alerts.dispatch as dispatch
-from milai.config import get_settings
+from milai.config import Settings
 dispatch.after_send_hook = lambda claim: os._exit(3)
-dispatch.send_due(get_settings(), force=True)
+dispatch.send_due(Settings(), force=True)
 """
 
 
@@ -45,14 +45,14 @@ def test_stale_claim_is_resent_once_with_same_id(smtp_server: SmtpServer) -> Non
     planner.plan(configured_engine(), now, force=True)
     claim = ledger.claim_next(configured_engine(), now)  # a sender that claims, then dies
     assert claim is not None
-    assert send_due(get_settings(), now + timedelta(minutes=1)).batches_sent == 0  # lease still held
+    assert send_due(Settings(), now + timedelta(minutes=1)).batches_sent == 0  # lease still held
     # a simulated clock cannot age a claim: leases are measured with the database clock
-    assert send_due(get_settings(), now + ledger.DEFAULT_LEASE + timedelta(seconds=1)).batches_sent == 0
+    assert send_due(Settings(), now + ledger.DEFAULT_LEASE + timedelta(seconds=1)).batches_sent == 0
     assert smtp_server.messages == []
-    report = send_due(get_settings(), now, lease=timedelta(0))  # the lease has run out
+    report = send_due(Settings(), now, lease=timedelta(0))  # the lease has run out
     assert report.batches_sent == 1, str(report)
     assert smtp_server.messages[0]["Message-ID"] == f"<{claim.batch_id}@localhost>"
-    assert send_due(get_settings(), now + timedelta(hours=1), force=True).batches_sent == 0
+    assert send_due(Settings(), now + timedelta(hours=1), force=True).batches_sent == 0
     assert len(smtp_server.messages) == 1
 
 
@@ -71,11 +71,11 @@ def test_sender_killed_between_send_and_mark(env: dict[str, str], receiver: Webh
         assert batch.state == "sending"
         batch_id = batch.id
     later = datetime.now(UTC) + timedelta(seconds=5)
-    assert send_due(get_settings(), later).batches_sent == 0  # the dead sender's claim is still within its lease
-    assert send_due(get_settings(), later, lease=timedelta(0)).batches_sent == 1  # the lease has run out
+    assert send_due(Settings(), later).batches_sent == 0  # the dead sender's claim is still within its lease
+    assert send_due(Settings(), later, lease=timedelta(0)).batches_sent == 1  # the lease has run out
     # the documented window: delivered twice, with the same webhook-id so the receiver can drop it
     assert [r.headers["webhook-id"] for r in receiver.requests] == [batch_id, batch_id]
-    assert send_due(get_settings(), later + timedelta(hours=1), force=True).batches_sent == 0
+    assert send_due(Settings(), later + timedelta(hours=1), force=True).batches_sent == 0
     assert len(receiver.requests) == 2
 
 
@@ -90,7 +90,7 @@ def test_concurrent_senders_never_double_send(env: dict[str, str], receiver: Web
 
     def run() -> None:
         barrier.wait()
-        reports.append(send_due(get_settings(), force=True))
+        reports.append(send_due(Settings(), force=True))
 
     threads = [threading.Thread(target=run) for _ in range(4)]
     for t in threads:
@@ -101,7 +101,7 @@ def test_concurrent_senders_never_double_send(env: dict[str, str], receiver: Web
     assert len(ids) == 16 and set(ids.values()) == {1}
     assert sum(r.batches_sent for r in reports) == 16
     assert sum(r.items_sent for r in reports) == 30
-    assert send_due(get_settings(), force=True).batches_sent == 0
+    assert send_due(Settings(), force=True).batches_sent == 0
 
 
 def test_many_concurrent_senders_deliver_every_batch_exactly_once(
@@ -118,7 +118,7 @@ def test_many_concurrent_senders_deliver_every_batch_exactly_once(
 
     def run() -> None:
         barrier.wait()
-        reports.append(send_due(get_settings(), force=True, webhook_workers=4))
+        reports.append(send_due(Settings(), force=True, webhook_workers=4))
 
     threads = [threading.Thread(target=run) for _ in range(3)]
     for t in threads:
@@ -135,9 +135,9 @@ def test_many_concurrent_senders_deliver_every_batch_exactly_once(
 
 KILLED_MID_RUN = """
 import os, alerts.dispatch as dispatch
-from milai.config import get_settings
+from milai.config import Settings
 dispatch.after_send_hook = lambda claim: os._exit(3)
-dispatch.send_due(get_settings(), force=True, webhook_workers=4)
+dispatch.send_due(Settings(), force=True, webhook_workers=4)
 """
 
 
@@ -157,12 +157,12 @@ def test_sender_killed_during_a_concurrent_group_loses_nothing(
     assert proc.returncode == 3, proc.stderr
     before = {r.headers["webhook-id"] for r in receiver.requests}
     assert 1 <= len(before) <= 16  # one claimed group (at most CLAIM_ROUNDS of a subscription), unmarked
-    report = send_due(get_settings(), datetime.now(UTC) + timedelta(seconds=5), lease=timedelta(0))
+    report = send_due(Settings(), datetime.now(UTC) + timedelta(seconds=5), lease=timedelta(0))
     assert (report.batches_sent, report.failed) == (40, 0), str(report)
     ids = Counter(r.headers["webhook-id"] for r in receiver.requests)
     assert len(ids) == 40  # nothing missing
     assert {i for i, n in ids.items() if n > 1} <= before and max(ids.values()) == 2
-    assert send_due(get_settings(), force=True).batches_sent == 0
+    assert send_due(Settings(), force=True).batches_sent == 0
 
 
 def test_long_run_claims_are_not_taken_by_a_second_sender(env: dict[str, str]) -> None:
@@ -174,10 +174,10 @@ def test_long_run_claims_are_not_taken_by_a_second_sender(env: dict[str, str]) -
         subscribe(channel="webhook", target=rx.url, secret=SECRET, frequency="immediate")
         for _ in range(3):
             add_item()
-        a, a_out = run_in_thread(lambda: send_due(get_settings(), lease=lease, webhook_workers=1))
+        a, a_out = run_in_thread(lambda: send_due(Settings(), lease=lease, webhook_workers=1))
         rx.wait_for(0)  # A is sending batch 1
         time.sleep(lease.total_seconds() * 2)  # A's run (and its claim on batch 1) is now older than the lease
-        b, b_out = run_in_thread(lambda: send_due(get_settings(), lease=lease, webhook_workers=1))
+        b, b_out = run_in_thread(lambda: send_due(Settings(), lease=lease, webhook_workers=1))
         rx.wait_for(1)  # B took batch 2 (pending), not A's batch 1
         rx.released[0].set()
         rx.wait_for(2)  # A finished batch 1 and claimed batch 3, late in its run
@@ -206,7 +206,7 @@ def test_attempt_log_uses_the_time_of_each_step(env: dict[str, str]) -> None:
         add_item()
         add_item()
         started = datetime.now(UTC)
-        run, out = run_in_thread(lambda: send_due(get_settings(), webhook_workers=1))
+        run, out = run_in_thread(lambda: send_due(Settings(), webhook_workers=1))
         rx.wait_for(0)
         rx.released[0].set()
         rx.wait_for(1)

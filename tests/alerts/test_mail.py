@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from alerts.dispatch import send_due
 from milai.cli.main import app
-from milai.config import get_settings
+from milai.config import Settings
 from storage.database import session_scope
 from storage.models import DeliveryBatch
 from tests.alerts.conftest import SECRET, add_item, subscribe
@@ -37,12 +37,12 @@ def test_smtp_unset_keeps_pending(use_smtp: Callable[[str | None], None], env: d
     use_smtp(None)
     subscribe()
     add_item()
-    report = send_due(get_settings(), force=True)
+    report = send_due(Settings(), force=True)
     assert report.batches_sent == 0 and report.skipped == 1
     assert "MILAI_SMTP_URL is not set" in str(report)
     with SmtpServer() as server:
         use_smtp(server.url())
-        assert send_due(get_settings(), force=True).items_sent == 1
+        assert send_due(Settings(), force=True).items_sent == 1
         assert len(server.messages) == 1
 
 
@@ -51,18 +51,18 @@ def test_smtp_down_then_up(use_smtp: Callable[[str | None], None], env: dict[str
     use_smtp(f"smtp://127.0.0.1:{port}")
     subscribe()
     add_item()
-    report = send_due(get_settings(), force=True)
+    report = send_due(Settings(), force=True)
     assert report.failed == 1 and "cannot reach SMTP server" in str(report)
     with session_scope(configured_engine()) as session:
         batch = session.scalar(select(DeliveryBatch))
         assert batch.state == "failed" and batch.next_attempt_at is not None
         first_id = batch.id
-    assert send_due(get_settings()).failed == 0  # backoff: not retried before next_attempt_at
+    assert send_due(Settings()).failed == 0  # backoff: not retried before next_attempt_at
     with SmtpServer(port=port) as server:
-        report = send_due(get_settings(), force=True)
+        report = send_due(Settings(), force=True)
         assert report.batches_sent == 1, str(report)
         assert server.messages[0]["Message-ID"] == f"<{first_id}@localhost>"
-        assert send_due(get_settings(), force=True).batches_sent == 0
+        assert send_due(Settings(), force=True).batches_sent == 0
         assert len(server.messages) == 1
 
 
@@ -72,11 +72,11 @@ def test_auth_with_encoded_password(use_smtp: Callable[[str | None], None], env:
         use_smtp(server.url(user="digest%40example.org", password="wrong"))
         subscribe()
         add_item()
-        report = send_due(get_settings(), force=True)
+        report = send_due(Settings(), force=True)
         assert report.failed == 1 and "authentication failed" in str(report)
         assert "wrong" not in str(report)
         use_smtp(server.url(user="digest%40example.org", password="p%40ss%3Aw%2Frd"))
-        assert send_due(get_settings(), force=True).batches_sent == 1
+        assert send_due(Settings(), force=True).batches_sent == 1
         assert len(server.messages) == 1
 
 
@@ -85,7 +85,7 @@ def test_starttls_with_auth(use_smtp: Callable[[str | None], None], env: dict[st
         use_smtp(server.url(user="u", password="secret"))
         subscribe()
         add_item()
-        assert send_due(get_settings(), force=True).batches_sent == 1
+        assert send_due(Settings(), force=True).batches_sent == 1
         assert len(server.messages) == 1
 
 
@@ -94,7 +94,7 @@ def test_implicit_tls(use_smtp: Callable[[str | None], None], env: dict[str, str
         use_smtp(server.url())
         subscribe()
         add_item()
-        assert send_due(get_settings(), force=True).batches_sent == 1
+        assert send_due(Settings(), force=True).batches_sent == 1
         assert len(server.messages) == 1
 
 
@@ -110,7 +110,7 @@ def test_smtp_timeout_still_applies(
         subscribe(frequency="immediate")
         subscribe(channel="webhook", target=receiver.url, secret=SECRET, frequency="immediate")
         add_item()
-        report = send_due(get_settings())
+        report = send_due(Settings())
     assert report.batches_sent == 1 and report.failed == 1, str(report)
     assert "timed out" in str(report)
     assert len(receiver.accepted) == 1

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from alerts.dispatch import send_due
 from alerts.subscriptions import list_subscriptions
-from milai.config import Settings, reset_settings
+from milai.config import Settings
 from storage.database import session_scope
 from storage.models import CrawlRun, DeliveryBatch, Source, Subscription
 from tests.alerts.conftest import SECRET, add_item
@@ -38,21 +38,25 @@ def _run(name: str, health: str, reason: str, at: datetime) -> None:
 
 
 @pytest.fixture
-def admin(env, smtp_server, monkeypatch):
-    monkeypatch.setenv("MILAI_ADMIN_EMAIL", "ops@example.org")
-    reset_settings()
+def admin(env, smtp_server):
     return smtp_server
 
 
-def test_a_health_change_is_mailed_once_and_steady_health_never(admin):
+@pytest.fixture
+def settings(admin) -> Settings:
+    """The configured mail server (MILAI_SMTP_URL) and MILAI_ADMIN_EMAIL=ops@example.org."""
+    return Settings(smtp_url=admin.url(), admin_email="ops@example.org")
+
+
+def test_a_health_change_is_mailed_once_and_steady_health_never(admin, settings):
     _run("nato-news", "ok", "3 link(s), 1 new", T0)
-    send_due(Settings(), T0 + timedelta(minutes=1))
+    send_due(settings, T0 + timedelta(minutes=1))
     assert admin.messages == []  # a first verdict that is ok is no news
     _run("nato-news", "ok", "3 link(s), 0 new", T0 + timedelta(hours=3))
-    send_due(Settings(), T0 + timedelta(hours=3, minutes=1))
+    send_due(settings, T0 + timedelta(hours=3, minutes=1))
     assert admin.messages == []  # still ok: nothing to tell
     _run("nato-news", "not_found", "the listing answers HTTP 404 (not found)", T0 + timedelta(hours=6))
-    send_due(Settings(), T0 + timedelta(hours=6, minutes=1))
+    send_due(settings, T0 + timedelta(hours=6, minutes=1))
     assert len(admin.messages) == 1
     mail = admin.messages[0]
     assert mail["To"] == "ops@example.org" and mail["Subject"] == "MilAI Watch: source nato-news is not found"
@@ -61,20 +65,20 @@ def test_a_health_change_is_mailed_once_and_steady_health_never(admin):
     assert "why: the listing answers HTTP 404 (not found)" in body and "what to do: the URL has moved" in body
     # the same state again, and another run with nothing new: no second message
     _run("nato-news", "not_found", "the listing answers HTTP 404 (not found)", T0 + timedelta(hours=9))
-    send_due(Settings(), T0 + timedelta(hours=9, minutes=1))
-    send_due(Settings(), T0 + timedelta(hours=9, minutes=2))
+    send_due(settings, T0 + timedelta(hours=9, minutes=1))
+    send_due(settings, T0 + timedelta(hours=9, minutes=2))
     assert len(admin.messages) == 1
 
 
-def test_changes_of_one_run_go_out_in_one_message(admin):
+def test_changes_of_one_run_go_out_in_one_message(admin, settings):
     for name in ("a-ministry", "b-ministry", "c-ministry"):
         _run(name, "ok", "3 link(s)", T0)
-    send_due(Settings(), T0 + timedelta(minutes=1))
+    send_due(settings, T0 + timedelta(minutes=1))
     _run("a-ministry", "blocked", "the listing answers HTTP 403 (the site refuses access)", T0 + timedelta(hours=1))
     _run("b-ministry", "layout_changed", "no links found although earlier crawls found some",
          T0 + timedelta(hours=1))
     _run("c-ministry", "ok", "3 link(s)", T0 + timedelta(hours=1))
-    report = send_due(Settings(), T0 + timedelta(hours=1, minutes=1))
+    report = send_due(settings, T0 + timedelta(hours=1, minutes=1))
     assert len(admin.messages) == 1 and report.batches_sent == 1
     mail = admin.messages[0]
     assert mail["Subject"] == "MilAI Watch: 2 sources changed health (2 with a problem)"
@@ -82,14 +86,14 @@ def test_changes_of_one_run_go_out_in_one_message(admin):
     assert "a-ministry" in body and "b-ministry" in body and "c-ministry" not in body
     # recovery is a change too
     _run("a-ministry", "ok", "3 link(s), 2 new", T0 + timedelta(hours=2))
-    send_due(Settings(), T0 + timedelta(hours=2, minutes=1))
+    send_due(settings, T0 + timedelta(hours=2, minutes=1))
     assert admin.messages[1]["Subject"] == "MilAI Watch: source a-ministry is ok"
 
 
-def test_the_operator_channel_gets_no_item_digests_and_is_not_a_subscription(admin):
+def test_the_operator_channel_gets_no_item_digests_and_is_not_a_subscription(admin, settings):
     add_item(title="Talks on lethal autonomous weapons resume")
     _run("un-news", "failing", "the listing could not be fetched: TCPTimedOutError", T0)
-    send_due(Settings(), T0 + timedelta(minutes=1))
+    send_due(settings, T0 + timedelta(minutes=1))
     assert [m["Subject"] for m in admin.messages] == ["MilAI Watch: source un-news is failing"]
     with session_scope(configured_engine()) as session:
         assert list_subscriptions(session) == []
@@ -99,12 +103,10 @@ def test_the_operator_channel_gets_no_item_digests_and_is_not_a_subscription(adm
         assert batch.state == "sent" and batch.payload["type"] == "milai.health"
 
 
-def test_the_admin_webhook_gets_a_signed_health_payload(env, receiver, monkeypatch):
-    monkeypatch.setenv("MILAI_ADMIN_WEBHOOK_URL", receiver.url)
-    monkeypatch.setenv("MILAI_ADMIN_WEBHOOK_SECRET", SECRET)
-    reset_settings()
+def test_the_admin_webhook_gets_a_signed_health_payload(env, receiver):
+    settings = Settings(admin_webhook_url=receiver.url, admin_webhook_secret=SECRET)
     _run("war-gov", "blocked", "the site answers HTTP 403 with a Akamai bot-challenge page", T0)
-    send_due(Settings(), T0 + timedelta(minutes=1))
+    send_due(settings, T0 + timedelta(minutes=1))
     assert len(receiver.accepted) == 1
     payload = receiver.accepted[0]
     assert payload["type"] == "milai.health"

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from alerts import planner
 from alerts.dispatch import send_due
-from milai.config import get_settings
+from milai.config import Settings
 from storage.database import session_scope
 from storage.models import DeliveryBatch
 from tests.alerts.conftest import SECRET, add_item, subscribe
@@ -31,7 +31,7 @@ def test_digest_capped_at_100_items_rest_in_next_batch(smtp_server: SmtpServer) 
     titles = [f"Autonomous weapons item {n:03d}" for n in range(101)]
     for title in titles:
         add_item(title=title)
-    report = send_due(get_settings(), force=True)
+    report = send_due(Settings(), force=True)
     assert (report.batches_sent, report.items_sent, report.failed) == (2, 101, 0), str(report)
     first, second = smtp_server.messages
     assert first["Subject"].startswith("MilAI Watch: 100 new items — ")
@@ -39,7 +39,7 @@ def test_digest_capped_at_100_items_rest_in_next_batch(smtp_server: SmtpServer) 
     seen = [t for m in (first, second) for t in re.findall(r"Autonomous weapons item \d{3}", _text(m))]
     assert sorted(seen) == titles  # every item once, none lost
     assert first["Message-ID"] != second["Message-ID"]
-    assert send_due(get_settings(), force=True).batches_sent == 0
+    assert send_due(Settings(), force=True).batches_sent == 0
     assert len(smtp_server.messages) == 2
 
 
@@ -49,7 +49,7 @@ def test_cap_applies_to_webhook_digests(
     monkeypatch.setattr(planner, "MAX_BATCH_ITEMS", 2)
     subscribe(channel="webhook", target=receiver.url, secret=SECRET, frequency="daily")
     ids = [add_item() for _ in range(5)]
-    report = send_due(get_settings(), force=True)
+    report = send_due(Settings(), force=True)
     assert (report.batches_sent, report.items_sent) == (3, 5), str(report)
     payloads = receiver.accepted
     assert [len(p["items"]) for p in payloads] == [2, 2, 1]
@@ -63,7 +63,7 @@ def test_first_digest_includes_the_last_day_but_not_the_archive(smtp_server: Smt
     add_item(title="Fetched this morning", fetched_at=datetime.now(UTC) - timedelta(hours=3))
     add_item(title="Fetched last week", fetched_at=datetime.now(UTC) - timedelta(days=7))
     subscribe()
-    report = send_due(get_settings(), force=True)
+    report = send_due(Settings(), force=True)
     assert report.items_sent == 1
     text = smtp_server.messages[0].get_body(("plain",)).get_content()
     assert "Fetched this morning" in text and "Fetched last week" not in text

@@ -11,7 +11,7 @@ from sqlalchemy import event
 
 from alerts.digest_email import build_digest
 from alerts.dispatch import send_due
-from milai.config import get_settings
+from milai.config import Settings
 from storage.database import session_scope
 from storage.links import TRANSLATION
 from storage.models import Item, ItemLink, ItemSymbol
@@ -70,7 +70,7 @@ def test_items_citing_the_same_symbol_are_grouped(smtp_server: SmtpServer) -> No
     _cite(nl, RES)
     _cite(gge, GGE, REPORT)
 
-    assert send_due(get_settings(), force=True).items_sent == 3
+    assert send_due(Settings(), force=True).items_sent == 3
     [message] = smtp_server.messages
     html, text = _html(message), _text(message)
 
@@ -107,7 +107,7 @@ def test_no_cited_section_without_a_shared_symbol(smtp_server: SmtpServer) -> No
     subscribe()
     _cite(add_item(title="Resolution adopted"), RES)
     add_item(title="Unrelated story on military AI")
-    send_due(get_settings(), force=True)
+    send_due(Settings(), force=True)
     [message] = smtp_server.messages
     for body in (_html(message), _text(message)):
         assert "UN documents cited" not in body
@@ -126,7 +126,7 @@ def test_language_versions_shown_as_also_in(smtp_server: SmtpServer) -> None:
     with session_scope(configured_engine()) as session:
         session.get(Item, fr).url = "javascript:alert(1)"
 
-    assert send_due(get_settings(), force=True).items_sent == 1  # only the English version matches the filter
+    assert send_due(Settings(), force=True).items_sent == 1  # only the English version matches the filter
     [message] = smtp_server.messages
     html, text = _html(message), _text(message)
     nl_url = _url(nl)
@@ -145,7 +145,7 @@ def test_webhook_payload_carries_symbols_and_translations(env: dict[str, str], r
     _cite(en, RES, GGE)
     _translate(en, nl)
 
-    assert send_due(get_settings(), force=True).batches_sent == 1
+    assert send_due(Settings(), force=True).batches_sent == 1
     [payload] = receiver.accepted
     assert payload["version"] == 1
     items = {item["id"]: item for item in payload["items"]}
@@ -184,7 +184,7 @@ def test_relations_loaded_once_per_batch(env: dict[str, str], receiver: WebhookR
         _cite(en, RES, f"A/79/{n + 1}")
         _translate(en, nl)
     with _statements() as seen:
-        assert send_due(get_settings(), force=True).items_sent == 12
+        assert send_due(Settings(), force=True).items_sent == 12
     assert sum("FROM item_symbols" in s for s in seen) == 1
     assert sum("FROM item_links" in s for s in seen) == 1
     [payload] = receiver.accepted
@@ -210,7 +210,7 @@ def test_links_point_at_the_fetched_url_not_the_dedup_key(smtp_server: SmtpServe
     with session_scope(configured_engine()) as session:
         item = session.get(Item, item_id)
         item.url = "http://127.0.0.1:8081/news/talks"  # an http-only site; canonical_url says https
-    send_due(get_settings(), force=True)
+    send_due(Settings(), force=True)
     html = _html(smtp_server.messages[0])
     assert 'href="http://127.0.0.1:8081/news/talks"' in html
     assert "https://un-news.example/news/" not in html
@@ -227,7 +227,7 @@ def test_webhook_matches_are_human_with_query_terms(env: dict[str, str], receive
               query='("autonomous weapons" OR drone* OR NATO) NOT cyber')
     add_item(title="Drones and autonomous weapons at the UN", text="Swarming drones were discussed.",
              matches=RAW_MATCHES)
-    assert send_due(get_settings()).batches_sent == 1
+    assert send_due(Settings()).batches_sent == 1
     [payload] = receiver.accepted
     [item] = payload["items"]
     assert item["matches"] == ["autonomous weapons", "artificial intelligence", "weapons", "drones"]
@@ -241,7 +241,7 @@ def test_matches_are_capped_and_query_matches_empty_without_query(
 ) -> None:
     subscribe(channel="webhook", target=receiver.url, secret=SECRET, frequency="immediate")
     add_item(matches=[f"strong:term {n}" for n in range(12)] + ["rule:title-ai+mil"])
-    send_due(get_settings())
+    send_due(Settings())
     [item] = receiver.accepted[0]["items"]
     assert item["matches"] == [f"term {n}" for n in range(8)]
     assert item["query_matches"] == []

@@ -19,7 +19,7 @@ from alerts.subscriptions import (
     unsubscribe,
 )
 from milai.cli.main import app
-from milai.config import get_settings
+from milai.config import Settings
 from storage.database import session_scope
 from storage.models import DeliveryBatch, Subscription
 from tests.alerts.conftest import SECRET, add_item, subscribe
@@ -77,15 +77,32 @@ def test_create_list_pause_resume_delete(env: dict[str, str]) -> None:
 def test_validation_errors(env: dict[str, str], kwargs: dict, message: str) -> None:
     with session_scope(configured_engine()) as session:
         with pytest.raises(SubscriptionError, match=message):
-            create_subscription(session, **kwargs)
+            create_subscription(session, **kwargs, policy=Settings().target_policy)
+
+
+def test_a_webhook_or_apprise_target_needs_the_callers_policy(env: dict[str, str]) -> None:
+    """The subscription checks a target with the policy its caller read from the settings, never its own."""
+    from milai.netguard import TargetPolicy
+
+    with session_scope(configured_engine()) as session:
+        for channel, target in (("webhook", "https://93.184.215.14/hook"), ("apprise", "slack://T1/A1/x")):
+            with pytest.raises(TypeError, match="Settings.target_policy"):
+                create_subscription(session, channel=channel, target=target, secret=SECRET)
+        assert create_subscription(session, channel="email", target="a@b.org").channel == "email"  # needs none
+        with pytest.raises(SubscriptionError, match="loopback"):
+            create_subscription(session, channel="webhook", target="http://127.0.0.1:9/h", secret=SECRET,
+                                policy=TargetPolicy())
+        sub = create_subscription(session, channel="webhook", target="http://127.0.0.1:9/h", secret=SECRET,
+                                  policy=TargetPolicy(allow_private=True))
+        assert sub.target == "http://127.0.0.1:9/h"
 
 
 def test_resume_makes_failed_batches_due_now(env: dict[str, str]) -> None:
     with WebhookReceiver(SECRET, fail_times=1) as receiver:
         sid = subscribe(channel="webhook", target=receiver.url, secret=SECRET, frequency="immediate")
         add_item()
-        assert send_due(get_settings()).failed == 1
-        assert send_due(get_settings()).batches_sent == 0  # backoff
+        assert send_due(Settings()).failed == 1
+        assert send_due(Settings()).batches_sent == 0  # backoff
         with session_scope(configured_engine()) as session:
             pause_subscription(session, sid)
         with session_scope(configured_engine()) as session:
@@ -93,7 +110,7 @@ def test_resume_makes_failed_batches_due_now(env: dict[str, str]) -> None:
         with session_scope(configured_engine()) as session:
             batch = session.scalar(select(DeliveryBatch))
             assert batch.state == "failed" and batch.next_attempt_at is None
-        assert send_due(get_settings()).batches_sent == 1  # no --now needed
+        assert send_due(Settings()).batches_sent == 1  # no --now needed
         assert len(receiver.accepted) == 1
 
 

@@ -54,8 +54,9 @@ def test_milai_run_twice_on_one_sqlite_database_says_so_and_exits(sqlite_url: st
     catalogue = write_catalogue(tmp_path / "sources.yaml", _sources(1))
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("MILAI_")}, "MILAI_DATABASE_URL": sqlite_url,
            "MILAI_DATA_DIR": str(tmp_path / "data"), "MILAI_SOURCES": str(catalogue)}
+    log = (tmp_path / "first.log").open("w")  # a file, not a pipe nobody reads: a full pipe would block the process
     first = subprocess.Popen([sys.executable, "-m", "milai", "run", "--no-initial-crawl", "--port", str(free_port())],
-                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         lock = Path(make_url(env["MILAI_DATABASE_URL"]).database + ".scheduler.lock")
         wait_for(lambda: lock.exists() and lock.read_text().strip() != "", 60, "the first scheduler to start")
@@ -67,7 +68,16 @@ def test_milai_run_twice_on_one_sqlite_database_says_so_and_exits(sqlite_url: st
         assert first.poll() is None  # the first one is untouched
     finally:
         first.send_signal(signal.SIGTERM)
-        first.wait(30)
+        try:
+            first.wait(45)
+        except subprocess.TimeoutExpired:
+            first.send_signal(signal.SIGUSR1)  # milai run prints every thread's stack: the log says where it hangs
+            time.sleep(2)
+            first.kill()
+            raise
+        finally:
+            log.close()
+            print((tmp_path / "first.log").read_text()[-4000:])  # shown when the test fails
 
 
 @pytest.mark.postgres

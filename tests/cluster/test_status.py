@@ -10,7 +10,6 @@ import pytest
 from typer.testing import CliRunner
 
 from milai.cli.main import app
-from milai.config import reset_settings
 from milai.jobqueue import RedisJobQueue, WorkerInfo
 from scheduler.leader import PostgresElection
 from scheduler.sender import run_sender
@@ -20,12 +19,9 @@ from tests.cluster.conftest import REDIS_URL
 @pytest.mark.redis
 @pytest.mark.postgres
 def test_status_shows_leader_queue_and_workers_with_their_heartbeat(
-    pg_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+    pg_url: str, redis_prefix: str
 ) -> None:
-    for key, value in {"MILAI_DATABASE_URL": pg_url, "MILAI_REDIS_URL": REDIS_URL,
-                       "MILAI_REDIS_PREFIX": redis_prefix}.items():
-        monkeypatch.setenv(key, value)
-    reset_settings()
+    env = {"MILAI_DATABASE_URL": pg_url, "MILAI_REDIS_URL": REDIS_URL, "MILAI_REDIS_PREFIX": redis_prefix}
     queue = RedisJobQueue(REDIS_URL, prefix=redis_prefix)
     leader = PostgresElection(pg_url, name="sched-host:4242")
     try:
@@ -35,7 +31,7 @@ def test_status_shows_leader_queue_and_workers_with_their_heartbeat(
         assert queue.take("box:7:crawl:x", 1) == "a"
         queue.beat(WorkerInfo(id="box:7:crawl:x", host="box", pid=7, beat_at=time.time() - 2, jobs_done=5,
                               current=["a"]))
-        result = CliRunner().invoke(app, ["status", "--format", "json"])
+        result = CliRunner().invoke(app, ["status", "--format", "json"], env=env)
         assert result.exit_code == 0, result.output
         report = json.loads(result.output)
         assert report["leader"].startswith("sched-host:4242") and report["election"] == "postgresql advisory lock"
@@ -43,11 +39,10 @@ def test_status_shows_leader_queue_and_workers_with_their_heartbeat(
         [worker] = report["workers"]
         assert worker["id"] == "box:7:crawl:x" and worker["crawling"] == ["a"] and worker["jobs_done"] == 5
         assert 1.5 <= worker["last_heartbeat_s"] < 60
-        table = CliRunner().invoke(app, ["status"])
+        table = CliRunner().invoke(app, ["status"], env=env)
         assert "sched-host:4242" in table.output and "box:7:crawl:x" in table.output
     finally:
         leader.release()
-        reset_settings()
 
 
 def test_sender_runs_until_stopped_and_survives_a_failed_run() -> None:

@@ -156,3 +156,59 @@ def test_a_worker_stopped_with_sigterm_hands_its_crawl_back_at_once_and_another_
     assert "resuming" in processes.output(second)
     second.send_signal(signal.SIGTERM)
     assert second.wait(timeout=60) == 0
+
+
+def test_one_press_release_on_two_sites_crawled_by_two_workers_at_once_is_one_story(
+    pg_url: str, redis_prefix: str, tmp_path: Path, site: LoopbackSite, processes: Processes
+) -> None:
+    from datetime import UTC, datetime
+
+    from crawler.catalogue import SourceConfig
+    from tests.cluster.web import article_text
+    from tests.crawler.sites import Article, article_html, rss
+
+    other = LoopbackSite().start()
+    try:
+        releases = 8
+        sources = []
+        for n, (host, extra) in enumerate([(site, ""), (other, " Republished by the alliance's press office.")]):
+            articles = []
+            for i in range(releases):
+                paras = article_text(500 + i)
+                paras[-1] += extra  # the same text, with a line of the republisher's own: a near-duplicate
+                articles.append(Article(f"/press/{i:03d}", f"Press release {i} on military artificial intelligence",
+                                        paras, date=datetime(2025, 10, 1 + i, 9, tzinfo=UTC)))
+            for a in articles:
+                host.add(a.path, article_html(a, host.base))
+            host.add("/feed.xml", rss(host.base, articles), content_type="application/rss+xml")
+            host.add("/robots.txt", "User-agent: *\nDisallow:\n", content_type="text/plain")
+            sources.append(SourceConfig(name=f"site-{n}", publisher=f"Publisher {n}", kind="feed",
+                                        url=host.url("/feed.xml"), language="en"))
+        catalogue = write_catalogue(tmp_path / "sources.yaml", sources)
+        env = cluster_env(pg_url, redis_prefix, catalogue, tmp_path)
+        queue = RedisJobQueue(REDIS_URL, prefix=redis_prefix)
+        for i in range(2):
+            processes.start(["worker", "--concurrency", "1"], env, f"worker-{i}")
+        wait_for(lambda: len(queue.workers()) == 2, 90, "two workers to report")
+        for s in sources:
+            queue.put(s.name, "manual")
+        wait_for(lambda: not queue.pending(), 180, "both crawls to finish")
+        engine = make_engine(pg_url)
+        try:
+            with session_scope(engine) as session:
+                rows = session.execute(select(Item.id, Item.title, Item.duplicate_of_id, Item.source_id)).all()
+        finally:
+            engine.dispose()
+        assert len(rows) == 2 * releases
+        by_title: dict[str, list[tuple[int, int | None, int | None]]] = {}
+        for item_id, title, duplicate_of, source_id in rows:
+            by_title.setdefault(title, []).append((item_id, duplicate_of, source_id))
+        assert len(by_title) == releases
+        for title, copies in by_title.items():
+            originals = [c for c in copies if c[1] is None]
+            duplicates = [c for c in copies if c[1] is not None]
+            # one story: exactly one original, the other site's copy points at it (never two originals)
+            assert len(originals) == 1 and len(duplicates) == 1, (title, copies)
+            assert duplicates[0][1] == originals[0][0] and duplicates[0][2] != originals[0][2]
+    finally:
+        other.stop()

@@ -28,7 +28,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crawler.catalogue import SourceConfig
-from milai.config import reset_settings
 from storage.database import make_engine, session_scope
 from storage.models import CrawlRun, Item, Source
 
@@ -65,13 +64,8 @@ def _context() -> Any:
 def _crawl_child(conn: Any, env: dict[str, str], catalogue: str, names: list[str] | None,
                  overrides: dict[str, Any] | None = None) -> None:
     os.environ.clear()
-    os.environ.update(env)
+    os.environ.update(env)  # a process of its own: its settings are read from `env` below, once
     try:
-        from storage.database import dispose_engines, forget_upgrades
-
-        reset_settings()
-        dispose_engines()
-        forget_upgrades()
         from crawler.catalogue import load_catalogue
         from crawler.runner import run_crawl
         from milai.config import Settings
@@ -163,6 +157,4 @@ def sqlite_env(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     env = {"MILAI_DATABASE_URL": sqlite_url, "MILAI_DATA_DIR": str(tmp_path / "data")}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    reset_settings()
     yield env
-    reset_settings()

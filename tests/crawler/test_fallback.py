@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from alerts.dispatch import send_due
 from crawler.catalogue import SourceConfig
-from milai.config import Settings, reset_settings
+from milai.config import Settings
 from storage.database import make_engine, session_scope
 from storage.health import health_of_sources
 from storage.models import CrawlRun, Source
@@ -24,7 +24,7 @@ sqlite_env = helpers.sqlite_env
 
 
 def test_a_feed_that_keeps_failing_is_replaced_by_the_one_the_site_announces(
-    site: LoopbackSite, sqlite_env, tmp_path: Path, monkeypatch
+    site: LoopbackSite, sqlite_env, tmp_path: Path
 ):
     robots(site)
     arts = make_articles(ON_TOPIC[:2])
@@ -36,13 +36,11 @@ def test_a_feed_that_keeps_failing_is_replaced_by_the_one_the_site_announces(
                        language="en")
     db = sqlite_env["MILAI_DATABASE_URL"]
     with SmtpServer() as smtp:
-        monkeypatch.setenv("MILAI_SMTP_URL", smtp.url())
-        monkeypatch.setenv("MILAI_ADMIN_EMAIL", "ops@example.org")
-        reset_settings()
+        settings = Settings(smtp_url=smtp.url(), admin_email="ops@example.org")
         for _ in range(3):  # not found, three times: no discovery yet
             assert crawl(tmp_path, [src])["moved-feed"]["new"] == 0
         assert not site.hits("/rss/all.xml")
-        send_due(Settings())
+        send_due(settings)
         assert [m["Subject"] for m in smtp.messages] == ["MilAI Watch: source moved-feed is not found"]
 
         summary = crawl(tmp_path, [src])["moved-feed"]
@@ -58,7 +56,7 @@ def test_a_feed_that_keeps_failing_is_replaced_by_the_one_the_site_announces(
         assert health.reason.startswith(f"using discovered feed {site.url('/rss/all.xml')} since ")
         assert "the configured URL kept failing" in health.reason
         assert len(runs) == 4  # discovery records no run of its own
-        send_due(Settings())
+        send_due(settings)
         assert len(smtp.messages) == 2
         recovered = smtp.messages[1]
         assert recovered["Subject"] == "MilAI Watch: source moved-feed is ok"

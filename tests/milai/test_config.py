@@ -47,6 +47,27 @@ def test_network_allowlist_is_validated_and_normalised() -> None:
     assert "MILAI_NETWORK_ALLOWLIST" in message and "'http://intranet'" in message
 
 
+def test_the_target_policy_carries_the_private_setting_and_the_parsed_allowlist() -> None:
+    import ipaddress
+
+    from milai.netguard import TargetPolicy
+
+    strict = Settings(allow_private_webhooks=False, network_allowlist="").target_policy
+    assert strict == TargetPolicy() and not strict.allowlist
+    policy = Settings(allow_private_webhooks=True, network_allowlist="10.0.0.0/8 intranet.example:8080").target_policy
+    assert policy.allow_private
+    assert policy.allowlist.permits(ipaddress.ip_address("10.1.2.3"))
+    assert policy.allowlist.names("intranet.example", 8080) and not policy.allowlist.names("intranet.example", 80)
+
+
+def test_settings_are_read_fresh_each_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No process-wide cached copy: each edge's `Settings()` sees the environment as it is then."""
+    monkeypatch.setenv("MILAI_WEBHOOK_TIMEOUT", "3")
+    assert Settings().webhook_timeout == 3
+    monkeypatch.setenv("MILAI_WEBHOOK_TIMEOUT", "4")
+    assert Settings().webhook_timeout == 4
+
+
 def test_item_caps_have_sane_bounds() -> None:
     s = Settings()
     assert (s.max_text_chars, s.max_title_chars, s.max_html_bytes) == (200_000, 1_000, 2 * 1024 * 1024)

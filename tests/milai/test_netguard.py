@@ -6,12 +6,16 @@ import pytest
 
 from milai.netguard import (
     Allowlist,
+    TargetPolicy,
     UnsafeTargetError,
     check_url,
     forbidden_reason,
     generic_target_allowed,
     refusal,
 )
+
+STRICT = TargetPolicy()  # MILAI_ALLOW_PRIVATE_WEBHOOKS=false, no allow-list
+OPEN = TargetPolicy(allow_private=True)
 
 
 @pytest.mark.parametrize(
@@ -32,18 +36,18 @@ from milai.netguard import (
 )
 def test_refuses_private_targets(url: str) -> None:
     with pytest.raises(UnsafeTargetError, match="refusing"):
-        check_url(url, allow_private=False)
+        check_url(url, STRICT)
 
 
 def test_allows_public_and_private_when_enabled() -> None:
-    check_url("https://93.184.215.14/hook", allow_private=False)
-    check_url("http://127.0.0.1:9/hook", allow_private=True)
+    check_url("https://93.184.215.14/hook", STRICT)
+    check_url("http://127.0.0.1:9/hook", OPEN)
 
 
 @pytest.mark.parametrize("url", ["ftp://example.org/", "http:///nohost", "http://u:p@example.org/"])
 def test_refuses_malformed(url: str) -> None:
     with pytest.raises(UnsafeTargetError):
-        check_url(url, allow_private=True)
+        check_url(url, OPEN)
 
 
 # --- addresses embedded in IPv6 transition forms ---------------------------------------------------------------
@@ -75,7 +79,7 @@ def test_public_addresses_in_ipv6_forms_are_allowed(address: str) -> None:
 def test_webhook_targets_in_embedded_forms_are_refused() -> None:
     for url in ("http://[2002:a00:1::]/hook", "http://[64:ff9b::7f00:1]:8080/", "http://[::ffff:7f00:1]/"):
         with pytest.raises(UnsafeTargetError, match="refusing"):
-            check_url(url, allow_private=False)
+            check_url(url, STRICT)
 
 
 # --- the allow-list ---------------------------------------------------------------------------------------------
@@ -121,25 +125,21 @@ def test_refusal_trusts_origins_by_host_and_port() -> None:
     assert refusal(ipaddress.ip_address("93.184.215.14"), "example.org", 443, allowlist=Allowlist()) is None
 
 
-def test_webhook_check_honours_the_allowlist(monkeypatch: pytest.MonkeyPatch) -> None:
-    from milai.config import reset_settings
+def test_webhook_check_honours_the_allowlist() -> None:
+    from milai.config import Settings
 
     with pytest.raises(UnsafeTargetError, match="MILAI_NETWORK_ALLOWLIST"):
-        check_url("http://127.0.0.1:8123/hook", allow_private=False)
-    monkeypatch.setenv("MILAI_NETWORK_ALLOWLIST", "127.0.0.1:8123, localhost:9000")
-    reset_settings()
-    try:
-        check_url("http://127.0.0.1:8123/hook", allow_private=False)
-        check_url("http://localhost:9000/hook", allow_private=False)  # by name: whatever it resolves to
-        with pytest.raises(UnsafeTargetError, match="loopback"):
-            check_url("http://127.0.0.1:8124/hook", allow_private=False)
-        assert generic_target_allowed("json://127.0.0.1:8123/x", allow_private=False)
-        assert generic_target_allowed("jsons://localhost:9000/x", allow_private=False)
-        assert not generic_target_allowed("json://localhost:9001/x", allow_private=False)
-        assert not generic_target_allowed("json://intranet.example/x", allow_private=False)
-        assert generic_target_allowed("json://intranet.example/x", allow_private=True)
-    finally:
-        reset_settings()
+        check_url("http://127.0.0.1:8123/hook", STRICT)
+    policy = Settings(allow_private_webhooks=False, network_allowlist="127.0.0.1:8123, localhost:9000").target_policy
+    check_url("http://127.0.0.1:8123/hook", policy)
+    check_url("http://localhost:9000/hook", policy)  # by name: whatever it resolves to
+    with pytest.raises(UnsafeTargetError, match="loopback"):
+        check_url("http://127.0.0.1:8124/hook", policy)
+    assert generic_target_allowed("json://127.0.0.1:8123/x", policy)
+    assert generic_target_allowed("jsons://localhost:9000/x", policy)
+    assert not generic_target_allowed("json://localhost:9001/x", policy)
+    assert not generic_target_allowed("json://intranet.example/x", policy)
+    assert generic_target_allowed("json://intranet.example/x", OPEN)
 
 
 def test_ssrf_message_grammar() -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from crawler.catalogue import SourceConfig
 from crawler.diagnosis import max_age, retry_after
-from milai.config import get_settings
+from milai.config import Settings
 from scheduler.polling import PollFacts, PollPolicy, next_interval, next_poll
 from scheduler.service import CRAWL_PREFIX, build_scheduler, schedule_jobs
 from storage.database import session_scope
@@ -96,13 +96,13 @@ def test_storage_counts_last_weeks_items_and_the_last_runs_answer(engine: Engine
 def test_sources_without_a_schedule_get_an_adaptive_job_and_a_schedule_wins(milai_env):
     with session_scope(configured_engine()) as session:
         _source_with_history(session, "adaptive", 4, datetime.now(UTC) - timedelta(hours=1), listing_status=200)
-    scheduler = build_scheduler(get_settings())
+    scheduler = build_scheduler(Settings())
     scheduler.start(paused=True)
     try:
         sources = [SourceConfig(name="adaptive", publisher="P", kind="feed", url="https://example.org/a.xml"),
                    SourceConfig(name="fixed", publisher="P", kind="feed", url="https://example.org/f.xml",
                                 schedule="*/5 * * * *")]
-        schedule_jobs(scheduler, sources, get_settings(), initial_crawl=False)
+        schedule_jobs(scheduler, sources, Settings(), initial_crawl=False)
         adaptive, fixed = scheduler.get_job(CRAWL_PREFIX + "adaptive"), scheduler.get_job(CRAWL_PREFIX + "fixed")
         assert isinstance(adaptive.trigger, DateTrigger) and isinstance(fixed.trigger, CronTrigger)
         wait = adaptive.next_run_time - datetime.now(UTC)
@@ -120,12 +120,12 @@ def test_a_queued_adaptive_crawl_waits_one_interval_even_when_overdue(milai_env)
 
     with session_scope(configured_engine()) as session:
         _source_with_history(session, "overdue", 4, datetime.now(UTC) - timedelta(days=3), listing_status=200)
-    scheduler = build_scheduler(get_settings())
+    scheduler = build_scheduler(Settings())
     scheduler.start(paused=True)
     try:
         now = datetime.now(UTC)
-        assert schedule_adaptive(scheduler, "overdue", get_settings(), now=now) == now  # overdue: now
-        when = schedule_adaptive(scheduler, "overdue", get_settings(), now=now, queued=True)
+        assert schedule_adaptive(scheduler, "overdue", Settings(), now=now) == now  # overdue: now
+        when = schedule_adaptive(scheduler, "overdue", Settings(), now=now, queued=True)
         assert timedelta(hours=5) <= when - now <= timedelta(hours=24)
         assert scheduler.get_job(CRAWL_PREFIX + "overdue").next_run_time == when
     finally:

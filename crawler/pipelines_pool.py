@@ -1,0 +1,173 @@
+"""Page extraction, classification and signatures in worker processes: the other cores for the pipeline
+(MILAI_EXTRACT_WORKERS).
+
+Extraction (lxml, trafilatura, htmldate, language detection), the relevance verdict and the MinHash
+signature are pure CPU work on one item's bytes or text, and the worker threads of crawler.workers share one
+GIL with the reactor (every GIL hand-over then costs the reactor up to a switch interval). Here each stage's
+pure function runs in one ProcessPoolExecutor per crawler (forkserver processes that import crawler.extract,
+the classifier and crawler.dedup once), awaited from the stage's coroutine through a Deferred, so the item goes
+on through the pipeline in order once its result is back; the stages apply the results exactly as in-process.
+
+A worker process that dies (killed, out of memory, a crash in C code) breaks the executor and fails every
+extraction in flight: the pool is replaced and each such extraction is tried again, up to BROKEN_TRIES times in
+all, so the pages that shared the pool with a crashing one are not lost; an exception raised by the extraction
+itself comes back as it is (the pipeline counts it as an item error, as in-process). `workers=0`: no processes,
+extraction stays in the pipeline's worker thread."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.defer import Deferred, DeferredLock
+
+from crawler.bounds import Limits, cut_html
+from crawler.dedup import content_fingerprint, signature
+from crawler.extract import Extracted, extract_page
+from crawler.relevance import Classification, classify
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BROKEN_TRIES = 3  # attempts of one extraction when worker processes die under it
+# imported once by the fork server, inherited by every worker process
+PRELOAD = ["crawler.extract", "crawler.relevance", "crawler.dedup"]
+
+
+def default_workers() -> int:
+    """Processes for a machine: all cores but one (the reactor's), at most 4; 0 on a single core."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def reactor_running() -> bool:
+    """True inside a crawl (tests that drive pipelines by hand have no running reactor: no pool then)."""
+    from twisted.internet import reactor
+
+    return bool(getattr(reactor, "running", False))
+
+
+def extract_body(
+    body: bytes, url: str, encoding: str | None, language_hint: str | None, limits: Limits
+) -> tuple[Extracted, bool]:
+    """crawler.article.extract_html for a worker process: the page extracted, and whether it was cut."""
+    cut_body, cut = cut_html(body, limits.html_bytes)
+    return extract_page(cut_body, url, encoding=encoding, language_hint=language_hint), cut
+
+
+def classify_text(title: str, text: str, language: str | None) -> Classification:
+    """The relevance verdict (crawler.relevance.classify) in a worker process."""
+    return classify(title, text, language)
+
+
+def dedup_keys(text: str) -> tuple[str | None, bytes | None]:
+    """The text fingerprint and MinHash signature of an item's text (None, None without text)."""
+    if not text.strip():
+        return None, None
+    return content_fingerprint(text), signature(text)
+
+
+class ExtractPool:
+    """A lazily started ProcessPoolExecutor of `workers` processes, replaced when it breaks; `close` ends it."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self.restarts = 0
+        self._retries = DeferredLock()
+
+    @classmethod
+    def of(cls, crawler: Any) -> ExtractPool:
+        """The crawler's one pool, sized by MILAI_EXTRACT_WORKERS (unset or 0: none, all in the crawl process)."""
+        pool = _POOLS.get(crawler)
+        if pool is None:
+            setting = crawler.settings.get("MILAI_EXTRACT_WORKERS")
+            pool = _POOLS[crawler] = cls(0 if setting is None else int(setting))
+        return pool
+
+    @property
+    def enabled(self) -> bool:
+        return self.workers > 0 and not self._closed
+
+    def _current(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the extraction pool is closed")
+            if self._executor is None:
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(PRELOAD)
+                self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            return self._executor
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        """Forget a broken executor (once, whichever of its failed extractions notices first)."""
+        with self._lock:
+            if self._executor is broken:
+                self._executor = None
+                self.restarts += 1
+                logger.warning("an extraction worker process died; starting new ones")
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in a worker process, awaited from a Scrapy coroutine on the reactor thread. After a
+        worker died under it, the call is tried again alone (one retry in flight at a time), so a page that
+        kills its worker takes no innocent retry down with it."""
+        for attempt in range(1, BROKEN_TRIES + 1):
+            retry = attempt > 1
+            if retry:
+                await maybe_deferred_to_future(self._retries.acquire())
+            try:
+                executor = self._current()
+                try:
+                    future = executor.submit(fn, *args)
+                except BrokenProcessPool:  # broke between two submissions
+                    self._replace(executor)
+                    continue
+                try:
+                    return await maybe_deferred_to_future(_deferred(future))
+                except BrokenProcessPool:
+                    self._replace(executor)
+                    if attempt == BROKEN_TRIES:
+                        raise
+            finally:
+                if retry:
+                    self._retries.release()
+        raise BrokenProcessPool(f"extraction worker processes died {BROKEN_TRIES} times")
+
+    def close(self) -> None:
+        """Stop the worker processes (with the crawler: the pipeline's close_spider)."""
+        with self._lock:
+            self._closed = True
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+_POOLS: weakref.WeakKeyDictionary[Any, ExtractPool] = weakref.WeakKeyDictionary()
+
+
+def _deferred(future: Future[T]) -> Deferred[T]:
+    """A Deferred that fires on the reactor thread with the result of a concurrent.futures Future."""
+    from twisted.internet import reactor
+
+    deferred: Deferred[T] = Deferred()
+
+    def settle(done: Future[T]) -> None:
+        exc = done.exception()
+        if exc is not None:
+            deferred.errback(exc)
+        else:
+            deferred.callback(done.result())
+
+    future.add_done_callback(lambda done: reactor.callFromThread(settle, done))
+    return deferred

@@ -1,0 +1,101 @@
+"""The pipeline's worker processes (crawler.pipelines_pool, MILAI_EXTRACT_WORKERS): a real crawl through them
+stores what an in-process crawl stores; a worker that dies loses no other page and the crawl goes on."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from crawler.catalogue import SourceConfig
+from tests.crawler import helpers
+from tests.crawler.helpers import ROOT, crawl, items
+from tests.crawler.sites import OFF_TOPIC, ON_TOPIC, make_articles, robots, rss, serve_articles
+from tests.support.site import LoopbackSite
+
+sqlite_env = helpers.sqlite_env
+
+FIELDS = ("canonical_url", "title", "text", "summary", "language", "published", "date_origin", "relevant", "score",
+          "matches", "content_hash", "minhash", "text_truncated")
+
+
+def _stored(url: str) -> list[tuple[object, ...]]:
+    """The stored items' fields, by URL (the pipeline is concurrent: ids follow the order pages come back)."""
+    return sorted((*(getattr(item, f) for f in FIELDS), item.duplicate_of_id is None) for item in items(url))
+
+
+def test_a_crawl_through_worker_processes_stores_what_an_in_process_crawl_stores(
+    site: LoopbackSite, sqlite_env: dict[str, str], tmp_path: Path
+) -> None:
+    robots(site)
+    arts = make_articles(ON_TOPIC[:4] + OFF_TOPIC[:3])
+    serve_articles(site, arts)
+    site.add("/feed.xml", rss(site.base, arts), content_type="application/rss+xml")
+    src = SourceConfig(name="pool-feed", publisher="P", kind="feed", url=site.url("/feed.xml"), language="en")
+    pooled_db = sqlite_env["MILAI_DATABASE_URL"]
+    pooled = crawl(tmp_path, [src], env={"MILAI_EXTRACT_WORKERS": "2"})
+    plain_db = f"sqlite:///{tmp_path / 'in-process.sqlite3'}"
+    plain = crawl(tmp_path, [src], env={"MILAI_EXTRACT_WORKERS": "0", "MILAI_DATABASE_URL": plain_db})
+    assert pooled["pool-feed"]["new"] == plain["pool-feed"]["new"] == len(arts)
+    assert pooled["pool-feed"]["errors"] == plain["pool-feed"]["errors"] == 0
+    stored = _stored(pooled_db)
+    assert len(stored) == len(arts)
+    assert stored == _stored(plain_db)
+    assert any(row[FIELDS.index("relevant")] for row in stored) and all(row[FIELDS.index("minhash")] for row in stored)
+
+
+def crash_on(value: str) -> str:
+    """A worker's job for the test below: `crash` kills its worker process, anything else comes back."""
+    if value == "crash":
+        os._exit(3)
+    if value == "raise":
+        raise ValueError("extraction failed")
+    time.sleep(0.2)
+    return value.upper()
+
+
+_PROBE = """
+import asyncio, json, sys
+from twisted.internet import asyncioreactor
+asyncioreactor.install()
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from crawler.pipelines_pool import ExtractPool
+from tests.crawler.test_pipelines_pool import crash_on
+
+pool = ExtractPool(2)
+results = {}
+
+async def one(value):
+    try:
+        results[value] = await pool.run(crash_on, value)
+    except Exception as exc:
+        results[value] = type(exc).__name__
+
+async def main():
+    await asyncio.gather(*(one(v) for v in ["a", "b", "crash", "raise", "c", "d"]))
+    results["after"] = await pool.run(crash_on, "e")
+    results["restarts"] = pool.restarts
+    pool.close()
+
+def start():
+    d = Deferred.fromFuture(asyncio.ensure_future(main()))
+    d.addBoth(lambda _: reactor.stop())
+
+reactor.callWhenRunning(start)
+reactor.run()
+print(json.dumps(results))
+"""
+
+
+def test_a_worker_process_that_dies_loses_no_other_job_and_the_pool_goes_on() -> None:
+    done = subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {k: results[k] for k in "abcd"} == {"a": "A", "b": "B", "c": "C", "d": "D"}
+    assert results["crash"] == "BrokenProcessPool"  # the page that kills its worker, after its tries
+    assert results["raise"] == "ValueError"  # an extraction's own exception comes back as it is
+    assert results["after"] == "E" and results["restarts"] >= 1
