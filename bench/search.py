@@ -1,9 +1,14 @@
 """Benchmark: full-text search (FTS5 / tsvector) against a plain LIKE scan on a synthetic archive.
 
-    python -m bench.search --items 1000000 [--db /tmp/bench.sqlite3] [--pg postgresql://…/db] [--runs 15]
-                           [--reuse] [--no-sqlite]
+    python -m bench.search --items 1000000 [--runs 15] [--no-sqlite] [--no-pg] [--rebuild] [--fill-only]
+                           [--cache-dir DIR] [--db FILE] [--pg postgresql://…/db]
 
-`--reuse` keeps an archive already filled by an earlier run (same --items) instead of refilling it.
+Both archives are cached: the SQLite file under --cache-dir (default $MILAI_BENCH_CACHE or
+~/.cache/milai-bench) and the PostgreSQL database `milai_bench_search` (`_<items>` appended below a
+million) on 127.0.0.1:5432, created when missing. A cached archive is reused when it holds the same
+number of items of the same generator (table `bench_meta`), after the migrations are run on it (so a
+new index is built once, not a new archive); otherwise, or with --rebuild, it is filled anew (about
+6 min each for a million on a quiet machine). `--fill-only` builds the caches and measures nothing.
 
 Fills the archive through the real schema (migrations, so the FTS triggers run on every insert; the
 normalised search columns are computed in Python with storage.search.search_columns, as the ORM events
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import statistics
 import time
@@ -25,7 +31,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, insert, make_url, text
+from sqlalchemy.exc import OperationalError
 
 from storage.database import make_engine, session_scope, upgrade
 from storage.models import Item, Source
@@ -76,6 +83,8 @@ QUERIES = [
     ("drone* prefix", "drone*", "drone"),
 ]
 DEEP_PAGE = 20  # the deep page measured: items 951-1000 of a 50-per-page walk
+DATA_VERSION = "1"  # of _items(): a cached archive of another version is refilled
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 
 def _items(n: int, source_ids: list[int], seed: int = 7) -> Iterator[dict]:
@@ -143,13 +152,53 @@ def fill(engine: Engine, n: int, batch: int = 20_000) -> float:
     return time.perf_counter() - t0
 
 
-def _filled(engine: Engine) -> bool:
-    """Whether the database already holds a bench archive."""
+def _cached(engine: Engine, n: int) -> bool:
+    """Whether the database holds a complete bench archive of n items of this generator."""
     try:
         with engine.connect() as conn:
-            return bool(conn.execute(text("SELECT 1 FROM items LIMIT 1")).first())
-    except Exception:  # no schema yet
+            meta: dict[str, str] = dict(conn.execute(text("SELECT key, value FROM bench_meta")).all())
+    except Exception:  # no such table: empty, or a fill that did not finish
         return False
+    return meta == {"items": str(n), "version": DATA_VERSION}
+
+
+def _mark_cached(engine: Engine, n: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE bench_meta (key VARCHAR(20) PRIMARY KEY, value VARCHAR(40))"))
+        conn.execute(text("INSERT INTO bench_meta VALUES ('items', :n), ('version', :v)"),
+                     {"n": str(n), "v": DATA_VERSION})
+
+
+def _reset_sqlite(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def _reset_pg(url: str) -> bool:
+    """Drop and recreate the database of `url`; False when the server is not reachable."""
+    parsed = make_url(url)
+    admin = make_engine(parsed.set(database="postgres").render_as_string(hide_password=False))
+    try:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    except OperationalError as exc:
+        print(f"PostgreSQL not reachable ({str(exc.orig).strip().splitlines()[0]}): skipped")
+        return False
+    finally:
+        admin.dispose()
+    return True
+
+
+def _pg_reachable(url: str) -> bool:
+    engine = make_engine(url)
+    try:
+        with engine.connect():
+            return True
+    except OperationalError:
+        return False
+    finally:
+        engine.dispose()
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -234,41 +283,61 @@ def measure(engine: Engine, runs: int, deep: int = DEEP_PAGE - 1) -> list[dict]:
 
 
 def _print(name: str, n: int, fill_s: float, rows: list[dict]) -> None:
-    filled = "reused" if math.isnan(fill_s) else f"filled in {fill_s:.0f} s ({n / fill_s:,.0f} items/s)"
-    print(f"\n== {name}: {n:,} items, {filled}; times in ms (p50/p95); deep = page {DEEP_PAGE} (or the last, pN)")
+    filled = "cached" if math.isnan(fill_s) else f"filled in {fill_s:.0f} s ({n / fill_s:,.0f} items/s)"
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n== {name}: {n:,} items, {filled}; load average {load} (1/5/15 min); times in ms (p50/p95); "
+          f"deep = page {DEEP_PAGE} (or the last, pN)")
     cols = list(dict.fromkeys(c for r in rows for c in r))
     print(" | ".join(cols))
     for r in rows:
         print(" | ".join(str(r.get(c, "-")) for c in cols))
 
 
+def _default_cache() -> Path:
+    return Path(os.environ.get("MILAI_BENCH_CACHE") or Path.home() / ".cache" / "milai-bench")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--items", type=int, default=1_000_000)
-    ap.add_argument("--db", type=Path, default=Path("/tmp/milai-bench.sqlite3"))
-    ap.add_argument("--pg", help="also run on this (empty) PostgreSQL database URL")
+    ap.add_argument("--cache-dir", type=Path, default=None, help="where the SQLite archive is kept")
+    ap.add_argument("--db", type=Path, help="the SQLite archive (default: <cache-dir>/search-<items>.sqlite3)")
+    ap.add_argument("--pg", help="the PostgreSQL database URL (default: milai_bench_search on 127.0.0.1)")
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--json", action="store_true", help="print the numbers as JSON too")
-    ap.add_argument("--reuse", action="store_true", help="measure an archive already filled (skip the fill)")
-    ap.add_argument("--no-sqlite", action="store_true", help="only run on --pg")
+    ap.add_argument("--rebuild", action="store_true", help="refill the archives even if cached")
+    ap.add_argument("--fill-only", action="store_true", help="build the cached archives, measure nothing")
+    ap.add_argument("--no-sqlite", action="store_true", help="skip SQLite")
+    ap.add_argument("--no-pg", action="store_true", help="skip PostgreSQL")
     args = ap.parse_args()
+    n = args.items
+    db = args.db or (args.cache_dir or _default_cache()) / f"search-{n}.sqlite3"
+    pg = args.pg or f"{PG_SERVER}/milai_bench_search" + ("" if n == 1_000_000 else f"_{n}")
     results = {}
-    targets = [] if args.no_sqlite else [("sqlite", f"sqlite:///{args.db}")]
-    targets += [("postgresql", args.pg)] if args.pg else []
+    targets = [] if args.no_sqlite else [("sqlite", f"sqlite:///{db}")]
+    targets += [] if args.no_pg else [("postgresql", pg)]
     for name, url in targets:
-        if name == "sqlite" and not args.reuse:
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(args.db) + suffix).unlink(missing_ok=True)
+        if name == "postgresql" and not _pg_reachable(url) and not _reset_pg(url):
+            continue
         engine = make_engine(url)
-        if args.reuse and _filled(engine):
-            upgrade(engine)
+        if not args.rebuild and _cached(engine, n):
+            upgrade(engine)  # new migrations run on the cached archive
             fill_s = float("nan")
         else:
-            fill_s = fill(engine, args.items)
-        rows = measure(engine, args.runs)
-        _print(name, args.items, fill_s, rows)
-        results[name] = {"items": args.items, "fill_seconds": None if math.isnan(fill_s) else round(fill_s),
-                         "queries": rows}
+            engine.dispose()
+            if name == "sqlite":
+                _reset_sqlite(db)
+            elif not _reset_pg(url):
+                continue
+            engine = make_engine(url)
+            fill_s = fill(engine, n)
+            _mark_cached(engine, n)
+            print(f"{name}: {n:,} items filled in {fill_s:.0f} s, cached at {url}")
+        if not args.fill_only:
+            rows = measure(engine, args.runs)
+            _print(name, n, fill_s, rows)
+            results[name] = {"items": n, "fill_seconds": None if math.isnan(fill_s) else round(fill_s),
+                             "queries": rows}
         engine.dispose()
     if args.json:
         print(json.dumps(results, indent=2))

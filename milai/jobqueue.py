@@ -26,6 +26,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from milai.config import Settings
+
 PREFIX = "milai:"  # MILAI_REDIS_PREFIX: several deployments (or test runs) can share one Redis
 QUEUE_KEY = "jobs:crawl"
 PENDING_KEY = "jobs:crawl:pending"
@@ -403,16 +405,8 @@ def local_queue() -> LocalJobQueue:
         return _local
 
 
-def get_queue(redis_url: str | None = None) -> JobQueue:
-    """The Redis queue when `redis_url` (default: MILAI_REDIS_URL) is set, the in-process queue otherwise.
-
-    The default is read here because APScheduler's persisted crawl jobs (scheduler.jobs) carry only a
-    source's name."""
-    from milai.config import Settings
-
-    settings = Settings()
-    if redis_url is None:
-        redis_url = settings.redis_url
-    if redis_url:
-        return RedisJobQueue(redis_url, prefix=settings.redis_prefix)
+def get_queue(settings: Settings) -> JobQueue:
+    """The Redis queue when MILAI_REDIS_URL is set, the in-process queue otherwise."""
+    if settings.redis_url:
+        return RedisJobQueue(settings.redis_url, prefix=settings.redis_prefix)
     return local_queue()

@@ -18,7 +18,8 @@ def enqueue(names: list[str], reason: str) -> list[str]:
     """Queue the named sources; returns those queued now (the others are queued or running already)."""
     from milai.jobqueue import get_queue
 
-    queue = get_queue()
+    # a job APScheduler's store persisted carries only source names: its run is an entry point, read here
+    queue = get_queue(Settings())
     queued = [name for name in names if queue.put(name, reason)]
     skipped = len(names) - len(queued)
     log.info("queued %d crawl job(s) (%s)%s", len(queued), reason,

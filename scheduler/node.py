@@ -86,7 +86,7 @@ class EmbeddedWorker:
         from milai.jobqueue import get_queue
 
         self.settings = settings
-        self.queue = get_queue(settings.redis_url)
+        self.queue = get_queue(settings)
         self.concurrency = concurrency
         self.worker: Any = None
         self._thread: threading.Thread | None = None

@@ -45,6 +45,6 @@ def worker_cmd(
     from crawler.worker import CrawlWorker
     from milai.jobqueue import get_queue
 
-    CrawlWorker(get_queue(settings.redis_url), settings=settings, concurrency=concurrency,
+    CrawlWorker(get_queue(settings), settings=settings, concurrency=concurrency,
                 exit_when_idle=exit_when_idle, ttl=ttl).run()
 
