@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import asdict
 from enum import StrEnum
 from typing import Annotated, Any
@@ -84,6 +85,8 @@ def crawl_cmd(
     = None,
     output: Annotated[SummaryFormat, typer.Option("--format", help="Summary format.")] = SummaryFormat.table,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the crawler's log on stderr.")] = False,
+    every: Annotated[float, typer.Option("--progress-every", min=0, help="Not on a terminal: print a progress "
+                                         "line at most this often (seconds).")] = 30.0,
 ) -> None:
     """Crawl the catalogue (or the named sources) now and print what each source yielded."""
     from crawler.catalogue import CatalogueError, configured_catalogue
@@ -92,11 +95,27 @@ def crawl_cmd(
     settings = settings_of(ctx)
     setup_logging("INFO" if verbose else "CRITICAL")  # the summary table reports every error
     tasks: dict[str, Any] = {}
-    live = console.is_terminal and output is SummaryFormat.table  # piped or from cron: plain lines at the end
+    live = console.is_terminal and output is SummaryFormat.table  # piped or from cron: plain lines instead
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                         console=console, transient=True, disable=not live)
+    latest: dict[str, dict[str, int]] = {}
+    last_line = [time.monotonic()]
+
+    def progress_line(name: str, counts: dict[str, int]) -> None:
+        """Not on a terminal: one line with the running totals, at most every `every` seconds."""
+        latest[name] = counts
+        now = time.monotonic()
+        if now - last_line[0] < every:
+            return
+        last_line[0] = now
+        fetched, new = (sum(c.get(k, 0) for c in latest.values()) for k in ("fetched", "new"))
+        typer.echo(f"progress: {_plural(len(latest), 'source')} started, {fetched} fetched, {new} new")
 
     def on_progress(name: str, counts: dict[str, int]) -> None:
+        if not live:
+            if output is SummaryFormat.table:
+                progress_line(name, counts)
+            return
         text = f"{name}: " + " ".join(f"{k}={v}" for k, v in counts.items() if v)
         if name not in tasks:
             tasks[name] = progress.add_task(text, total=None)

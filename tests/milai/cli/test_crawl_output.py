@@ -20,11 +20,11 @@ sqlite_env = helpers.sqlite_env
 pytestmark = pytest.mark.slow
 
 
-def _crawl(catalogue: Path) -> subprocess.CompletedProcess[str]:
+def _crawl(catalogue: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **FAST_ENV, "MILAI_SOURCES": str(catalogue)}
     env.pop("COLUMNS", None)
-    return subprocess.run([sys.executable, "-m", "milai", "crawl"], cwd=ROOT, capture_output=True, text=True,
-                          env=env, timeout=180, check=False)
+    return subprocess.run([sys.executable, "-m", "milai", "crawl", *args], cwd=ROOT, capture_output=True,
+                          text=True, env=env, timeout=180, check=False)
 
 
 def _closed_port() -> int:
@@ -54,6 +54,12 @@ def test_piped_crawl_prints_a_line_per_source_and_totals(site: LoopbackSite, sql
     assert lines[2] == "crawl done: 2 sources (1 failed, 1 ok), 2 new, 1 error"
     assert len(lines) == 3 and "\x1b[" not in done.stdout  # plain text, no live display or colour codes
     assert "offline" not in done.stdout + done.stderr
+
+    again = _crawl(catalogue, "--progress-every", "0")  # a long cron run: periodic lines while it goes
+    progress = [line for line in again.stdout.splitlines() if line.startswith("progress: ")]
+    assert progress and again.stdout.startswith("progress: "), again.stdout
+    assert progress[-1].startswith("progress: 2 sources started, ") and progress[-1].endswith(" 0 new")
+    assert again.stdout.splitlines()[-1] == "crawl done: 2 sources (1 failed, 1 ok), 0 new, 1 error"
 
 
 def test_every_source_unreachable_says_offline_and_exits_1(sqlite_env, tmp_path: Path) -> None:
