@@ -87,7 +87,8 @@ class ConnectionCounter:
 def test_two_workers_on_one_host_keep_concurrent_requests_per_domain_between_them(
     pg_url: str, redis_prefix: str, tmp_path: Path, site: LoopbackSite, processes: Processes
 ) -> None:
-    web = Web(site, sources=2, per_source=8, prefix="conc")
+    per_source = 20  # long enough (~3 s alone at 2 x 0.3 s) that the two crawls overlap even on a loaded machine
+    web = Web(site, sources=2, per_source=per_source, prefix="conc")
     counter = ConnectionCounter(site, hold=0.3)
     catalogue = write_catalogue(tmp_path / "sources.yaml", web.sources())
     # no delay: only the concurrency limit stands between the two workers' 2 + 2 requests and the host
@@ -100,7 +101,7 @@ def test_two_workers_on_one_host_keep_concurrent_requests_per_domain_between_the
     for name in web.names:
         queue.put(name, "manual")
     wait_for(lambda: not queue.pending(), 180, "both crawls to finish")
-    assert sum(web.article_fetches().values()) == 16
+    assert sum(web.article_fetches().values()) == 2 * per_source
     (a_start, a_end), (b_start, b_end) = (counter.spans[n] for n in web.names)
     assert a_start < b_end and b_start < a_end, counter.spans  # the two crawls overlapped in time
     # together the two workers never had more than CONCURRENT_REQUESTS_PER_DOMAIN requests at the host...
