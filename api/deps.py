@@ -38,7 +38,10 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the unit of work ends (commits) when the route returns, before the response is sent, so a
+# failed commit is the route's error (503 with Retry-After, nothing claimed as done) — with FastAPI's default
+# ("request") the commit runs after the response has started and a failure could only be logged as a traceback.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def id_path(what: str) -> Any:

@@ -126,3 +126,36 @@ def test_non_http_urls_are_never_links(client: TestClient, ids: dict[str, int]) 
     assert row["url"] == "javascript:alert(document.cookie)" and row["link"] is None
     listed = [r for r in client.get("/api/items?all=1&limit=100").json()["items"] if r["id"] != item_id]
     assert listed and all(r["link"] == r["url"] for r in listed)
+
+
+def test_a_commit_that_fails_is_the_answer_not_a_traceback_after_it(
+        client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    """The request's unit of work commits before the response is sent: a database that drops the connection at
+    COMMIT (the server shut down under us) gives 503 + Retry-After, and a write is never answered 201 unstored."""
+    from sqlalchemy import event, func, select
+    from sqlalchemy.exc import OperationalError
+    from typer.testing import CliRunner
+
+    from milai.cli.main import app as cli
+    from storage.models import Subscription
+
+    token = CliRunner().invoke(cli, ["tokens", "create", "tester"]).stdout.strip().splitlines()[0]
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+
+    def drop(_connection: object) -> None:
+        raise OperationalError("COMMIT", {}, Exception("terminating connection due to administrator command"))
+
+    event.listen(engine, "commit", drop)
+    try:
+        r = client.get("/api/items")
+        assert r.status_code == 503 and r.headers["retry-after"] == "30", (r.status_code, r.text[:200])
+        r = client.post("/api/subscriptions", headers={"Authorization": f"Bearer {token}"},
+                        json={"channel": "email", "target": "late@example.org", "query": "REAIM"})
+        assert r.status_code == 503, (r.status_code, r.text[:200])
+    finally:
+        event.remove(engine, "commit", drop)
+    assert "response already started" not in caplog.text and "Traceback" not in caplog.text
+    with session_scope(configured_engine()) as s:
+        assert s.scalar(select(func.count()).select_from(Subscription)
+                        .where(Subscription.target == "late@example.org")) == 0
+    assert client.get("/api/items").status_code == 200
