@@ -20,7 +20,8 @@ Role terms (`actor`, `self`, `act`, `object`, `lethal`, `weapon`, `alone`, `team
 - drone group: a `many` word (dozens, hundreds, 多数の, 数十架) beside a `together` word (coordinate,
   with each other, untereinander, 同士, 协同) or a `single` operator (a single operator, 一人で), in a
   sentence with a `drone` word, is an AI term (a swarm without the word: "dozens of uncrewed aircraft
-  coordinate their search", "one soldier flies hundreds of drones").
+  coordinate their search", "one soldier flies hundreds of drones"); so is a `mutual` word alone, a
+  reciprocal that needs several actors (with each other, entre sí, untereinander, друг с другом, 相互).
 
 - the CCW's expert group: a `gge` word (group of governmental experts, grupo de expertos
   gubernamentales, группа правительственных экспертов, 政府专家组) beside a `ccw` one (the Convention on
@@ -30,7 +31,8 @@ Role terms (`actor`, `self`, `act`, `object`, `lethal`, `weapon`, `alone`, `team
 Exclusions come first: the evidence within EXCLUDE_SPAN words after an `exclude` cue ("does not address",
 "à l'exclusion de", "за исключением", 不适用于) or before an `excluded` one (は対象外, 을 제외한, 除外) in
 the same sentence no longer counts ("the resolution does not address AI in the military domain": a
-civil text that names the military only to leave it out).
+civil text that names the military only to leave it out); before an `absent` cue ("is not involved",
+no participa, 不参与) only the military words do ("the defence ministry is not involved in the plan").
 
 The new hit sits on the act (or weapon, teaming) word, so that the other words stay separate
 evidence; its surface is the text from the first to the last word of the concept.
@@ -50,6 +52,7 @@ EXCLUDE_SPAN, EXCLUDE_SPAN_HAN = 12, 24  # the scope of an exclusion cue (French
 _HAN_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 CONCEPT = "concept:"  # label prefix of the hits made here
 _MILITARY = ("mil", "war", "drone", "strong", "name")
+_CUES = ("exclude", "excluded", "absent")
 
 
 class SentenceOf(Protocol):
@@ -88,17 +91,19 @@ def _span(ws: list[Word], at: Hit) -> int:
 def _without_excluded(ws: list[Word], hits: list[Hit], sentence_of: SentenceOf) -> list[Hit]:
     """`hits` without those in the scope of an exclusion cue (EXCLUDE_SPAN words after `exclude`, before
     `excluded`, in the cue's sentence)."""
-    cues = [h for h in hits if h.category in ("exclude", "excluded")]
+    cues = [h for h in hits if h.category in _CUES]
     if not cues:
         return hits
 
     def in_scope(h: Hit, cue: Hit) -> bool:
         if sentence_of[cue.start] != sentence_of[h.start]:
             return False
+        if cue.category == "absent" and h.category not in ("mil", "war"):
+            return False  # "the defence ministry is not involved": only the military actor is absent
         gap = h.start - cue.end if cue.category == "exclude" else cue.start - h.end
         return 0 <= gap < (EXCLUDE_SPAN_HAN if _span(ws, cue) == SPAN_HAN else EXCLUDE_SPAN)
 
-    return [h for h in hits if h.category in ("exclude", "excluded") or not any(in_scope(h, c) for c in cues)]
+    return [h for h in hits if h.category in _CUES or not any(in_scope(h, c) for c in cues)]
 
 
 def with_concepts(text: str, ws: list[Word], hits: list[Hit], sentence_of: SentenceOf) -> list[Hit]:
@@ -145,9 +150,9 @@ def with_concepts(text: str, ws: list[Word], hits: list[Hit], sentence_of: Sente
         if crewed is not None and drone is not None:
             made.append(Hit("ai", CONCEPT + "crewed-uncrewed-teaming", team.start, team.end,
                             _surface(text, ws, [drone, team, crewed]), team.part))
-    for group in roles["together"] + roles["single"]:
+    for group in roles["together"] + roles["single"] + roles["mutual"]:
         span = _span(ws, group)
-        many = _near(roles["many"], group, sentence_of, span)
+        many = group if group.category == "mutual" else _near(roles["many"], group, sentence_of, span)
         drone = _near(uncrewed, group, sentence_of, 2 * span)
         if many is not None and drone is not None:
             made.append(Hit("ai", CONCEPT + "drone-group", group.start, group.end,

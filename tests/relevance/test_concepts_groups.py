@@ -96,3 +96,38 @@ def test_software_that_proposes_fire_or_spots_suspicious_vessels_counts_as_machi
         lang: str, title: str, text: str) -> None:
     result = classify(title, text, lang)
     assert "rule:concept:machine-choice" in result.codes, (lang, result.codes)
+
+
+@pytest.mark.parametrize(("lang", "title", "text"), [
+    ("en", "Navy drones coordinate with each other to hunt submarines", "The trial ran for a month."),
+    ("es", "Los drones de la Armada se coordinan para rastrear submarinos", "La prueba duró un mes."),
+    ("fr", "Les drones de la Marine se coordonnent pour traquer les sous-marins", "L'essai a duré un mois."),
+    ("ja", "海自の無人機同士が連携して潜水艦を探す", "試験は一か月続いた。"),
+])
+def test_drones_coordinating_with_each_other_need_no_number(lang: str, title: str, text: str) -> None:
+    result = classify(title, text, lang)
+    assert result.relevant, (lang, result.codes)
+    assert "rule:concept:drone-group" in result.codes
+
+
+def test_drone_makers_competing_with_each_other_are_no_drone_group() -> None:
+    result = classify("Drone makers compete with each other for army contracts", "Prices fell.", "en")
+    assert "rule:concept:drone-group" not in result.codes
+
+
+@pytest.mark.parametrize(("lang", "title", "text"), [
+    ("en", "City council adopts AI plan for libraries",
+     "Officials said the defence ministry is not involved in the scheme."),
+    ("es", "El ayuntamiento aprueba un plan de IA para bibliotecas",
+     "El Ministerio de Defensa no participa en el proyecto."),
+    ("de", "Stadt beschließt KI-Plan für Bibliotheken", "Die Bundeswehr ist an dem Vorhaben nicht beteiligt."),
+])
+def test_a_military_actor_said_to_be_absent_does_not_count(lang: str, title: str, text: str) -> None:
+    result = classify(title, text, lang)
+    assert not result.relevant, (lang, result.codes)
+
+
+def test_an_absent_cue_does_not_cancel_a_named_topic() -> None:
+    result = classify("States debate lethal autonomous weapons in which humans are not involved",
+                      "The talks resume in May.", "en")
+    assert result.relevant and result.why["topic"], result.codes

@@ -74,3 +74,9 @@ def test_ai_in_military_health_care_is_off_topic(lang: str, title: str, text: st
 def test_target_meaning_a_military_target_still_counts(lang: str, title: str, text: str) -> None:
     result = classify(title, text, lang)
     assert result.relevant, (lang, result.codes)
+
+
+def test_ai_in_military_medical_training_is_off_topic() -> None:
+    result = classify("Sanitätsschule der Bundeswehr setzt KI-Simulator für Sanitäter ein",
+                      "Der Simulator spielt Notfälle durch und bewertet die Versorgung.", "de")
+    assert not result.relevant, result.codes
