@@ -23,6 +23,8 @@ Role terms (`actor`, `self`, `act`, `object`, `lethal`, `weapon`, `alone`, `team
   coordinate their search", "one soldier flies hundreds of drones"); so is a `mutual` word alone, a
   reciprocal that needs several actors (with each other, entre sí, untereinander, друг с другом, 相互).
 
+- lost link: a vehicle or weapon that goes on "when the link is lost" (`lostlink`: aunque pierda la
+  señal, lorsque les communications sont coupées, при потере связи, 通信が途絶) acts on its own: an AI term;
 - the CCW's expert group: a `gge` word (group of governmental experts, grupo de expertos
   gubernamentales, группа правительственных экспертов, 政府专家组) beside a `ccw` one (the Convention on
   Certain Conventional Weapons, CCAC, КНО, 特定常规武器公约) in one sentence is a named topic: that group's
@@ -157,6 +159,11 @@ def with_concepts(text: str, ws: list[Word], hits: list[Hit], sentence_of: Sente
         if many is not None and drone is not None:
             made.append(Hit("ai", CONCEPT + "drone-group", group.start, group.end,
                             _surface(text, ws, [many, drone, group]), group.part))
+    for cut in roles["lostlink"]:
+        carrier = _near(carriers, cut, sentence_of, 2 * _span(ws, cut))
+        if carrier is not None:
+            made.append(Hit("ai", CONCEPT + "lost-link", cut.start, cut.end,
+                            _surface(text, ws, [carrier, cut]), cut.part))
     for gge in roles["gge"]:
         ccw = _near(roles["ccw"], gge, sentence_of, 2 * _span(ws, gge))
         if ccw is not None:

@@ -30,7 +30,7 @@ TERMS_DIR = Path(__file__).resolve().parent / "terms"
 # target, a weapon that acts without a human, an uncrewed aircraft teamed with a crewed one, many drones
 # that coordinate; and the cues of an exclusion ("does not address …", "… は対象外"), whose scope no longer counts
 ROLES = ("actor", "self", "act", "object", "lethal", "weapon", "alone", "teaming", "crewed", "platform",
-         "aim", "many", "together", "mutual", "single", "gge", "ccw", "exclude", "excluded",
+         "aim", "many", "together", "mutual", "single", "lostlink", "gge", "ccw", "exclude", "excluded",
          "absent")
 CATEGORIES = ("strong", "name", "ai", "auto", "mil", "war", "drone", "neg", "ignore", *ROLES)
 EVIDENCE = ("strong", "name", "ai", "auto", "mil", "war", "drone")

@@ -131,3 +131,31 @@ def test_an_absent_cue_does_not_cancel_a_named_topic() -> None:
     result = classify("States debate lethal autonomous weapons in which humans are not involved",
                       "The talks resume in May.", "en")
     assert result.relevant and result.why["topic"], result.codes
+
+
+@pytest.mark.parametrize(("lang", "title", "text"), [
+    ("en", "Army quadcopters finish their patrol even if the link is lost", "Engineers showed the trial in Texas."),
+    ("es", "Los drones del Ejército vuelven a la base si se pierde el enlace", "La prueba se hizo en Zaragoza."),
+    ("fr", "Les drones de l'armée de Terre poursuivent la mission en cas de perte de liaison",
+     "L'essai a eu lieu à Mourmelon."),
+    ("ru", "Беспилотники армии продолжают полёт при потере связи", "Испытания прошли под Москвой."),
+    ("ja", "陸自の無人機、通信が途絶しても任務を継続", "試験は北海道で行われた。"),
+])
+def test_a_vehicle_that_goes_on_after_losing_its_link_acts_on_its_own(lang: str, title: str, text: str) -> None:
+    result = classify(title, text, lang)
+    assert result.relevant, (lang, result.codes)
+    assert "rule:concept:lost-link" in result.codes
+
+
+def test_a_lost_link_without_a_vehicle_is_nothing() -> None:
+    result = classify("Army radio operators train for when communications are cut", "The course lasts a week.", "en")
+    assert not result.relevant, result.codes
+
+
+@pytest.mark.parametrize(("lang", "title"), [
+    ("ru", "Беспилотный ведомый полетит в паре с истребителем Су-35"),
+    ("en", "Uncrewed jet to fly in formation with a Gripen"),
+])
+def test_a_drone_teamed_with_a_fighter_is_military_ai(lang: str, title: str) -> None:
+    result = classify(title, "Tests start next year.", lang)
+    assert result.relevant, (lang, result.codes)
