@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from scrapy.crawler import Crawler, CrawlerProcess
+from twisted.internet import defer
+from twisted.python.failure import Failure
 
 from crawler import fallback
 from crawler.catalogue import SourceConfig, catalogue_path, configured_catalogue, load_catalogue
@@ -91,13 +93,7 @@ def run_crawl(
     for source in selected:
         started: list[Crawler] = []
         try:
-            mode, entry = fallback.plan(engine, source)
-            if mode == fallback.DISCOVER:  # the configured URL keeps failing: discover, then crawl what was found
-                _discover_then_crawl(process, engine, source, started)
-            else:
-                crawler = process.create_crawler(SPIDERS[entry.kind])
-                process.crawl(crawler, source=entry, fallback=mode == fallback.FALLBACK)
-                started.append(crawler)
+            _choose_then_crawl(process, engine, source, started)
             crawlers.append((source, started, None))
         except Exception as exc:  # one broken source must not stop the others
             logger.exception("source %s could not start", source.name)
@@ -106,25 +102,25 @@ def run_crawl(
     return [_summary(source, started[-1] if started else None, error) for source, started, error in crawlers]
 
 
-def _discover_then_crawl(process: CrawlerProcess, engine: Any, source: SourceConfig, started: list[Crawler]) -> None:
-    """Run discovery on the source's site (no crawl run recorded for it), then crawl the best candidate as the
-    source (crawler.fallback), or the catalogue entry again when nothing else was found."""
-    from crawler.discover import DiscoverySpider, ranked
+def _choose_then_crawl(process: CrawlerProcess, engine: Any, source: SourceConfig, started: list[Crawler]) -> None:
+    """Crawl `source` through the entry crawler.fallback chooses (after a discovery or a probe of the configured
+    URL when one is due; neither records a crawl run). The database steps run at once, in the reactor's
+    callback: the process stops when no crawl is left, so the next one must start in the same callback."""
 
-    probe = source.model_copy(update={"name": f"discover-{source.name}"[:119], "kind": "html", "links": "a"})
-    discovery = process.create_crawler(DiscoverySpider)  # its custom_settings: no crawl run, no pipelines
-
-    def crawl_found(_: Any) -> Any:
-        candidates = ranked(list(getattr(discovery.spider, "candidates", [])))
-        entry = fallback.after_discovery(engine, source, candidates)
-        crawler = process.create_crawler(SPIDERS[(entry or source).kind])
+    def crawl(choice: fallback.Choice) -> Any:
+        crawler = process.create_crawler(SPIDERS[choice.entry.kind])
         started.append(crawler)
-        return process.crawl(crawler, source=entry or source, fallback=entry is not None)
+        return process.crawl(crawler, **choice.spider_kwargs())
 
     def failed(failure: Any) -> None:
-        logger.error("source %s: discovery failed: %s", source.name, failure.getTraceback())
+        logger.error("source %s: crawl failed: %s", source.name, failure.getTraceback())
 
-    process.crawl(discovery, source=probe).addCallback(crawl_found).addErrback(failed)
+    chosen = fallback.choose(process, engine, source, call=defer.maybeDeferred)
+    if chosen.called and isinstance(chosen.result, Failure):  # plan() failed before any crawl: say so at once
+        failure = chosen.result
+        chosen.addErrback(lambda _: None)
+        failure.raiseException()
+    chosen.addCallback(crawl).addErrback(failed)
 
 
 def _summary(source: SourceConfig, crawler: Crawler | None, error: str | None) -> SourceSummary:
