@@ -1,5 +1,6 @@
 """`milai crawl`: crawl now, with progress and a per-source summary (on a terminal a live display and a table;
-otherwise, as from cron, one plain line per source and a totals line); exit 1 when no source could be reached."""
+otherwise, as from cron, one plain line per source as soon as that source is done and a totals line at the end);
+exit 1 when no source could be reached."""
 
 from __future__ import annotations
 
@@ -122,11 +123,17 @@ def crawl_cmd(
         else:
             progress.update(tasks[name], description=text)
 
+    def on_finished(summary: Any) -> None:
+        """Not on a terminal: the source's line now, not when the slowest source is done."""
+        typer.echo(plain_line(summary))
+
+    plain = not live and output is SummaryFormat.table
     try:
         catalogue = configured_catalogue(settings)
         with progress:
             summaries = run_crawl(settings, source or None, catalogue=catalogue, progress=on_progress,
-                                  overrides={"LOG_LEVEL": "INFO" if verbose else "ERROR"})
+                                  overrides={"LOG_LEVEL": "INFO" if verbose else "ERROR"},
+                                  finished=on_finished if plain else None)
     except CatalogueError as exc:
         fail(str(exc), EXIT_USAGE)
     except ValueError as exc:  # an unknown --source
@@ -135,9 +142,7 @@ def crawl_cmd(
         print(json.dumps([asdict(s) for s in summaries], indent=2))
     elif live:
         console.print(_table(summaries))
-    else:
-        for summary in summaries:
-            typer.echo(plain_line(summary))
+    else:  # each source's line was printed as it finished
         typer.echo(totals_line(summaries))
     if summaries and all(unreachable(s) for s in summaries):
         fail(OFFLINE, EXIT_RUNTIME)
