@@ -68,3 +68,19 @@ def test_subscriptions_list_fits_80_columns(env: dict[str, str]) -> None:
     _assert_fits(_lines(["subscriptions", "list"], columns="64"), 64)  # a narrow terminal's COLUMNS
     wide = _lines(["subscriptions", "list"], columns="250")
     assert max(map(len, wide)) > 80 and len(wide) < len(lines)  # COLUMNS widens it: one column per field
+
+
+def test_tokens_list_fits_80_and_narrow_columns(env: dict[str, str]) -> None:
+    assert _lines(["tokens", "list"]) == ["no tokens"]
+    too_long = runner.invoke(app, ["tokens", "create", f"the nightly export job of the {LONG}"])
+    assert too_long.exit_code == 2 and "at most 120 characters" in too_long.output  # not a DataError on PostgreSQL
+    for name in ("ci", f"the nightly export job of the {LONG}"[:120]):
+        assert runner.invoke(app, ["tokens", "create", name]).exit_code == 0
+    assert runner.invoke(app, ["tokens", "revoke", "1"]).exit_code == 0
+    lines = _lines(["tokens", "list"])
+    _assert_fits(lines)
+    text = "\n".join(lines)
+    assert "2 token(s)" in text and "revoked" in text and "active" in text and "nightly export" in text
+    _assert_fits(_lines(["tokens", "list"], columns="50"), 50)
+    wide = _lines(["tokens", "list"], columns="250")
+    assert max(map(len, wide)) > 80 and len(wide) < len(lines)  # COLUMNS widens it: the name on one line
