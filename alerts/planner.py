@@ -124,19 +124,28 @@ def received_copies(
     made) or sent. `received` is the earliest time one of them was sent (or, not sent yet, batched);
     `copies` lists them ({id, title, url, publisher}, in the order received)."""
     found: dict[int, list[tuple[datetime, int]]] = {}
+    skip = set(besides)
     for chunk in _chunks(item_ids):
-        rows = session.execute(
-            select(Item.duplicate_of_id, Delivery.item_id, Delivery.sent_at, DeliveryBatch.sent_at,
-                   DeliveryBatch.created_at)
-            .join(Item, Item.id == Delivery.item_id)
-            .join(DeliveryBatch, DeliveryBatch.id == Delivery.batch_id)
-            .where(Delivery.subscription_id == subscription_id, Item.duplicate_of_id.in_(chunk),
-                   Delivery.state.in_(("pending", "sent")), DeliveryBatch.id.not_in(list(besides)))
-        )
-        for original, copy_id, sent_at, batch_sent_at, batched_at in rows:
-            if original is None:
-                continue
-            found.setdefault(original, []).append((_aware(sent_at or batch_sent_at or batched_at), copy_id))
+        # the copies first, alone (an index lookup whatever SQLite's statistics say), then their deliveries by
+        # the (subscription, item) key: joined in one statement, stale statistics made SQLite walk every
+        # delivery of the subscription
+        original_of = {
+            copy_id: original for copy_id, original in session.execute(
+                select(Item.id, Item.duplicate_of_id).where(Item.duplicate_of_id.in_(chunk))
+            ) if original is not None
+        }
+        for copy_chunk in _chunks(list(original_of)):
+            for copy_id, batch_id, sent_at, batch_sent_at, batched_at in session.execute(
+                select(Delivery.item_id, Delivery.batch_id, Delivery.sent_at, DeliveryBatch.sent_at,
+                       DeliveryBatch.created_at)
+                .join(DeliveryBatch, DeliveryBatch.id == Delivery.batch_id)
+                .where(Delivery.subscription_id == subscription_id, Delivery.item_id.in_(copy_chunk),
+                       Delivery.state.in_(("pending", "sent")))
+            ):
+                if batch_id in skip:
+                    continue
+                when = _aware(sent_at or batch_sent_at or batched_at)
+                found.setdefault(original_of[copy_id], []).append((when, copy_id))
     if not found:
         return {}
     copy_ids = sorted({copy_id for entries in found.values() for _, copy_id in entries})
