@@ -226,3 +226,17 @@ def test_a_copy_whose_sender_died_after_sending_still_counts_as_received(
     [(_, marked)] = [(i, m) for i, m in items_of(receiver.accepted) if i == original]
     assert marked is not None and [c["id"] for c in marked["copies"]] == [copy]
     assert states() == {copy: "sent", original: "sent"}
+
+
+def test_apprise_body_marks_the_original_of_a_received_story() -> None:
+    from alerts import apprise_channel
+
+    payload = {"items": [
+        {"title": "Drone swarms tested", "publisher": "Navy News", "url": "https://navy.example/1",
+         "original_of": None},
+        {"title": "UN talks", "publisher": "United Nations", "url": "https://un.example/2",
+         "original_of": {"received": "2026-12-02T08:00:00+00:00", "copies": []}},
+    ]}
+    lines = apprise_channel.message(payload, "t", "https://milai.example/u").splitlines()
+    assert lines[0] == "- Drone swarms tested (Navy News) https://navy.example/1"
+    assert lines[1] == "- UN talks (United Nations) https://un.example/2 (the original of a story you already received)"
