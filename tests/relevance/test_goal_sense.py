@@ -80,3 +80,14 @@ def test_ai_in_military_medical_training_is_off_topic() -> None:
     result = classify("Sanitätsschule der Bundeswehr setzt KI-Simulator für Sanitäter ein",
                       "Der Simulator spielt Notfälle durch und bewertet die Versorgung.", "de")
     assert not result.relevant, result.codes
+
+
+@pytest.mark.parametrize(("lang", "title", "text"), [
+    ("en", "AI start-up raises funds for tax software", "Its founder, a former army officer, said sales doubled."),
+    ("de", "KI-Start-up sammelt Geld für Steuersoftware", "Gründer ist ein ehemaliger Offizier; der Umsatz stieg."),
+    ("fr", "Une start-up d'IA lève des fonds pour un logiciel fiscal", "Son fondateur, ancien officier, se réjouit."),
+    ("ru", "ИИ-стартап привлёк инвестиции в налоговый софт", "Основатель, бывший офицер, доволен ростом продаж."),
+])
+def test_a_founders_military_past_is_no_military_use(lang: str, title: str, text: str) -> None:
+    result = classify(title, text, lang)
+    assert not result.relevant, (lang, result.codes)
