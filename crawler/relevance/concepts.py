@@ -126,14 +126,16 @@ def with_concepts(text: str, ws: list[Word], hits: list[Hit], sentence_of: Sente
     if goals:  # the war word on a goal ("cumple sus objetivos") is no military word either
         rest = [h for h in rest if h.category != "war" or not any(g.overlaps(h) for g in goals)]
     objects = roles["object"] + roles["lethal"] + aims
+    seen: set[tuple[int, int]] = set()  # (actor, object) pairs already explained by a concept
     for act in roles["act"]:
         span = SPAN_HAN if _HAN_RE.match(ws[act.start].surface) else SPAN
         actor = _near(roles["actor"], act, sentence_of, span)
         if actor is None and _near(carriers, act, sentence_of, 2 * span) is not None:
             actor = _near(roles["self"], act, sentence_of, span)
         obj = _near(objects, act, sentence_of, span) if actor else None
-        if actor is None or obj is None:
-            continue
+        if actor is None or obj is None or (actor.start, obj.start) in seen:
+            continue  # "analytics to propose which enemy positions to engage": one concept, not two
+        seen.add((actor.start, obj.start))
         lethal = obj.category == "lethal"
         kind = "machine-lethal-decision" if lethal else "machine-choice"
         made.append(Hit("strong" if lethal else "ai", CONCEPT + kind, act.start, act.end,

@@ -159,3 +159,10 @@ def test_a_lost_link_without_a_vehicle_is_nothing() -> None:
 def test_a_drone_teamed_with_a_fighter_is_military_ai(lang: str, title: str) -> None:
     result = classify(title, "Tests start next year.", lang)
     assert result.relevant, (lang, result.codes)
+
+
+def test_one_machine_and_one_target_make_one_explanation() -> None:
+    result = classify("Army tests analytics", "The army said data analytics will propose which enemy positions "
+                      "to engage and strike.", "en")
+    concept_phrases = [p for p in result.why["ai"] if "data analytics" in p]
+    assert len(concept_phrases) == 1, result.why
