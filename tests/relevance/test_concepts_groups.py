@@ -166,3 +166,21 @@ def test_one_machine_and_one_target_make_one_explanation() -> None:
                       "to engage and strike.", "en")
     concept_phrases = [p for p in result.why["ai"] if "data analytics" in p]
     assert len(concept_phrases) == 1, result.why
+
+
+@pytest.mark.parametrize(("lang", "title", "text"), [
+    ("es", "El Ejército prueba vehículos no tripulados que vigilan la base de manera independiente",
+     "La prueba dura un mes."),
+    ("fr", "L'armée de Terre teste des robots sans pilote qui patrouillent de manière indépendante",
+     "L'essai dure un mois."),
+    ("fr", "La Marine nationale teste un drone de surface qui navigue sans liaison pendant deux jours",
+     "L'essai a eu lieu à Toulon."),
+])
+def test_an_uncrewed_vehicle_working_independently_acts_on_its_own(lang: str, title: str, text: str) -> None:
+    result = classify(title, text, lang)
+    assert result.relevant, (lang, result.codes)
+
+
+def test_working_independently_without_a_vehicle_is_nothing() -> None:
+    result = classify("El batallón patrulla de manera independiente", "La unidad regresa el lunes.", "es")
+    assert not result.relevant, result.codes
