@@ -117,8 +117,10 @@ def test_the_configured_url_back_ends_the_fallback_and_the_operator_is_told(
                                              "longer used); 2 link(s)")
         send_due(settings)  # ok -> ok, but the operator hears that the fallback ended
         assert len(smtp.messages) == 2
-        assert smtp.messages[1]["Subject"] == "MilAI Watch: source moved-feed is ok"
-        assert "back on the configured URL" in smtp.messages[1].get_content()
+        assert smtp.messages[1]["Subject"] == "MilAI Watch: source moved-feed is ok, back on the configured URL"
+        body = smtp.messages[1].get_content().replace("\r\n", "\n")
+        assert "moved-feed (Examples): ok, back on the configured URL\n" in body and "(was ok)" not in body
+        assert "why: back on the configured URL" in body
 
         assert _old_feed_hit(site, worker) and not site.hits("/rss/all.xml")  # the catalogue entry from now on
         send_due(settings)
