@@ -18,6 +18,7 @@ from typing import Any
 
 from scrapy.crawler import Crawler, CrawlerProcess
 from twisted.internet import defer
+from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from crawler import fallback
@@ -74,9 +75,14 @@ def run_crawl(
     catalogue: list[SourceConfig] | None = None,
     progress: Callable[[str, dict[str, int]], None] | None = None,
     overrides: dict[str, Any] | None = None,
+    finished: Callable[[SourceSummary], None] | None = None,
 ) -> list[SourceSummary]:
     """Crawl the selected sources now (default: the catalogue `settings` name, the user's own merged over it);
-    blocks until all are done. Call at most once per process."""
+    blocks until all are done. Call at most once per process.
+
+    `finished` receives each source's summary as soon as that source is done (its crawl closed and its run
+    recorded; a source that could not start, at once), in the order they finish; the list returned holds them
+    all in catalogue order."""
     if catalogue is None:
         catalogue = configured_catalogue(settings)
     selected = select_sources(catalogue, source_names)
@@ -93,19 +99,38 @@ def run_crawl(
     for source in selected:
         started: list[Crawler] = []
         try:
-            _choose_then_crawl(process, engine, source, started)
+            done = _choose_then_crawl(process, engine, source, started)
             crawlers.append((source, started, None))
+            if finished is not None:
+                done.addBoth(_report_finished, finished, source, started)
         except Exception as exc:  # one broken source must not stop the others
             logger.exception("source %s could not start", source.name)
             crawlers.append((source, started, f"{type(exc).__name__}: {exc}"))
+            if finished is not None:
+                _report_finished(None, finished, source, started, f"{type(exc).__name__}: {exc}")
     process.start()
     return [_summary(source, started[-1] if started else None, error) for source, started, error in crawlers]
 
 
-def _choose_then_crawl(process: CrawlerProcess, engine: Any, source: SourceConfig, started: list[Crawler]) -> None:
+def _report_finished(
+    result: Any, finished: Callable[[SourceSummary], None], source: SourceConfig, started: list[Crawler],
+    error: str | None = None,
+) -> Any:
+    """Hand the source's summary to `finished` (a broken callback must not break the crawl); passes `result` on."""
+    try:
+        finished(_summary(source, started[-1] if started else None, error))
+    except Exception:  # noqa: BLE001 - the display's problem, not the crawl's
+        logger.exception("the 'source finished' callback failed for %s", source.name)
+    return result
+
+
+def _choose_then_crawl(
+    process: CrawlerProcess, engine: Any, source: SourceConfig, started: list[Crawler],
+) -> Deferred[Any]:
     """Crawl `source` through the entry crawler.fallback chooses (after a discovery or a probe of the configured
     URL when one is due; neither records a crawl run). The database steps run at once, in the reactor's
-    callback: the process stops when no crawl is left, so the next one must start in the same callback."""
+    callback: the process stops when no crawl is left, so the next one must start in the same callback. The
+    Deferred fires when that crawl (or a failed choice) is over."""
 
     def crawl(choice: fallback.Choice) -> Any:
         crawler = process.create_crawler(SPIDERS[choice.entry.kind])
@@ -120,7 +145,7 @@ def _choose_then_crawl(process: CrawlerProcess, engine: Any, source: SourceConfi
         failure = chosen.result
         chosen.addErrback(lambda _: None)
         failure.raiseException()
-    chosen.addCallback(crawl).addErrback(failed)
+    return chosen.addCallback(crawl).addErrback(failed)
 
 
 def _summary(source: SourceConfig, crawler: Crawler | None, error: str | None) -> SourceSummary:
