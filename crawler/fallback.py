@@ -5,8 +5,10 @@ site, and its health says "using discovered … since …" (also in the operator
 Every so many crawls on the fallback the configured URL is probed (a link-counting copy of the source's own
 spider: nothing followed, stored or recorded). When it lists links again the fallback is dropped and the
 configured entry is crawled, its health saying "back on the configured URL" (storage.health tells the operator
-of that change). A failed probe records no verdict -- the source stays on its fallback, ok, no flapping -- and
-doubles the interval to the next probe, up to PROBE_MAX crawls.
+of that change; the note waits in `sources.fallback` until a run of the configured entry records a verdict, so
+a worker stopped between the probe and the crawl loses nothing). A failed probe records no verdict -- the
+source stays on its fallback, ok, no flapping -- and doubles the interval to the next probe, up to PROBE_MAX
+crawls.
 
 `choose` runs these steps for one crawl of one source in the caller's CrawlerProcess (the runner's and the
 worker's) and gives the entry to crawl: `plan` says whether to crawl the catalogue entry, the stored
@@ -46,15 +48,13 @@ _KIND_FIELDS = ("links", "link_regex", "link_template", "next_page", "item_selec
 
 @dataclass(frozen=True)
 class Choice:
-    """The entry one crawl of a source uses: the catalogue's, or a discovered replacement (`fallback`);
-    `returned_from` names the replacement a successful probe just dropped ("feed https://…")."""
+    """The entry one crawl of a source uses: the catalogue's, or a discovered replacement (`fallback`)."""
 
     entry: SourceConfig
     fallback: bool = False
-    returned_from: str | None = None
 
     def spider_kwargs(self) -> dict[str, Any]:
-        return {"source": self.entry, "fallback": self.fallback, "returned_from": self.returned_from}
+        return {"source": self.entry, "fallback": self.fallback}
 
 
 def replacement(source: SourceConfig, entry: dict[str, Any]) -> SourceConfig:
@@ -114,12 +114,12 @@ def after_probe(engine: Engine, source: SourceConfig, links: int | None) -> Choi
         entry = current.get("entry") or {}
         if links is None:
             return Choice(replacement(source, entry), fallback=True)
-        if links > 0:
-            store_fallback(session, source.name, None)
+        if links > 0:  # the next run of the catalogue entry says so and forgets the fallback (storage.health)
             dropped = f"{entry.get('kind', '?')} {entry.get('url', '?')}"
+            store_fallback(session, source.name, {"url": source.url, "returned_from": dropped})
             logger.warning("source %s: the configured URL %s lists %d link(s) again; dropping the discovered %s",
                            source.name, source.url, links, dropped)
-            return Choice(source, returned_from=dropped)
+            return Choice(source)
         every = probe_failed(session, source.name, cap=PROBE_MAX)
     logger.info("source %s: the configured URL %s still lists nothing; next probe in %d crawls", source.name,
                 source.url, every)

@@ -145,11 +145,13 @@ def record_run_facts(session: Session, run_id: int, facts: dict[str, Any]) -> Cr
         )) or _ever_yielded(session, run.source_id)
         run.health, run.health_reason = classify_run(run, linked_before=linked_before)
         source = session.get(Source, run.source_id) if run.source_id is not None else None
-        if source is not None and source.fallback and facts.get("fallback"):
+        if source is not None and source.fallback and source.fallback.get("entry") and facts.get("fallback"):
             run.health_reason = f"{fallback_note(source.fallback)}; {run.health_reason}"
-        elif source is not None and facts.get("returned_from"):
+        elif source is not None and source.fallback and source.fallback.get("returned_from") \
+                and source.fallback.get("url") == source.url:  # the first verdict back on the configured URL
             run.health_reason = (f"{RETURNED} {source.url} (it lists links again; the discovered "
-                                 f"{facts['returned_from']} is no longer used); {run.health_reason}")
+                                 f"{source.fallback['returned_from']} is no longer used); {run.health_reason}")
+            source.fallback = None
     session.flush()
     return run
 
@@ -336,8 +338,8 @@ def active_fallback(session: Session, name: str, configured_url: str) -> dict[st
     (a catalogue edit of the URL ends the fallback)."""
     source = session.scalar(select(Source).where(Source.name == name))
     fallback = source.fallback if source is not None else None
-    if not fallback or fallback.get("url") != configured_url:
-        return None
+    if not fallback or fallback.get("url") != configured_url or not fallback.get("entry"):
+        return None  # none, another URL's, or ended (a probe found the configured URL again)
     return fallback
 
 

@@ -15,14 +15,14 @@ from sqlalchemy import func, select
 
 from alerts.dispatch import send_due
 from crawler.catalogue import SourceConfig
-from crawler.fallback import FALLBACK, PROBE, PROBE_FIRST, PROBE_MAX, after_probe, plan
+from crawler.fallback import FALLBACK, PRIMARY, PROBE, PROBE_FIRST, PROBE_MAX, Choice, after_probe, plan
 from milai.config import Settings
 from storage.database import make_engine, session_scope
 from storage.health import health_of_sources, set_fallback
 from storage.items import sync_sources
 from storage.models import CrawlRun, Source
 from tests.crawler import helpers
-from tests.crawler.helpers import items, source_row
+from tests.crawler.helpers import crawl, items, source_row
 from tests.crawler.sites import ON_TOPIC, make_articles, robots, rss, serve_articles
 from tests.crawler.worker_process import WorkerProcess
 from tests.support.site import LoopbackSite
@@ -117,8 +117,10 @@ def test_the_configured_url_back_ends_the_fallback_and_the_operator_is_told(
                                              "longer used); 2 link(s)")
         send_due(settings)  # ok -> ok, but the operator hears that the fallback ended
         assert len(smtp.messages) == 2
-        assert smtp.messages[1]["Subject"] == "MilAI Watch: source moved-feed is ok"
-        assert "back on the configured URL" in smtp.messages[1].get_content()
+        assert smtp.messages[1]["Subject"] == "MilAI Watch: source moved-feed is ok, back on the configured URL"
+        body = smtp.messages[1].get_content().replace("\r\n", "\n")
+        assert "moved-feed (Examples): ok, back on the configured URL\n" in body and "(was ok)" not in body
+        assert "why: back on the configured URL" in body
 
         assert _old_feed_hit(site, worker) and not site.hits("/rss/all.xml")  # the catalogue entry from now on
         send_due(settings)
@@ -179,3 +181,32 @@ def test_the_probe_interval_doubles_up_to_its_cap(sqlite_url: str):
         assert plan(engine, src)[0] == PROBE
     finally:
         engine.dispose()
+
+
+def test_a_return_found_by_a_probe_is_told_by_the_next_crawl_even_after_a_stop(
+    site: LoopbackSite, sqlite_env, tmp_path: Path
+):
+    """The probe found the configured URL again, and the worker stopped before crawling it: the next crawl of
+    the catalogue entry (here by `crawler.runner`) still says "back on the configured URL", once."""
+    arts = moved_feed_site(site)
+    site.add("/cps/rss/old.xml", rss(site.base, arts), content_type="application/rss+xml")
+    src = SourceConfig(name="moved-feed", publisher="Examples", kind="feed", url=site.url("/cps/rss/old.xml"),
+                       language="en")
+    db = sqlite_env["MILAI_DATABASE_URL"]
+    engine = make_engine(db)
+    try:
+        with session_scope(engine) as session:
+            sync_sources(session, [src])
+            set_fallback(session, "moved-feed", src.url, {"kind": "feed", "url": site.url("/rss/all.xml")}, "test")
+        assert after_probe(engine, src, 2) == Choice(src)
+        assert plan(engine, src) == (PRIMARY, src)  # ended: the catalogue entry from now on
+    finally:
+        engine.dispose()
+    crawl(tmp_path, [src])
+    crawl(tmp_path, [src])
+    source, runs = source_row(db, "moved-feed")
+    assert source.fallback is None
+    assert runs[0].health_reason.startswith(f"back on the configured URL {src.url} (it lists links again; the "
+                                            f"discovered feed {site.url('/rss/all.xml')} is no longer used)")
+    assert not runs[1].health_reason.startswith("back on")
+    assert not site.hits("/rss/all.xml")
