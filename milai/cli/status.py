@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from enum import StrEnum
 from typing import Annotated
 
@@ -23,38 +22,32 @@ def status_cmd(
     output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
 ) -> None:
     """Show who leads the scheduling, how many crawl jobs wait, and which workers are alive."""
-    from scheduler.leader import election_for
+    from dataclasses import asdict
+
+    from milai.cluster import cluster_status
+    from storage.database import engine_of
 
     settings = settings_of(ctx)
-    election = election_for(settings.effective_database_url, settings.redis_url, redis_prefix=settings.redis_prefix)
-    leader = election.holder()
-    report: dict[str, object] = {"leader": leader, "election": election.kind, "redis": bool(settings.redis_url)}
-    workers: list[dict[str, object]] = []
-    if settings.redis_url:
-        from milai.jobqueue import RedisJobQueue
-
-        queue = RedisJobQueue(settings.redis_url, prefix=settings.redis_prefix)
-        now = time.time()
-        report["queued"] = queue.length()
-        report["pending"] = sorted(queue.pending())
-        for w in queue.workers():
-            workers.append({"id": w.id, "role": w.role, "host": w.host, "pid": w.pid,
-                            "last_heartbeat_s": round(now - w.beat_at, 1), "jobs_done": w.jobs_done,
-                            "crawling": w.current})
+    status = cluster_status(settings, engine_of(settings))
+    workers = [asdict(w) for w in status.workers]
+    report: dict[str, object] = {"leader": status.leader, "election": status.election, "redis": status.redis}
+    if status.redis:
+        report |= {"queued": status.queued, "pending": status.pending, "queue_error": status.queue_error}
     report["workers"] = workers
     if output is OutputFormat.json:
         print(json.dumps(report, indent=2))
         return
-    console.print(f"scheduler leader: {leader or 'none'} ({election.kind})")
-    if not settings.redis_url:
+    console.print(f"scheduler leader: {status.leader or 'none'} ({status.election})")
+    if not status.redis:
         console.print("single node: crawl jobs go to the worker inside `milai run` (no MILAI_REDIS_URL)")
         return
-    console.print(f"crawl jobs queued: {report['queued']}, queued or running: {len(report['pending'])}")  # type: ignore[arg-type]
+    if status.queue_error:
+        console.print(f"crawl job queue: {status.queue_error}")
+        return
+    console.print(f"crawl jobs queued: {status.queued}, queued or running: {len(status.pending)}")
     table = Table(title=f"{len(workers)} worker(s) alive")
     for col in ("id", "role", "last heartbeat", "jobs done", "crawling"):
         table.add_column(col)
-    for row in workers:
-        table.add_row(str(row["id"]), str(row["role"]), f"{row['last_heartbeat_s']} s ago", str(row["jobs_done"]),
-                      ", ".join(row["crawling"]) or "-")  # type: ignore[arg-type]
+    for w in status.workers:
+        table.add_row(w.id, w.role, f"{w.last_heartbeat_s} s ago", str(w.jobs_done), ", ".join(w.crawling) or "-")
     console.print(table)
-
