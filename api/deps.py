@@ -119,3 +119,13 @@ def require_token(
             headers={"WWW-Authenticate": "Bearer"},
         )
     return token
+
+
+def optional_token(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiToken | None:
+    """The API token of the request when one is sent (401 when it is not valid), None without one."""
+    if credentials is None:
+        return None
+    return require_token(session, credentials)
