@@ -173,15 +173,17 @@ def bench_worker_redis(names: list[str], jobs: int, env: dict[str, str]) -> list
     return times
 
 
-def bench_scaling(names: list[str], workers: int, env: dict[str, str], tmp: Path) -> tuple[float, float]:
-    """`workers` `milai worker` processes (2 lanes each) on a fresh SQLite database and Redis: seconds to crawl
-    every source once (articles fetched and stored), then once more (all unchanged)."""
+def bench_scaling(names: list[str], workers: int, env: dict[str, str], tmp: Path,
+                  database_url: str | None = None) -> tuple[float, float]:
+    """`workers` `milai worker` processes (2 lanes each) on a fresh database (SQLite unless `database_url`, a
+    migrated empty one) and Redis: seconds to crawl every source once (articles fetched and stored), then once
+    more (all unchanged)."""
     from milai.jobqueue import RedisJobQueue
 
     prefix = f"milai-bench-{uuid.uuid4().hex[:8]}:"
     url = env.get("MILAI_REDIS_URL") or "redis://127.0.0.1:6379/0"
     env = {**env, "MILAI_REDIS_URL": url, "MILAI_REDIS_PREFIX": prefix,
-           "MILAI_DATABASE_URL": f"sqlite:///{tmp / f'scale-{workers}.sqlite3'}",
+           "MILAI_DATABASE_URL": database_url or f"sqlite:///{tmp / f'scale-{workers}.sqlite3'}",
            "MILAI_DATA_DIR": str(tmp / f"scale-{workers}")}
     queue = RedisJobQueue(url, prefix=prefix)
     procs = [subprocess.Popen([sys.executable, "-m", "milai", "worker", "--concurrency", "2"], cwd=ROOT, env=env,
@@ -216,7 +218,14 @@ def main() -> None:
     parser.add_argument("--redis", action="store_true", help="also a `milai worker` process on Redis")
     parser.add_argument("--scale", type=int, default=0, metavar="SOURCES",
                         help="also: SOURCES sources crawled by 1 and by 2 `milai worker` processes (Redis)")
+    parser.add_argument("--scale-only", action="store_true", help="only the --scale rows (no per-job rows)")
+    parser.add_argument("--repeat", type=int, default=1, help="--scale rounds of 1 then 2 workers, alternating")
+    parser.add_argument("--postgres", metavar="ADMIN_URL", help="--scale-only on a fresh PostgreSQL database per "
+                        "run (created and dropped with this admin URL) instead of SQLite")
     args = parser.parse_args()
+    if args.scale_only:
+        scale_only(args.scale or 40, args.repeat, args.postgres)
+        return
 
     tmp = Path(tempfile.mkdtemp(prefix="milai-bench-worker-"))
     site = Site(args.sources)
@@ -268,6 +277,66 @@ def main() -> None:
                   f"{60 * args.scale / again:>12.0f}")
         print(f"scaling 1 -> 2 workers: first crawl {scaling[1][0] / scaling[2][0]:.2f}x, "
               f"unchanged {scaling[1][1] / scaling[2][1]:.2f}x (2 cores shared with other work)")
+
+
+class PostgresDatabase:
+    """A fresh, migrated PostgreSQL database for one run, dropped after."""
+
+    def __init__(self, admin_url: str) -> None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+
+        self.admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.name = f"milai_bench_{uuid.uuid4().hex[:10]}"
+        self.url = make_url(admin_url).set(database=self.name).render_as_string(hide_password=False)
+
+    def __enter__(self) -> str:
+        from sqlalchemy import text
+
+        from storage.database import make_engine, upgrade
+
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        engine = make_engine(self.url)
+        upgrade(engine)
+        engine.dispose()
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import text
+
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+def scale_only(sources: int, repeat: int, postgres: str | None = None) -> None:
+    """1 and 2 workers, alternating `repeat` times (the machine's load drifts: never one run), load per row."""
+    from contextlib import nullcontext
+    tmp = Path(tempfile.mkdtemp(prefix="milai-bench-scale-"))
+    site = Site(sources)
+    catalogue = site.catalogue(tmp / "scale-sources.yaml")
+    kept = ("MILAI_REDIS_URL", "MILAI_CONCURRENT_REQUESTS_PER_DOMAIN", "MILAI_CLUSTER_CONCURRENCY")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MILAI_") or k in kept}
+    env.update({"MILAI_SOURCES": str(catalogue), "MILAI_DOWNLOAD_DELAY": "0", "MILAI_AUTOTHROTTLE": "false",
+                "MILAI_LOG_LEVEL": "WARNING"})
+    print(f"{sources} sources (2 articles each), N `milai worker` processes, 2 lanes each, Redis, "
+          f"{'PostgreSQL' if postgres else 'SQLite'}; "
+          f"MILAI_CONCURRENT_REQUESTS_PER_DOMAIN={env.get('MILAI_CONCURRENT_REQUESTS_PER_DOMAIN', 'default')}")
+    print(f"{'round':>5} {'workers':>7} {'first s':>8} {'src/min':>8} {'unchanged s':>11} {'src/min':>8} "
+          f"{'load 1 min':>10}")
+    results: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+    for r in range(repeat):
+        for n in (1, 2) if r % 2 == 0 else (2, 1):
+            with PostgresDatabase(postgres) if postgres else nullcontext(None) as db_url:
+                fresh, again = bench_scaling(site.names, n, env, tmp / f"r{r}", db_url)
+            results[n].append((fresh, again))
+            print(f"{r:>5} {n:>7} {fresh:>8.1f} {60 * sources / fresh:>8.0f} {again:>11.1f} "
+                  f"{60 * sources / again:>8.0f} {os.getloadavg()[0]:>10.1f}", flush=True)
+    med = {n: (statistics.median(f for f, _ in rows), statistics.median(a for _, a in rows))
+           for n, rows in results.items()}
+    print(f"median scaling 1 -> 2 workers over {repeat} round(s): first crawl {med[1][0] / med[2][0]:.2f}x, "
+          f"unchanged {med[1][1] / med[2][1]:.2f}x")
 
 
 if __name__ == "__main__":

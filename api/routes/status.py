@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
-from api.deps import SettingsDep, get_engine, optional_token
+from api.deps import OPTIONAL_TOKEN, SettingsDep, get_engine, optional_token
 from api.errors import responses
 from milai.cluster import ClusterStatus, cluster_status
 from storage.models import ApiToken
@@ -76,7 +76,7 @@ def status_out(status: ClusterStatus, *, detailed: bool) -> StatusOut:
 
 
 @router.get("/api/status", response_model=StatusOut, response_model_exclude_none=False, tags=["health"],
-            responses=responses(401, 503))
+            responses=responses(401, 503), openapi_extra=OPTIONAL_TOKEN)
 def api_status(settings: SettingsDep, engine: Annotated[Engine, Depends(get_engine)],
                token: Annotated[ApiToken | None, Depends(optional_token)]) -> StatusOut:
     """The scheduler leader, the crawl job queue and the workers alive (names with a token only). 503 when

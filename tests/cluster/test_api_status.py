@@ -81,7 +81,9 @@ def test_single_node_status_shows_the_sqlite_scheduler_and_no_queue(
         section = _section(client.get("/sources", headers=HTML).text)
         assert "a leader schedules the crawls" in section and "single node" in section
         assert node_id() not in section  # names only with a token, and the page has none
-        assert client.get("/api/status", headers={"Authorization": "Bearer nope"}).status_code == 401
+        for wrong in ("Bearer nope", "Basic dXNlcjpwdw==", ""):
+            refused = client.get("/api/status", headers={"Authorization": wrong})
+            assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer", wrong
     finally:
         scheduler.release()
 
