@@ -66,3 +66,18 @@ def test_scrapy_settings_are_polite_and_capped():
     assert "scrapy_redis" not in str(s.get("SCHEDULER"))
     r = build_settings(cfg=Settings(redis_url="redis://127.0.0.1:6379/5"))
     assert r.get("SCHEDULER") == "crawler.frontier.ClusterScheduler" and r.get("REDIS_URL").endswith("/5")
+
+
+def test_crawls_start_no_remote_code_execution_server():
+    """Scrapy 2.19's RemoteControl (an HTTP server per crawl running any Python code sent to it) is off: the
+    extension refuses to load with our settings, so no crawl opens a port or writes a token file."""
+    from scrapy import Spider
+    from scrapy.crawler import Crawler
+    from scrapy.exceptions import NotConfigured
+    from scrapy.extensions.remote_control import RemoteControl
+
+    for redis_url in (None, "redis://127.0.0.1:6379/5"):
+        settings = build_settings(cfg=Settings(redis_url=redis_url))
+        assert settings.getbool("REMOTE_CONTROL_ENABLED") is False and not settings.getbool("TELNETCONSOLE_ENABLED")
+        with pytest.raises(NotConfigured):
+            RemoteControl(Crawler(Spider, settings))
