@@ -173,8 +173,64 @@ def bench_worker_redis(names: list[str], jobs: int, env: dict[str, str]) -> list
     return times
 
 
+class LeaseSampler:
+    """Samples the cluster semaphore of the bench host (crawler.politeness) every ~2 ms while the crawls run: how
+    often a lease was free while a request waited in line for one (capacity lost to the waiters' polling)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.samples = self.waiting = self.free_while_waiting = self.in_flight = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, client: object, prefix: str) -> None:
+        key = f"{prefix}conc:127.0.0.1"
+
+        def run() -> None:
+            while not self._stop.is_set():
+                pipe = client.pipeline(transaction=False)  # type: ignore[attr-defined]
+                pipe.zcard(key)
+                pipe.zcard(key + ":line")
+                leases, line = pipe.execute()
+                self.samples += 1
+                self.in_flight += leases
+                if line:
+                    self.waiting += 1
+                    self.free_while_waiting += leases < self.limit
+                time.sleep(0.002)
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def report(self) -> str:
+        n, waited = max(self.samples, 1), max(self.waiting, 1)
+        return (f"leases in flight {self.in_flight / n:.2f} of {self.limit}; a request waiting "
+                f"{100 * self.waiting / n:.0f}% of the time, of which a lease was free "
+                f"{100 * self.free_while_waiting / waited:.0f}% ({self.samples} samples)")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes `pids` have used so far (Linux /proc; 0 elsewhere)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+CPU_USED: list[tuple[float, float]] = []  # per round of bench_scaling: (workers' CPU s, this process' CPU s)
+
+
 def bench_scaling(names: list[str], workers: int, env: dict[str, str], tmp: Path,
-                  database_url: str | None = None) -> tuple[float, float]:
+                  database_url: str | None = None, sampler: LeaseSampler | None = None) -> tuple[float, float]:
     """`workers` `milai worker` processes (2 lanes each) on a fresh database (SQLite unless `database_url`, a
     migrated empty one) and Redis: seconds to crawl every source once (articles fetched and stored), then once
     more (all unchanged)."""
@@ -192,16 +248,22 @@ def bench_scaling(names: list[str], workers: int, env: dict[str, str], tmp: Path
         deadline = time.monotonic() + 120
         while len(queue.workers()) < workers and time.monotonic() < deadline:
             time.sleep(0.05)
+        if sampler is not None:
+            sampler.start(queue.redis, prefix)
         rounds = []
         for _ in range(2):
             started = time.perf_counter()
+            cpu_workers, cpu_self = cpu_seconds([p.pid for p in procs]), cpu_seconds([os.getpid()])
             for name in names:
                 queue.put(name, "bench")
             while queue.pending():
                 time.sleep(0.01)
             rounds.append(time.perf_counter() - started)
+            CPU_USED.append((cpu_seconds([p.pid for p in procs]) - cpu_workers, cpu_seconds([os.getpid()]) - cpu_self))
         return rounds[0], rounds[1]
     finally:
+        if sampler is not None:
+            sampler.stop()
         for proc in procs:
             proc.terminate()
         for proc in procs:
@@ -220,11 +282,13 @@ def main() -> None:
                         help="also: SOURCES sources crawled by 1 and by 2 `milai worker` processes (Redis)")
     parser.add_argument("--scale-only", action="store_true", help="only the --scale rows (no per-job rows)")
     parser.add_argument("--repeat", type=int, default=1, help="--scale rounds of 1 then 2 workers, alternating")
+    parser.add_argument("--sample-leases", action="store_true", help="--scale-only: also sample the host's "
+                        "cluster semaphore (leases in flight, waiters, free leases while waiting)")
     parser.add_argument("--postgres", metavar="ADMIN_URL", help="--scale-only on a fresh PostgreSQL database per "
                         "run (created and dropped with this admin URL) instead of SQLite")
     args = parser.parse_args()
     if args.scale_only:
-        scale_only(args.scale or 40, args.repeat, args.postgres)
+        scale_only(args.scale or 40, args.repeat, args.postgres, args.sample_leases)
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="milai-bench-worker-"))
@@ -310,7 +374,7 @@ class PostgresDatabase:
         self.admin.dispose()
 
 
-def scale_only(sources: int, repeat: int, postgres: str | None = None) -> None:
+def scale_only(sources: int, repeat: int, postgres: str | None = None, sample: bool = False) -> None:
     """1 and 2 workers, alternating `repeat` times (the machine's load drifts: never one run), load per row."""
     from contextlib import nullcontext
     tmp = Path(tempfile.mkdtemp(prefix="milai-bench-scale-"))
@@ -324,15 +388,19 @@ def scale_only(sources: int, repeat: int, postgres: str | None = None) -> None:
           f"{'PostgreSQL' if postgres else 'SQLite'}; "
           f"MILAI_CONCURRENT_REQUESTS_PER_DOMAIN={env.get('MILAI_CONCURRENT_REQUESTS_PER_DOMAIN', 'default')}")
     print(f"{'round':>5} {'workers':>7} {'first s':>8} {'src/min':>8} {'unchanged s':>11} {'src/min':>8} "
-          f"{'load 1 min':>10}")
+          f"{'load 1 min':>10}  CPU s of the workers / of the bench (site, queue) per crawl, first; unchanged")
     results: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
     for r in range(repeat):
         for n in (1, 2) if r % 2 == 0 else (2, 1):
+            sampler = LeaseSampler(int(env.get("MILAI_CONCURRENT_REQUESTS_PER_DOMAIN", 2))) if sample else None
             with PostgresDatabase(postgres) if postgres else nullcontext(None) as db_url:
-                fresh, again = bench_scaling(site.names, n, env, tmp / f"r{r}", db_url)
+                fresh, again = bench_scaling(site.names, n, env, tmp / f"r{r}", db_url, sampler)
             results[n].append((fresh, again))
             print(f"{r:>5} {n:>7} {fresh:>8.1f} {60 * sources / fresh:>8.0f} {again:>11.1f} "
-                  f"{60 * sources / again:>8.0f} {os.getloadavg()[0]:>10.1f}", flush=True)
+                  f"{60 * sources / again:>8.0f} {os.getloadavg()[0]:>10.1f}  "
+                  + "; ".join(f"{w:.1f} / {b:.1f}" for w, b in CPU_USED[-2:]), flush=True)
+            if sampler is not None:
+                print(f"{'':>14}{sampler.report()}", flush=True)
     med = {n: (statistics.median(f for f, _ in rows), statistics.median(a for _, a in rows))
            for n, rows in results.items()}
     print(f"median scaling 1 -> 2 workers over {repeat} round(s): first crawl {med[1][0] / med[2][0]:.2f}x, "

@@ -81,3 +81,26 @@ def test_crawls_start_no_remote_code_execution_server():
         assert settings.getbool("REMOTE_CONTROL_ENABLED") is False and not settings.getbool("TELNETCONSOLE_ENABLED")
         with pytest.raises(NotConfigured):
             RemoteControl(Crawler(Spider, settings))
+
+
+@pytest.mark.slow
+def test_a_worker_imports_the_crawl_components_before_its_first_job():
+    """crawler.worker.warm_up (called by CrawlWorker.run before the worker registers) imports what the first
+    crawler would: the cluster download handler and its Scrapy base, the shared robots.txt middleware, the
+    scrapy-redis frontier and dupefilter; nothing is left out."""
+    code = (
+        "import sys\n"
+        "from crawler.settings import build_settings\n"
+        "from crawler.worker import warm_up\n"
+        "from milai.config import Settings\n"
+        "wanted = ['scrapy.core.downloader.handlers.http11', 'crawler.politeness', 'crawler.robots',"
+        " 'crawler.frontier', 'scrapy_redis.dupefilter']\n"
+        "before = [m for m in wanted if m in sys.modules]\n"
+        "failed = warm_up(build_settings(Settings(redis_url='redis://127.0.0.1:6379/5')))\n"
+        "print(before, failed, [m for m in wanted if m not in sys.modules])\n"
+    )
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr
+    before, failed, missing = proc.stdout.strip().split("] [")
+    assert "politeness" not in before and "http11" not in before  # imported by the warm-up, not before it
+    assert failed == "" and missing == "]", proc.stdout
