@@ -29,6 +29,7 @@ STAT_NOT_WELL_FORMED = "milai/not_well_formed"  # a listing that answered but co
 STAT_RETRY_AFTER = "milai/retry_after"  # seconds the listing's Retry-After asks to wait (adaptive polling)
 STAT_MAX_AGE = "milai/max_age"  # seconds of the listing's Cache-Control max-age
 STAT_FALLBACK = "milai/fallback"  # the crawl used a discovered replacement of the configured URL (crawler.fallback)
+STAT_RETURNED = "milai/returned_from"  # the discovered replacement a probe just dropped: back on the configured URL
 
 _SNIFF_BYTES = 16_384
 _CHALLENGES: tuple[tuple[str, re.Pattern[bytes]], ...] = (
@@ -102,14 +103,23 @@ class ListingDiagnosis:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         ext = cls(crawler)
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.response_received, signal=signals.response_received)
         return ext
+
+    def spider_opened(self, spider: Spider) -> None:
+        """Which entry this crawl uses (crawler.fallback), known before any answer."""
+        stats = self.crawler.stats
+        assert stats is not None
+        returned_from = getattr(spider, "returned_from", None)
+        if getattr(spider, "fallback", False):
+            stats.set_value(STAT_FALLBACK, True)
+        elif returned_from:
+            stats.set_value(STAT_RETURNED, str(returned_from))
 
     def response_received(self, response: Response, request: Request, spider: Spider) -> None:
         stats = self.crawler.stats
         assert stats is not None
-        if getattr(spider, "fallback", False):
-            stats.set_value(STAT_FALLBACK, True)
         robots = is_robots_request(request)
         if not robots and not request.meta.get(META_LISTING):
             return
@@ -151,4 +161,5 @@ def run_facts(stats: dict[str, Any]) -> dict[str, Any]:
         "retry_after": stats.get(STAT_RETRY_AFTER),
         "max_age": stats.get(STAT_MAX_AGE),
         "fallback": bool(stats.get(STAT_FALLBACK)),
+        "returned_from": stats.get(STAT_RETURNED),
     }

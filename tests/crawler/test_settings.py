@@ -68,6 +68,21 @@ def test_scrapy_settings_are_polite_and_capped():
     assert r.get("SCHEDULER") == "crawler.frontier.ClusterScheduler" and r.get("REDIS_URL").endswith("/5")
 
 
+def test_discovery_and_probes_run_none_of_the_crawls_extensions_named_as_the_settings_name_them():
+    from scrapy.utils.misc import load_object
+
+    from crawler.discover import DiscoverySpider
+    from crawler.extensions.runs import CrawlRunRecorder
+    from crawler.fallback import PROBES
+    from crawler.settings import EXTENSIONS, RUN_RECORDER
+
+    assert load_object(RUN_RECORDER) is CrawlRunRecorder and RUN_RECORDER in EXTENSIONS
+    for spider in (DiscoverySpider, *PROBES.values()):
+        assert spider.custom_settings == {"EXTENSIONS": dict.fromkeys(EXTENSIONS), "ITEM_PIPELINES": {}}, spider
+    for path in EXTENSIONS:  # every name disabled is a real class (a misspelt one would disable nothing)
+        assert isinstance(load_object(path), type), path
+
+
 def test_crawls_start_no_remote_code_execution_server():
     """Scrapy 2.19's RemoteControl (an HTTP server per crawl running any Python code sent to it) is off: the
     extension refuses to load with our settings, so no crawl opens a port or writes a token file."""
