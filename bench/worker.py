@@ -42,7 +42,7 @@ TEXT = ("Defence ministers agreed on principles for the responsible military use
 class Site:
     """Feeds /s<i>/feed.xml with ETags (304 when unchanged) and their articles."""
 
-    def __init__(self, sources: int) -> None:
+    def __init__(self, sources: int, processes: int = 1) -> None:
         pages: dict[str, tuple[bytes, str]] = {"/robots.txt": (b"User-agent: *\nDisallow:\n", "text/plain")}
         self.names = [f"bench-{i}" for i in range(sources)]
         for name in self.names:
@@ -93,6 +93,23 @@ class Site:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        # processes > 1: more processes accept on the same socket (forked before any thread starts), so the
+        # site is not one GIL-bound process that every worker's requests queue on (a loaded machine schedules it
+        # rarely); the children end with this process
+        self.children: list[int] = []
+        for _ in range(processes - 1):
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    self.server.serve_forever()
+                finally:
+                    os._exit(0)
+            self.children.append(pid)
+        if self.children:
+            import atexit
+            import signal
+
+            atexit.register(lambda: [os.kill(child, signal.SIGTERM) for child in self.children])
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def catalogue(self, path: Path) -> Path:
@@ -282,13 +299,15 @@ def main() -> None:
                         help="also: SOURCES sources crawled by 1 and by 2 `milai worker` processes (Redis)")
     parser.add_argument("--scale-only", action="store_true", help="only the --scale rows (no per-job rows)")
     parser.add_argument("--repeat", type=int, default=1, help="--scale rounds of 1 then 2 workers, alternating")
+    parser.add_argument("--site-processes", type=int, default=1, help="--scale-only: processes serving the "
+                        "loopback site (1: one Python process, as every other row)")
     parser.add_argument("--sample-leases", action="store_true", help="--scale-only: also sample the host's "
                         "cluster semaphore (leases in flight, waiters, free leases while waiting)")
     parser.add_argument("--postgres", metavar="ADMIN_URL", help="--scale-only on a fresh PostgreSQL database per "
                         "run (created and dropped with this admin URL) instead of SQLite")
     args = parser.parse_args()
     if args.scale_only:
-        scale_only(args.scale or 40, args.repeat, args.postgres, args.sample_leases)
+        scale_only(args.scale or 40, args.repeat, args.postgres, args.sample_leases, args.site_processes)
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="milai-bench-worker-"))
@@ -374,18 +393,19 @@ class PostgresDatabase:
         self.admin.dispose()
 
 
-def scale_only(sources: int, repeat: int, postgres: str | None = None, sample: bool = False) -> None:
+def scale_only(sources: int, repeat: int, postgres: str | None = None, sample: bool = False,
+               site_processes: int = 1) -> None:
     """1 and 2 workers, alternating `repeat` times (the machine's load drifts: never one run), load per row."""
     from contextlib import nullcontext
     tmp = Path(tempfile.mkdtemp(prefix="milai-bench-scale-"))
-    site = Site(sources)
+    site = Site(sources, site_processes)
     catalogue = site.catalogue(tmp / "scale-sources.yaml")
     kept = ("MILAI_REDIS_URL", "MILAI_CONCURRENT_REQUESTS_PER_DOMAIN", "MILAI_CLUSTER_CONCURRENCY")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MILAI_") or k in kept}
     env.update({"MILAI_SOURCES": str(catalogue), "MILAI_DOWNLOAD_DELAY": "0", "MILAI_AUTOTHROTTLE": "false",
                 "MILAI_LOG_LEVEL": "WARNING"})
     print(f"{sources} sources (2 articles each), N `milai worker` processes, 2 lanes each, Redis, "
-          f"{'PostgreSQL' if postgres else 'SQLite'}; "
+          f"{'PostgreSQL' if postgres else 'SQLite'}, site served by {site_processes} process(es); "
           f"MILAI_CONCURRENT_REQUESTS_PER_DOMAIN={env.get('MILAI_CONCURRENT_REQUESTS_PER_DOMAIN', 'default')}")
     print(f"{'round':>5} {'workers':>7} {'first s':>8} {'src/min':>8} {'unchanged s':>11} {'src/min':>8} "
           f"{'load 1 min':>10}  CPU s of the workers / of the bench (site, queue) per crawl, first; unchanged")
