@@ -49,10 +49,11 @@ CRAWL_TIMEOUT_SECONDS = 3 * 60 * 60  # a crawl still running after this is close
 
 def warm_up(settings: Any) -> list[str]:
     """Import every component a crawl loads (download handlers for http(s), middlewares, extensions, pipelines,
-    scheduler, dupefilter) before the worker takes its first job. Scrapy imports them when the first crawler is
-    created: measured with py-spy in `bench/worker.py --scale-only` (load 12 on 2 cores), that import was seconds
-    of a fresh worker's first job, paid after it had announced itself ready. Returns what could not be imported
-    (an optional handler's missing dependency: left to Scrapy to report when a crawl needs it)."""
+    scheduler, dupefilter) and load the language and relevance models before the worker takes its first job.
+    Scrapy imports them when the first crawler is created and the pipeline loads the models at its first item:
+    measured with py-spy in `bench/worker.py --scale-only` (load 12 on 2 cores), that was seconds of a fresh
+    worker's first job, paid after it had announced itself ready. Returns what could not be imported (an optional
+    handler's missing dependency: left to Scrapy to report when a crawl needs it)."""
     from scrapy.utils.misc import load_object
 
     paths: list[Any] = [settings.get(name) for name in ("SCHEDULER", "DUPEFILTER_CLASS", "SCHEDULER_PRIORITY_QUEUE",
@@ -69,6 +70,12 @@ def warm_up(settings: Any) -> list[str]:
             load_object(path)
         except Exception:
             failed.append(path)
+    # the per-process models the pipeline loads lazily: the language identifier (1.5 s measured) and the lexicons
+    from crawler.extract import detect_language
+    from crawler.relevance import classify
+
+    detect_language("Ministers discussed the military use of artificial intelligence.")
+    classify("Military AI", "Ministers discussed the military use of artificial intelligence.", "en")
     return failed
 
 

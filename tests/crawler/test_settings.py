@@ -110,12 +110,15 @@ def test_a_worker_imports_the_crawl_components_before_its_first_job():
         "from milai.config import Settings\n"
         "wanted = ['scrapy.core.downloader.handlers.http11', 'crawler.politeness', 'crawler.robots',"
         " 'crawler.frontier', 'scrapy_redis.dupefilter']\n"
-        "before = [m for m in wanted if m in sys.modules]\n"
+        "from crawler.extract import _load_identifier\n"
+        "before = [m for m in wanted if m in sys.modules] + ['langid'] * _load_identifier.cache_info().currsize\n"
         "failed = warm_up(build_settings(Settings(redis_url='redis://127.0.0.1:6379/5')))\n"
-        "print(before, failed, [m for m in wanted if m not in sys.modules])\n"
+        "print(before, failed, [m for m in wanted if m not in sys.modules]"
+        " + ['langid'] * (1 - _load_identifier.cache_info().currsize))\n"
     )
     proc = _python(code)
     assert proc.returncode == 0, proc.stderr
     before, failed, missing = proc.stdout.strip().split("] [")
     assert "politeness" not in before and "http11" not in before  # imported by the warm-up, not before it
     assert failed == "" and missing == "]", proc.stdout
+    assert "langid" not in before  # the language model is loaded by the warm-up too
