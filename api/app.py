@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.routes import docs, feeds, items, subscriptions, web
+from api.routes import status as status_routes
 from api.security import SecurityHeadersMiddleware, security_headers
 from api.templating import STATIC_DIR, templates
 from milai.config import Settings
@@ -76,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.include_router(items.router)
     app.include_router(feeds.router)
+    app.include_router(status_routes.router)
     app.include_router(subscriptions.router)
     app.include_router(subscriptions.public)
     app.include_router(web.router)

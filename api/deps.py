@@ -119,3 +119,19 @@ def require_token(
             headers={"WWW-Authenticate": "Bearer"},
         )
     return token
+
+
+def optional_token(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiToken | None:
+    """The API token of the request when an Authorization header is sent (401 when it is not a valid bearer
+    token), None without one. Its route's OpenAPI `security` is OPTIONAL_TOKEN."""
+    if credentials is None and "authorization" not in request.headers:
+        return None
+    return require_token(session, credentials)
+
+
+# the OpenAPI `security` of a route with optional_token: a bearer token, or none (anonymous)
+OPTIONAL_TOKEN: dict[str, Any] = {"security": [{}]}  # merged after the dependency's HTTPBearer

@@ -42,7 +42,7 @@ TEXT = ("Defence ministers agreed on principles for the responsible military use
 class Site:
     """Feeds /s<i>/feed.xml with ETags (304 when unchanged) and their articles."""
 
-    def __init__(self, sources: int) -> None:
+    def __init__(self, sources: int, processes: int = 1) -> None:
         pages: dict[str, tuple[bytes, str]] = {"/robots.txt": (b"User-agent: *\nDisallow:\n", "text/plain")}
         self.names = [f"bench-{i}" for i in range(sources)]
         for name in self.names:
@@ -93,6 +93,23 @@ class Site:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        # processes > 1: more processes accept on the same socket (forked before any thread starts), so the
+        # site is not one GIL-bound process that every worker's requests queue on (a loaded machine schedules it
+        # rarely); the children end with this process
+        self.children: list[int] = []
+        for _ in range(processes - 1):
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    self.server.serve_forever()
+                finally:
+                    os._exit(0)
+            self.children.append(pid)
+        if self.children:
+            import atexit
+            import signal
+
+            atexit.register(lambda: [os.kill(child, signal.SIGTERM) for child in self.children])
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def catalogue(self, path: Path) -> Path:
@@ -173,15 +190,73 @@ def bench_worker_redis(names: list[str], jobs: int, env: dict[str, str]) -> list
     return times
 
 
-def bench_scaling(names: list[str], workers: int, env: dict[str, str], tmp: Path) -> tuple[float, float]:
-    """`workers` `milai worker` processes (2 lanes each) on a fresh SQLite database and Redis: seconds to crawl
-    every source once (articles fetched and stored), then once more (all unchanged)."""
+class LeaseSampler:
+    """Samples the cluster semaphore of the bench host (crawler.politeness) every ~2 ms while the crawls run: how
+    often a lease was free while a request waited in line for one (capacity lost to the waiters' polling)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.samples = self.waiting = self.free_while_waiting = self.in_flight = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, client: object, prefix: str) -> None:
+        key = f"{prefix}conc:127.0.0.1"
+
+        def run() -> None:
+            while not self._stop.is_set():
+                pipe = client.pipeline(transaction=False)  # type: ignore[attr-defined]
+                pipe.zcard(key)
+                pipe.zcard(key + ":line")
+                leases, line = pipe.execute()
+                self.samples += 1
+                self.in_flight += leases
+                if line:
+                    self.waiting += 1
+                    self.free_while_waiting += leases < self.limit
+                time.sleep(0.002)
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def report(self) -> str:
+        n, waited = max(self.samples, 1), max(self.waiting, 1)
+        return (f"leases in flight {self.in_flight / n:.2f} of {self.limit}; a request waiting "
+                f"{100 * self.waiting / n:.0f}% of the time, of which a lease was free "
+                f"{100 * self.free_while_waiting / waited:.0f}% ({self.samples} samples)")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes `pids` have used so far (Linux /proc; 0 elsewhere)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+CPU_USED: list[tuple[float, float]] = []  # per round of bench_scaling: (workers' CPU s, this process' CPU s)
+
+
+def bench_scaling(names: list[str], workers: int, env: dict[str, str], tmp: Path,
+                  database_url: str | None = None, sampler: LeaseSampler | None = None) -> tuple[float, float]:
+    """`workers` `milai worker` processes (2 lanes each) on a fresh database (SQLite unless `database_url`, a
+    migrated empty one) and Redis: seconds to crawl every source once (articles fetched and stored), then once
+    more (all unchanged)."""
     from milai.jobqueue import RedisJobQueue
 
     prefix = f"milai-bench-{uuid.uuid4().hex[:8]}:"
     url = env.get("MILAI_REDIS_URL") or "redis://127.0.0.1:6379/0"
     env = {**env, "MILAI_REDIS_URL": url, "MILAI_REDIS_PREFIX": prefix,
-           "MILAI_DATABASE_URL": f"sqlite:///{tmp / f'scale-{workers}.sqlite3'}",
+           "MILAI_DATABASE_URL": database_url or f"sqlite:///{tmp / f'scale-{workers}.sqlite3'}",
            "MILAI_DATA_DIR": str(tmp / f"scale-{workers}")}
     queue = RedisJobQueue(url, prefix=prefix)
     procs = [subprocess.Popen([sys.executable, "-m", "milai", "worker", "--concurrency", "2"], cwd=ROOT, env=env,
@@ -190,16 +265,22 @@ def bench_scaling(names: list[str], workers: int, env: dict[str, str], tmp: Path
         deadline = time.monotonic() + 120
         while len(queue.workers()) < workers and time.monotonic() < deadline:
             time.sleep(0.05)
+        if sampler is not None:
+            sampler.start(queue.redis, prefix)
         rounds = []
         for _ in range(2):
             started = time.perf_counter()
+            cpu_workers, cpu_self = cpu_seconds([p.pid for p in procs]), cpu_seconds([os.getpid()])
             for name in names:
                 queue.put(name, "bench")
             while queue.pending():
                 time.sleep(0.01)
             rounds.append(time.perf_counter() - started)
+            CPU_USED.append((cpu_seconds([p.pid for p in procs]) - cpu_workers, cpu_seconds([os.getpid()]) - cpu_self))
         return rounds[0], rounds[1]
     finally:
+        if sampler is not None:
+            sampler.stop()
         for proc in procs:
             proc.terminate()
         for proc in procs:
@@ -216,7 +297,18 @@ def main() -> None:
     parser.add_argument("--redis", action="store_true", help="also a `milai worker` process on Redis")
     parser.add_argument("--scale", type=int, default=0, metavar="SOURCES",
                         help="also: SOURCES sources crawled by 1 and by 2 `milai worker` processes (Redis)")
+    parser.add_argument("--scale-only", action="store_true", help="only the --scale rows (no per-job rows)")
+    parser.add_argument("--repeat", type=int, default=1, help="--scale rounds of 1 then 2 workers, alternating")
+    parser.add_argument("--site-processes", type=int, default=1, help="--scale-only: processes serving the "
+                        "loopback site (1: one Python process, as every other row)")
+    parser.add_argument("--sample-leases", action="store_true", help="--scale-only: also sample the host's "
+                        "cluster semaphore (leases in flight, waiters, free leases while waiting)")
+    parser.add_argument("--postgres", metavar="ADMIN_URL", help="--scale-only on a fresh PostgreSQL database per "
+                        "run (created and dropped with this admin URL) instead of SQLite")
     args = parser.parse_args()
+    if args.scale_only:
+        scale_only(args.scale or 40, args.repeat, args.postgres, args.sample_leases, args.site_processes)
+        return
 
     tmp = Path(tempfile.mkdtemp(prefix="milai-bench-worker-"))
     site = Site(args.sources)
@@ -268,6 +360,71 @@ def main() -> None:
                   f"{60 * args.scale / again:>12.0f}")
         print(f"scaling 1 -> 2 workers: first crawl {scaling[1][0] / scaling[2][0]:.2f}x, "
               f"unchanged {scaling[1][1] / scaling[2][1]:.2f}x (2 cores shared with other work)")
+
+
+class PostgresDatabase:
+    """A fresh, migrated PostgreSQL database for one run, dropped after."""
+
+    def __init__(self, admin_url: str) -> None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+
+        self.admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.name = f"milai_bench_{uuid.uuid4().hex[:10]}"
+        self.url = make_url(admin_url).set(database=self.name).render_as_string(hide_password=False)
+
+    def __enter__(self) -> str:
+        from sqlalchemy import text
+
+        from storage.database import make_engine, upgrade
+
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        engine = make_engine(self.url)
+        upgrade(engine)
+        engine.dispose()
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import text
+
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+def scale_only(sources: int, repeat: int, postgres: str | None = None, sample: bool = False,
+               site_processes: int = 1) -> None:
+    """1 and 2 workers, alternating `repeat` times (the machine's load drifts: never one run), load per row."""
+    from contextlib import nullcontext
+    tmp = Path(tempfile.mkdtemp(prefix="milai-bench-scale-"))
+    site = Site(sources, site_processes)
+    catalogue = site.catalogue(tmp / "scale-sources.yaml")
+    kept = ("MILAI_REDIS_URL", "MILAI_CONCURRENT_REQUESTS_PER_DOMAIN", "MILAI_CLUSTER_CONCURRENCY")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MILAI_") or k in kept}
+    env.update({"MILAI_SOURCES": str(catalogue), "MILAI_DOWNLOAD_DELAY": "0", "MILAI_AUTOTHROTTLE": "false",
+                "MILAI_LOG_LEVEL": "WARNING"})
+    print(f"{sources} sources (2 articles each), N `milai worker` processes, 2 lanes each, Redis, "
+          f"{'PostgreSQL' if postgres else 'SQLite'}, site served by {site_processes} process(es); "
+          f"MILAI_CONCURRENT_REQUESTS_PER_DOMAIN={env.get('MILAI_CONCURRENT_REQUESTS_PER_DOMAIN', 'default')}")
+    print(f"{'round':>5} {'workers':>7} {'first s':>8} {'src/min':>8} {'unchanged s':>11} {'src/min':>8} "
+          f"{'load 1 min':>10}  CPU s of the workers / of the bench (site, queue) per crawl, first; unchanged")
+    results: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+    for r in range(repeat):
+        for n in (1, 2) if r % 2 == 0 else (2, 1):
+            sampler = LeaseSampler(int(env.get("MILAI_CONCURRENT_REQUESTS_PER_DOMAIN", 2))) if sample else None
+            with PostgresDatabase(postgres) if postgres else nullcontext(None) as db_url:
+                fresh, again = bench_scaling(site.names, n, env, tmp / f"r{r}", db_url, sampler)
+            results[n].append((fresh, again))
+            print(f"{r:>5} {n:>7} {fresh:>8.1f} {60 * sources / fresh:>8.0f} {again:>11.1f} "
+                  f"{60 * sources / again:>8.0f} {os.getloadavg()[0]:>10.1f}  "
+                  + "; ".join(f"{w:.1f} / {b:.1f}" for w, b in CPU_USED[-2:]), flush=True)
+            if sampler is not None:
+                print(f"{'':>14}{sampler.report()}", flush=True)
+    med = {n: (statistics.median(f for f, _ in rows), statistics.median(a for _, a in rows))
+           for n, rows in results.items()}
+    print(f"median scaling 1 -> 2 workers over {repeat} round(s): first crawl {med[1][0] / med[2][0]:.2f}x, "
+          f"unchanged {med[1][1] / med[2][1]:.2f}x")
 
 
 if __name__ == "__main__":

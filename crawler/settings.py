@@ -114,6 +114,10 @@ def settings_dict(cfg: Settings) -> dict[str, Any]:
         "MILAI_MAX_HTML_BYTES": cfg.max_html_bytes,
         "MILAI_EXTRACT_WORKERS": cfg.extract_workers,  # None: 0, in the crawl process
         "TELNETCONSOLE_ENABLED": False,
+        # Scrapy >= 2.19 starts, in every crawl, an HTTP server that runs any Python code sent with the bearer
+        # token it writes to ~/.local/state/scrapy/job_files (for its MCP server): not in a crawler of hostile
+        # pages, and in a long-lived worker an aiohttp server started and stopped per job (bench/worker.py)
+        "REMOTE_CONTROL_ENABLED": False,
         "LOG_LEVEL": cfg.log_level,
         "LOG_INSTALL_ROOT_HANDLER": False,  # the caller (CLI, runner entry point) configures logging
         "DNS_TIMEOUT": min(cfg.download_timeout, 20.0),

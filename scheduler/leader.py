@@ -36,10 +36,20 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from milai.cluster import (
+    APPLICATION_PREFIX,
+    LEADER_LOCK_KEY,
+    POSTGRES_ELECTION,
+    REDIS_ELECTION,
+    REDIS_LEADER_KEY,
+    SQLITE_ELECTION,
+    postgres_leader,
+    redis_leader,
+    sqlite_leader,
+)
 from milai.jobqueue import DELETE_OWNED, RENEW_OWNED
 from storage.dberrors import describe, is_unavailable
 from storage.locks import (
-    advisory_lock_holder,
     holds_advisory_lock,
     prepare_lock_connection,
     release_advisory_lock,
@@ -48,11 +58,7 @@ from storage.locks import (
 
 log = logging.getLogger("milai.scheduler")
 
-LEADER_LOCK_KEY = 0x4D494C41  # "MILA": the advisory lock of the scheduler leader (per database)
-REDIS_LEADER_KEY = "leader"  # after MILAI_REDIS_PREFIX
 DEFAULT_INTERVAL = 5.0
-APPLICATION_PREFIX = "milai-scheduler"
-
 
 
 class AnotherSchedulerRuns(RuntimeError):
@@ -87,7 +93,7 @@ class Election(Protocol):
 class PostgresElection:
     """Session advisory lock on a dedicated connection (see the module doc)."""
 
-    kind = "postgresql advisory lock"
+    kind = POSTGRES_ELECTION
 
     def __init__(self, url: str, *, key: int = LEADER_LOCK_KEY, name: str | None = None) -> None:
         from storage.database import normalise_url
@@ -150,21 +156,15 @@ class PostgresElection:
 
     def holder(self) -> str | None:
         try:
-            with self.engine.connect() as conn:
-                found = advisory_lock_holder(conn, self.key)
+            return postgres_leader(self.engine, self.key)
         except Exception:
             return None
-        if found is None:
-            return None
-        name = found.application_name.removeprefix(APPLICATION_PREFIX).strip() or f"backend {found.pid}"
-        since = f" since {found.since:%Y-%m-%d %H:%M:%S %Z}" if found.since else ""
-        return f"{name}{since}"
 
 
 class RedisElection:
     """A Redis key with a TTL, renewed by its owner (see the module doc)."""
 
-    kind = "redis lock"
+    kind = REDIS_ELECTION
 
     def __init__(self, url: str, *, interval: float = DEFAULT_INTERVAL, name: str | None = None,
                  key: str = "milai:" + REDIS_LEADER_KEY) -> None:
@@ -200,16 +200,15 @@ class RedisElection:
 
     def holder(self) -> str | None:
         try:
-            value: str | None = self.redis.get(self.key)
+            return redis_leader(self.redis, self.key)
         except Exception:
             return None
-        return value.rsplit("@", 1)[0] if value else None
 
 
 class SqliteSingleNode:
     """An exclusive flock next to the SQLite file: one scheduler per database, no standby."""
 
-    kind = "sqlite single node"
+    kind = SQLITE_ELECTION
 
     def __init__(self, database_path: Path) -> None:
         self.path = Path(f"{database_path}.scheduler.lock")
@@ -255,16 +254,7 @@ class SqliteSingleNode:
         """The scheduler holding the lock (None when nobody does: the file outlives its writer)."""
         if self._file is not None:
             return node_id()
-        try:
-            with open(self.path, encoding="utf-8") as handle:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                except OSError:  # held: the text names the holder
-                    return handle.read().strip() or "unknown process"
-                fcntl.flock(handle, fcntl.LOCK_UN)
-                return None
-        except OSError:
-            return None
+        return sqlite_leader(self.path)
 
 
 def election_for(database_url: str, redis_url: str | None, *, interval: float = DEFAULT_INTERVAL,

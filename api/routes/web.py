@@ -14,15 +14,18 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from alerts import confirmation
 from alerts import subscriptions as subs
 from alerts.mail import MailConfigError, MailError, SmtpConfig, send_message
 from api.charts import bar_chart
-from api.deps import SessionDep, SettingsDep, SortOrder, item_filter
+from api.deps import SessionDep, SettingsDep, SortOrder, get_engine, item_filter
 from api.routes.items import list_sources, load_item, sources_with_health
+from api.routes.status import status_out
 from api.templating import templates
+from milai.cluster import cluster_status
 from storage.labels import LABELS, add_label
 from storage.links import related_items
 from storage.models import Item, Subscription
@@ -200,8 +203,11 @@ def label_item(request: Request, session: SessionDep, item: Annotated[Item, Depe
 
 
 @router.get("/sources", response_class=HTMLResponse)
-def sources_page(request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
-    return _render(request, "sources.html", {"sources": sources_with_health(session, settings)})
+def sources_page(request: Request, session: SessionDep, settings: SettingsDep,
+                 engine: Annotated[Engine, Depends(get_engine)]) -> HTMLResponse:
+    """The catalogue with health, and the crawl cluster as `GET /api/status` shows it without a token."""
+    cluster = status_out(cluster_status(settings, engine), detailed=False)
+    return _render(request, "sources.html", {"sources": sources_with_health(session, settings), "cluster": cluster})
 
 
 @router.post("/subscribe", response_class=HTMLResponse)

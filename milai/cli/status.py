@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from enum import StrEnum
 from typing import Annotated
 
@@ -23,34 +22,30 @@ def status_cmd(
     output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
 ) -> None:
     """Show who leads the scheduling, how many crawl jobs wait, and which workers are alive."""
-    from scheduler.leader import election_for
+    from dataclasses import asdict
+
+    from milai.cluster import cluster_status
+    from storage.database import engine_of
 
     settings = settings_of(ctx)
-    election = election_for(settings.effective_database_url, settings.redis_url, redis_prefix=settings.redis_prefix)
-    leader = election.holder()
-    report: dict[str, object] = {"leader": leader, "election": election.kind, "redis": bool(settings.redis_url)}
-    workers: list[dict[str, object]] = []
-    if settings.redis_url:
-        from milai.jobqueue import RedisJobQueue
-
-        queue = RedisJobQueue(settings.redis_url, prefix=settings.redis_prefix)
-        now = time.time()
-        report["queued"] = queue.length()
-        report["pending"] = sorted(queue.pending())
-        for w in queue.workers():
-            workers.append({"id": w.id, "role": w.role, "host": w.host, "pid": w.pid,
-                            "last_heartbeat_s": round(now - w.beat_at, 1), "jobs_done": w.jobs_done,
-                            "crawling": w.current})
+    status = cluster_status(settings, engine_of(settings))
+    workers = [asdict(w) for w in status.workers]
+    report: dict[str, object] = {"leader": status.leader, "election": status.election, "redis": status.redis}
+    if status.redis:
+        report |= {"queued": status.queued, "pending": status.pending, "queue_error": status.queue_error}
     report["workers"] = workers
     if output is OutputFormat.json:
         print(json.dumps(report, indent=2))
         return
     out = table_console()
-    out.print(f"scheduler leader: {leader or 'none'} ({election.kind})", highlight=False)
-    if not settings.redis_url:
+    out.print(f"scheduler leader: {status.leader or 'none'} ({status.election})", highlight=False)
+    if not status.redis:
         out.print("single node: crawl jobs go to the worker inside `milai run` (no MILAI_REDIS_URL)")
         return
-    out.print(f"crawl jobs queued: {report['queued']}, queued or running: {len(report['pending'])}")  # type: ignore[arg-type]
+    if status.queue_error:
+        out.print(f"crawl job queue: {status.queue_error}")
+        return
+    out.print(f"crawl jobs queued: {status.queued}, queued or running: {len(status.pending)}")
     out.print(_table(workers, out.width))
 
 

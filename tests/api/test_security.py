@@ -92,7 +92,7 @@ def test_database_down_is_503_from_every_route(url: str, tmp_path: Path, milai_e
     app = create_app(Settings(database_url=url.format(tmp=tmp_path)))
     with TestClient(app, raise_server_exceptions=False) as c:
         for path in ["/api/items", "/api/items?q=drone", "/api/items/1", "/feeds/items.atom", "/api/sources",
-                     "/api/stats"]:
+                     "/api/stats", "/api/status"]:
             r = c.get(path)
             assert r.status_code == 503, (path, r.status_code, r.text[:200])
             assert r.headers["retry-after"] == "30"

@@ -81,3 +81,44 @@ def test_discovery_and_probes_run_none_of_the_crawls_extensions_named_as_the_set
         assert spider.custom_settings == {"EXTENSIONS": dict.fromkeys(EXTENSIONS), "ITEM_PIPELINES": {}}, spider
     for path in EXTENSIONS:  # every name disabled is a real class (a misspelt one would disable nothing)
         assert isinstance(load_object(path), type), path
+
+
+def test_crawls_start_no_remote_code_execution_server():
+    """Scrapy 2.19's RemoteControl (an HTTP server per crawl running any Python code sent to it) is off: the
+    extension refuses to load with our settings, so no crawl opens a port or writes a token file."""
+    from scrapy import Spider
+    from scrapy.crawler import Crawler
+    from scrapy.exceptions import NotConfigured
+    from scrapy.extensions.remote_control import RemoteControl
+
+    for redis_url in (None, "redis://127.0.0.1:6379/5"):
+        settings = build_settings(cfg=Settings(redis_url=redis_url))
+        assert settings.getbool("REMOTE_CONTROL_ENABLED") is False and not settings.getbool("TELNETCONSOLE_ENABLED")
+        with pytest.raises(NotConfigured):
+            RemoteControl(Crawler(Spider, settings))
+
+
+@pytest.mark.slow
+def test_a_worker_imports_the_crawl_components_before_its_first_job():
+    """crawler.worker.warm_up (called by CrawlWorker.run before the worker registers) imports what the first
+    crawler would: the cluster download handler and its Scrapy base, the shared robots.txt middleware, the
+    scrapy-redis frontier and dupefilter; nothing is left out."""
+    code = (
+        "import sys\n"
+        "from crawler.settings import build_settings\n"
+        "from crawler.worker import warm_up\n"
+        "from milai.config import Settings\n"
+        "wanted = ['scrapy.core.downloader.handlers.http11', 'crawler.politeness', 'crawler.robots',"
+        " 'crawler.frontier', 'scrapy_redis.dupefilter']\n"
+        "from crawler.extract import _load_identifier\n"
+        "before = [m for m in wanted if m in sys.modules] + ['langid'] * _load_identifier.cache_info().currsize\n"
+        "failed = warm_up(build_settings(Settings(redis_url='redis://127.0.0.1:6379/5')))\n"
+        "print(before, failed, [m for m in wanted if m not in sys.modules]"
+        " + ['langid'] * (1 - _load_identifier.cache_info().currsize))\n"
+    )
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr
+    before, failed, missing = proc.stdout.strip().split("] [")
+    assert "politeness" not in before and "http11" not in before  # imported by the warm-up, not before it
+    assert failed == "" and missing == "]", proc.stdout
+    assert "langid" not in before  # the language model is loaded by the warm-up too
