@@ -87,7 +87,9 @@ DATA_VERSION = "1"  # of _items(): a cached archive of another version is refill
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 
-def _items(n: int, source_ids: list[int], seed: int = 7) -> Iterator[dict]:
+def _items(n: int, source_ids: list[int], seed: int = 7, skip: int = 0) -> Iterator[dict]:
+    """Items 1..n (explicit ids), without the first `skip` (generated all the same: the random stream
+    of a resumed fill is the one of a fill from scratch)."""
     rnd = random.Random(seed)
     langs = list(VOCAB)
     start = datetime(2015, 1, 1, tzinfo=UTC)
@@ -100,9 +102,14 @@ def _items(n: int, source_ids: list[int], seed: int = 7) -> Iterator[dict]:
                 body.insert(rnd.randrange(len(body)), phrase)
         title = " ".join(rnd.choices(words, k=8)).capitalize()
         relevant = rnd.random() < 0.3
+        dated = rnd.random() > 0.05
+        minutes = rnd.randrange(5_000_000) if dated else 0
+        if i < skip:
+            continue
         text = " ".join(body)
         search_title, search_text = search_columns(title, None, text, lang)
         yield {
+            "id": i + 1,
             "canonical_url": f"https://example.org/{i}",
             "url": f"https://example.org/{i}",
             "kind": "article",
@@ -111,7 +118,7 @@ def _items(n: int, source_ids: list[int], seed: int = 7) -> Iterator[dict]:
             "text": text,
             "search_title": search_title,
             "search_text": search_text,
-            "published": start + timedelta(minutes=rnd.randrange(5_000_000)) if rnd.random() > 0.05 else None,
+            "published": start + timedelta(minutes=minutes) if dated else None,
             "date_origin": "page",
             "fetched_at": start,
             "language": lang,
@@ -123,33 +130,69 @@ def _items(n: int, source_ids: list[int], seed: int = 7) -> Iterator[dict]:
         }
 
 
-def fill(engine: Engine, n: int, batch: int = 20_000) -> float:
-    """Insert n synthetic items (normalised in Python, FTS maintained by the triggers); returns seconds."""
+def fill(engine: Engine, n: int, batch: int = 10_000) -> float:
+    """Insert n synthetic items (normalised in Python, FTS maintained by the triggers); returns seconds.
+
+    Each batch is its own transaction (a million in one transaction grew SQLite's WAL to 768 MB and ran
+    for hours), so a stopped fill keeps what it committed and the next run goes on from there (items
+    carry explicit ids 1..n, the stream is deterministic). A partial archive is never measured: only a
+    finished fill writes `bench_meta` (_mark_cached)."""
     upgrade(engine)
     t0 = time.perf_counter()
-    with session_scope(engine) as s:
-        s.add_all(
-            Source(name=f"src-{k}", publisher=f"Publisher {k}", kind="feed", url=f"https://s{k}.example")
-            for k in range(20)
-        )
     with engine.connect() as conn:
-        source_ids = [r[0] for r in conn.execute(text("SELECT id FROM sources"))]
+        has_sources = conn.execute(text("SELECT count(*) FROM sources")).scalar_one()
+    if not has_sources:
+        with session_scope(engine) as s:
+            s.add_all(
+                Source(name=f"src-{k}", publisher=f"Publisher {k}", kind="feed", url=f"https://s{k}.example")
+                for k in range(20)
+            )
+    with engine.connect() as conn:
+        source_ids = [r[0] for r in conn.execute(text("SELECT id FROM sources ORDER BY id"))]
+        done = conn.execute(text("SELECT coalesce(max(id), 0) FROM items")).scalar_one()
+    if done:
+        print(f"resuming a partial fill at item {done + 1:,}", flush=True)
     rows: list[dict] = []
-    with engine.begin() as conn:
-        for row in _items(n, source_ids):
-            rows.append(row)
-            if len(rows) >= batch:
-                conn.execute(insert(Item), rows)
-                rows.clear()
-        if rows:
+
+    def flush() -> None:
+        with engine.begin() as conn:
             conn.execute(insert(Item), rows)
+        rows.clear()
+
+    for row in _items(n, source_ids, skip=done):
+        rows.append(row)
+        if len(rows) >= batch:
+            flush()
+            if row["id"] % 100_000 == 0:
+                print(f"  {row['id']:,} items, {time.perf_counter() - t0:.0f} s, load "
+                      f"{os.getloadavg()[0]:.1f}", flush=True)
+    if rows:
+        flush()
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('items', 'id'), (SELECT max(id) FROM items))"))
             conn.execute(text("VACUUM ANALYZE items"))
     else:
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
     return time.perf_counter() - t0
+
+
+def _partial(engine: Engine, n: int) -> bool:
+    """Whether the database holds a stopped fill of this archive (no bench_meta yet) to go on with."""
+    try:
+        with engine.connect() as conn:
+            meta: dict[str, str] = dict(conn.execute(text("SELECT key, value FROM bench_fill")).all())
+    except Exception:
+        return False
+    return meta == {"items": str(n), "version": DATA_VERSION}
+
+
+def _mark_partial(engine: Engine, n: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE bench_fill (key VARCHAR(20) PRIMARY KEY, value VARCHAR(40))"))
+        conn.execute(text("INSERT INTO bench_fill VALUES ('items', :n), ('version', :v)"),
+                     {"n": str(n), "v": DATA_VERSION})
 
 
 def _cached(engine: Engine, n: int) -> bool:
@@ -324,12 +367,14 @@ def main() -> None:
             upgrade(engine)  # new migrations run on the cached archive
             fill_s = float("nan")
         else:
-            engine.dispose()
-            if name == "sqlite":
-                _reset_sqlite(db)
-            elif not _reset_pg(url):
-                continue
-            engine = make_engine(url)
+            if args.rebuild or not _partial(engine, n):
+                engine.dispose()
+                if name == "sqlite":
+                    _reset_sqlite(db)
+                elif not _reset_pg(url):
+                    continue
+                engine = make_engine(url)
+                _mark_partial(engine, n)
             fill_s = fill(engine, n)
             _mark_cached(engine, n)
             print(f"{name}: {n:,} items filled in {fill_s:.0f} s, cached at {url}")
