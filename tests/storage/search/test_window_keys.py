@@ -1,7 +1,8 @@
 """Ranked windows over item ids spread across many id buckets (storage.search.keys.BUCKET): matching a
-window with its bucket lexemes (PostgreSQL, ranking.PG_WINDOW_BUCKETS_MAX) and sizing the windows with a
-phrase's rarest word (ranking.PG_PHRASE_ESTIMATE) change no page: the same rows, ranks and cursors,
-every match exactly once, on both dialects."""
+window with its bucket lexemes (PostgreSQL, ranking.PG_WINDOW_BUCKETS_MAX) or with the filters' key
+lexemes (ranking.PG_RANK_KEYS) changes no page: the same rows, ranks and cursors; sizing the windows
+with a phrase's rarest word (ranking.PG_PHRASE_ESTIMATE) still lists every match exactly once. On both
+dialects (SQLite has none of these: its pages must not change either)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy import Engine, select, text
 
 import storage.search as S
 from storage.database import session_scope
-from storage.models import Item
+from storage.models import Item, Source
 from storage.search import ItemFilter, search_items
 from storage.search import ranking as R
 from storage.search.engines import PG_VECTOR, pg_tsquery, planner_rows
@@ -25,12 +26,16 @@ N = 160
 @pytest.fixture
 def spread(engine: Engine) -> Engine:
     with session_scope(engine) as s:
+        srcs = [Source(name=f"w{k}", publisher=f"Pub {k}", kind="feed", url=f"http://127.0.0.1/w{k}.xml")
+                for k in range(2)]
+        s.add_all(srcs)
+        s.flush()
         for k in range(N):
             phrase = " lethal autonomous weapons" if k % 5 == 0 else ""
             i = 1 + k * STEP
             s.add(Item(id=i, canonical_url=f"http://t/s{i}", url=f"http://t/s{i}",
                        title="drone " * (1 + k % 3) + "report", text="drone notes" + phrase + " filler" * (k % 7),
-                       relevant=k % 4 != 0, language="en" if k % 3 else "fr"))
+                       relevant=k % 4 != 0, language="en" if k % 3 else "fr", source_id=srcs[k % 7 % 2].id))
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE items"))
@@ -67,14 +72,19 @@ QUERIES = [
     ItemFilter(q='"lethal autonomous"', include_all=True, limit=4),
     ItemFilter(q='drone "lethal autonomous"', include_all=True, limit=3),
     ItemFilter(q="report OR weapons", include_all=True, limit=9),
+    ItemFilter(q="drone", languages=["fr"], include_all=True, limit=4),
+    ItemFilter(q="drone", sources=["w1"], limit=6),
+    ItemFilter(q="drone", publishers=["pub 0"], languages=["en", "fr"], include_all=True, limit=8),
+    ItemFilter(q="drone", publishers=["nobody"], limit=8),  # names no source: nothing
 ]
 
 
 @pytest.mark.parametrize("f", QUERIES, ids=lambda f: f"{f.q}|{f.limit}")
-def test_bucket_keyed_windows_give_the_same_pages(spread: Engine, small_windows: None,
-                                                  monkeypatch: pytest.MonkeyPatch, f: ItemFilter) -> None:
+@pytest.mark.parametrize("off", [("PG_WINDOW_BUCKETS_MAX", 0), ("PG_RANK_KEYS", False)])
+def test_keyed_windows_give_the_same_pages(spread: Engine, small_windows: None, monkeypatch: pytest.MonkeyPatch,
+                                           f: ItemFilter, off: tuple[str, object]) -> None:
     keyed = pages(spread, f)
-    monkeypatch.setattr(R, "PG_WINDOW_BUCKETS_MAX", 0)
+    monkeypatch.setattr(R, *off)
     plain = pages(spread, f)
     assert keyed == plain  # rows, ranks and cursors
     seen = ids_of(keyed)
