@@ -76,6 +76,7 @@ QUERIES = [
     ItemFilter(q="drone", sources=["w1"], limit=6),
     ItemFilter(q="drone", publishers=["pub 0"], languages=["en", "fr"], include_all=True, limit=8),
     ItemFilter(q="drone", publishers=["nobody"], limit=8),  # names no source: nothing
+    ItemFilter(q="dron*", languages=["en"], limit=6),
 ]
 
 
@@ -123,6 +124,9 @@ def test_postgresql_windows_are_matched_with_their_buckets(spread: Engine, small
         unbounded = str(r.in_window((None, w[1], None)).compile(s.get_bind(),
                                                                  compile_kwargs={"literal_binds": True}))
         assert "~b" not in unbounded
+        prefixed = R._ranker("postgresql", S.parse_user_query("dron*"), ("en",), [])
+        sql = str(prefixed.in_window(w).compile(s.get_bind(), compile_kwargs={"literal_binds": True}))
+        assert "~b" not in sql  # a prefix term's postings are read whole anyway: buckets would only add theirs
 
 
 def test_postgresql_phrase_estimate_is_its_rarest_word(spread: Engine) -> None:
