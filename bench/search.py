@@ -31,7 +31,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, insert, make_url, text
+from sqlalchemy import Engine, event, insert, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from storage.database import make_engine, session_scope, upgrade
@@ -84,10 +84,13 @@ QUERIES = [
 ]
 DEEP_PAGE = 20  # the deep page measured: items 951-1000 of a 50-per-page walk
 DATA_VERSION = "1"  # of _items(): a cached archive of another version is refilled
+FILL_CACHE_KB = 1_000_000  # SQLite page cache of the fill's connections
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 
-def _items(n: int, source_ids: list[int], seed: int = 7) -> Iterator[dict]:
+def _items(n: int, source_ids: list[int], seed: int = 7, skip: int = 0) -> Iterator[dict]:
+    """Items 1..n (explicit ids), without the first `skip` (generated all the same: the random stream
+    of a resumed fill is the one of a fill from scratch)."""
     rnd = random.Random(seed)
     langs = list(VOCAB)
     start = datetime(2015, 1, 1, tzinfo=UTC)
@@ -100,9 +103,14 @@ def _items(n: int, source_ids: list[int], seed: int = 7) -> Iterator[dict]:
                 body.insert(rnd.randrange(len(body)), phrase)
         title = " ".join(rnd.choices(words, k=8)).capitalize()
         relevant = rnd.random() < 0.3
+        dated = rnd.random() > 0.05
+        minutes = rnd.randrange(5_000_000) if dated else 0
+        if i < skip:
+            continue
         text = " ".join(body)
         search_title, search_text = search_columns(title, None, text, lang)
         yield {
+            "id": i + 1,
             "canonical_url": f"https://example.org/{i}",
             "url": f"https://example.org/{i}",
             "kind": "article",
@@ -111,7 +119,7 @@ def _items(n: int, source_ids: list[int], seed: int = 7) -> Iterator[dict]:
             "text": text,
             "search_title": search_title,
             "search_text": search_text,
-            "published": start + timedelta(minutes=rnd.randrange(5_000_000)) if rnd.random() > 0.05 else None,
+            "published": start + timedelta(minutes=minutes) if dated else None,
             "date_origin": "page",
             "fetched_at": start,
             "language": lang,
@@ -123,33 +131,101 @@ def _items(n: int, source_ids: list[int], seed: int = 7) -> Iterator[dict]:
         }
 
 
-def fill(engine: Engine, n: int, batch: int = 20_000) -> float:
-    """Insert n synthetic items (normalised in Python, FTS maintained by the triggers); returns seconds."""
+def fill(engine: Engine, n: int, batch: int = 10_000) -> float:
+    """Insert n synthetic items (normalised in Python, FTS maintained by the triggers); returns seconds.
+
+    Each batch is its own transaction (a million in one transaction grew SQLite's WAL to 768 MB and ran
+    for hours), so a stopped fill keeps what it committed and the next run goes on from there (items
+    carry explicit ids 1..n, the stream is deterministic). A partial archive is never measured: only a
+    finished fill writes `bench_meta` (_mark_cached)."""
     upgrade(engine)
+    if engine.dialect.name == "sqlite":
+        # the items indexes on (random) dates and the FTS5 segments outgrow SQLite's 2 MB default page
+        # cache within 50,000 items: every insert then re-reads their pages (the fill slowed to ~400 items/s)
+        event.listen(engine, "connect",
+                     lambda dbapi_conn, _rec: dbapi_conn.execute(f"PRAGMA cache_size=-{FILL_CACHE_KB}"))
+        engine.dispose()
     t0 = time.perf_counter()
-    with session_scope(engine) as s:
-        s.add_all(
-            Source(name=f"src-{k}", publisher=f"Publisher {k}", kind="feed", url=f"https://s{k}.example")
-            for k in range(20)
-        )
     with engine.connect() as conn:
-        source_ids = [r[0] for r in conn.execute(text("SELECT id FROM sources"))]
+        has_sources = conn.execute(text("SELECT count(*) FROM sources")).scalar_one()
+    if not has_sources:
+        with session_scope(engine) as s:
+            s.add_all(
+                Source(name=f"src-{k}", publisher=f"Publisher {k}", kind="feed", url=f"https://s{k}.example")
+                for k in range(20)
+            )
+    with engine.connect() as conn:
+        source_ids = [r[0] for r in conn.execute(text("SELECT id FROM sources ORDER BY id"))]
+        done = conn.execute(text("SELECT coalesce(max(id), 0) FROM items")).scalar_one()
+    if done:
+        print(f"resuming a partial fill at item {done + 1:,}", flush=True)
     rows: list[dict] = []
-    with engine.begin() as conn:
-        for row in _items(n, source_ids):
-            rows.append(row)
-            if len(rows) >= batch:
+    fts = _sqlite_fts_batch(engine) if engine.dialect.name == "sqlite" else None
+
+    def flush() -> None:
+        with engine.begin() as conn:
+            if fts is None:
                 conn.execute(insert(Item), rows)
-                rows.clear()
-        if rows:
-            conn.execute(insert(Item), rows)
+            else:  # the same index rows as the trigger writes, one statement per batch (see _sqlite_fts_batch)
+                trigger_sql, batch_sql = fts
+                conn.execute(text("DROP TRIGGER items_fts_ai"))
+                conn.execute(insert(Item), rows)
+                conn.execute(text(batch_sql), {"lo": rows[0]["id"], "hi": rows[-1]["id"]})
+                conn.execute(text(trigger_sql))
+        rows.clear()
+
+    for row in _items(n, source_ids, skip=done):
+        rows.append(row)
+        if len(rows) >= batch:
+            flush()
+            if row["id"] % 100_000 == 0:
+                print(f"  {row['id']:,} items, {time.perf_counter() - t0:.0f} s, load "
+                      f"{os.getloadavg()[0]:.1f}", flush=True)
+    if rows:
+        flush()
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('items', 'id'), (SELECT max(id) FROM items))"))
             conn.execute(text("VACUUM ANALYZE items"))
     else:
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
     return time.perf_counter() - t0
+
+
+def _sqlite_fts_batch(engine: Engine) -> tuple[str, str]:
+    """The schema's FTS insert trigger, and the same insert as one statement over a range of ids.
+
+    FTS5 flushes its pending terms to a new segment at every statement savepoint, and a trigger on an
+    items INSERT opens one per row: one segment per item, merged over and over (1.3 ms an item on a
+    fresh file, slower as it grows: the 1M fill ran for hours). The bench drops the trigger for a
+    batch, writes that batch's index rows with the trigger's own expression (read from the schema, so
+    it is whatever the migrations made it) and recreates it, in the batch's transaction."""
+    with engine.connect() as conn:
+        trigger_sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE type = 'trigger' "
+                                        "AND name = 'items_fts_ai'")).scalar_one()
+    body = trigger_sql[trigger_sql.index(" BEGIN ") + 7: trigger_sql.rindex(" END")].strip().rstrip(";")
+    head, values = body.split(" VALUES (", 1)
+    batch_sql = (f"{head} SELECT {values.strip()[:-1].replace('new.', 'items.')} "
+                 "FROM items WHERE id BETWEEN :lo AND :hi ORDER BY id")
+    return trigger_sql, batch_sql
+
+
+def _partial(engine: Engine, n: int) -> bool:
+    """Whether the database holds a stopped fill of this archive (no bench_meta yet) to go on with."""
+    try:
+        with engine.connect() as conn:
+            meta: dict[str, str] = dict(conn.execute(text("SELECT key, value FROM bench_fill")).all())
+    except Exception:
+        return False
+    return meta == {"items": str(n), "version": DATA_VERSION}
+
+
+def _mark_partial(engine: Engine, n: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE bench_fill (key VARCHAR(20) PRIMARY KEY, value VARCHAR(40))"))
+        conn.execute(text("INSERT INTO bench_fill VALUES ('items', :n), ('version', :v)"),
+                     {"n": str(n), "v": DATA_VERSION})
 
 
 def _cached(engine: Engine, n: int) -> bool:
@@ -324,12 +400,14 @@ def main() -> None:
             upgrade(engine)  # new migrations run on the cached archive
             fill_s = float("nan")
         else:
-            engine.dispose()
-            if name == "sqlite":
-                _reset_sqlite(db)
-            elif not _reset_pg(url):
-                continue
-            engine = make_engine(url)
+            if args.rebuild or not _partial(engine, n):
+                engine.dispose()
+                if name == "sqlite":
+                    _reset_sqlite(db)
+                elif not _reset_pg(url):
+                    continue
+                engine = make_engine(url)
+                _mark_partial(engine, n)
             fill_s = fill(engine, n)
             _mark_cached(engine, n)
             print(f"{name}: {n:,} items filled in {fill_s:.0f} s, cached at {url}")
