@@ -253,18 +253,28 @@ def bench_scaling(names: list[str], workers: int, env: dict[str, str], tmp: Path
     more (all unchanged)."""
     from milai.jobqueue import RedisJobQueue
 
+    tmp.mkdir(parents=True, exist_ok=True)
     prefix = f"milai-bench-{uuid.uuid4().hex[:8]}:"
     url = env.get("MILAI_REDIS_URL") or "redis://127.0.0.1:6379/0"
     env = {**env, "MILAI_REDIS_URL": url, "MILAI_REDIS_PREFIX": prefix,
            "MILAI_DATABASE_URL": database_url or f"sqlite:///{tmp / f'scale-{workers}.sqlite3'}",
            "MILAI_DATA_DIR": str(tmp / f"scale-{workers}")}
     queue = RedisJobQueue(url, prefix=prefix)
+    if database_url is None:  # migrated before the workers start: N workers migrating one new file at once race
+        from storage.database import make_engine, upgrade
+
+        engine = make_engine(env["MILAI_DATABASE_URL"])
+        upgrade(engine)
+        engine.dispose()
+    logs = [open(tmp / f"worker-{workers}-{i}.log", "wb") for i in range(workers)]  # noqa: SIM115
     procs = [subprocess.Popen([sys.executable, "-m", "milai", "worker", "--concurrency", "2"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
+                              stdout=log, stderr=subprocess.STDOUT) for log in logs]
     try:
         deadline = time.monotonic() + 120
         while len(queue.workers()) < workers and time.monotonic() < deadline:
             time.sleep(0.05)
+        if len(queue.workers()) < workers:  # never measure fewer workers than the row says
+            raise SystemExit(f"only {len(queue.workers())} of {workers} workers registered; logs in {tmp}")
         if sampler is not None:
             sampler.start(queue.redis, prefix)
         rounds = []
@@ -285,6 +295,8 @@ def bench_scaling(names: list[str], workers: int, env: dict[str, str], tmp: Path
             proc.terminate()
         for proc in procs:
             proc.wait(60)
+        for log in logs:
+            log.close()
         for key in queue.redis.scan_iter(f"{prefix}*"):
             queue.redis.delete(key)
 
