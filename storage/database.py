@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -119,12 +120,29 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+@contextmanager
+def _sqlite_upgrade_lock(engine: Engine) -> Iterator[None]:
+    """An exclusive flock on `<database>.upgrade.lock` for a SQLite file: workers started together on a new file
+    (`milai worker` ×2, the scaling bench) otherwise both run the first migration and one dies with 'table …
+    already exists'. A SQLite file lives on one machine, so a file lock is enough; nothing for other databases."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    with open(f"{database}.upgrade.lock", "a+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database schema up to date with Alembic."""
     from alembic import command
 
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
+    with _sqlite_upgrade_lock(engine), engine.begin() as conn:
         if conn.dialect.name == "postgresql":  # processes starting together (a cluster) upgrade one at a time
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": UPGRADE_LOCK_KEY})
         cfg.attributes["connection"] = conn
