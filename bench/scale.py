@@ -247,7 +247,8 @@ def _postgres(n: int, admin: str, cache: bool) -> tuple[str, str, Any]:
             cached = f"milai_scale_cache_{_head()}_v{FILL_VERSION}_{n}"
             exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": cached}).first()
             if not exists:
-                partial = cached + "_partial"  # an interrupted build goes on where it stopped
+                # an interrupted build goes on where it stopped (PostgreSQL cuts names at 63 bytes: so do we)
+                partial = (cached + "_partial")[:63]
                 if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": partial}).first():
                     conn.execute(text(f'CREATE DATABASE "{partial}"'))
                 built = f"{_build(f'{base}/{partial}', n):.1f}"
