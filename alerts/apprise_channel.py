@@ -118,7 +118,11 @@ def network_guard(policy: TargetPolicy) -> Iterator[None]:
 def message(payload: dict[str, Any], title: str, unsubscribe_url: str) -> str:
     """A short plain-text body: the first BODY_ITEMS titles with publisher and link."""
     items = payload.get("items", [])
-    lines = [f"- {i.get('title')} ({i.get('publisher') or 'unknown'}) {i.get('url')}" for i in items[:BODY_ITEMS]]
+    lines = [
+        f"- {i.get('title')} ({i.get('publisher') or 'unknown'}) {i.get('url')}"
+        + (" (the original of a story you already received)" if i.get("original_of") else "")
+        for i in items[:BODY_ITEMS]
+    ]
     if len(items) > BODY_ITEMS:
         lines.append(f"… and {len(items) - BODY_ITEMS} more")
     lines += ["", f"Unsubscribe: {unsubscribe_url}"]

@@ -132,16 +132,40 @@ def search_name(query: str | None, label: str | None = None) -> str | None:
     return None
 
 
-def subject_for(count: int, when: datetime, *, title: str | None = None, name: str | None = None) -> str:
+def subject_for(
+    count: int, when: datetime, *, title: str | None = None, name: str | None = None, originals: int = 0,
+) -> str:
     """`MilAI Watch: N new items — D Mon YYYY` (`when` already local), or `MilAI Watch: <title>`
     for a single-item alert; with the saved search's `name` (search_name), `MilAI Watch · <name>: …`,
-    so two subscriptions' messages are told apart. The result is header-safe (no line breaks or
-    control characters)."""
+    so two subscriptions' messages are told apart. `originals` (the batch's items marked
+    `original_of`) are not new items: a batch of nothing else says so instead of "0 new items", and a
+    single-item alert of one says "Original of a story you received: <title>". The result is
+    header-safe (no line breaks or control characters)."""
     head = f"MilAI Watch · {name}" if name else "MilAI Watch"
     if title and header_safe(title):
-        return header_safe(f"{head}: {header_safe(title, SUBJECT_TITLE_CHARS)}")
+        lead = "Original of a story you received: " if originals and not count else ""
+        return header_safe(f"{head}: {lead}{header_safe(title, SUBJECT_TITLE_CHARS)}")
+    day = f"{when.day} {when:%b %Y}"
+    if originals and not count:
+        noun = "original of a story" if originals == 1 else "originals of stories"
+        return header_safe(f"{head}: {originals} {noun} you already received — {day}")
     noun = "item" if count == 1 else "items"
-    return header_safe(f"{head}: {count} new {noun} — {when.day} {when:%b %Y}")
+    return header_safe(f"{head}: {count} new {noun} — {day}")
+
+
+def is_original_of_received(item: dict[str, Any]) -> bool:
+    """The payload item is the original of a story the subscriber already got through a copy
+    (its `original_of`, alerts.planner): delivered, but not a new item."""
+    return bool(item.get("original_of"))
+
+
+def received_day(item: dict[str, Any], timezone: str | None) -> str:
+    """`2 Dec 2026`: the day (in the subscriber's zone) the subscriber got a copy of this item's story."""
+    received = (item.get("original_of") or {}).get("received")
+    if not received:
+        return "an earlier day"
+    when = local_time(datetime.fromisoformat(received), timezone)
+    return f"{when.day} {when:%b %Y}"
 
 
 def batch_created(payload: dict[str, Any]) -> datetime:
@@ -156,7 +180,9 @@ def batch_subject(
     """The subject (or notification title) of a batch: its creation day in the subscriber's
     `timezone`, or the item's title for an immediate alert carrying exactly one item."""
     title = items[0].get("title") if frequency == "immediate" and len(items) == 1 else None
-    return subject_for(len(items), local_time(created, timezone), title=title, name=name)
+    originals = sum(1 for item in items if is_original_of_received(item))
+    return subject_for(len(items) - originals, local_time(created, timezone), title=title, name=name,
+                       originals=originals)
 
 
 def _domain(mail_from: str) -> str:
@@ -215,11 +241,15 @@ def build_digest(
     items = with_relations(payload.get("items", []))
     created = batch_created(payload)
     subject = batch_subject(items, created, timezone=timezone, frequency=frequency, name=search_name(query, label))
+    news = [item for item in items if not is_original_of_received(item)]
+    originals = [{**item, "received_day": received_day(item, timezone)}
+                 for item in items if is_original_of_received(item)]
     context = {
         "subject": subject,
-        "groups": group_items(items),
+        "groups": group_items(news),
+        "originals": originals,  # originals of stories received through a copy: their own section, not new
         "cited": shared_symbols(items),
-        "count": len(items),
+        "count": len(news),
         "query": query,
         "label": label,
         "unsubscribe_url": unsubscribe_url,

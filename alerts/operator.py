@@ -25,8 +25,8 @@ from alerts.planner import new_batch_id
 from alerts.snapshots import header_safe
 from milai.config import Settings
 from storage.database import session_scope
-from storage.health import ACTIONS, LABELS, mark_notified, unnotified_changes
-from storage.models import DeliveryBatch, Subscription
+from storage.health import ACTIONS, LABELS, RETURNED, mark_notified, returned, unnotified_changes
+from storage.models import CrawlRun, DeliveryBatch, Subscription
 
 PAYLOAD_TYPE = "milai.health"
 PAYLOAD_VERSION = 1
@@ -83,7 +83,7 @@ def plan(engine: Engine, settings: Settings, now: datetime | None = None) -> lis
         if changes and subscriptions:
             rows = [{
                 "source": source.name, "publisher": source.publisher, "url": source.url,
-                "state": run.health, "label": LABELS.get(run.health or "", run.health),
+                "state": run.health, "label": _label(run),
                 "previous": previous, "previous_label": LABELS.get(previous, previous) if previous else None,
                 "reason": run.health_reason, "action": ACTIONS.get(run.health or "", "").replace("NAME", source.name),
                 "at": run.finished_at.isoformat() if run.finished_at else None,
@@ -99,6 +99,12 @@ def plan(engine: Engine, settings: Settings, now: datetime | None = None) -> lis
             log.info("source health: %d change(s), no MILAI_ADMIN_EMAIL / MILAI_ADMIN_WEBHOOK_URL set", len(changes))
         mark_notified(session, run_ids, now)
         return created
+
+
+def _label(run: CrawlRun) -> str:
+    """The state's label; a run back on its configured URL after a fallback says so (its state may not change)."""
+    label = LABELS.get(run.health or "", run.health or "")
+    return f"{label}, {RETURNED}" if returned(run) else label
 
 
 def is_health(payload: dict[str, Any]) -> bool:
@@ -117,7 +123,8 @@ def subject(payload: dict[str, Any]) -> str:
 def text(payload: dict[str, Any]) -> str:
     lines = [subject(payload), ""]
     for c in payload.get("changes", []):
-        before = f" (was {c['previous_label']})" if c.get("previous_label") else ""
+        before = f" (was {c['previous_label']})" if c.get("previous_label") and c.get("previous") != c.get("state") \
+            else ""
         lines.append(f"* {c['source']} ({c['publisher']}): {c['label']}{before}")
         lines.append(f"  why: {c.get('reason') or '-'}")
         if c.get("state") != "ok":

@@ -2,7 +2,11 @@
 
 Every (subscription, item) pair gets exactly one `Delivery` row (unique constraint; inserts use
 ON CONFLICT DO NOTHING, so concurrent planners are harmless): `pending` when the item matches the
-subscription, `skipped` when it does not (so it is never examined again). Pending deliveries of a
+subscription, `skipped` when it does not (so it is never examined again), `superseded` when it was a
+story's original, still waiting (pending, in no batch), and an earlier-published copy took the story
+over (storage.stories): the new original is delivered instead, so the subscriber gets the story once.
+When the copy was already batched or sent, the new original is delivered marked `original_of` (the
+copies received and when): not a new item, and digests list it apart. Pending deliveries of a
 due subscription (alerts.schedule) are grouped into a `DeliveryBatch` whose id is the stable
 webhook-id / Message-ID seed; the batch payload (a snapshot of the items, alerts.snapshots) is
 stored with it, so any re-send is byte-for-byte the same message. The ledger (alerts.ledger) then
@@ -13,15 +17,16 @@ from __future__ import annotations
 
 import secrets
 import time as clock
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import CursorResult, Engine, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from alerts.schedule import is_due
-from alerts.snapshots import item_snapshot, item_text, load_relations
+from alerts.snapshots import TITLE_CHARS, item_snapshot, item_text, load_relations, plain_text
 from alerts.subscriptions import compile_matcher
 from storage.database import session_scope
 from storage.models import Delivery, DeliveryBatch, Item, Subscription
@@ -82,7 +87,90 @@ def record_deliveries(session: Session, subscription: Subscription, *, backfill:
     insert = _insert(session)
     for start in range(0, len(rows), 500):
         session.execute(insert(Delivery).values(rows[start:start + 500]).on_conflict_do_nothing())
-    return sum(1 for row in rows if row["state"] == "pending")
+    matched = [item.id for item, row in zip(items, rows, strict=True) if row["state"] == "pending"]
+    supersede_copies(session, subscription.id, matched)
+    return len(matched)
+
+
+def supersede_copies(session: Session, subscription_id: int, original_ids: list[int]) -> int:
+    """The subscription's deliveries of copies of these (new) originals that are still pending in no
+    batch become `superseded`: the original goes out instead of them. Returns how many.
+
+    The UPDATE repeats "in no batch", so a copy a concurrent planner has just batched is left alone
+    (its original is then marked `original_of` when it is batched, see `received_copies`)."""
+    changed = 0
+    for chunk in _chunks(original_ids):
+        copies = select(Item.id).where(Item.duplicate_of_id.in_(chunk)).scalar_subquery()
+        result = session.execute(
+            update(Delivery)
+            .where(Delivery.subscription_id == subscription_id, Delivery.item_id.in_(copies),
+                   Delivery.state == "pending", Delivery.batch_id.is_(None))
+            .values(state="superseded")
+            .execution_options(synchronize_session=False)
+        )
+        changed += cast("CursorResult[Any]", result).rowcount or 0
+    return changed
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def received_copies(
+    session: Session, subscription_id: int, item_ids: list[int], *, besides: Sequence[str] = (),
+) -> dict[int, dict[str, Any]]:
+    """{original id: its `original_of` field} for the items whose story the subscriber has already got
+    through another copy: that copy's delivery is in a batch (other than `besides`, the batches being
+    made) or sent. `received` is the earliest time one of them was sent (or, not sent yet, batched);
+    `copies` lists them ({id, title, url, publisher}, in the order received)."""
+    found: dict[int, list[tuple[datetime, int]]] = {}
+    skip = set(besides)
+    for chunk in _chunks(item_ids):
+        # the copies first, alone (an index lookup whatever SQLite's statistics say), then their deliveries by
+        # the (subscription, item) key: joined in one statement, stale statistics made SQLite walk every
+        # delivery of the subscription
+        original_of = {
+            copy_id: original for copy_id, original in session.execute(
+                select(Item.id, Item.duplicate_of_id).where(Item.duplicate_of_id.in_(chunk))
+            ) if original is not None
+        }
+        for copy_chunk in _chunks(list(original_of)):
+            for copy_id, batch_id, sent_at, batch_sent_at, batched_at in session.execute(
+                select(Delivery.item_id, Delivery.batch_id, Delivery.sent_at, DeliveryBatch.sent_at,
+                       DeliveryBatch.created_at)
+                .join(DeliveryBatch, DeliveryBatch.id == Delivery.batch_id)
+                .where(Delivery.subscription_id == subscription_id, Delivery.item_id.in_(copy_chunk),
+                       Delivery.state.in_(("pending", "sent")))
+            ):
+                if batch_id in skip:
+                    continue
+                when = _aware(sent_at or batch_sent_at or batched_at)
+                found.setdefault(original_of[copy_id], []).append((when, copy_id))
+    if not found:
+        return {}
+    copy_ids = sorted({copy_id for entries in found.values() for _, copy_id in entries})
+    copies: dict[int, Item] = {}
+    for chunk in _chunks(copy_ids):
+        for copy in session.scalars(select(Item).where(Item.id.in_(chunk)).options(selectinload(Item.source))):
+            copies[copy.id] = copy
+    out: dict[int, dict[str, Any]] = {}
+    for original, entries in found.items():
+        entries.sort()
+        out[original] = {
+            "received": entries[0][0].isoformat(),
+            "copies": [copy_reference(copies[copy_id]) for _, copy_id in entries if copy_id in copies],
+        }
+    return out
+
+
+def copy_reference(item: Item) -> dict[str, Any]:
+    """A copy the subscriber received, as `original_of.copies` lists it."""
+    return {
+        "id": item.id,
+        "title": plain_text(item.title, TITLE_CHARS) or (item.url or item.canonical_url),
+        "url": item.url or item.canonical_url,
+        "publisher": item.source.publisher if item.source else None,
+    }
 
 
 def new_batch_id() -> str:
@@ -93,10 +181,12 @@ def new_batch_id() -> str:
 def _payload(
     subscription: Subscription, batch_id: str, items: list[Item], now: datetime,
     relations: dict[int, dict[str, list[dict[str, Any]]]] | None = None,
+    received: dict[int, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     if relations is None:
         session = object_session(subscription)
         relations = load_relations(session, [item.id for item in items]) if session is not None else {}
+    received = received or {}
     return {
         "type": PAYLOAD_TYPE,
         "version": PAYLOAD_VERSION,
@@ -104,7 +194,10 @@ def _payload(
         "subscription": subscription.id,
         "label": subscription.label,  # the subscriber's name for the saved search (None when unnamed)
         "created": now.isoformat(),
-        "items": [item_snapshot(item, relations.get(item.id), query=subscription.query) for item in items],
+        "items": [
+            item_snapshot(item, relations.get(item.id), query=subscription.query, original_of=received.get(item.id))
+            for item in items
+        ],
     }
 
 
@@ -172,6 +265,7 @@ def create_batches(session: Session, subscription: Subscription, now: datetime) 
         ):
             items[item.id] = item
     relations = load_relations(session, item_ids)
+    received = received_copies(session, subscription.id, item_ids, besides=batch_ids)
 
     def order(item: Item) -> tuple[bool, float, int]:  # published desc, nulls last, then id
         published = item.published
@@ -187,7 +281,8 @@ def create_batches(session: Session, subscription: Subscription, now: datetime) 
         if not batch_items:  # a concurrent planner took them
             empty.append(batch_id)
             continue
-        payloads.append({"id": batch_id, "payload": _payload(subscription, batch_id, batch_items, now, relations)})
+        payload = _payload(subscription, batch_id, batch_items, now, relations, received)
+        payloads.append({"id": batch_id, "payload": payload})
         created.append(batch_id)
     if payloads:
         session.execute(update(DeliveryBatch), payloads)  # by primary key, one executemany

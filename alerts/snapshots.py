@@ -174,11 +174,14 @@ def story_copies(item: Item) -> tuple[list[dict[str, Any]], list[str]]:
 
 def item_snapshot(
     item: Item, relations: dict[str, list[dict[str, Any]]] | None = None, *, query: str | None = None,
+    original_of: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The version-1 item object of webhook payloads, also used to render emails.
 
     `relations` is this item's entry of `load_relations` (load it once for a whole batch); `query`
-    is the subscription's saved query, whose matching terms become `query_matches`.
+    is the subscription's saved query, whose matching terms become `query_matches`; `original_of`
+    ({"received", "copies"}, alerts.planner.received_copies) when the subscriber already got this
+    story through a copy published later: the item is then not news to them.
     """
     source = item.source
     also, also_in = story_copies(item)
@@ -201,4 +204,5 @@ def item_snapshot(
         "also_in": also_in,
         "symbols": [dict(s) for s in relations["symbols"]],
         "translations": [dict(t) for t in relations["translations"]],
+        "original_of": original_of,
     }

@@ -17,11 +17,16 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+NAME_CHARS = 120  # api_tokens.name is VARCHAR(120)
+
+
 def create_token(session: Session, name: str) -> tuple[ApiToken, str]:
     """A new token row and the secret (shown once, never stored)."""
     name = name.strip()
     if not name:
         raise ValueError("a token needs a name")
+    if len(name) > NAME_CHARS:  # PostgreSQL refuses longer names (a DataError, not a clear message); SQLite stored them
+        raise ValueError(f"a token name has at most {NAME_CHARS} characters ({len(name)} given)")
     secret = PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(name=name, token_hash=hash_token(secret))
     session.add(row)

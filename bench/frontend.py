@@ -23,7 +23,7 @@ import httpx
 import uvicorn
 from sqlalchemy import Engine, text
 
-from bench.search import _filled, fill
+from bench.search import _cached, fill
 from storage.database import make_engine, upgrade
 
 PAGES = [
@@ -124,7 +124,7 @@ def main() -> None:
             for suffix in ("", "-wal", "-shm"):
                 Path(str(args.db) + suffix).unlink(missing_ok=True)
         engine = make_engine(url)
-        if args.reuse and _filled(engine):
+        if args.reuse and _cached(engine, args.items):
             upgrade(engine)
             fill_s = float("nan")
         else:

@@ -2,9 +2,10 @@
 
 The source's own spider runs with the crawl's network guard, robots.txt rules and extraction/relevance
 pipelines, but without the skip-known filter, the crawl-run record, the HTTP cache or any store: it fetches
-the listing (first page only), counts the links the configured selectors/paths find, fetches the first
-`limit` articles and reports, for each, title, date, language and relevance verdict, then every problem
-with a suggestion. One CrawlerProcess per call: run it once per process (Twisted's reactor cannot restart).
+the listing and its next pages (up to the source's `max_pages`), counts the links the configured
+selectors/paths find on each page, fetches the first `limit` articles and reports, for each, title, date,
+language and relevance verdict, then every problem with a suggestion. One CrawlerProcess per call: run it
+once per process (Twisted's reactor cannot restart).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from scrapy.http import Response
 from crawler.catalogue import SourceConfig
 from crawler.diagnosis import run_facts
 from crawler.items import PageItem
-from crawler.meta import META_ARTICLE, META_NEXT_PAGE
+from crawler.meta import META_ARTICLE, META_LISTING, META_NEXT_PAGE
 from crawler.settings import ITEM_PIPELINES, build_settings
 from crawler.spiders import SPIDERS
 from storage.health import ACTIONS, OK, classify_run
@@ -36,6 +37,15 @@ DEFAULT_LIMIT = 5
 MANY_LINKS = 150  # an html listing whose selector matches more links than this probably catches navigation too
 STAT_CHECK_LINKS = "milai/check_links"
 STAT_NEXT_PAGE = "milai/check_next_page"
+STAT_CAPPED = "milai/check_pages_capped"  # a next page beyond max_pages was dropped
+
+
+@dataclass
+class CheckedPage:
+    """One listing page the check fetched and how many links its selectors/paths found on it."""
+
+    url: str
+    links: int
 
 
 @dataclass
@@ -68,7 +78,9 @@ class CheckReport:
     reason: str
     items: list[CheckedItem] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (problem, suggestion)
-    next_page: bool = False
+    next_page: bool = False  # a listing page asked for a next one
+    pages: list[CheckedPage] = field(default_factory=list)  # the listing pages fetched, in order
+    max_pages: int = 1
 
     @property
     def ok(self) -> bool:
@@ -84,15 +96,22 @@ class CheckReport:
 
 
 class FirstArticles:
-    """Spider middleware (check only): count every listed link, pass the first `limit` articles, drop further
-    listing pages (the first page says whether the selectors work)."""
+    """Spider middleware (check only): count every listed link per listing page, pass the first `limit`
+    articles, and the next listing pages up to the source's `max_pages` (a hard cap, whatever the spider)."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.limit = crawler.settings.getint("MILAI_CHECK_LIMIT", DEFAULT_LIMIT)
         self.passed = 0
+        self.next_pages = 0
         self.order: list[str] = []  # the URLs passed, in listing order (items are shown in that order)
+        self.pages: list[CheckedPage] = []  # the listing pages and the links found on each, in the order fetched
         crawler.milai_check_order = self.order  # type: ignore[attr-defined]
+        crawler.milai_check_pages = self.pages  # type: ignore[attr-defined]
+
+    def _max_pages(self) -> int:
+        source = getattr(self.crawler.spider, "source", None)
+        return max(1, int(getattr(source, "max_pages", 1)))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -101,15 +120,26 @@ class FirstArticles:
     async def process_spider_output(self, response: Response, result: AsyncIterator[Any]) -> AsyncIterator[Any]:
         stats = self.crawler.stats
         assert stats is not None
+        page: CheckedPage | None = None
+        if response is not None and response.meta.get(META_LISTING):
+            page = CheckedPage(response.url, 0)
+            self.pages.append(page)
         async for entry in result:
             if isinstance(entry, Request) and entry.meta.get(META_NEXT_PAGE):
                 stats.set_value(STAT_NEXT_PAGE, True)
+                if 1 + self.next_pages >= self._max_pages():
+                    stats.set_value(STAT_CAPPED, True)
+                    continue
+                self.next_pages += 1
+                yield entry
                 continue
             article = isinstance(entry, Request) and entry.meta.get(META_ARTICLE)
             listed = isinstance(entry, PageItem) and entry.body is None and response is not None \
                 and not response.meta.get(META_ARTICLE)
             if article or listed:
                 stats.inc_value(STAT_CHECK_LINKS)
+                if page is not None:
+                    page.links += 1
                 if self.passed >= self.limit:
                     continue
                 self.passed += 1
@@ -195,9 +225,15 @@ def _problems(source: SourceConfig, report: CheckReport, stats: dict[str, Any]) 
         if untitled:
             problems.append((f"{untitled} of {len(report.items)} items have no title",
                              "set 'title_selector' or check the article pages"))
-    if source.kind == "html" and report.links > MANY_LINKS:
-        problems.append((f"the selector matches {report.links} links, probably navigation and site-wide blocks too",
-                         "restrict 'links' to the listing's main region (e.g. 'main .views-row a')"))
+    most = max([p.links for p in report.pages] or [report.links])
+    if source.kind == "html" and most > MANY_LINKS:
+        problems.append((f"the selector matches {most} links on a page, probably navigation and site-wide blocks "
+                         "too", "restrict 'links' to the listing's main region (e.g. 'main .views-row a')"))
+    if source.kind == "html" and report.pages and report.pages[0].links:
+        for n, page in enumerate(report.pages[1:], 2):
+            if not page.links:
+                problems.append((f"listing page {n} ({page.url}) has no links the selectors find",
+                                 "check 'next_page': it may select another link than the next page's"))
     if source.language and report.items:
         other = [i.language for i in report.items if i.language and i.language != source.language]
         if len(other) > len(report.items) // 2:
@@ -227,6 +263,8 @@ def _report(source: SourceConfig, crawler: Crawler, limit: int) -> CheckReport:
         source=source.name, kind=source.kind, url=source.url, http_status=facts["listing_status"],
         robots=_robots_verdict(stats), links=links, robots_skipped=facts["robots_skipped"], health=health,
         reason=reason, items=[_checked(i) for i in items[:limit]], next_page=bool(stats.get(STAT_NEXT_PAGE)),
+        pages=list(getattr(crawler, "milai_check_pages", [])),
+        max_pages=source.max_pages,
     )
     report.problems = _problems(source, report, stats)
     return report

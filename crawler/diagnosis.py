@@ -102,14 +102,20 @@ class ListingDiagnosis:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         ext = cls(crawler)
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.response_received, signal=signals.response_received)
         return ext
 
-    def response_received(self, response: Response, request: Request, spider: Spider) -> None:
+    def spider_opened(self, spider: Spider) -> None:
+        """Which entry this crawl uses (crawler.fallback), known before any answer."""
         stats = self.crawler.stats
         assert stats is not None
         if getattr(spider, "fallback", False):
             stats.set_value(STAT_FALLBACK, True)
+
+    def response_received(self, response: Response, request: Request, spider: Spider) -> None:
+        stats = self.crawler.stats
+        assert stats is not None
         robots = is_robots_request(request)
         if not robots and not request.meta.get(META_LISTING):
             return

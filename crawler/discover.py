@@ -20,6 +20,7 @@ from lxml import etree
 from parsel import Selector
 from scrapy.http import Response
 
+from crawler.settings import NOT_A_CRAWL
 from crawler.spiders.base import SourceSpider
 
 FEED_TYPES = {
@@ -128,7 +129,7 @@ class DiscoverySpider(SourceSpider):
     kind = "discover"
     name = "discover"
     # a discovery is no crawl of a source: no crawl-run record, nothing through the item pipelines
-    custom_settings = {"EXTENSIONS": {"crawler.extensions.CrawlRunRecorder": None}, "ITEM_PIPELINES": {}}
+    custom_settings = NOT_A_CRAWL
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from scrapy.crawler import Crawler, CrawlerProcess
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
 from crawler import fallback
 from crawler.catalogue import SourceConfig, catalogue_path, configured_catalogue, load_catalogue
@@ -72,9 +75,14 @@ def run_crawl(
     catalogue: list[SourceConfig] | None = None,
     progress: Callable[[str, dict[str, int]], None] | None = None,
     overrides: dict[str, Any] | None = None,
+    finished: Callable[[SourceSummary], None] | None = None,
 ) -> list[SourceSummary]:
     """Crawl the selected sources now (default: the catalogue `settings` name, the user's own merged over it);
-    blocks until all are done. Call at most once per process."""
+    blocks until all are done. Call at most once per process.
+
+    `finished` receives each source's summary as soon as that source is done (its crawl closed and its run
+    recorded; a source that could not start, at once), in the order they finish; the list returned holds them
+    all in catalogue order."""
     if catalogue is None:
         catalogue = configured_catalogue(settings)
     selected = select_sources(catalogue, source_names)
@@ -91,40 +99,53 @@ def run_crawl(
     for source in selected:
         started: list[Crawler] = []
         try:
-            mode, entry = fallback.plan(engine, source)
-            if mode == fallback.DISCOVER:  # the configured URL keeps failing: discover, then crawl what was found
-                _discover_then_crawl(process, engine, source, started)
-            else:
-                crawler = process.create_crawler(SPIDERS[entry.kind])
-                process.crawl(crawler, source=entry, fallback=mode == fallback.FALLBACK)
-                started.append(crawler)
+            done = _choose_then_crawl(process, engine, source, started)
             crawlers.append((source, started, None))
+            if finished is not None:
+                done.addBoth(_report_finished, finished, source, started)
         except Exception as exc:  # one broken source must not stop the others
             logger.exception("source %s could not start", source.name)
             crawlers.append((source, started, f"{type(exc).__name__}: {exc}"))
+            if finished is not None:
+                _report_finished(None, finished, source, started, f"{type(exc).__name__}: {exc}")
     process.start()
     return [_summary(source, started[-1] if started else None, error) for source, started, error in crawlers]
 
 
-def _discover_then_crawl(process: CrawlerProcess, engine: Any, source: SourceConfig, started: list[Crawler]) -> None:
-    """Run discovery on the source's site (no crawl run recorded for it), then crawl the best candidate as the
-    source (crawler.fallback), or the catalogue entry again when nothing else was found."""
-    from crawler.discover import DiscoverySpider, ranked
+def _report_finished(
+    result: Any, finished: Callable[[SourceSummary], None], source: SourceConfig, started: list[Crawler],
+    error: str | None = None,
+) -> Any:
+    """Hand the source's summary to `finished` (a broken callback must not break the crawl); passes `result` on."""
+    try:
+        finished(_summary(source, started[-1] if started else None, error))
+    except Exception:  # noqa: BLE001 - the display's problem, not the crawl's
+        logger.exception("the 'source finished' callback failed for %s", source.name)
+    return result
 
-    probe = source.model_copy(update={"name": f"discover-{source.name}"[:119], "kind": "html", "links": "a"})
-    discovery = process.create_crawler(DiscoverySpider)  # its custom_settings: no crawl run, no pipelines
 
-    def crawl_found(_: Any) -> Any:
-        candidates = ranked(list(getattr(discovery.spider, "candidates", [])))
-        entry = fallback.after_discovery(engine, source, candidates)
-        crawler = process.create_crawler(SPIDERS[(entry or source).kind])
+def _choose_then_crawl(
+    process: CrawlerProcess, engine: Any, source: SourceConfig, started: list[Crawler],
+) -> Deferred[Any]:
+    """Crawl `source` through the entry crawler.fallback chooses (after a discovery or a probe of the configured
+    URL when one is due; neither records a crawl run). The database steps run at once, in the reactor's
+    callback: the process stops when no crawl is left, so the next one must start in the same callback. The
+    Deferred fires when that crawl (or a failed choice) is over."""
+
+    def crawl(choice: fallback.Choice) -> Any:
+        crawler = process.create_crawler(SPIDERS[choice.entry.kind])
         started.append(crawler)
-        return process.crawl(crawler, source=entry or source, fallback=entry is not None)
+        return process.crawl(crawler, **choice.spider_kwargs())
 
     def failed(failure: Any) -> None:
-        logger.error("source %s: discovery failed: %s", source.name, failure.getTraceback())
+        logger.error("source %s: crawl failed: %s", source.name, failure.getTraceback())
 
-    process.crawl(discovery, source=probe).addCallback(crawl_found).addErrback(failed)
+    chosen = fallback.choose(process, engine, source, call=defer.maybeDeferred)
+    if chosen.called and isinstance(chosen.result, Failure):  # plan() failed before any crawl: say so at once
+        failure = chosen.result
+        chosen.addErrback(lambda _: None)
+        failure.raiseException()
+    return chosen.addCallback(crawl).addErrback(failed)
 
 
 def _summary(source: SourceConfig, crawler: Crawler | None, error: str | None) -> SourceSummary:

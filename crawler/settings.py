@@ -47,13 +47,20 @@ GUARDED_RESOLVER = "crawler.resolver.GuardedResolver"
 # with Redis: the same HTTP/1.1 handler, keeping DOWNLOAD_DELAY and CONCURRENT_REQUESTS_PER_DOMAIN per host
 # across the cluster (crawler.politeness)
 CLUSTER_HTTP_HANDLER = "crawler.politeness.ClusterPolitenessHTTPHandler"
+RUN_RECORDER = "crawler.extensions.runs.CrawlRunRecorder"
 # each off (NotConfigured) when its setting is absent; on close the run is recorded first, then the URLs
 EXTENSIONS = {
     "crawler.diagnosis.ListingDiagnosis": 400,  # what the listing and robots.txt answered (source health)
-    "crawler.extensions.runs.CrawlRunRecorder": 500,
+    RUN_RECORDER: 500,
     "crawler.extensions.backoff.UrlBackoff": 510,
     "crawler.extensions.progress.ProgressReporter": 520,
 }
+
+# custom_settings of a spider that looks at a site without crawling it as a source (discovery, the fallback's
+# probe of the configured URL): none of the crawl's extensions (no crawl-run record, no URL backoff, no
+# progress) and no item pipelines. Each extension is named as EXTENSIONS names it (a spider's EXTENSIONS
+# replaces the project's dict anyway; naming them all says so).
+NOT_A_CRAWL: dict[str, Any] = {"EXTENSIONS": dict.fromkeys(EXTENSIONS), "ITEM_PIPELINES": {}}
 
 
 CONCURRENT_ITEMS = 8  # items of one response in the pipelines at once

@@ -252,9 +252,11 @@ class CrawlWorker:
         error: str | None = None
         try:
             assert self.process is not None
-            entry, replaced = yield self._entry(source)  # a discovered replacement when it keeps failing
-            crawler = self.process.create_crawler(SPIDERS[entry.kind])
-            yield self.process.crawl(crawler, source=entry, fallback=replaced)
+            # a discovered replacement when it keeps failing, after a discovery or a probe (crawler.fallback)
+            choice = yield fallback.choose(self.process, self.engine, source)
+            if not self._stopping:
+                crawler = self.process.create_crawler(SPIDERS[choice.entry.kind])
+                yield self.process.crawl(crawler, **choice.spider_kwargs())
         except Exception as exc:  # one broken source must not stop the worker
             logger.exception("source %s: crawl failed", name)
             error = f"{type(exc).__name__}: {exc}"
@@ -271,23 +273,6 @@ class CrawlWorker:
         except Exception:
             logger.exception("worker %s: could not record job %s in the queue", self.id, name)
         self._report(source, crawler, error)
-
-    @defer.inlineCallbacks
-    def _entry(self, source: SourceConfig) -> Any:
-        """(the entry to crawl, whether it replaces the catalogue's): crawler.fallback, discovery run here."""
-        from crawler.discover import DiscoverySpider, ranked
-
-        engine = self.engine
-        mode, entry = yield threads.deferToThread(fallback.plan, engine, source)
-        if mode != fallback.DISCOVER:
-            return entry, mode == fallback.FALLBACK
-        assert self.process is not None
-        probe = source.model_copy(update={"name": f"discover-{source.name}"[:119], "kind": "html", "links": "a"})
-        discovery = self.process.create_crawler(DiscoverySpider)
-        yield self.process.crawl(discovery, source=probe)
-        candidates = ranked(list(getattr(discovery.spider, "candidates", [])))
-        found = yield threads.deferToThread(fallback.after_discovery, engine, source, candidates)
-        return (found, True) if found is not None else (source, False)
 
     def _report(self, source: SourceConfig, crawler: Crawler | None, error: str | None) -> None:
         stats = crawler.stats.get_stats() if crawler is not None and crawler.stats is not None else {}

@@ -145,8 +145,13 @@ def record_run_facts(session: Session, run_id: int, facts: dict[str, Any]) -> Cr
         )) or _ever_yielded(session, run.source_id)
         run.health, run.health_reason = classify_run(run, linked_before=linked_before)
         source = session.get(Source, run.source_id) if run.source_id is not None else None
-        if source is not None and source.fallback and facts.get("fallback"):
+        if source is not None and source.fallback and source.fallback.get("entry") and facts.get("fallback"):
             run.health_reason = f"{fallback_note(source.fallback)}; {run.health_reason}"
+        elif source is not None and source.fallback and source.fallback.get("returned_from") \
+                and source.fallback.get("url") == source.url:  # the first verdict back on the configured URL
+            run.health_reason = (f"{RETURNED} {source.url} (it lists links again; the discovered "
+                                 f"{source.fallback['returned_from']} is no longer used); {run.health_reason}")
+            source.fallback = None
     session.flush()
     return run
 
@@ -253,9 +258,15 @@ def health_of_sources(
     return out
 
 
+def returned(run: CrawlRun) -> bool:
+    """True for the run that went back from a fallback to the configured URL (a change worth telling)."""
+    return (run.health_reason or "").startswith(RETURNED)
+
+
 def health_changes(session: Session, run_ids: Iterable[int]) -> list[tuple[Source, CrawlRun, str | None]]:
     """For each of the finished runs `run_ids` whose verdict differs from its source's previous verdict:
-    (source, run, previous state or None for a first verdict that is a problem)."""
+    (source, run, previous state or None for a first verdict that is a problem). Going back from a fallback to
+    the configured URL is a change too, even when both verdicts are ok."""
     out: list[tuple[Source, CrawlRun, str | None]] = []
     for run in session.scalars(select(CrawlRun).where(CrawlRun.id.in_(list(run_ids))).order_by(CrawlRun.id)):
         if run.health is None or run.source_id is None:
@@ -265,7 +276,7 @@ def health_changes(session: Session, run_ids: Iterable[int]) -> list[tuple[Sourc
             .where(CrawlRun.source_id == run.source_id, CrawlRun.id < run.id, CrawlRun.health.is_not(None))
             .order_by(CrawlRun.id.desc()).limit(1)
         )
-        if previous == run.health or (previous is None and run.health == OK):
+        if (previous == run.health and not returned(run)) or (previous is None and run.health == OK):
             continue
         source = session.get_one(Source, run.source_id)
         out.append((source, run, previous))
@@ -315,6 +326,8 @@ def poll_facts(session: Session, name: str, now: datetime | None = None) -> dict
     }
 
 
+RETURNED = "back on the configured URL"  # the reason of the first run after a fallback ended (crawler.fallback)
+
 # A configured URL that keeps failing in these ways is replaced by what discovery finds on the same site.
 FALLBACK_STATES = frozenset({NOT_FOUND, NOT_WELL_FORMED, LAYOUT_CHANGED})
 FALLBACK_AFTER = 3
@@ -325,8 +338,8 @@ def active_fallback(session: Session, name: str, configured_url: str) -> dict[st
     (a catalogue edit of the URL ends the fallback)."""
     source = session.scalar(select(Source).where(Source.name == name))
     fallback = source.fallback if source is not None else None
-    if not fallback or fallback.get("url") != configured_url:
-        return None
+    if not fallback or fallback.get("url") != configured_url or not fallback.get("entry"):
+        return None  # none, another URL's, or ended (a probe found the configured URL again)
     return fallback
 
 
@@ -343,12 +356,34 @@ def needs_fallback(session: Session, name: str, after: int = FALLBACK_AFTER) -> 
 
 
 def set_fallback(session: Session, name: str, configured_url: str, entry: dict[str, Any], found: str,
-                 now: datetime | None = None) -> None:
+                 now: datetime | None = None, probe_every: int = 3) -> None:
+    """Crawl source `name` through the discovered `entry` from now on; `crawls` counts the crawls on it since
+    the last probe of the configured URL (this one is the first), due every `probe_every` crawls."""
+    store_fallback(session, name, {"url": configured_url, "entry": entry, "found": found,
+                                   "since": (now or utcnow()).isoformat(timespec="seconds"),
+                                   "crawls": 1, "probe_every": probe_every, "probes_failed": 0})
+
+
+def store_fallback(session: Session, name: str, fallback: dict[str, Any] | None) -> None:
+    """Replace source `name`'s fallback record (None: back on the configured URL)."""
     source = session.scalar(select(Source).where(Source.name == name))
     if source is not None:
-        source.fallback = {"url": configured_url, "entry": entry, "found": found,
-                           "since": (now or utcnow()).isoformat(timespec="seconds")}
+        source.fallback = fallback
         session.flush()
+
+
+def probe_failed(session: Session, name: str, *, cap: int, now: datetime | None = None) -> int:
+    """A probe of the configured URL of source `name` found nothing: probe half as often (at most every `cap`
+    crawls); this crawl, on the fallback, counts as the first of the new interval. Returns the interval."""
+    source = session.scalar(select(Source).where(Source.name == name))
+    if source is None or not source.fallback:
+        return cap
+    current = dict(source.fallback)
+    every = min(int(current.get("probe_every", 1)) * 2, cap)
+    current.update(crawls=1, probe_every=every, probes_failed=int(current.get("probes_failed", 0)) + 1,
+                   last_probe=(now or utcnow()).isoformat(timespec="seconds"))
+    store_fallback(session, name, current)
+    return every
 
 
 def fallback_note(fallback: dict[str, Any]) -> str:

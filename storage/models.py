@@ -311,7 +311,7 @@ class Delivery(Base):
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     batch_id: Mapped[str | None] = mapped_column(ForeignKey("delivery_batches.id", ondelete="SET NULL"), index=True)
-    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)  # pending|sending|sent|skipped
+    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)  # pending|sent|skipped|superseded
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
 

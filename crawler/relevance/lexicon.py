@@ -27,8 +27,11 @@ from storage.textnorm import (
 
 TERMS_DIR = Path(__file__).resolve().parent / "terms"
 # roles: words that are evidence only together, as a concept (concepts.py): a machine that selects a
-# target, a weapon that acts without a human, an uncrewed aircraft teamed with a crewed one
-ROLES = ("actor", "self", "act", "object", "lethal", "weapon", "alone", "teaming", "crewed", "platform")
+# target, a weapon that acts without a human, an uncrewed aircraft teamed with a crewed one, many drones
+# that coordinate; and the cues of an exclusion ("does not address …", "… は対象外"), whose scope no longer counts
+ROLES = ("actor", "self", "act", "object", "lethal", "weapon", "alone", "teaming", "crewed", "platform",
+         "aim", "many", "together", "mutual", "single", "lostlink", "gge", "ccw", "exclude", "excluded",
+         "absent")
 CATEGORIES = ("strong", "name", "ai", "auto", "mil", "war", "drone", "neg", "ignore", *ROLES)
 EVIDENCE = ("strong", "name", "ai", "auto", "mil", "war", "drone")
 CANCELLED = (*EVIDENCE, *ROLES)  # what `neg` and `ignore` terms can cancel
@@ -37,6 +40,8 @@ _CACHE_MAX = 200_000  # memoised candidate lists per lexicon
 _INFIX_MIN = 4
 _HAN_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _ARABIC_RE = re.compile(r"[\u0600-\u06ff]")
+# Arabic prepositions written with alif maqsura: folded (ى -> ي) they look like the start of content words
+_ARABIC_PARTICLES = frozenset({"إلى", "الى", "على", "علي"})
 # Words of one term are separated by at most this much, and never by the end of a sentence.
 _MAX_GAP = 3
 _GAP_BREAK_RE = re.compile(r"[.!?;:。！？؟\n]")
@@ -55,6 +60,8 @@ class Pattern:
         if self.kind == "case":
             return case_ok and word.surface == self.value
         if self.kind == "prefix":
+            if word.surface in _ARABIC_PARTICLES:
+                return False  # a preposition is no word's stem (إلى folds like آلي, "automatic")
             return word.fold.startswith(self.value) or (
                 _ARABIC_RE.match(word.surface) is not None and word.norm.startswith(self.value)
             )

@@ -180,14 +180,15 @@ def score_hits(title_hits: list[Hit], body_hits: list[Hit], sentence_of: _Senten
 
     # named topics: strong terms, and names in context
     topic: dict[str, float] = {}
-    t_context = _of(title_hits, "ai", "mil", "strong") + _of(body_hits, "ai", "mil", "strong")
+    # a name's context: an AI, military, topic or vehicle term ("Aarok drone", "Ghost Shark submarine")
+    t_context = _of(title_hits, "ai", "mil", "strong", "drone") + _of(body_hits, "ai", "mil", "strong", "drone")
     for h in _of(title_hits, "strong"):
         topic[h.label] = STRONG_TITLE
     for h in _named_in_context(_of(title_hits, "name"), t_context, anywhere=True):
         topic.setdefault(h.label, NAME_TITLE)
     for h in _of(body_hits, "strong"):
         topic.setdefault(h.label, STRONG_BODY)
-    for h in _named_in_context(_of(body_hits, "name"), _of(body_hits, "ai", "mil", "strong"), anywhere=False):
+    for h in _named_in_context(_of(body_hits, "name"), _of(body_hits, "ai", "mil", "strong", "drone"), anywhere=False):
         topic.setdefault(h.label, NAME_BODY)
     score = min(STRONG_CAP, sum(topic.values()))
     ev.topic = [h for h in title_hits + body_hits if h.label in topic and h.category in ("strong", "name")]

@@ -1,5 +1,6 @@
 """`milai crawl`: crawl now, with progress and a per-source summary (on a terminal a live display and a table;
-otherwise, as from cron, one plain line per source and a totals line); exit 1 when no source could be reached."""
+otherwise, as from cron, one plain line per source as soon as that source is done and a totals line at the end);
+exit 1 when no source could be reached."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from milai.cli.common import EXIT_RUNTIME, EXIT_USAGE, console, fail, settings_of, setup_logging
+from milai.cli.common import EXIT_RUNTIME, EXIT_USAGE, WIDE, console, fail, fit, settings_of, setup_logging
 
 
 class SummaryFormat(StrEnum):
@@ -61,22 +63,40 @@ def totals_line(summaries: list[Any]) -> str:
             f"{_plural(errors, 'error')}")
 
 
-def _table(summaries: list[Any]) -> Table:
-    table = Table(title="Crawl summary")
-    table.add_column("source")
-    table.add_column("status")
-    for col in COLUMNS:
-        table.add_column(col.replace("_", "-"), justify="right")
-    table.add_column("note", overflow="fold", max_width=60)
+def _table(summaries: list[Any], width: int) -> Table:
+    """One column per count when wide; below WIDE, three columns of multi-line cells (source and status; the
+    counts that are not zero; the note), so the summary fits a narrow terminal (`fit()`: the note wraps)."""
     totals = dict.fromkeys(COLUMNS, 0)
     for s in summaries:
         for col in COLUMNS:
             totals[col] += getattr(s, col)
+    if width >= WIDE:
+        table = Table(title="Crawl summary")
+        table.add_column("source")
+        table.add_column("status")
+        for col in COLUMNS:
+            table.add_column(col.replace("_", "-"), justify="right")
+        table.add_column("note")
+        for s in summaries:
+            style = "green" if s.status == "ok" else "red"
+            table.add_row(escape(s.name), f"[{style}]{s.status}[/]", *(str(getattr(s, c)) for c in COLUMNS),
+                          escape(s.error or ""))
+        table.add_section()
+        table.add_row(f"{len(summaries)} sources", "", *(str(totals[c]) for c in COLUMNS), "")
+        return fit(table, width, {"source": 2, "note": 3})
+
+    def counts(values: dict[str, int]) -> str:
+        shown = [f"{values[c]} {c.replace('_', '-')}" for c in COLUMNS if values[c] or c in ("fetched", "new")]
+        return "\n".join(shown)
+
+    table = Table("source", "counts", "note", title="Crawl summary")
+    for s in summaries:
         style = "green" if s.status == "ok" else "red"
-        table.add_row(s.name, f"[{style}]{s.status}[/]", *(str(getattr(s, c)) for c in COLUMNS), s.error or "")
+        table.add_row(f"{escape(s.name)}\n[{style}]{s.status}[/]", counts({c: getattr(s, c) for c in COLUMNS}),
+                      escape(s.error or ""))
     table.add_section()
-    table.add_row(f"{len(summaries)} sources", "", *(str(totals[c]) for c in COLUMNS), "")
-    return table
+    table.add_row(f"{len(summaries)} sources", counts(totals), "")
+    return fit(table, width, {"source": 2, "note": 3})
 
 
 def crawl_cmd(
@@ -122,11 +142,17 @@ def crawl_cmd(
         else:
             progress.update(tasks[name], description=text)
 
+    def on_finished(summary: Any) -> None:
+        """Not on a terminal: the source's line now, not when the slowest source is done."""
+        typer.echo(plain_line(summary))
+
+    plain = not live and output is SummaryFormat.table
     try:
         catalogue = configured_catalogue(settings)
         with progress:
             summaries = run_crawl(settings, source or None, catalogue=catalogue, progress=on_progress,
-                                  overrides={"LOG_LEVEL": "INFO" if verbose else "ERROR"})
+                                  overrides={"LOG_LEVEL": "INFO" if verbose else "ERROR"},
+                                  finished=on_finished if plain else None)
     except CatalogueError as exc:
         fail(str(exc), EXIT_USAGE)
     except ValueError as exc:  # an unknown --source
@@ -134,10 +160,8 @@ def crawl_cmd(
     if output is SummaryFormat.json:
         print(json.dumps([asdict(s) for s in summaries], indent=2))
     elif live:
-        console.print(_table(summaries))
-    else:
-        for summary in summaries:
-            typer.echo(plain_line(summary))
+        console.print(_table(summaries, console.width))
+    else:  # each source's line was printed as it finished
         typer.echo(totals_line(summaries))
     if summaries and all(unreachable(s) for s in summaries):
         fail(OFFLINE, EXIT_RUNTIME)

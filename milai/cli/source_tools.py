@@ -82,10 +82,14 @@ def print_report(report: CheckReport, selector: str | None) -> None:
         ("source", f"{report.source} ({report.kind}) {report.url}"),
         ("HTTP", str(status)),
         ("robots.txt", report.robots),
-        ("links", f"{report.links} found" + (f" by {selector!r}" if selector else "")
-         + ("; a next page link too" if report.next_page else "")),
-        ("health", f"{report.health.replace('_', ' ')}: {report.reason}"),
+        ("links", f"{report.links} found" + (f" by {selector!r}" if selector else "")),
     ]
+    if len(report.pages) > 1 or report.next_page:
+        counts = ", ".join(f"{n}: {p.links}" for n, p in enumerate(report.pages, 1))
+        capped = f" (max_pages {report.max_pages} reached)" if report.next_page and \
+            len(report.pages) >= report.max_pages else ""
+        rows.append(("pages", f"{len(report.pages)} listing page(s), links per page {counts}{capped}"))
+    rows.append(("health", f"{report.health.replace('_', ' ')}: {report.reason}"))
     for label, value in rows:
         console.print(f"[bold]{label:<11}[/]{escape(value)}", highlight=False)
     if report.items:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from milai.cli.common import console, settings_of
+from milai.cli.common import WIDE, fit, settings_of, table_console
 
 
 class OutputFormat(StrEnum):
@@ -45,16 +45,27 @@ def status_cmd(
     if output is OutputFormat.json:
         print(json.dumps(report, indent=2))
         return
-    console.print(f"scheduler leader: {leader or 'none'} ({election.kind})")
+    out = table_console()
+    out.print(f"scheduler leader: {leader or 'none'} ({election.kind})", highlight=False)
     if not settings.redis_url:
-        console.print("single node: crawl jobs go to the worker inside `milai run` (no MILAI_REDIS_URL)")
+        out.print("single node: crawl jobs go to the worker inside `milai run` (no MILAI_REDIS_URL)")
         return
-    console.print(f"crawl jobs queued: {report['queued']}, queued or running: {len(report['pending'])}")  # type: ignore[arg-type]
-    table = Table(title=f"{len(workers)} worker(s) alive")
-    for col in ("id", "role", "last heartbeat", "jobs done", "crawling"):
-        table.add_column(col)
-    for row in workers:
-        table.add_row(str(row["id"]), str(row["role"]), f"{row['last_heartbeat_s']} s ago", str(row["jobs_done"]),
-                      ", ".join(row["crawling"]) or "-")  # type: ignore[arg-type]
-    console.print(table)
+    out.print(f"crawl jobs queued: {report['queued']}, queued or running: {len(report['pending'])}")  # type: ignore[arg-type]
+    out.print(_table(workers, out.width))
 
+
+def _table(workers: list[dict[str, object]], width: int) -> Table:
+    """One column per field when wide; below WIDE, three columns of two-line cells (each cell wraps), so a long
+    worker id (host:pid:role:…) or a long list of sources being crawled fits a narrow terminal or a pipe."""
+    title = f"{len(workers)} worker(s) alive"
+    if width >= WIDE:
+        table = Table("id", "role", "last heartbeat", "jobs done", "crawling", title=title)
+        for row in workers:
+            table.add_row(str(row["id"]), str(row["role"]), f"{row['last_heartbeat_s']} s ago",
+                          str(row["jobs_done"]), ", ".join(row["crawling"]) or "-")  # type: ignore[arg-type]
+        return fit(table, width, {"id": 3, "crawling": 2})
+    table = Table("worker", "heartbeat", "crawling", title=title)
+    for row in workers:
+        table.add_row(f"{row['id']}\n({row['role']})", f"{row['last_heartbeat_s']} s ago\n{row['jobs_done']} jobs done",
+                      ", ".join(row["crawling"]) or "-")  # type: ignore[arg-type]
+    return fit(table, width, {"worker": 3, "crawling": 2})

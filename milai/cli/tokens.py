@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 
-from milai.cli.common import EXIT_NOT_FOUND, EXIT_USAGE, console, fail, open_session, settings_of
+from milai.cli.common import EXIT_NOT_FOUND, EXIT_USAGE, console, fail, fit, open_session, settings_of, table_console
 
 tokens_app = typer.Typer(help="API tokens for the HTTP subscription endpoints.", no_args_is_help=True)
 
@@ -32,10 +33,16 @@ def list_cmd(ctx: typer.Context) -> None:
     """The tokens (never their secrets)."""
     from api.auth import list_tokens
 
+    out = table_console()
     with open_session(settings_of(ctx)) as session:
-        for t in list_tokens(session):
-            state = "revoked" if t.revoked else "active"
-            console.print(f"{t.id}\t{escape(t.name)}\t{t.created_at:%Y-%m-%d %H:%M}\t{state}", highlight=False)
+        rows = [(t.id, t.name, t.created_at, "revoked" if t.revoked else "active") for t in list_tokens(session)]
+    if not rows:
+        console.print("no tokens")
+        return
+    table = Table("id", "name", "created", "state", title=f"{len(rows)} token(s)")
+    for token_id, name, created, state in rows:
+        table.add_row(str(token_id), escape(name), f"{created:%Y-%m-%d %H:%M}", state)
+    out.print(fit(table, out.width, {"name": 1}), highlight=False)
 
 
 @tokens_app.command("revoke")

@@ -174,10 +174,13 @@ def test_long_run_claims_are_not_taken_by_a_second_sender(env: dict[str, str]) -
         subscribe(channel="webhook", target=rx.url, secret=SECRET, frequency="immediate")
         for _ in range(3):
             add_item()
-        a, a_out = run_in_thread(lambda: send_due(Settings(), lease=lease, webhook_workers=1))
+        # the receiver holds A's request for the whole scenario: a webhook timeout far above the test's waits,
+        # so a loaded machine cannot turn the held request into a timeout and a retry (seen at load ~10)
+        held = Settings(webhook_timeout=WAIT)
+        a, a_out = run_in_thread(lambda: send_due(held, lease=lease, webhook_workers=1))
         rx.wait_for(0)  # A is sending batch 1
         time.sleep(lease.total_seconds() * 2)  # A's run (and its claim on batch 1) is now older than the lease
-        b, b_out = run_in_thread(lambda: send_due(Settings(), lease=lease, webhook_workers=1))
+        b, b_out = run_in_thread(lambda: send_due(held, lease=lease, webhook_workers=1))
         rx.wait_for(1)  # B took batch 2 (pending), not A's batch 1
         rx.released[0].set()
         rx.wait_for(2)  # A finished batch 1 and claimed batch 3, late in its run
@@ -206,7 +209,7 @@ def test_attempt_log_uses_the_time_of_each_step(env: dict[str, str]) -> None:
         add_item()
         add_item()
         started = datetime.now(UTC)
-        run, out = run_in_thread(lambda: send_due(Settings(), webhook_workers=1))
+        run, out = run_in_thread(lambda: send_due(Settings(webhook_timeout=WAIT), webhook_workers=1))
         rx.wait_for(0)
         rx.released[0].set()
         rx.wait_for(1)

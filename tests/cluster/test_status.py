@@ -45,6 +45,30 @@ def test_status_shows_leader_queue_and_workers_with_their_heartbeat(
         leader.release()
 
 
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_status_table_fits_80_and_narrow_columns(pg_url: str, redis_prefix: str) -> None:
+    env = {"MILAI_DATABASE_URL": pg_url, "MILAI_REDIS_URL": REDIS_URL, "MILAI_REDIS_PREFIX": redis_prefix}
+    queue = RedisJobQueue(REDIS_URL, prefix=redis_prefix)
+    long_id = "crawl-worker-17.eu-west.cluster.milai-watch.example.org:48213:crawl:5f0c2d9e8b7a4c1d"
+    queue.beat(WorkerInfo(id=long_id, host="crawl-worker-17", pid=48213, beat_at=time.time() - 1, jobs_done=12,
+                          current=["un-news-peace-security", "unoda-news", "ministry-of-defence-of-the-netherlands"]))
+    for columns, width in ((None, 80), ("50", 50)):
+        result = CliRunner().invoke(app, ["status"], env={**env, "COLUMNS": columns})
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        too_long = [line for line in lines if len(line) > width]
+        cropped = [line for line in lines if line[:1] in "┏┃┡│└" and line[-1:] not in "┓┃┩│┘"]
+        assert not too_long and not cropped, result.stdout
+        body = [line.split("│")[1:-1] for line in lines if line.startswith("│")]
+        worker, _, crawling = ("".join(row[i].strip() for row in body) for i in range(3))
+        assert worker == long_id + "(crawl)", result.stdout  # the whole id, wrapped, never cropped
+        assert crawling == "un-news-peace-security,unoda-news,ministry-of-defence-of-the-netherlands"
+        assert "1 worker(s) alive" in result.stdout and "12 jobs done" in result.stdout
+    wide = CliRunner().invoke(app, ["status"], env={**env, "COLUMNS": "250"}).stdout.splitlines()
+    assert long_id in "\n".join(wide) and any("jobs done" in line for line in wide)  # one column per field
+
+
 def test_sender_runs_until_stopped_and_survives_a_failed_run() -> None:
     calls: list[float] = []
     stop = threading.Event()

@@ -15,7 +15,7 @@ from storage.database import make_engine, session_scope
 from storage.health import health_of_sources
 from storage.models import CrawlRun, Source
 from tests.crawler import helpers
-from tests.crawler.helpers import crawl, items
+from tests.crawler.helpers import crawl, items, source_row
 from tests.crawler.sites import ON_TOPIC, make_articles, robots, rss, serve_articles
 from tests.support.site import LoopbackSite
 from tests.support.smtp import SmtpServer
@@ -67,3 +67,44 @@ def test_a_feed_that_keeps_failing_is_replaced_by_the_one_the_site_announces(
         crawl(tmp_path, [src])
         assert site.hits("/rss/all.xml") and not site.hits("/cps/rss/old.xml") and not site.hits("/")
         engine.dispose()
+
+
+def test_a_listing_back_at_its_url_is_probed_without_its_next_pages_and_crawled_again(
+    site: LoopbackSite, sqlite_env, tmp_path: Path
+):
+    """Through `python -m crawler.runner`'s path (crawler.runner): an html listing that disappeared, the
+    discovered feed meanwhile, then the listing back (two pages): one probe request for its first page only,
+    then the crawl of both pages, health "back on the configured URL"."""
+    from crawler.fallback import PROBE_FIRST
+
+    robots(site)
+    arts = make_articles(ON_TOPIC[:4])
+    serve_articles(site, arts)
+    site.add("/", "<html><head><link rel='alternate' type='application/rss+xml' href='/rss/all.xml'></head>"
+             "<body><p>Ministry of Examples</p></body></html>")
+    site.add("/rss/all.xml", rss(site.base, arts[:2]), content_type="application/rss+xml")
+    src = SourceConfig(name="moved-list", publisher="Examples", kind="html", url=site.url("/press/list"),
+                       language="en", links="main .news a", next_page="a.next", max_pages=2)
+    db = sqlite_env["MILAI_DATABASE_URL"]
+    for _ in range(3):  # not found
+        crawl(tmp_path, [src])
+    assert crawl(tmp_path, [src])["moved-list"]["new"] == 2  # discovery, then the discovered feed
+    for _ in range(PROBE_FIRST - 1):
+        crawl(tmp_path, [src])
+
+    def page(items: list, more: str) -> str:
+        links = "".join(f"<li><a href='{a.path}'>{a.title}</a></li>" for a in items)
+        return f"<html><body><nav><a href='/about'>About</a></nav><main><ul class='news'>{links}</ul>{more}</main>"
+
+    site.add("/press/list", page(arts[2:3], "<a class='next' href='/press/list?page=2'>next</a>"))
+    site.add("/press/list?page=2", page(arts[3:], ""))
+    site.clear_log()
+    summary = crawl(tmp_path, [src])["moved-list"]
+    assert (summary["status"], summary["new"], summary["links"]) == ("ok", 2, 2)
+    assert len(site.hits("/press/list")) == 2  # the probe (first page only), then the crawl
+    assert len(site.hits("/press/list?page=2")) == 1  # the crawl's second page; the probe did not follow it
+    assert not site.hits("/rss/all.xml")
+    source, runs = source_row(db, "moved-list")
+    assert source.fallback is None
+    assert runs[-1].health_reason.startswith(f"back on the configured URL {site.url('/press/list')} ")
+    assert len(runs) == 3 + 1 + (PROBE_FIRST - 1) + 1

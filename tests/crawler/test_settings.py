@@ -73,3 +73,18 @@ def test_few_item_tasks_per_response():
     # a handful is enough to keep the pipeline's 3 worker threads busy
     s = build_settings(cfg=Settings(redis_url=None))
     assert 4 <= s.getint("CONCURRENT_ITEMS") <= 16
+
+
+def test_discovery_and_probes_run_none_of_the_crawls_extensions_named_as_the_settings_name_them():
+    from scrapy.utils.misc import load_object
+
+    from crawler.discover import DiscoverySpider
+    from crawler.extensions.runs import CrawlRunRecorder
+    from crawler.fallback import PROBES
+    from crawler.settings import EXTENSIONS, RUN_RECORDER
+
+    assert load_object(RUN_RECORDER) is CrawlRunRecorder and RUN_RECORDER in EXTENSIONS
+    for spider in (DiscoverySpider, *PROBES.values()):
+        assert spider.custom_settings == {"EXTENSIONS": dict.fromkeys(EXTENSIONS), "ITEM_PIPELINES": {}}, spider
+    for path in EXTENSIONS:  # every name disabled is a real class (a misspelt one would disable nothing)
+        assert isinstance(load_object(path), type), path

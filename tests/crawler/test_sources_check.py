@@ -94,3 +94,53 @@ def test_check_an_unknown_name_suggests_the_nearest(sqlite_env, tmp_path: Path):
                                             url="http://127.0.0.1:9/rss.xml"))
     proc = _check(env, "nato-new")
     assert proc.returncode == 2 and "did you mean 'nato-news'?" in proc.stderr
+
+
+def _paginated(site: LoopbackSite, pages: int, per_page: int = 2, next_css: str = "next") -> list:
+    robots(site)
+    arts = make_articles((ON_TOPIC * 3)[: pages * per_page])
+    serve_articles(site, arts)
+    site.add("/about", "<html><body><main><p>About the ministry</p></main></body></html>")
+    for n in range(1, pages + 1):
+        rows = "".join(f'<div class="views-row"><a href="{a.path}">{a.title}</a></div>'
+                       for a in arts[(n - 1) * per_page: n * per_page])
+        nxt = f"<a class='{next_css}' href='/list?page={n + 1}'>next</a><a class='about' href='/about'>about</a>"
+        site.add("/list" if n == 1 else f"/list?page={n}", f"<html><body><main>{rows}</main>{nxt}</body></html>")
+    return arts
+
+
+def test_check_follows_next_pages_up_to_max_pages_and_counts_links_per_page(
+    site: LoopbackSite, sqlite_env, tmp_path: Path
+):
+    _paginated(site, pages=4)
+    env = _catalogue(tmp_path, SourceConfig(name="paged", publisher="Examples", kind="html", url=site.url("/list"),
+                                            links="main .views-row a", next_page="a.next", max_pages=3))
+    proc = _check(env, "paged", "--limit", "2")
+    out = " ".join(proc.stdout.split())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "links 6 found by 'main .views-row a'" in out
+    assert "pages 3 listing page(s), links per page 1: 2, 2: 2, 3: 2 (max_pages 3 reached)" in out
+    assert site.hits("/list?page=3") and not site.hits("/list?page=4")  # max_pages is a hard cap
+    assert len({r.path for r in site.hits() if r.path.startswith("/news/")}) == 2  # --limit articles only
+    data = json.loads(_check(env, "paged", "--format", "json").stdout)
+    assert data["pages"] == [{"url": site.url("/list"), "links": 2}, {"url": site.url("/list?page=2"), "links": 2},
+                             {"url": site.url("/list?page=3"), "links": 2}]
+    assert (data["links"], data["next_page"], data["max_pages"], data["ok"]) == (6, True, 3, True)
+    assert items(sqlite_env["MILAI_DATABASE_URL"]) == []
+
+
+def test_check_names_a_next_page_selector_that_leads_to_a_page_without_links(
+    site: LoopbackSite, sqlite_env, tmp_path: Path
+):
+    _paginated(site, pages=2)
+    env = _catalogue(tmp_path, SourceConfig(name="paged", publisher="Examples", kind="html", url=site.url("/list"),
+                                            links="main .views-row a", next_page="a.about", max_pages=3))
+    proc = _check(env, "paged", "--format", "json")
+    data = json.loads(proc.stdout)
+    assert proc.returncode == 1
+    assert data["pages"] == [{"url": site.url("/list"), "links": 2}, {"url": site.url("/about"), "links": 0}]
+    [problem] = data["problems"]
+    assert problem["problem"] == f"listing page 2 ({site.url('/about')}) has no links the selectors find"
+    assert "check 'next_page'" in problem["suggestion"]
+    text = " ".join(_check(env, "paged").stdout.split())
+    assert "links per page 1: 2, 2: 0" in text and "✗ listing page 2" in text
