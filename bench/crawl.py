@@ -12,7 +12,8 @@ meta tags, JSON-LD, hreflang links: the markup of a real government page). Then,
   `trafilatura.extract` on it.
 
 Prints articles/s of each (articles stored or extracted / wall time of the process), the CPU time per article of
-each side's processes (less sensitive to a loaded machine than wall time), the ratio, and how many
+each side's process (less sensitive to a loaded machine than wall time; without milai's forkserver extraction
+workers, whose CPU is not counted), the ratio, and how many
 cores each side may use: the bare spider is one process (one core); `milai crawl` extracts, classifies and
 signs pages in MILAI_EXTRACT_WORKERS worker processes (--extract-workers; unset: cores - 1, at most 4), so with
 workers above 0 the comparison gives milai the other cores too. The load average is printed before and after:
@@ -182,7 +183,7 @@ def _run(cmd: list[str], env: dict[str, str], timeout: float, side: str = "") ->
     started, cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - started
-    CPU_SECONDS[side] = _children_cpu() - cpu  # the process and its workers, once they have all exited
+    CPU_SECONDS[side] = _children_cpu() - cpu  # the process (forkserver workers are not its reaped children)
     if done.returncode != 0:
         raise SystemExit(f"{cmd[:4]} failed ({done.returncode}): {done.stderr[-2000:]}")
     return wall, done.stdout
@@ -301,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         rates["milai"] = n / wall
         print(f"milai crawl ({'given database' if args.database else 'sqlite'}): {n:,} articles stored in "
               f"{wall:.1f} s = {rates['milai']:.1f} articles/s ({CPU_SECONDS['milai'] * 1000 / max(n, 1):.1f} ms CPU "
-              f"per article, workers included)", flush=True)
+              f"per article{'' if not workers else ' in the crawl process: forkserver workers are not counted'})",
+              flush=True)
     if len(rates) == 2:
         print(f"ratio milai / scrapy+trafilatura: {rates['milai'] / rates['scrapy']:.2f}x")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
