@@ -11,7 +11,9 @@ meta tags, JSON-LD, hreflang links: the markup of a real government page). Then,
 - a bare Scrapy spider with the same concurrency that reads each feed, fetches every article and runs
   `trafilatura.extract` on it.
 
-Prints articles/s of each (articles stored or extracted / wall time of the process) and the ratio, and how many
+Prints articles/s of each (articles stored or extracted / wall time of the process), the CPU time per article of
+each side's process (less sensitive to a loaded machine than wall time; without milai's forkserver extraction
+workers, whose CPU is not counted), the ratio, and how many
 cores each side may use: the bare spider is one process (one core); `milai crawl` extracts, classifies and
 signs pages in MILAI_EXTRACT_WORKERS worker processes (--extract-workers; unset: cores - 1, at most 4), so with
 workers above 0 the comparison gives milai the other cores too. The load average is printed before and after:
@@ -26,6 +28,7 @@ import html
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -168,10 +171,19 @@ class Site:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-def _run(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[float, str]:
-    started = time.perf_counter()
+CPU_SECONDS: dict[str, float] = {}  # CPU time (user + system) of each side's process tree, by side
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(cmd: list[str], env: dict[str, str], timeout: float, side: str = "") -> tuple[float, str]:
+    started, cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - started
+    CPU_SECONDS[side] = _children_cpu() - cpu  # the process (forkserver workers are not its reaped children)
     if done.returncode != 0:
         raise SystemExit(f"{cmd[:4]} failed ({done.returncode}): {done.stderr[-2000:]}")
     return wall, done.stdout
@@ -201,7 +213,7 @@ def crawl_milai(
         if profile:
             cmd += ["-m", "cProfile", "-o", profile]
         cmd += ["-m", "milai", "crawl", "--format", "json"]
-        wall, _ = _run(cmd, env, timeout)
+        wall, _ = _run(cmd, env, timeout, "milai")
         engine = create_engine(db)
         with engine.connect() as conn:
             stored = int(conn.execute(text("SELECT count(*) FROM items")).scalar_one())
@@ -247,7 +259,7 @@ def scrapy_spider(feeds: list[str]) -> int:
 
 def crawl_scrapy(feeds: list[str], timeout: float) -> tuple[float, int]:
     wall, out = _run([sys.executable, "-m", "bench.crawl", "--scrapy-spider", json.dumps(feeds)],
-                     dict(os.environ), timeout)
+                     dict(os.environ), timeout, "scrapy")
     return wall, int(out.strip().splitlines()[-1])
 
 
@@ -283,13 +295,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "scrapy"):
         wall, n = crawl_scrapy(feeds, args.timeout)
         rates["scrapy"] = n / wall
-        print(f"scrapy spider + trafilatura.extract: {n:,} articles in {wall:.1f} s = {rates['scrapy']:.1f} articles/s",
-              flush=True)
+        print(f"scrapy spider + trafilatura.extract: {n:,} articles in {wall:.1f} s = {rates['scrapy']:.1f} articles/s "
+              f"({CPU_SECONDS['scrapy'] * 1000 / max(n, 1):.1f} ms CPU per article)", flush=True)
     if args.only in (None, "milai"):
         wall, n = crawl_milai(feeds, args.database, args.profile, args.timeout, args.extract_workers)
         rates["milai"] = n / wall
         print(f"milai crawl ({'given database' if args.database else 'sqlite'}): {n:,} articles stored in "
-              f"{wall:.1f} s = {rates['milai']:.1f} articles/s", flush=True)
+              f"{wall:.1f} s = {rates['milai']:.1f} articles/s ({CPU_SECONDS['milai'] * 1000 / max(n, 1):.1f} ms CPU "
+              f"per article{'' if not workers else ' in the crawl process: forkserver workers are not counted'})",
+              flush=True)
     if len(rates) == 2:
         print(f"ratio milai / scrapy+trafilatura: {rates['milai'] / rates['scrapy']:.2f}x")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

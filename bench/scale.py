@@ -37,12 +37,13 @@ from typing import Any
 
 import numpy as np
 import yaml
-from sqlalchemy import Engine, create_engine, insert, select, text
+from sqlalchemy import Engine, create_engine, func, insert, select, text
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_FILE = "MILAI_BENCH_PROBE_FILE"
 LAUNCHED = "MILAI_BENCH_LAUNCHED"  # time.time() when the crawl process was launched
-FILL_VERSION = 1  # bump when fill() changes what it writes: cached databases of another version are not used
+FILL_VERSION = 2  # bump when fill() changes what it writes: cached databases of another version are not used
+FILL_BATCH = 5000  # items (and their bands) per fill transaction
 
 
 def _rss_mb() -> float:
@@ -102,18 +103,29 @@ def _crawl_process(catalogue: Path) -> int:
     return 0
 
 
-def fill(engine: Engine, n: int, batch: int = 5000) -> float:
-    """Insert `n` first copies with random signatures and their bands; returns seconds taken."""
+def fill(engine: Engine, n: int, batch: int = FILL_BATCH, *, progress: bool = False) -> float:
+    """Insert `n` first copies with random signatures and their bands, one transaction per `batch` items;
+    returns seconds taken. Resumable: the items already there (whole committed batches of an interrupted fill)
+    are kept and the fill goes on after them; batch k's signatures depend only on k, so a resumed fill writes
+    what an uninterrupted one would."""
     from storage.models import Item, ItemBand
     from storage.near_duplicates import band_keys, encode_signature
 
-    rng = np.random.default_rng(7)
     started = time.perf_counter()
-    for start in range(0, n, batch):
+    with engine.connect() as conn:
+        have = int(conn.execute(select(func.count()).select_from(Item)).scalar_one())
+        if conn.dialect.name == "sqlite":  # a larger page cache: the band index's random inserts stay in memory
+            conn.exec_driver_sql("PRAGMA cache_size=-262144")
+    if have % batch:
+        raise SystemExit(f"a partial fill with {have} items is not a whole number of batches of {batch}")
+    for start in range(have, n, batch):
         count = min(batch, n - start)
+        rng = np.random.default_rng([7, start])
         values = rng.integers(0, 2**32, size=(count, 128), dtype=np.uint64)
         sigs = [encode_signature(v) for v in values]
         with engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA cache_size=-262144")
             rows = [{"canonical_url": f"https://archive.example/{start + i}", "url": "u", "kind": "article",
                      "title": "archived", "text": "", "date_origin": "none", "relevant": False, "score": 0.0,
                      "matches": {}, "revision": 1, "text_truncated": False, "minhash": sig}
@@ -122,6 +134,8 @@ def fill(engine: Engine, n: int, batch: int = 5000) -> float:
             bands = [{"item_id": item_id, "band": b, "key": k}
                      for item_id, v in zip(ids, values, strict=True) for b, k in band_keys(v)]
             conn.execute(insert(ItemBand), bands)
+        if progress and (start // batch) % 20 == 19:
+            print(f"  fill: {start + count:,} of {n:,} items, {time.perf_counter() - started:.0f} s", flush=True)
     return time.perf_counter() - started
 
 
@@ -190,13 +204,14 @@ def _head() -> str:
 
 
 def _build(url: str, n: int) -> float:
-    """Migrate the (empty) database at `url` and fill it with `n` first copies; seconds taken."""
+    """Migrate the database at `url` and fill it up to `n` first copies (an interrupted build resumes); seconds
+    taken."""
     from storage.database import make_engine, upgrade
 
     engine = make_engine(url)
     try:
         upgrade(engine)
-        return fill(engine, n)
+        return fill(engine, n, progress=n >= 100_000)
     finally:
         engine.dispose()
 
@@ -210,8 +225,7 @@ def _sqlite(n: int, tmp: Path, cache: Path | None) -> tuple[str, str]:
     cached = cache / f"scale-{_head()}-v{FILL_VERSION}-{n}.sqlite3"
     built = "cached"
     if not cached.exists():
-        partial = cached.with_suffix(".partial")
-        partial.unlink(missing_ok=True)
+        partial = cached.with_suffix(".partial")  # an interrupted build goes on where it stopped
         built = f"{_build(f'sqlite:///{partial}', n):.1f}"
         partial.rename(cached)
     shutil.copyfile(cached, work)
@@ -233,9 +247,10 @@ def _postgres(n: int, admin: str, cache: bool) -> tuple[str, str, Any]:
             cached = f"milai_scale_cache_{_head()}_v{FILL_VERSION}_{n}"
             exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": cached}).first()
             if not exists:
-                partial = cached + "_partial"
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{partial}" WITH (FORCE)'))
-                conn.execute(text(f'CREATE DATABASE "{partial}"'))
+                # an interrupted build goes on where it stopped (PostgreSQL cuts names at 63 bytes: so do we)
+                partial = (cached + "_partial")[:63]
+                if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": partial}).first():
+                    conn.execute(text(f'CREATE DATABASE "{partial}"'))
                 built = f"{_build(f'{base}/{partial}', n):.1f}"
                 conn.execute(text(f'ALTER DATABASE "{partial}" RENAME TO "{cached}"'))
             conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{cached}"'))
@@ -246,6 +261,22 @@ def _postgres(n: int, admin: str, cache: bool) -> tuple[str, str, Any]:
         engine.dispose()
 
     return f"{base}/{name}", built, drop
+
+
+def _fill_only(args: argparse.Namespace) -> int:
+    """Build (or finish building) the cached databases of every size: SQLite, or PostgreSQL with --postgres;
+    prints each one's build time."""
+    if args.no_cache:
+        raise SystemExit("--fill-only builds the cache: it cannot go with --no-cache")
+    for n in args.sizes:
+        if args.postgres:
+            _url, built, drop = _postgres(n, args.postgres, True)
+            drop()
+        else:
+            with tempfile.TemporaryDirectory(prefix="milai-scale-") as tmp_name:
+                _url, built = _sqlite(n, Path(tmp_name), args.cache)
+        print(f"{'postgresql' if args.postgres else 'sqlite'} {n:,}: build {built} s", flush=True)
+    return 0
 
 
 def _nothing() -> None:
@@ -261,10 +292,14 @@ def main(argv: list[str] | None = None) -> int:
                         default=Path(os.environ.get("MILAI_BENCH_CACHE", Path.home() / ".cache" / "milai-bench")),
                         help="where filled SQLite databases are kept (PostgreSQL keeps its own on the server)")
     parser.add_argument("--no-cache", action="store_true", help="build every database afresh and keep none")
+    parser.add_argument("--fill-only", action="store_true",
+                        help="only build the cached databases of --sizes (run it in the background first at 1M)")
     parser.add_argument("--crawl-process", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.crawl_process:
         return _crawl_process(args.crawl_process)
+    if args.fill_only:
+        return _fill_only(args)
 
     from bench.crawl import Site
     from storage.database import make_engine

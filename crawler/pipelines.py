@@ -20,11 +20,17 @@ from crawler import workers
 from crawler.article import extract_html
 from crawler.bounds import SUMMARY_MAX_CHARS, Limits, cut_text, cut_title, storable
 from crawler.dedup import fingerprint_comparable
-from crawler.extract import detect_language, summarize
 from crawler.guard import MAX_KEY_LENGTH, MAX_URL_LENGTH, STAT_TOO_LONG
 from crawler.items import PageItem
-from crawler.pdf import read_pdf
-from crawler.pipelines_pool import ExtractPool, classify_text, dedup_keys, extract_body, reactor_running
+from crawler.pipelines_pool import (
+    ExtractPool,
+    PdfRead,
+    classify_text,
+    dedup_keys,
+    extract_body,
+    reactor_running,
+    read_pdf_body,
+)
 from crawler.relevance import classify
 from crawler.symbols import find_symbols
 from crawler.urls import canonicalize, clean_url, same_site
@@ -129,15 +135,23 @@ class ExtractPipeline(_OffloadedStage):
     stage = "extract"
 
     async def process_item(self, item: Any) -> Any:
-        if self.pooled(item) and item.kind != "pdf" and item.extracted is None and item.body is not None:
+        if self.pooled(item) and item.extracted is None and item.body is not None:
             try:
-                item.extracted, cut = await self.pool.run(
-                    extract_body, item.body, item.url, item.encoding, item.language_hint, self.limits)
+                if item.kind == "pdf":
+                    item.extracted = await self.pool.run(read_pdf_body, item.body, self._max_decompressed(),
+                                                         item.language_hint)
+                else:
+                    item.extracted, cut = await self.pool.run(
+                        extract_body, item.body, item.url, item.encoding, item.language_hint, self.limits,
+                        item.timezone)
+                    if cut:
+                        item.text_truncated = True
             except Exception as exc:
                 raise self.failure(item, exc) from exc
-            if cut:
-                item.text_truncated = True
         return await super().process_item(item)
+
+    def _max_decompressed(self) -> int:
+        return self.crawler.settings.getint("DOWNLOAD_MAXSIZE")
 
     def handle(self, item: PageItem) -> PageItem:
         page_date = None
@@ -183,20 +197,21 @@ class ExtractPipeline(_OffloadedStage):
             item.summary = cut_text(item.summary, SUMMARY_MAX_CHARS)[0]
 
     def _pdf(self, item: PageItem) -> datetime | None:
-        """Text and metadata of a PDF; a broken one is kept as an item without text (counted, not an error).
-        The listing's title and date beat the PDF's own metadata (often "Microsoft Word - …")."""
+        """Text and metadata of a PDF (read in a worker process when there are any); a broken one is kept as an
+        item without text (counted, not an error). The listing's title and date beat the PDF's own metadata
+        (often "Microsoft Word - …")."""
         assert item.body is not None
-        doc = read_pdf(item.body, max_decompressed=self.crawler.settings.getint("DOWNLOAD_MAXSIZE"))
+        read = item.extracted if isinstance(item.extracted, PdfRead) else read_pdf_body(
+            item.body, self._max_decompressed(), item.language_hint)
+        doc = read.doc
         if doc.error:
             logger.info("source %s: %s (%s)", item.source, doc.error, item.url)
             self.count("milai/pdf_without_text")
         item.text = doc.text
         item.title = item.listing_title or doc.title or ""
         if doc.text:
-            item.summary = summarize(doc.text)
-            item.language = detect_language(doc.text, declared=doc.language, hint=item.language_hint)
-        else:
-            item.language = (doc.language or "")[:2].lower() or None
+            item.summary = read.summary
+        item.language = read.language
         return doc.created
 
 

@@ -24,6 +24,7 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from scrapy.utils.defer import maybe_deferred_to_future
@@ -31,7 +32,8 @@ from twisted.internet.defer import Deferred, DeferredLock
 
 from crawler.bounds import Limits, cut_html
 from crawler.dedup import content_fingerprint, signature
-from crawler.extract import Extracted, extract_page
+from crawler.extract import Extracted, detect_language, extract_page, summarize
+from crawler.pdf import PdfDoc, read_pdf
 from crawler.relevance import Classification, classify
 
 logger = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ T = TypeVar("T")
 
 BROKEN_TRIES = 3  # attempts of one extraction when worker processes die under it
 # imported once by the fork server, inherited by every worker process
-PRELOAD = ["crawler.extract", "crawler.relevance", "crawler.dedup"]
+PRELOAD = ["crawler.extract", "crawler.relevance", "crawler.dedup", "crawler.pdf"]
 
 
 def default_workers() -> int:
@@ -56,11 +58,30 @@ def reactor_running() -> bool:
 
 
 def extract_body(
-    body: bytes, url: str, encoding: str | None, language_hint: str | None, limits: Limits
+    body: bytes, url: str, encoding: str | None, language_hint: str | None, limits: Limits, zone: str | None = None,
 ) -> tuple[Extracted, bool]:
-    """crawler.article.extract_html for a worker process: the page extracted, and whether it was cut."""
+    """crawler.article.extract_html for a worker process: the page extracted (zone-less times in the source's
+    IANA `zone`), and whether it was cut."""
     cut_body, cut = cut_html(body, limits.html_bytes)
-    return extract_page(cut_body, url, encoding=encoding, language_hint=language_hint), cut
+    return extract_page(cut_body, url, encoding=encoding, language_hint=language_hint, zone=zone), cut
+
+
+@dataclass(frozen=True)
+class PdfRead:
+    """A fetched PDF read: its text and metadata, the summary and language of its text."""
+
+    doc: PdfDoc
+    summary: str | None
+    language: str | None
+
+
+def read_pdf_body(body: bytes, max_decompressed: int, language_hint: str | None) -> PdfRead:
+    """A PDF's text and metadata (crawler.pdf.read_pdf, never raises), summarised and its language detected (the
+    PDF's /Lang and the source's language as priors; without text, the /Lang alone); in-process or in a worker."""
+    doc = read_pdf(body, max_decompressed=max_decompressed)
+    if doc.text:
+        return PdfRead(doc, summarize(doc.text), detect_language(doc.text, declared=doc.language, hint=language_hint))
+    return PdfRead(doc, None, (doc.language or "")[:2].lower() or None)
 
 
 def classify_text(title: str, text: str, language: str | None) -> Classification:

@@ -63,6 +63,9 @@ EXTENSIONS = {
 NOT_A_CRAWL: dict[str, Any] = {"EXTENSIONS": dict.fromkeys(EXTENSIONS), "ITEM_PIPELINES": {}}
 
 
+CONCURRENT_ITEMS = 8  # items of one response in the pipelines at once
+
+
 def _user_agent(cfg: Settings) -> str:
     if cfg.contact_url and cfg.contact_url not in cfg.user_agent:
         return f"{cfg.user_agent} (+{cfg.contact_url})"
@@ -81,6 +84,9 @@ def settings_dict(cfg: Settings) -> dict[str, Any]:
         "REDIRECT_ENABLED": True,
         "REDIRECT_MAX_TIMES": 10,
         "CONCURRENT_REQUESTS": 16,
+        # Scrapy starts this many asyncio tasks for every response's output, whatever it yields (default 100:
+        # ~100 tasks per article page, which yields one item); the pipeline's worker lanes are 3 threads
+        "CONCURRENT_ITEMS": CONCURRENT_ITEMS,
         "CONCURRENT_REQUESTS_PER_DOMAIN": cfg.concurrent_requests_per_domain,
         "DOWNLOAD_DELAY": cfg.download_delay,
         "DOWNLOAD_DELAY_JITTER": 0.5 if cfg.download_delay > 0 else 0.0,

@@ -80,6 +80,13 @@ def _site(url: str) -> tuple[SplitResult, str, int | None]:
     return parts, HOST_ALIASES.get(host, host), port
 
 
+# A URL is canonicalised several times on its way from a listing to storage (the skip-known filter, the spider,
+# the normalise pipeline, the backoff key) and each call costs w3lib's full parse: pure functions of the URL
+# string, so they are cached (a crawl's URLs fit; an unparsable URL raises and is not cached).
+URL_CACHE_SIZE = 32_768
+
+
+@lru_cache(maxsize=URL_CACHE_SIZE)
 def canonicalize(url: str) -> str:
     """One canonical spelling per page: https, no www., no default port, no tracking, sorted query."""
     parts, host, port = _site(url)
@@ -111,6 +118,7 @@ def clean_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", kept, ""))
 
 
+@lru_cache(maxsize=URL_CACHE_SIZE)
 def site_key(url: str) -> str:
     """The registrable domain of a URL (host:port for IP addresses and single-label hosts)."""
     _, host, port = _site(url)

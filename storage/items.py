@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from storage.database import session_scope
 from storage.links import link_translations
 from storage.models import CrawlRun, Item, ItemRevision, ItemSymbol, Source, UrlAlias, utcnow
 from storage.near_duplicates import index_item, lock_for_store, lock_keys, near_matches
+from storage.search_index import search_columns
 from storage.stories import settle
 
 LAYOUT_WARNING = "no links found although this source used to yield links (page layout changed?)"
@@ -220,22 +221,34 @@ class Match:
     similarity: float
 
 
+# The statements of the per-page path (store_page), built once and run as Core on the session's connection: an
+# ORM select costs ~10x its SQL here (statement construction, cache key, ORM result) and a crawl runs a dozen per
+# page. Their rows are read as plain values; nothing ORM-side holds them.
+_ITEMS = cast(Table, Item.__table__)
+_SAME_URL = select(_ITEMS.c.id).where(_ITEMS.c.canonical_url == bindparam("url"))
+_SAME_TEXT = (
+    select(_ITEMS.c.id, _ITEMS.c.duplicate_of_id)
+    .where(_ITEMS.c.content_hash == bindparam("fingerprint"))
+    .order_by(_ITEMS.c.duplicate_of_id.is_not(None), _ITEMS.c.id)
+    .limit(1)
+)
+_INSERT_ITEM = insert(_ITEMS).returning(_ITEMS.c.id)
+_INSERT_SYMBOLS = insert(cast(Table, ItemSymbol.__table__))
+
+
 def find_duplicate(
     session: Session, *, canonical_url: str, fingerprint: str | None = None, signature: bytes | None = None,
 ) -> Match | None:
     """The stored item a page duplicates: same canonical URL, same text fingerprint (give None when the text
     is too short for that to mean anything), or nearly the same text (storage.near_duplicates). A copy found by
     its text points at its first copy, never at another copy."""
-    same_url = session.scalar(select(Item.id).where(Item.canonical_url == canonical_url))
+    session.flush()  # the statements below run on the connection: pending ORM changes first
+    connection = session.connection()
+    same_url = connection.execute(_SAME_URL, {"url": canonical_url}).scalar()
     if same_url is not None:
         return Match(same_url, "url", 1.0)
     if fingerprint:
-        row = session.execute(
-            select(Item.id, Item.duplicate_of_id)
-            .where(Item.content_hash == fingerprint)
-            .order_by(Item.duplicate_of_id.is_not(None), Item.id)
-            .limit(1)
-        ).first()
+        row = connection.execute(_SAME_TEXT, {"fingerprint": fingerprint}).first()
         if row is not None:
             return Match(row.duplicate_of_id or row.id, "fingerprint", 1.0)
     for item_id, similarity in near_matches(session, signature)[:1]:
@@ -320,18 +333,43 @@ def _store(session: Session, record: PageRecord) -> Stored:
         _alias(session, record, match.item_id)
         return Stored("known", match.item_id, reason="url")
     duplicate_of = match.item_id if match is not None else None
-    row = add_item(session, canonical_url=record.canonical_url, source_id=record.source_id,
-                   duplicate_of_id=duplicate_of, **record.columns())
-    _attach(session, row, record, new=True)
-    _alias(session, record, row.id)
+    item_id = _insert(session, record, duplicate_of)
+    _alias(session, record, item_id)
     if duplicate_of is None:
-        index_item(session, row.id, record.minhash, new=True)
-        return Stored("new", row.id)
+        index_item(session, item_id, record.minhash, new=True)
+        return Stored("new", item_id)
     assert match is not None
+    row = session.get_one(Item, item_id)
     if settle(session, row) == row.id:  # an earlier copy than the story's original: it takes the story over
         index_item(session, row.id, record.minhash, new=True)
         return Stored("new", row.id)
     return Stored("duplicate", row.id, duplicate_of_id=row.duplicate_of_id, reason=match.reason)
+
+
+def _insert(session: Session, record: PageRecord, duplicate_of: int | None) -> int:
+    """Insert the page as a new item with its symbols and translation links (Core statements: what add_item and
+    `_attach` do through the ORM, search columns included); its id."""
+    columns = record.columns()
+    columns["search_title"], columns["search_text"] = search_columns(
+        record.title, record.summary, record.text, record.language)
+    connection = session.connection()
+    item_id = int(connection.execute(_INSERT_ITEM, {
+        **columns, "canonical_url": record.canonical_url, "source_id": record.source_id,
+        "duplicate_of_id": duplicate_of,
+    }).scalar_one())
+    if record.text and record.symbols:
+        connection.execute(_INSERT_SYMBOLS, [{"item_id": item_id, "symbol": symbol}
+                                             for symbol in dict.fromkeys(record.symbols)])
+    link_translations(session, _Inserted(item_id, record.canonical_url), record.alternates or {})
+    return item_id
+
+
+@dataclass(frozen=True)
+class _Inserted:
+    """An item row inserted with Core, as storage.links.link_translations reads it."""
+
+    id: int
+    canonical_url: str
 
 
 def _revise(session: Session, record: PageRecord) -> Stored:

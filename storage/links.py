@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, cast
 from urllib.parse import quote
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Table, bindparam, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from storage import stories
@@ -35,42 +35,53 @@ def _link_both_ways(session: Session, a: int, b: int, kind: str) -> None:
     session.flush()
 
 
-def link_translations(session: Session, item: Item, alternates: dict[str, str]) -> None:
+class Linkable(Protocol):
+    """What linking needs of a stored item: an Item, or the id and key of a row just inserted with Core."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def canonical_url(self) -> str: ...
+
+
+# Built once and run as Core on the session's connection: every stored page runs the pending lookups
+# (storage.items.store_page), and an ORM select costs several times its SQL.
+_ITEM_BY_URL = select(Item.id).where(Item.canonical_url == bindparam("url"))
+_PENDING = cast(Table, PendingAlternate.__table__)
+_PENDING_OF = select(_PENDING.c.id).where(_PENDING.c.item_id == bindparam("item_id"),
+                                          _PENDING.c.canonical_url == bindparam("url"))
+_WAITING = select(_PENDING.c.id, _PENDING.c.item_id).where(_PENDING.c.canonical_url == bindparam("url"))
+_ADD_PENDING = insert(_PENDING)
+
+
+def link_translations(session: Session, item: Linkable, alternates: dict[str, str]) -> None:
     """Link `item` with its hreflang alternates ({lang: canonical URL}) both ways.
 
     Alternates not stored yet become PendingAlternate rows; pending rows that name this item's URL are
     resolved now. Linked versions join one story (storage.stories): the earliest is its original.
     Call it for every stored item (with an empty dict when it names no alternates).
     """
-    if item.id is None:
-        session.flush()
+    session.flush()  # an unflushed Item gets its id; the lookups below run on the connection
+    item_id, canonical_url = item.id, item.canonical_url
+    connection = session.connection()
     for lang, url in alternates.items():
-        if not url or url == item.canonical_url:
+        if not url or url == canonical_url:
             continue
-        other_id = session.scalar(select(Item.id).where(Item.canonical_url == url))
+        other_id = connection.execute(_ITEM_BY_URL, {"url": url}).scalar()
         if other_id is not None:
-            _link_both_ways(session, item.id, other_id, TRANSLATION)
-            stories.join(session, item.id, other_id)  # language versions are one story
+            _link_both_ways(session, item_id, other_id, TRANSLATION)
+            stories.join(session, item_id, other_id)  # language versions are one story
+            session.flush()
             continue
-        pending = session.scalar(
-            select(PendingAlternate.id).where(
-                PendingAlternate.item_id == item.id, PendingAlternate.canonical_url == url
-            )
-        )
-        if pending is None:
-            session.add(PendingAlternate(item_id=item.id, canonical_url=url, language=(lang or None)))
-    session.flush()
-    waiting = session.execute(
-        select(PendingAlternate.id, PendingAlternate.item_id).where(
-            PendingAlternate.canonical_url == item.canonical_url
-        )
-    ).all()
+        if connection.execute(_PENDING_OF, {"item_id": item_id, "url": url}).scalar() is None:
+            connection.execute(_ADD_PENDING, {"item_id": item_id, "canonical_url": url, "language": lang or None})
+    waiting = connection.execute(_WAITING, {"url": canonical_url}).all()
     for _pending_id, naming_item in waiting:
-        _link_both_ways(session, naming_item, item.id, TRANSLATION)
-        stories.join(session, naming_item, item.id)
+        _link_both_ways(session, naming_item, item_id, TRANSLATION)
+        stories.join(session, naming_item, item_id)
     if waiting:
-        session.execute(delete(PendingAlternate).where(PendingAlternate.id.in_([p for p, _ in waiting])))
         session.flush()
+        connection.execute(delete(_PENDING).where(_PENDING.c.id.in_([p for p, _ in waiting])))
 
 
 def symbol_url(symbol: str) -> str:

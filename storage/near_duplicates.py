@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from typing import cast
 
 import numpy as np
 from datasketch import MinHashLSH
-from sqlalchemy import Select, and_, bindparam, delete, func, insert, or_, select, text
+from sqlalchemy import Select, Table, and_, bindparam, delete, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from storage.models import Item, ItemBand
@@ -59,9 +60,22 @@ def band_keys(values: np.ndarray, threshold: float = THRESHOLD) -> list[tuple[in
     return [(band, _int64(values[start:end].astype(">u8").tobytes())) for band, (start, end) in enumerate(ranges)]
 
 
+@lru_cache(maxsize=1024)
+def signature_bands(sig: bytes, threshold: float = THRESHOLD) -> tuple[tuple[int, int], ...]:
+    """`band_keys` of a stored signature (empty when it is none): storing a page needs them three times (its
+    lock keys, the lookup, its index rows), so they are computed once per signature."""
+    values = decode_signature(sig)
+    return () if values is None else tuple(band_keys(values, threshold))
+
+
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Estimated Jaccard similarity: the fraction of equal MinHash values."""
     return float(np.mean(a == b))
+
+
+_BANDS = cast(Table, ItemBand.__table__)
+_INSERT_BANDS = insert(_BANDS)
+_DELETE_BANDS = delete(_BANDS).where(_BANDS.c.item_id == bindparam("item_id"))
 
 
 def index_item(
@@ -69,13 +83,14 @@ def index_item(
 ) -> int:
     """Store (or replace) the bands of first copy `item_id`; returns the number of rows (0: no signature).
     `new`: the item was inserted in this transaction, so it has no bands to replace."""
+    connection = session.connection()  # Core statements (the per-page path): no ORM state is involved
     if not new:
-        session.execute(delete(ItemBand).where(ItemBand.item_id == item_id))
-    values = decode_signature(sig)
-    if values is None:
+        connection.execute(_DELETE_BANDS, {"item_id": item_id})
+    keys = signature_bands(bytes(sig), threshold) if sig else ()
+    if not keys:
         return 0
-    rows = [{"item_id": item_id, "band": band, "key": key} for band, key in band_keys(values, threshold)]
-    session.execute(insert(ItemBand), rows)
+    rows = [{"item_id": item_id, "band": band, "key": key} for band, key in keys]
+    connection.execute(_INSERT_BANDS, rows)
     return len(rows)
 
 
@@ -108,14 +123,15 @@ def near_matches(
     """First copies whose estimated similarity to `sig` reaches `threshold`, best first (then lowest id):
     one indexed query over (band, key), at most `limit` candidates (those sharing the most bands)."""
     values = decode_signature(sig)
-    if values is None:
+    if values is None or sig is None:
         return []
-    keys = band_keys(values, threshold)
+    keys = signature_bands(bytes(sig), threshold)
     params: dict[str, int] = {}
     for n, (band, key) in enumerate(keys):
         params[f"b{n}"], params[f"k{n}"] = band, key
     scored = []
-    for item_id, stored in session.execute(_lookup(len(keys), limit), params):
+    session.flush()  # the lookup runs on the connection (Core, built once): pending ORM changes first
+    for item_id, stored in session.connection().execute(_lookup(len(keys), limit), params):
         other = decode_signature(stored)
         if other is not None:
             score = round(similarity(values, other), 4)
@@ -133,9 +149,8 @@ def lock_keys(*, url: str | None = None, fingerprint: str | None = None, sig: by
         parts.append(b"url:" + url.encode("utf-8", "surrogatepass"))
     if fingerprint:
         parts.append(b"fp:" + fingerprint.encode("ascii", "replace"))
-    values = decode_signature(sig)
-    if values is not None:
-        parts += [b"band:%d:%d" % bk for bk in band_keys(values, threshold)]
+    if sig:
+        parts += [b"band:%d:%d" % bk for bk in signature_bands(bytes(sig), threshold)]
     return sorted({_int64(_LOCK_SPACE + p) for p in parts})
 
 

@@ -22,6 +22,7 @@ from crawler.guard import STAT_SCHEME, RefusedRequest
 from crawler.items import PageItem
 from crawler.meta import META_ARTICLE, META_INFO, META_LISTING, META_PDF, META_REVISE_ID, count_error
 from crawler.pdf import PDF_MAX_BYTES, is_pdf, is_pdf_link
+from crawler.pipelines_pool import ExtractPool, extract_body, reactor_running
 from crawler.resolver import register_origin
 from crawler.urls import canonicalize
 
@@ -195,10 +196,17 @@ class SourceSpider(scrapy.Spider):
         yield item
 
     async def pdf_links(self, item: PageItem) -> AsyncIterator[Any]:
-        """Entries for the PDF links of an article page (the page is extracted here, once, for the pipeline,
-        in a worker thread: crawler.workers)."""
+        """Entries for the PDF links of an article page (the page is extracted here, once, for the pipeline, as
+        the pipeline would: in the crawler's worker processes when there are any, else in a worker thread)."""
         limits = Limits.from_settings(self.settings)
-        item.extracted = await workers.run(len(item.body or b""), extract_html, item, limits)
+        pool = ExtractPool.of(self.crawler)
+        if pool.enabled and reactor_running() and item.body is not None:
+            item.extracted, cut = await pool.run(extract_body, item.body, item.url, item.encoding,
+                                                 item.language_hint, limits, item.timezone)
+            if cut:
+                item.text_truncated = True
+        else:
+            item.extracted = await workers.run(len(item.body or b""), extract_html, item, limits)
         for link in item.extracted.pdf_links:
             self.crawler.stats.inc_value("milai/pdf_links")
             entry = self.entry(link)

@@ -8,12 +8,13 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 from crawler.catalogue import SourceConfig
 from tests.crawler import helpers
 from tests.crawler.helpers import ROOT, crawl, items
-from tests.crawler.sites import OFF_TOPIC, ON_TOPIC, make_articles, robots, rss, serve_articles
+from tests.crawler.sites import OFF_TOPIC, ON_TOPIC, Article, make_articles, make_pdf, robots, rss, serve_articles
 from tests.support.site import LoopbackSite
 
 sqlite_env = helpers.sqlite_env
@@ -45,6 +46,39 @@ def test_a_crawl_through_worker_processes_stores_what_an_in_process_crawl_stores
     assert len(stored) == len(arts)
     assert stored == _stored(plain_db)
     assert any(row[FIELDS.index("relevant")] for row in stored) and all(row[FIELDS.index("minhash")] for row in stored)
+
+
+def test_pdfs_and_pdf_link_pages_go_through_the_worker_processes_and_keep_the_sources_time_zone(
+    site: LoopbackSite, sqlite_env: dict[str, str], tmp_path: Path
+) -> None:
+    """follow_pdfs: the spider's extraction of the page (for its PDF links) and the PDFs' text go through the
+    worker processes as HTML pages do, storing what the in-process crawl stores; a zone-less page time is read
+    in the source's time zone there too."""
+    robots(site)
+    page = Article("/news/gge-report", "Report of the group of governmental experts", ON_TOPIC[0][1],
+                   extra_head='<meta property="article:published_time" content="2025-09-20T09:30:00">',
+                   links=["/docs/CCW_GGE.1_2025_2.pdf"])
+    serve_articles(site, [page])
+    report = ("Report of the 2025 session of the group of governmental experts on lethal autonomous weapons "
+              "systems, CCW/GGE.1/2025/2, on emerging technologies in the area of autonomous weapons.")
+    site.add("/docs/CCW_GGE.1_2025_2.pdf", make_pdf([report], title="Report of the 2025 session"),
+             content_type="application/pdf")
+    site.add("/feed.xml", rss(site.base, [page]), content_type="application/rss+xml")
+    src = SourceConfig(name="pool-pdfs", publisher="P", kind="feed", url=site.url("/feed.xml"), language="en",
+                       follow_pdfs=True, timezone="Asia/Seoul")
+    pooled_db = sqlite_env["MILAI_DATABASE_URL"]
+    pooled = crawl(tmp_path, [src], env={"MILAI_EXTRACT_WORKERS": "1"})
+    plain_db = f"sqlite:///{tmp_path / 'in-process.sqlite3'}"
+    plain = crawl(tmp_path, [src], env={"MILAI_EXTRACT_WORKERS": "0", "MILAI_DATABASE_URL": plain_db})
+    assert pooled["pool-pdfs"]["new"] == plain["pool-pdfs"]["new"] == 2
+    assert pooled["pool-pdfs"]["errors"] == plain["pool-pdfs"]["errors"] == 0
+    stored = _stored(pooled_db)
+    assert stored == _stored(plain_db)
+    by_url = {row[0].rsplit("/", 1)[-1]: row for row in stored}
+    published = FIELDS.index("published")
+    assert by_url["gge-report"][published].replace(tzinfo=None) == datetime(2025, 9, 20, 0, 30)  # 09:30 in Seoul
+    pdf = by_url["CCW_GGE.1_2025_2.pdf"]
+    assert "CCW/GGE.1/2025/2" in pdf[FIELDS.index("text")] and pdf[FIELDS.index("language")] == "en"
 
 
 def crash_on(value: str) -> str:

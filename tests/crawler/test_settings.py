@@ -68,6 +68,13 @@ def test_scrapy_settings_are_polite_and_capped():
     assert r.get("SCHEDULER") == "crawler.frontier.ClusterScheduler" and r.get("REDIS_URL").endswith("/5")
 
 
+def test_few_item_tasks_per_response():
+    # Scrapy starts CONCURRENT_ITEMS tasks for each response's output (default 100, ~100 tasks per article page);
+    # a handful is enough to keep the pipeline's 3 worker threads busy
+    s = build_settings(cfg=Settings(redis_url=None))
+    assert 4 <= s.getint("CONCURRENT_ITEMS") <= 16
+
+
 def test_discovery_and_probes_run_none_of_the_crawls_extensions_named_as_the_settings_name_them():
     from scrapy.utils.misc import load_object
 

@@ -129,3 +129,17 @@ def test_site_key_uses_bundled_suffix_list() -> None:
     assert site_key("https://assets.publishing.service.gov.uk/x") == "service.gov.uk"
     assert site_key("https://www.bmvg.de/de/aktuelles") == "bmvg.de"
     assert site_key("https://www.defensa.gob.es/gabinete") == "defensa.gob.es"
+
+
+def test_canonical_keys_are_cached_per_url_and_failures_are_not() -> None:
+    """A URL is canonicalised several times per page (filter, spider, pipeline, backoff): the second call is a
+    cache hit with the same answer; an unparsable URL raises every time (nothing cached for it)."""
+    url = "http://www.example.org/cache-probe/?utm_source=x&b=2&a=1"
+    first = canonicalize(url)
+    hits = canonicalize.cache_info().hits
+    assert canonicalize(url) == first == "https://example.org/cache-probe?a=1&b=2"
+    assert canonicalize.cache_info().hits == hits + 1
+    assert site_key(url) == site_key(url) == "example.org"
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            canonicalize("http://[::1/broken")

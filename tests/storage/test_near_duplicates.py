@@ -19,7 +19,17 @@ from crawler.dedup import NUM_PERM, SCHEME, THRESHOLD, content_fingerprint, sign
 from storage.database import make_engine, session_scope, upgrade
 from storage.items import PageRecord, store_page
 from storage.models import Item, ItemBand
-from storage.near_duplicates import band_keys, decode_signature, index_item, near_matches
+from storage.near_duplicates import (
+    THRESHOLD as BAND_THRESHOLD,
+)
+from storage.near_duplicates import (
+    band_keys,
+    decode_signature,
+    index_item,
+    lock_keys,
+    near_matches,
+    signature_bands,
+)
 from tests.conftest import PG_ADMIN_URL
 from tests.support.required import unavailable
 
@@ -271,3 +281,21 @@ def test_index_item_replaces_rather_than_adds(engine: Engine) -> None:
         assert index_item(session, item.id, item.minhash) == 25
         assert index_item(session, item.id, item.minhash) == 25
         assert session.scalar(select(func.count()).select_from(ItemBand)) == 25
+
+
+def test_a_signatures_bands_are_computed_once_for_its_lock_lookup_and_index_rows(engine: Engine) -> None:
+    """store_page needs a page's bands three times (lock keys, lookup, index rows): the same keys as
+    band_keys, computed once per signature; a foreign or empty signature has none."""
+    sig = signature(article(21))
+    values = decode_signature(sig)
+    assert values is not None
+    signature_bands.cache_clear()
+    assert signature_bands(sig, BAND_THRESHOLD) == tuple(band_keys(values))  # as store_page calls it
+    store_page(engine, PageRecord(canonical_url="https://x.example/bands", url="u", text=article(21), minhash=sig))
+    lock_keys(url="https://x.example/bands", sig=sig)
+    info = signature_bands.cache_info()
+    assert (info.misses, info.hits) == (1, 4)  # the test's call, then the store's lock keys, lookup and rows
+    with session_scope(engine) as session:
+        rows = set(session.execute(select(ItemBand.band, ItemBand.key)).tuples())
+    assert rows == set(band_keys(values))
+    assert signature_bands(b"XX1" + sig[3:]) == () and signature_bands(b"") == ()
