@@ -65,7 +65,9 @@ def advisory_lock_holder(conn: Connection, key: int) -> LockHolder | None:
              "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
              "AND l.classid = (CAST(:key AS bigint) >> 32)::int::oid "
              "AND l.objid = (CAST(:key AS bigint) & 4294967295)::oid "
-             "AND l.objsubid = 1 AND l.granted LIMIT 1"),
+             "AND l.objsubid = 1 AND l.granted "
+             # advisory locks are per database: another deployment's leader on the same server is not ours
+             "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1"),
         {"key": key},
     ).first()
     conn.commit()
