@@ -387,17 +387,14 @@ def _revise(session: Session, record: PageRecord) -> Stored:
     return Stored("unchanged", row.id)
 
 
-def _attach(session: Session, row: Item, record: PageRecord, *, new: bool = False) -> None:
-    """Document symbols and hreflang translation links (always: a page stored later may resolve alternates
-    that earlier pages named). `new`: the row was inserted in this transaction (no symbols to load)."""
+def _attach(session: Session, row: Item, record: PageRecord) -> None:
+    """A revised item's new document symbols and its hreflang translation links (always: a page stored later may
+    resolve alternates that earlier pages named). A new item gets both in `_insert`."""
     if record.text and record.symbols:
-        if new:
-            session.add_all(ItemSymbol(item_id=row.id, symbol=symbol) for symbol in dict.fromkeys(record.symbols))
-        else:
-            have = {s.symbol for s in row.symbols}
-            for symbol in dict.fromkeys(record.symbols):
-                if symbol not in have:
-                    row.symbols.append(ItemSymbol(symbol=symbol))
+        have = {s.symbol for s in row.symbols}
+        for symbol in dict.fromkeys(record.symbols):
+            if symbol not in have:
+                row.symbols.append(ItemSymbol(symbol=symbol))
     link_translations(session, row, record.alternates or {})
     session.flush()
 
