@@ -30,6 +30,7 @@ from alerts.snapshots import TITLE_CHARS, item_snapshot, item_text, load_relatio
 from alerts.subscriptions import compile_matcher
 from storage.database import session_scope
 from storage.models import Delivery, DeliveryBatch, Item, Subscription
+from storage.search.dates import as_utc
 
 PAYLOAD_TYPE = "milai.digest"
 PAYLOAD_VERSION = 1
@@ -112,10 +113,6 @@ def supersede_copies(session: Session, subscription_id: int, original_ids: list[
     return changed
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def received_copies(
     session: Session, subscription_id: int, item_ids: list[int], *, besides: Sequence[str] = (),
 ) -> dict[int, dict[str, Any]]:
@@ -144,7 +141,7 @@ def received_copies(
             ):
                 if batch_id in skip:
                     continue
-                when = _aware(sent_at or batch_sent_at or batched_at)
+                when = as_utc(sent_at or batch_sent_at or batched_at)
                 found.setdefault(original_of[copy_id], []).append((when, copy_id))
     if not found:
         return {}
