@@ -54,7 +54,12 @@ def election_kind(database_url: str, redis_url: str | None) -> str:
 
 def sqlite_lock_path(database_url: str) -> Path:
     """The flock file next to a SQLite database."""
-    return Path(f"{Path(make_url(database_url).database or 'milai.sqlite3').resolve()}.scheduler.lock")
+    return sqlite_lock_file(Path(make_url(database_url).database or "milai.sqlite3").resolve())
+
+
+def sqlite_lock_file(database_path: Path) -> Path:
+    """The single-node scheduler's flock file beside the SQLite file at `database_path`."""
+    return Path(f"{database_path}.scheduler.lock")
 
 
 def postgres_leader(engine: Engine, key: int = LEADER_LOCK_KEY) -> str | None:

@@ -46,6 +46,7 @@ from milai.cluster import (
     postgres_leader,
     redis_leader,
     sqlite_leader,
+    sqlite_lock_file,
 )
 from milai.jobqueue import DELETE_OWNED, RENEW_OWNED
 from storage.dberrors import describe, is_unavailable
@@ -211,7 +212,7 @@ class SqliteSingleNode:
     kind = SQLITE_ELECTION
 
     def __init__(self, database_path: Path) -> None:
-        self.path = Path(f"{database_path}.scheduler.lock")
+        self.path = sqlite_lock_file(database_path)
         self._file: IO[str] | None = None
 
     def try_acquire(self) -> bool:
