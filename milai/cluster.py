@@ -22,7 +22,7 @@ import fcntl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
@@ -128,7 +128,7 @@ class ClusterStatus:
     workers: list[WorkerStatus] = field(default_factory=list)
 
     @property
-    def mode(self) -> str:
+    def mode(self) -> Literal["single node", "cluster"]:
         return "cluster" if self.redis else "single node"
 
 

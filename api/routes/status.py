@@ -62,7 +62,7 @@ class StatusOut(BaseModel):
 def status_out(status: ClusterStatus, *, detailed: bool) -> StatusOut:
     """The report as the API and the page show it: without names unless `detailed`."""
     return StatusOut(
-        mode="cluster" if status.redis else "single node",
+        mode=status.mode,
         detailed=detailed,
         leader=LeaderOut(election=status.election, elected=status.leader is not None,
                          name=status.leader if detailed else None),
