@@ -37,8 +37,7 @@ import statistics
 import time
 from pathlib import Path
 
-from sqlalchemy import text
-
+from bench.frontend import make_stories
 from bench.search import fill
 from storage.database import make_engine
 
@@ -55,8 +54,7 @@ def build(path: Path, n: int) -> float:
     engine = make_engine(f"sqlite:///{path}")
     t0 = time.perf_counter()
     fill(engine, n)  # ends with ANALYZE, while duplicate_of_id is still NULL everywhere
-    with engine.begin() as conn:  # bench.frontend's stories (that module does not import today: bench.search._filled)
-        conn.execute(text("UPDATE items SET duplicate_of_id = id - 1 WHERE id % 10 = 0 AND duplicate_of_id IS NULL"))
+    make_stories(engine)
     engine.dispose()
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
