@@ -68,12 +68,25 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
+LOG_HANDLER = "milai-stderr"
+
+
 def setup_logging(level: str = "INFO") -> None:
-    """Log to stderr at `level`; the handler's own level also filters what libraries' loggers propagate."""
+    """Log to stderr at `level` through our own root handler, whose level also filters what libraries' loggers
+    propagate. Handlers someone else installed (an embedding program, pytest's capture) are left as they are."""
     numeric = getattr(logging, level.upper(), logging.INFO)
-    logging.basicConfig(level=numeric, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.root.handlers:
+    root = logging.getLogger()
+    ours = [handler for handler in root.handlers if handler.get_name() == LOG_HANDLER]
+    if not ours and not root.handlers:
+        handler = logging.StreamHandler()
+        handler.set_name(LOG_HANDLER)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        ours = [handler]
+    for handler in ours:
         handler.setLevel(numeric)
+    if ours:
+        root.setLevel(numeric)
 
 
 class CliState:

@@ -265,7 +265,7 @@ def test_sources_validate_covers_the_bundled_and_the_user_catalogue(tmp_path: Pa
     monkeypatch.setenv("MILAI_SOURCES", str(bundled))
     monkeypatch.setenv("MILAI_USER_SOURCES", str(user))
     ok = CliRunner().invoke(app, ["sources", "validate"])
-    assert ok.exit_code == 0 and "mine.yaml" in " ".join(ok.output.split()) and "valid" in ok.output
+    assert ok.exit_code == 0 and "mine.yaml" in "".join(ok.output.split()) and "valid" in ok.output
     user.write_text("sources:\n  - name: mofa-kr\n    lnks: a\n", encoding="utf-8")
     bad = CliRunner().invoke(app, ["sources", "validate"])
     assert bad.exit_code == 1 and "did you mean 'links'?" in " ".join(bad.output.split())
