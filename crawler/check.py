@@ -343,7 +343,9 @@ def discover_and_check(url: str, make_source: Any, settings: Settings, *, limit:
                 return stop()
             return next_candidate(rest)
 
-        return process.crawl(crawler, source=source).addCallback(done)
+        # checked as the source the operator asked for: only the typed URL's origin may be private, never one
+        # the site announces (a page's <link rel=alternate> on an internal host is refused, so never added)
+        return process.crawl(crawler, source=source, configured_url=url).addCallback(done)
 
     def discovered(_: Any) -> Any:
         spider = discovery.spider

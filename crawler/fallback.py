@@ -52,9 +52,12 @@ class Choice:
 
     entry: SourceConfig
     fallback: bool = False
+    # the catalogue entry's URL: its origin alone may be private (crawler.guard), never the discovered one's
+    configured_url: str | None = None
 
     def spider_kwargs(self) -> dict[str, Any]:
-        return {"source": self.entry, "fallback": self.fallback}
+        return {"source": self.entry, "fallback": self.fallback,
+                "configured_url": self.configured_url or self.entry.url}
 
 
 def replacement(source: SourceConfig, entry: dict[str, Any]) -> SourceConfig:
@@ -113,7 +116,7 @@ def after_probe(engine: Engine, source: SourceConfig, links: int | None) -> Choi
             return Choice(source)
         entry = current.get("entry") or {}
         if links is None:
-            return Choice(replacement(source, entry), fallback=True)
+            return Choice(replacement(source, entry), fallback=True, configured_url=source.url)
         if links > 0:  # the next run of the catalogue entry says so and forgets the fallback (storage.health)
             dropped = f"{entry.get('kind', '?')} {entry.get('url', '?')}"
             store_fallback(session, source.name, {"url": source.url, "returned_from": dropped})
@@ -123,7 +126,7 @@ def after_probe(engine: Engine, source: SourceConfig, links: int | None) -> Choi
         every = probe_failed(session, source.name, cap=PROBE_MAX)
     logger.info("source %s: the configured URL %s still lists nothing; next probe in %d crawls", source.name,
                 source.url, every)
-    return Choice(replacement(source, entry), fallback=True)
+    return Choice(replacement(source, entry), fallback=True, configured_url=source.url)
 
 
 # --- the probe: the source's own spider, counting the links of the configured URL --------------------------
@@ -178,14 +181,14 @@ def choose(process: Any, engine: Engine, source: SourceConfig,
             return Choice(source)
         candidates = ranked(list(getattr(discovery.spider, "candidates", [])))
         found = yield call(after_discovery, engine, source, candidates)
-        return Choice(found, fallback=True) if found is not None else Choice(source)
+        return Choice(found, fallback=True, configured_url=source.url) if found is not None else Choice(source)
     if mode == PROBE:
         probe = process.create_crawler(PROBES[source.kind])
         yield process.crawl(probe, source=_helper_entry(source, "probe"))
         links = int(getattr(probe.spider, "links_found", 0)) if _finished(probe) else None
         choice: Choice = yield call(after_probe, engine, source, links)
         return choice
-    return Choice(entry, fallback=mode == FALLBACK)
+    return Choice(entry, fallback=mode == FALLBACK, configured_url=source.url)
 
 
 def _finished(crawler: Any) -> bool:

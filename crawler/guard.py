@@ -65,8 +65,11 @@ class NetworkGuardMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        source = getattr(crawler.spider, "source", None)
-        origin = origin_of(source.url) if source is not None else None
+        spider = crawler.spider
+        source = getattr(spider, "source", None)
+        # the operator-configured URL (crawler.spiders.base.SourceSpider.configured_url), not a discovered one
+        configured = getattr(spider, "configured_url", None) or (source.url if source is not None else None)
+        origin = origin_of(configured) if configured else None
         return cls(
             crawler,
             origin,

@@ -60,11 +60,16 @@ class SourceSpider(scrapy.Spider):
     kind: ClassVar[str] = ""
     source: SourceConfig
 
-    def __init__(self, source: SourceConfig | dict[str, Any], *args: Any, **kwargs: Any) -> None:
+    def __init__(self, source: SourceConfig | dict[str, Any], *args: Any, configured_url: str | None = None,
+                 **kwargs: Any) -> None:
         cfg = source if isinstance(source, SourceConfig) else SourceConfig.model_validate(source)
         super().__init__(*args, name=cfg.name, **kwargs)
         self.source = cfg
-        register_origin(cfg.url)  # the connect-time guard lets this source reach its own origin (crawler.resolver)
+        # the URL the operator configured, whose origin (scheme, host, port) alone may be a private address: the
+        # catalogue entry's, also when this crawl goes through a discovered replacement (crawler.fallback) or
+        # checks a candidate discovered from it (crawler.check) -- what a site announces never widens it
+        self.configured_url = configured_url or cfg.url
+        register_origin(self.configured_url)  # the connect-time guard lets this source reach it (crawler.resolver)
         self.allowed_domains: list[str] = []
         # article URLs (canonical keys) that failed in this crawl -> (message, permanent), and those fetched;
         # crawler.extensions.backoff.UrlBackoff records them (bounded retries across crawls)
