@@ -8,11 +8,17 @@ another port, which the guard treats exactly like an intranet host."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import brotli
 import pytest
 
+from crawler.catalogue import SourceConfig
 from tests.crawler import helpers
 from tests.crawler.helpers import crawl, items
 from tests.crawler.sites import ON_TOPIC, make_articles, robots, rss, serve_articles
@@ -235,3 +241,133 @@ def test_scheme_spellings_and_xml_entities_never_reach_a_file(
     for name in ("feed", "sitemap", "listing"):  # each spelling skipped and counted, the page's good entry kept
         assert (result[name]["new"], result[name]["skipped"], result[name]["errors"]) == \
             (1, len(SCHEME_SPELLINGS), 0), result[name]
+
+
+# --- every Content-Encoding bomb -----------------------------------------------------------------------------
+
+def _deflate_stream(chunk: bytes, total: int, wbits: int) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return b"".join([*(compressor.compress(chunk) for _ in range(total // len(chunk))), compressor.flush()])
+
+
+def test_every_content_encoding_bomb_stops_at_the_download_size_limit(
+    site: LoopbackSite, hostile: LoopbackSite, sqlite_env, tmp_path: Path
+):
+    normal, normal_articles = _normal(site)
+    arts = make_articles(ON_TOPIC[:2], prefix="/news")
+    serve_articles(hostile, arts)
+    inflated = 64 * 1024 * 1024
+    chunk = b"<p>" + b"a" * 4093 + b"</p>"
+    bombs = {
+        "/news/deflate": (_deflate_stream(chunk, inflated, 15), "deflate"),  # zlib stream
+        "/news/raw-deflate": (_deflate_stream(chunk, inflated, -15), "deflate"),  # raw deflate (old IIS)
+        "/news/br": (brotli.compress(chunk * (inflated // len(chunk)), quality=1), "br"),
+    }
+    bombs["/news/double"] = (zlib.compress(_deflate_stream(chunk, inflated, 31), 9), "gzip, deflate")  # twice
+    for path, (body, encoding) in bombs.items():
+        assert len(body) < 1024 * 1024, path
+        hostile.add(path, body, headers={"Content-Encoding": encoding})
+    links = [hostile.url(arts[0].path), *(hostile.url(p) for p in bombs)]
+    hostile.add("/feed.xml", _feed_of_links(hostile.base, links), content_type="application/rss+xml")
+    # a sitemap (not named .gz) sent with Content-Encoding: gzip that inflates past the limit
+    sm = "http://www.sitemaps.org/schemas/sitemap/0.9"
+    loc = f"<url><loc>{hostile.url('/news/x')}</loc></url>".encode()
+    hostile.add("/sitemap.xml", _deflate_stream(f'<urlset xmlns="{sm}">'.encode() + loc * 1000, inflated, 31),
+                content_type="application/xml", headers={"Content-Encoding": "gzip"})
+    # a .xml.gz sitemap, itself sent gzipped again
+    hostile.add("/sm.xml.gz", zlib.compress(_deflate_stream(loc * 1000, inflated, 31), 9),
+                content_type="application/gzip", headers={"Content-Encoding": "deflate"})
+    result = crawl(tmp_path, [normal, _src(hostile, "articles", "/feed.xml"),
+                              _src(hostile, "sitemap", "/sitemap.xml", kind="sitemap"),
+                              _src(hostile, "sitemap-gz", "/sm.xml.gz", kind="sitemap")],
+                   env={"MILAI_DOWNLOAD_MAXSIZE": str(4 * 1024 * 1024)})
+    stored = items(sqlite_env["MILAI_DATABASE_URL"])
+    _assert_normal_in_full(result["normal"], stored, normal_articles)
+    articles = result["articles"]
+    assert (articles["status"], articles["new"], articles["errors"]) == ("ok", 1, len(bombs)), articles
+    for name in ("sitemap", "sitemap-gz"):
+        assert (result[name]["status"], result[name]["new"]) == ("failed", 0), result[name]
+    assert not any(len(i.text) > 200_000 for i in stored)
+    assert "exceeded DOWNLOAD_MAXSIZE" in articles["error"]
+    assert "exceeded DOWNLOAD_MAXSIZE" in result["sitemap"]["error"]
+    assert "larger than 4194304 bytes when decompressed" in result["sitemap-gz"]["error"]
+
+
+# --- a page that drips ---------------------------------------------------------------------------------------
+
+class _DripSite:
+    """A source's own site whose /drip page (and /drip-feed.xml listing) sends one byte every 0.2 s, for ever."""
+
+    def __init__(self, pages: dict[str, bytes]) -> None:
+        self.pages = pages
+        self.stop_event = threading.Event()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self.stop_event.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            path = request.split(b" ", 2)[1].decode()
+            try:
+                if path.startswith("/drip"):
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1000000\r\n\r\n")
+                    while not self.stop_event.is_set():
+                        conn.sendall(b"<")
+                        time.sleep(0.2)
+                    return
+                body = self.pages.get(path)
+                head = b"HTTP/1.1 200 OK" if body is not None else b"HTTP/1.1 404 Not Found"
+                body = body if body is not None else b"not found"
+                conn.sendall(head + b"\r\nContent-Type: text/html; charset=utf-8\r\nConnection: close\r\n"
+                             + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stop_event.set()
+        self.sock.close()
+
+
+def test_a_page_that_drips_costs_its_source_one_timeout_and_the_others_nothing(
+    site: LoopbackSite, sqlite_env, tmp_path: Path
+):
+    from tests.crawler.sites import article_html
+
+    normal, normal_articles = _normal(site, count=4)
+    arts = make_articles(ON_TOPIC[:1], prefix="/news")
+    drip = _DripSite({})
+    try:
+        drip.pages.update({a.path: article_html(a).encode() for a in arts})
+        links = [drip.base + arts[0].path, drip.base + "/drip/article"]
+        drip.pages["/feed.xml"] = _feed_of_links(drip.base, links).encode()
+        sources = [normal, SourceConfig(name="drip", publisher="Examples", kind="feed", url=drip.base + "/feed.xml",
+                                        language="en"),
+                   SourceConfig(name="drip-listing", publisher="Examples", kind="feed",
+                                url=drip.base + "/drip-feed.xml", language="en")]
+        started = time.monotonic()
+        result = crawl(tmp_path, sources, env={"MILAI_DOWNLOAD_TIMEOUT": "4"})
+        took = time.monotonic() - started
+    finally:
+        drip.close()
+    stored = items(sqlite_env["MILAI_DATABASE_URL"])
+    _assert_normal_in_full(result["normal"], stored, normal_articles)
+    assert (result["drip"]["status"], result["drip"]["new"], result["drip"]["errors"]) == ("ok", 1, 1), result["drip"]
+    assert "took longer than 4.0 seconds" in result["drip"]["error"], result["drip"]
+    assert result["drip-listing"]["status"] == "failed", result["drip-listing"]
+    assert took < 60, took  # the download timeout bounds a drip: no source waits for it
