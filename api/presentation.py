@@ -91,9 +91,23 @@ CSV_FIELDS = ["id", "published", "title", "url", "source", "publisher", "languag
               "matches", "symbols", "duplicate_of", "also_published_by", "also_in", "summary"]
 
 
+# a cell a spreadsheet program would run as a formula (CSV injection, CWE-1236): scraped titles and summaries are
+# hostile, and `=HYPERLINK(…)` or `=cmd|…` in a title is one click from a reader's machine
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: Any) -> Any:
+    """`value` as a CSV cell: text a spreadsheet would read as a formula gets a leading apostrophe (OWASP's
+    advice: shown as text, the rest of the value unchanged); other values as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def csv_row(data: dict[str, Any]) -> dict[str, Any]:
-    """An item_to_dict dict as a CSV row (write it with extrasaction="ignore")."""
-    return dict(data, matches="; ".join(data["matches"]), symbols="; ".join(data["symbols"]),
-                also_published_by="; ".join(data.get("also_published_by") or []),
-                also_in="; ".join(data.get("also_in") or []))
+    """An item_to_dict dict as a CSV row (write it with extrasaction="ignore"); no cell is a formula."""
+    row = dict(data, matches="; ".join(data["matches"]), symbols="; ".join(data["symbols"]),
+               also_published_by="; ".join(data.get("also_published_by") or []),
+               also_in="; ".join(data.get("also_in") or []))
+    return {key: csv_cell(value) for key, value in row.items()}
 

