@@ -83,3 +83,44 @@ def test_every_format_option_lists_its_choices() -> None:
         result = runner.invoke(app, args, env={"COLUMNS": "200"})
         assert result.exit_code == 0, result.output
         assert "table" in result.output and "json" in result.output, args
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_read_only_database_is_one_line_from_every_writing_command_and_503_from_the_api(tmp_path: Path) -> None:
+    """PostgreSQL with default_transaction_read_only (a standby, a database put read-only by its operator): every
+    command that writes says so in one line naming the host and exits 1; a writing route answers 503; reads work."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import create_engine, text
+
+    from api.app import create_app
+    from api.auth import create_token
+    from milai.config import Settings
+    from storage.database import make_engine, session_scope
+    from tests.conftest import PG_ADMIN_URL, _pg_url
+
+    urls = _pg_url()
+    url = next(urls)
+    try:
+        engine = make_engine(url)
+        with session_scope(engine) as session:
+            token = create_token(session, "read-only test")[1]
+        engine.dispose()
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{url.rsplit("/", 1)[1]}" SET default_transaction_read_only = on'))
+        admin.dispose()
+        for args in (["tokens", "create", "x"], ["subscribe", "email", "a@example.org", "--query", "drone"]):
+            done = _run(args, url, tmp_path)
+            lines = [line for line in done.stderr.splitlines() if line.strip()]
+            assert done.returncode == 1 and len(lines) == 1, (args, done.stderr[-800:])
+            assert "database unavailable: the database is read-only" in lines[0] and "127.0.0.1:5432" in lines[0]
+        assert _run(["search", "drone"], url, tmp_path).returncode == 0
+        with TestClient(create_app(Settings(database_url=url)), raise_server_exceptions=False) as client:
+            assert client.get("/api/items").status_code == 200
+            r = client.post("/api/subscriptions", headers={"Authorization": f"Bearer {token}"},
+                            json={"channel": "email", "target": "a@example.org", "query": "drone"})
+            assert r.status_code == 503, r.text
+            assert r.json()["detail"].startswith("The archive's database cannot be used")
+    finally:
+        next(urls, None)
