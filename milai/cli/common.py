@@ -78,11 +78,11 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     ours = [handler for handler in root.handlers if handler.get_name() == LOG_HANDLER]
     if not ours and not root.handlers:
-        stderr = logging.StreamHandler()
-        stderr.set_name(LOG_HANDLER)
-        stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(stderr)
-        ours = [stderr]
+        handler: logging.Handler = logging.StreamHandler()
+        handler.set_name(LOG_HANDLER)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        ours = [handler]
     for handler in ours:
         handler.setLevel(numeric)
     if ours:
