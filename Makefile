@@ -26,10 +26,12 @@ test: check
 	@sh scripts/services.sh || true
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
-## The static checks: ruff, the layers contract (import-linter, [tool.importlinter]) and mypy against its baseline.
+## The static checks: ruff, the layers contract (import-linter, [tool.importlinter]), no private name used outside
+## its module (scripts/check_private_imports.py) and mypy against its baseline.
 check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_private_imports.py
 	$(BIN)/python scripts/check_mypy.py
 
 lint: $(STAMP)

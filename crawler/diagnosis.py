@@ -18,7 +18,7 @@ from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 
-from crawler.spiders.base import META_LISTING
+from crawler.meta import META_LISTING
 
 STAT_LISTING_STATUS = "milai/listing_status"
 STAT_ROBOTS_STATUS = "milai/robots_status"

@@ -23,8 +23,9 @@ from sqlalchemy import Engine
 from crawler.guard import MAX_KEY_LENGTH, MAX_URL_LENGTH, STAT_TOO_LONG
 from crawler.items import PageItem
 from crawler.meta import META_ARTICLE, META_INFO, META_LISTING, META_NEXT_PAGE, META_REVISE_ID, count_error
+from crawler.settings import crawl_engine
 from crawler.urls import canonicalize, is_tracking
-from storage.database import get_engine, session_scope
+from storage.database import session_scope
 from storage.items import KnownItem, blocked_urls, known_items
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class SkipKnownUrlsMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler, get_engine(crawler.settings.get("MILAI_DATABASE_URL")),
+        return cls(crawler, crawl_engine(crawler.settings),
                    crawler.settings.getint("URLLENGTH_LIMIT") or MAX_URL_LENGTH)
 
     async def process_spider_output(self, response: Response, result: AsyncIterator[Any]) -> AsyncIterator[Any]:

@@ -32,9 +32,10 @@ from crawler.pipelines_pool import (
     read_pdf_body,
 )
 from crawler.relevance import classify
+from crawler.settings import crawl_engine
 from crawler.symbols import find_symbols
 from crawler.urls import canonicalize, clean_url, same_site
-from storage.database import get_engine, session_scope
+from storage.database import session_scope
 from storage.items import PageRecord, get_source, store_page
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class _ItemStage:
         self.crawler = crawler
         assert crawler.stats is not None
         self.stats = crawler.stats
-        self.engine: Engine = get_engine(crawler.settings.get("MILAI_DATABASE_URL"))
+        self.engine: Engine = crawl_engine(crawler.settings)
         self.limits = Limits.from_settings(crawler.settings)
 
     @classmethod

@@ -27,7 +27,7 @@ from crawler.extensions.counters import STAT_STATUS, counters
 from crawler.settings import build_settings
 from crawler.spiders import SPIDERS
 from milai.config import Settings
-from storage.database import ensure_schema, get_engine, session_scope
+from storage.database import engine_of, ensure_schema, session_scope
 from storage.items import sync_sources
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def run_crawl(
     if catalogue is None:
         catalogue = configured_catalogue(settings)
     selected = select_sources(catalogue, source_names)
-    engine = ensure_schema(get_engine(settings.effective_database_url))
+    engine = ensure_schema(engine_of(settings))
     with session_scope(engine) as session:
         sync_sources(session, catalogue)
     if not selected:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from scrapy.settings import BaseSettings
 from scrapy.settings import Settings as ScrapySettings
+from sqlalchemy import Engine
 
 from crawler.guard import MAX_URL_LENGTH
 from milai.config import Settings
@@ -129,6 +131,7 @@ def settings_dict(cfg: Settings) -> dict[str, Any]:
         "DNS_TIMEOUT": min(cfg.download_timeout, 20.0),
         "URLLENGTH_LIMIT": MAX_URL_LENGTH,  # also the longest canonical key stored (crawler.guard)
         "MILAI_DATABASE_URL": cfg.effective_database_url,
+        "MILAI_DATABASE_TIMEOUT": cfg.database_timeout,
     }
     if cfg.redis_url:
         values.update(
@@ -158,3 +161,13 @@ def build_settings(cfg: Settings, overrides: dict[str, Any] | None = None) -> Sc
     if overrides:
         settings.setdict(overrides, priority="cmdline")
     return settings
+
+
+def crawl_engine(settings: BaseSettings) -> Engine:
+    """The engine of the crawl's database (MILAI_DATABASE_URL) with the MILAI_DATABASE_TIMEOUT of the Settings
+    handed to build_settings (storage's default when the Scrapy settings name none): the engine `engine_of` gives
+    the caller's own Settings, so a crawl inside `milai run` shares the CLI's."""
+    from storage.database import DEFAULT_TIMEOUT, get_engine
+
+    return get_engine(settings.get("MILAI_DATABASE_URL"), timeout=settings.getfloat("MILAI_DATABASE_TIMEOUT",
+                                                                                    DEFAULT_TIMEOUT))

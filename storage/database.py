@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
-_engines: dict[str, Engine] = {}
+_engines: dict[tuple[str, float], Engine] = {}  # one engine per database URL and timeout
 _lock = threading.Lock()
 
 
@@ -71,12 +71,13 @@ def make_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Engine:
 
 
 def get_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Engine:
-    """The process-wide engine for `url` (the caller reads both from its Settings: `engine_of`)."""
-    url = normalise_url(url)
+    """The process-wide engine for `url` with `timeout` (the caller reads both from its Settings: `engine_of`);
+    another timeout is another engine, so the first caller's timeout is never handed to the next."""
+    key = (normalise_url(url), float(timeout))
     with _lock:
-        engine = _engines.get(url)
+        engine = _engines.get(key)
         if engine is None:
-            engine = _engines[url] = make_engine(url, timeout=timeout)
+            engine = _engines[key] = make_engine(key[0], timeout=timeout)
         return engine
 
 

@@ -13,8 +13,10 @@ from typing import Self
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
+from sqlalchemy import Engine
 
-from storage.database import get_engine, session_scope
+from crawler.settings import crawl_engine
+from storage.database import session_scope
 from storage.items import forget_url_failures, record_url_failure
 
 logger = logging.getLogger(__name__)
@@ -24,15 +26,15 @@ class UrlBackoff:
     """Records the spider's failed and fetched article URLs at close. Off (NotConfigured) without
     MILAI_DATABASE_URL."""
 
-    def __init__(self, database_url: str) -> None:
-        self.engine = get_engine(database_url)
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         url = crawler.settings.get("MILAI_DATABASE_URL")
         if not url:
             raise NotConfigured("MILAI_DATABASE_URL is not set: no URL backoff")
-        ext = cls(url)
+        ext = cls(crawl_engine(crawler.settings))
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
 

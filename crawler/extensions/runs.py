@@ -8,13 +8,15 @@ from typing import Any, Self
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
+from sqlalchemy import Engine
 from twisted.internet import task
 from twisted.python.failure import Failure
 
 from crawler.diagnosis import run_facts
 from crawler.extensions.counters import STAT_STATUS, counters, run_status
 from crawler.meta import META_LISTING, STAT_LAST_ERROR, count_error
-from storage.database import get_engine, session_scope
+from crawler.settings import crawl_engine
+from storage.database import session_scope
 from storage.health import record_run_facts
 from storage.items import finish_run, get_source, start_run
 from storage.runs import HEARTBEAT, close_stale_runs, heartbeat
@@ -25,9 +27,9 @@ class CrawlRunRecorder:
     """Opens a CrawlRun when the source's spider opens and closes it with counters and health; counts errors
     raised in spider callbacks. Off (NotConfigured) without MILAI_DATABASE_URL."""
 
-    def __init__(self, crawler: Crawler, database_url: str) -> None:
+    def __init__(self, crawler: Crawler, engine: Engine) -> None:
         self.crawler = crawler
-        self.engine = get_engine(database_url)
+        self.engine = engine
         self.run_id: int | None = None
         self._beat: task.LoopingCall | None = None
 
@@ -36,7 +38,7 @@ class CrawlRunRecorder:
         url = crawler.settings.get("MILAI_DATABASE_URL")
         if not url:
             raise NotConfigured("MILAI_DATABASE_URL is not set: no crawl runs recorded")
-        ext = cls(crawler, url)
+        ext = cls(crawler, crawl_engine(crawler.settings))
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(ext.spider_error, signal=signals.spider_error)

@@ -18,10 +18,11 @@ def upgrade_cmd(
     """Apply Alembic migrations up to REVISION (default: head)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from storage.database import get_engine, upgrade
+    from storage.database import engine_of, upgrade
 
-    url = settings_of(ctx).effective_database_url
-    engine = get_engine(url)
+    settings = settings_of(ctx)
+    url = settings.effective_database_url
+    engine = engine_of(settings)
     try:
         upgrade(engine, revision)
     except SQLAlchemyError as exc:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from milai.cli.common import fail, settings_of, setup_logging
+from milai.cli.common import EXIT_RUNTIME, fail, settings_of, setup_logging
 
 log = logging.getLogger("milai.scheduler")
 
@@ -49,7 +49,7 @@ def run_cmd(
     try:
         node.start()  # a second scheduler on one SQLite file stops here
     except AnotherSchedulerRuns as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=EXIT_RUNTIME)
     crawl_worker = EmbeddedWorker(settings, concurrency=concurrency) if worker else None
     if crawl_worker is not None:
         crawl_worker.start()

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from milai.cli.common import fail, settings_of, setup_logging
+from milai.cli.common import EXIT_RUNTIME, fail, settings_of, setup_logging
 
 
 def scheduler_cmd(
@@ -39,7 +39,7 @@ def scheduler_cmd(
     try:
         node.start()
     except AnotherSchedulerRuns as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=EXIT_RUNTIME)
     try:
         stop.wait()
     finally:

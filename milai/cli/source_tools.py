@@ -14,7 +14,7 @@ import typer
 import yaml
 from rich.markup import escape
 
-from milai.cli.common import console, fail, settings_of
+from milai.cli.common import EXIT_RUNTIME, console, fail, settings_of
 
 if TYPE_CHECKING:
     from crawler.catalogue import SourceConfig
@@ -130,7 +130,7 @@ def check_cmd(
         selector = source.links or source.item_selector or source.items or source.pattern
         print_report(report, selector)
     if not report.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_RUNTIME)
 
 
 def derive_name(url: str, taken: set[str]) -> str:
@@ -204,7 +204,7 @@ def add_cmd(
         console.print(f"  (not tried) {escape(candidate.kind)} {escape(candidate.url)}: {escape(candidate.found)}",
                       highlight=False)
     if result.chosen is None or result.report is None:
-        fail("no candidate could be crawled (see above); try `milai sources check URL --kind …`", 1)
+        fail("no candidate could be crawled (see above); try `milai sources check URL --kind …`", EXIT_RUNTIME)
     report = result.report
     print_report(report, result.chosen.links or result.chosen.pattern)
     entry = result.chosen.model_dump(mode="json", exclude_defaults=True)

@@ -1,4 +1,5 @@
-""""""
+"""The alerts commands as a user runs them (`milai subscribe`, `milai subscriptions`, `milai digest send`): on the
+alerts fixtures (aiosmtpd, a loopback webhook receiver), with their output and exit statuses."""
 
 from __future__ import annotations
 

@@ -129,3 +129,21 @@ def test_a_worker_imports_the_crawl_components_before_its_first_job():
     assert "politeness" not in before and "http11" not in before  # imported by the warm-up, not before it
     assert failed == "" and missing == "]", proc.stdout
     assert "langid" not in before  # the language model is loaded by the warm-up too
+
+
+def test_the_crawls_engine_has_the_database_timeout_of_the_settings_passed_in(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """MILAI_DATABASE_TIMEOUT reaches the pipeline's, middleware's and extensions' engine through the Scrapy
+    settings (it was storage's 30 s default in a crawl whatever the setting said)."""
+    from sqlalchemy import text
+
+    from crawler.settings import crawl_engine
+    from storage.database import dispose_engines
+
+    url = f"sqlite:///{tmp_path / 'crawl.sqlite3'}"
+    scrapy_settings = build_settings(Settings(database_url=url, database_timeout=4.5))
+    assert scrapy_settings.getfloat("MILAI_DATABASE_TIMEOUT") == 4.5
+    try:
+        with crawl_engine(scrapy_settings).connect() as conn:
+            assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 4500
+    finally:
+        dispose_engines()

@@ -84,8 +84,7 @@ def test_database_timeout_bounds_connect_and_lock_waits_on_both_dialects(milai_e
     from storage.database import dispose_engines, engine_of
 
     monkeypatch.setenv("MILAI_DATABASE_TIMEOUT", "3.5")
-    dispose_engines()
-    engine = engine_of(Settings())
+    engine = engine_of(Settings())  # its own engine: one per URL and timeout (no engine cache to reset first)
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 3500

@@ -6,9 +6,18 @@ import csv
 import io
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from milai.cli.main import app
+from tests.storage.search.seed import seed
+from tests.support.db import configured_engine
+
+
+@pytest.fixture
+def ids(milai_env: dict[str, str]) -> dict[str, int]:
+    """The seeded search archive (tests/storage/search/seed.py) in the configured database, as the API tests use it."""
+    return seed(configured_engine())
 
 
 def test_json_csv_table(ids: dict[str, int]) -> None:
