@@ -1,6 +1,7 @@
 """CPU time per page of each crawl pipeline stage, on one thread, over a fixed set of pages.
 
 Usage: python -m bench.stages [--pages 300] [--repeat 1] [--dump FILE] [--profile STAGE:FILE] [--no-store]
+                              [--regex-xpaths]
 
 The pages are bench.crawl's loopback articles (the pages `bench/crawl.py` crawls), the same every run, so two
 runs compare. Each stage is timed with time.process_time() around the call (CPU of this process, not wall
@@ -54,7 +55,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dump", type=Path)
     parser.add_argument("--profile", help="STAGE:FILE")
     parser.add_argument("--no-store", action="store_true")
+    parser.add_argument("--regex-xpaths", action="store_true",
+                        help="trafilatura's own regular-expression XPaths (before crawler.xpath_literals), for A/B")
     args = parser.parse_args(argv)
+    if args.regex_xpaths:
+        import crawler.extract  # noqa: F401 - makes the rewrite, undone for the run
+        from crawler.xpath_literals import original_xpaths
+
+        with original_xpaths():
+            return _main(args)
+    return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
 
     startup: dict[str, float] = {}
     startup["import"], _ = _timed(lambda: __import__("crawler.pipelines"))

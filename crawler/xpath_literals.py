@@ -13,13 +13,13 @@ which XPath says natively with `contains(S, '…')` / `starts-with(S, '…')` �
 repeats, …); `speed_up_trafilatura` replaces, in trafilatura.xpaths' lists (in place: every trafilatura module
 holds the same list objects), each XPath whose every re:test rewrites, and leaves the others. The selection is
 the same element list in the same order (tests/crawler/test_xpath_literals.py checks it on recorded and
-synthetic pages); MILAI_TRAFILATURA_REGEX_XPATH=1 keeps trafilatura's own expressions."""
+synthetic pages); `original_xpaths()` puts trafilatura's own expressions back for a block (tests, bench/stages.py
+--regex-xpaths)."""
 
 from __future__ import annotations
 
 import importlib
 import itertools
-import os
 import re
 import threading
 from collections.abc import Iterator
@@ -165,29 +165,28 @@ def original_xpaths() -> Iterator[None]:
 
 def speed_up_trafilatura() -> int:
     """Rewrite trafilatura's literal-only regular-expression XPaths in place (once per process); the number
-    replaced. Off when MILAI_TRAFILATURA_REGEX_XPATH is set to 1."""
+    replaced."""
     with _applied:
         if "count" in _done:
             return _done["count"]
         count = 0
-        if os.environ.get("MILAI_TRAFILATURA_REGEX_XPATH") != "1":
-            from trafilatura import xpaths
+        from trafilatura import xpaths
 
-            for value in vars(xpaths).values():
-                if not isinstance(value, list):
+        for value in vars(xpaths).values():
+            if not isinstance(value, list):
+                continue
+            for index, expression in enumerate(value):
+                if not isinstance(expression, XPath) or "re:test" not in expression.path:
                     continue
-                for index, expression in enumerate(value):
-                    if not isinstance(expression, XPath) or "re:test" not in expression.path:
-                        continue
-                    rewritten = literal_xpath(expression.path)
-                    if rewritten is None:
-                        continue
-                    try:
-                        ours = XPath(rewritten)
-                    except XPathError:  # pragma: no cover - a rewrite lxml refuses: keep the original
-                        continue
-                    value[index] = ours
-                    REPLACED.append((value, index, expression, ours))
-                    count += 1
+                rewritten = literal_xpath(expression.path)
+                if rewritten is None:
+                    continue
+                try:
+                    ours = XPath(rewritten)
+                except XPathError:  # pragma: no cover - a rewrite lxml refuses: keep the original
+                    continue
+                value[index] = ours
+                REPLACED.append((value, index, expression, ours))
+                count += 1
         _done["count"] = count
         return count
