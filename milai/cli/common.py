@@ -83,8 +83,8 @@ def setup_logging(level: str = "INFO") -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
         ours = [handler]
-    for installed in ours:
-        installed.setLevel(numeric)
+    for handler in ours:
+        handler.setLevel(numeric)
     if ours:
         root.setLevel(numeric)
 
