@@ -32,8 +32,10 @@ from trafilatura.utils import load_html
 from crawler.bounds import MAX_ALTERNATES, MAX_PDF_LINKS
 from crawler.dates import Stamp, find_date_in_text, parse_date, parse_stamp
 from crawler.encoding import decode_html
+from crawler.xpath_literals import speed_up_trafilatura
 
 log = logging.getLogger(__name__)
+speed_up_trafilatura()  # trafilatura's literal-only regex XPaths as plain XPath: same selections, less CPU
 
 SUMMARY_CHARS = 400
 LANGUAGES = (
