@@ -79,8 +79,9 @@ def page_by_date(session: Session, dialect: str, node: q_ast.Node | None, langs:
         # the planner picks the GIN bitmap or the date index, both fine when the filters keep many
         return _keyset(session, _matches(dialect, node, langs, conds, None, materialise=False), c, n, dialect)
     # filters on many matches: they may keep almost none, so the keys narrow the match
-    few = _few(session, dialect, node, langs, residual, keys, FEW) if _few_likely(
-        session, dialect, node, langs, residual, keys) else None
+    likely = _few_likely(session, dialect, node, langs, residual, keys)
+    few = likely if isinstance(likely, list) else _few(session, dialect, node, langs, residual, keys, FEW) \
+        if likely else None
     if few is not None:
         return _sorted_after(few, c)[:n]
     rows: list[Any] = []
@@ -112,8 +113,9 @@ def _few(session: Session, dialect: str, node: q_ast.Node, langs: tuple[str, ...
 
 
 def _few_likely(session: Session, dialect: str, node: q_ast.Node, langs: tuple[str, ...],
-                conds: list[ColumnElement[bool]], keys: KeyFilter) -> bool:
-    """Whether the FEW fetch may succeed (only a choice of plan: both give the same rows).
+                conds: list[ColumnElement[bool]], keys: KeyFilter) -> bool | list[Any]:
+    """Whether the FEW fetch may succeed (only a choice of plan: both give the same rows), or, when the
+    sample held every keyed match, the (id, published) of those passing the conditions (the fetch's rows).
 
     The fetch reads matches of the words and keys until FEW + 1 pass the other conditions: for a
     common word among English on-topic items (1M items: 48,000 keyed matches, 30 % on-topic) that is
@@ -125,12 +127,13 @@ def _few_likely(session: Session, dialect: str, node: q_ast.Node, langs: tuple[s
     items (the walk then took 400 ms where the fetch takes 60 at 100k items, scaled thresholds)."""
     if dialect != "sqlite" or not conds:
         return True
-    stmt, ident = text_matches(dialect, node, langs, [], "id", keys=keys)
+    stmt, ident = text_matches(dialect, node, langs, [], "id", "published", keys=keys)
     passes = ClauseAdapter(ident.table).traverse(and_(*conds))  # on the covering index, as text_matches does
-    sample = list(session.execute(stmt.with_only_columns(case((passes, 1), else_=0)).limit(FEW_SAMPLE)).scalars())
-    if len(sample) < FEW_SAMPLE:
-        return True
-    kept = sum(sample)
+    sample = list(session.execute(stmt.add_columns(case((passes, 1), else_=0)).limit(FEW_SAMPLE)).all())
+    if len(sample) < FEW_SAMPLE:  # every keyed match: those passing are the fetch's rows (no second intersection)
+        passing = [(i, p) for i, p, ok in sample if ok]
+        return passing if len(passing) <= FEW else False  # more than FEW: _few would give up too
+    kept = sum(ok for _, _, ok in sample)
     bound = 2 * FEW * FEW_SAMPLE / (kept + 1)  # the keyed total above which more than 2 x FEW are expected
     return bool(_count_upto(session, dialect, node, langs, keys, int(bound)) <= bound)
 
