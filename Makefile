@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# The suite waits on servers and subprocesses more than it computes: one pytest worker per core (0 = no workers).
+PYTEST_WORKERS ?= 2
 STAMP  := $(VENV)/.installed
 
 .PHONY: run test check install services lint bench clean screenshots
@@ -22,7 +24,7 @@ run: $(STAMP)
 ## Install everything, start local PostgreSQL/Redis when present, run the checks and the whole test suite.
 test: check
 	@sh scripts/services.sh || true
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 ## The static checks: ruff, the layers contract (import-linter, [tool.importlinter]) and mypy against its baseline.
 check: $(STAMP)

@@ -78,7 +78,7 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     ours = [handler for handler in root.handlers if handler.get_name() == LOG_HANDLER]
     if not ours and not root.handlers:
-        handler = logging.StreamHandler()
+        handler: logging.Handler = logging.StreamHandler()
         handler.set_name(LOG_HANDLER)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
