@@ -80,19 +80,20 @@ def _fragment(text: str, hit: Any, *, window: int) -> tuple[int, str]:
 
 
 def highlight_html(fragment: str) -> str:
-    """Escape a fragment carrying highlight sentinels; only <mark> is added."""
-    escaped = html.escape(fragment, quote=True)
-    opened = 0
+    """Escape a fragment carrying highlight sentinels; only <mark> is added. An opening sentinel inside
+    a mark and a closing one outside are dropped; a mark left open is closed at the end. (The text
+    between sentinels is copied in slices: a loop over every character cost ~0.3 ms an item.)"""
+    escaped = html.escape(fragment, quote=True)  # leaves the private-use sentinels alone
     out: list[str] = []
-    for ch in escaped:
-        if ch == _OPEN and not opened:
-            out.append("<mark>")
-            opened = 1
-        elif ch == _CLOSE and opened:
-            out.append("</mark>")
-            opened = 0
-        elif ch not in (_OPEN, _CLOSE):
-            out.append(ch)
+    opened = False
+    pos = 0
+    for m in _SENTINELS.finditer(escaped):
+        out.append(escaped[pos:m.start()])
+        pos = m.end()
+        if (m.group() == _OPEN) != opened:  # an open outside a mark, or a close inside one
+            out.append("</mark>" if opened else "<mark>")
+            opened = not opened
+    out.append(escaped[pos:])
     if opened:
         out.append("</mark>")
     return "".join(out)

@@ -57,7 +57,8 @@ FILTERS = [{"include_all": True}, {}, {"languages": ["en"]}, {"include_all": Tru
 
 @pytest.mark.parametrize("q", ["drone*", "REAIM OR swarm", "\"drone swarm\""])
 @pytest.mark.parametrize("kw", FILTERS, ids=lambda kw: "|".join(kw) or "default")
-@pytest.mark.parametrize("strategy", ["sort-all", "keyed-sort", "walk-months", "walk-one-month-then-sort"])
+@pytest.mark.parametrize("strategy", ["sort-all", "keyed-sort", "walk-months", "walk-one-month-then-sort",
+                                      "sample-skips-the-fetch"])
 def test_date_sort_pages_every_match_once_newest_first(engine: Engine, ids: dict[str, int], q: str, kw: dict,
                                                        strategy: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if strategy != "sort-all":  # many matches: the date index walk, or month keys then the rest at once
@@ -67,6 +68,12 @@ def test_date_sort_pages_every_match_once_newest_first(engine: Engine, ids: dict
         monkeypatch.setattr(bydate, "FEW", 0)
     if strategy == "walk-one-month-then-sort":
         monkeypatch.setattr(bydate, "MONTH_WALK", 1)
+    decisions: list[bool] = []
+    if strategy == "sample-skips-the-fetch":  # SQLite: the FEW fetch judged hopeless from a sample: months walked
+        monkeypatch.setattr(bydate, "FEW", 0)
+        monkeypatch.setattr(bydate, "FEW_SAMPLE", 1)
+        likely = bydate._few_likely
+        monkeypatch.setattr(bydate, "_few_likely", lambda *a: decisions.append(likely(*a)) or decisions[-1])
     ranked = walk(engine, ItemFilter(q=q, limit=500, **kw))
     for limit in (1, 6):
         by_date = walk(engine, ItemFilter(q=q, sort="date", limit=limit, **kw))
@@ -74,6 +81,8 @@ def test_date_sort_pages_every_match_once_newest_first(engine: Engine, ids: dict
         assert set(by_date) == set(ranked), "date order lost or added a match"
         assert by_date == date_order(engine, set(ranked))
     assert ranked, "the query should match something"
+    if strategy == "sample-skips-the-fetch" and engine.dialect.name == "sqlite" and kw.get("languages"):
+        assert False in decisions, "on-topic beyond the language key: the sample should have skipped the fetch"
 
 
 def test_cursors_are_bound_to_the_sort(engine: Engine, ids: dict[str, int]) -> None:
