@@ -304,7 +304,8 @@ class _DripSite:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.base = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
 
     def _accept(self) -> None:
         self.sock.settimeout(0.2)
@@ -340,7 +341,9 @@ class _DripSite:
                 return
 
     def close(self) -> None:
+        """Stop accepting first, then close the socket (closing it under a waiting accept() raised EBADF)."""
         self.stop_event.set()
+        self.acceptor.join(timeout=5)
         self.sock.close()
 
 
