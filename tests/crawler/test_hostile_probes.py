@@ -31,14 +31,6 @@ SECRET = "internal admin console: db password hunter2"
 
 
 @pytest.fixture
-def hostile() -> Iterator[LoopbackSite]:
-    s = LoopbackSite().start()
-    robots(s)
-    yield s
-    s.stop()
-
-
-@pytest.fixture
 def internal() -> Iterator[LoopbackSite]:
     """An internal service: every path answers with a secret page (so any request that reaches it shows)."""
     s = LoopbackSite().start()

@@ -28,15 +28,6 @@ sqlite_env = helpers.sqlite_env  # the network side is dialect-neutral; storage 
 
 
 @pytest.fixture
-def hostile() -> Iterator[LoopbackSite]:
-    """The hostile source's own website."""
-    s = LoopbackSite().start()
-    robots(s)
-    yield s
-    s.stop()
-
-
-@pytest.fixture
 def internal() -> Iterator[LoopbackSite]:
     """An internal service the hostile source points at: another loopback server, another port."""
     s = LoopbackSite().start()
