@@ -80,8 +80,12 @@ def page_by_date(session: Session, dialect: str, node: q_ast.Node | None, langs:
         return _keyset(session, _matches(dialect, node, langs, conds, None, materialise=False), c, n, dialect)
     # filters on many matches: they may keep almost none, so the keys narrow the match
     likely = _few_likely(session, dialect, node, langs, residual, keys)
-    few = likely if isinstance(likely, list) else _few(session, dialect, node, langs, residual, keys, FEW) \
-        if likely else None
+    if isinstance(likely, list):  # the sample held every keyed match: its passing rows are the fetch's
+        few: list[Any] | None = likely
+    elif likely:
+        few = _few(session, dialect, node, langs, residual, keys, FEW)
+    else:
+        few = None
     if few is not None:
         return _sorted_after(few, c)[:n]
     rows: list[Any] = []
