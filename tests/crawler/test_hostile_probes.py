@@ -21,8 +21,8 @@ import pytest
 from crawler.catalogue import SourceConfig
 from tests.crawler import helpers
 from tests.crawler.helpers import crawl, items
+from tests.crawler.hostile import assert_normal_in_full, feed_of_links, normal_source, source_on
 from tests.crawler.sites import ON_TOPIC, make_articles, robots, rss, serve_articles
-from tests.crawler.test_hostile_sources import _assert_normal_in_full, _feed_of_links, _normal, _src
 from tests.support.site import LoopbackSite
 
 sqlite_env = helpers.sqlite_env
@@ -67,18 +67,18 @@ def _loopback_spellings(port: int) -> list[str]:
 def test_every_spelling_of_an_internal_address_is_refused(
     site: LoopbackSite, hostile: LoopbackSite, internal: LoopbackSite, sqlite_env, tmp_path: Path
 ):
-    normal, normal_articles = _normal(site)
+    normal, normal_articles = normal_source(site)
     own = make_articles(ON_TOPIC[:1], prefix="/news")
     serve_articles(hostile, own)
     spellings = _loopback_spellings(internal.port)
-    hostile.add("/feed.xml", _feed_of_links(hostile.base, [hostile.url(own[0].path), *spellings]),
+    hostile.add("/feed.xml", feed_of_links(hostile.base, [hostile.url(own[0].path), *spellings]),
                 content_type="application/rss+xml")
     anchors = "".join(f'<a href="{u}">x</a>' for u in spellings)
     hostile.add("/page", f"<html><body><main>{anchors}<a href='{own[0].path}'>own</a></main></body></html>")
-    result = crawl(tmp_path, [normal, _src(hostile, "feed", "/feed.xml"),
-                              _src(hostile, "page", "/page", kind="html", links="a")])
+    result = crawl(tmp_path, [normal, source_on(hostile, "feed", "/feed.xml"),
+                              source_on(hostile, "page", "/page", kind="html", links="a")])
     stored = items(sqlite_env["MILAI_DATABASE_URL"])
-    _assert_normal_in_full(result["normal"], stored, normal_articles)
+    assert_normal_in_full(result["normal"], stored, normal_articles)
     for name in ("feed", "page"):
         summary = result[name]
         assert summary["status"] == "ok", summary
@@ -95,7 +95,7 @@ def test_every_spelling_of_an_internal_address_is_refused(
 def test_every_redirect_code_and_a_meta_refresh_to_an_internal_address_is_refused(
     site: LoopbackSite, hostile: LoopbackSite, internal: LoopbackSite, sqlite_env, tmp_path: Path, status: int
 ):
-    normal, normal_articles = _normal(site)
+    normal, normal_articles = normal_source(site)
     own = make_articles(ON_TOPIC[:1], prefix="/news")
     serve_articles(hostile, own)
     port = internal.port
@@ -107,10 +107,10 @@ def test_every_redirect_code_and_a_meta_refresh_to_an_internal_address_is_refuse
         hostile.add(f"/m{n}", f'<html><head><meta http-equiv="refresh" content="0; url={target}?meta"></head>'
                               "<body>moved</body></html>")
         links += [hostile.url(f"/r{n}"), hostile.url(f"/m{n}")]
-    hostile.add("/feed.xml", _feed_of_links(hostile.base, links), content_type="application/rss+xml")
-    result = crawl(tmp_path, [normal, _src(hostile, "jumps", "/feed.xml")])
+    hostile.add("/feed.xml", feed_of_links(hostile.base, links), content_type="application/rss+xml")
+    result = crawl(tmp_path, [normal, source_on(hostile, "jumps", "/feed.xml")])
     stored = items(sqlite_env["MILAI_DATABASE_URL"])
-    _assert_normal_in_full(result["normal"], stored, normal_articles)
+    assert_normal_in_full(result["normal"], stored, normal_articles)
     jumps = result["jumps"]
     assert (jumps["status"], jumps["refused"]) == ("ok", 2 * len(targets)), jumps
     assert internal.hits() == []
@@ -121,7 +121,7 @@ def test_listing_pages_leading_to_internal_hosts_are_refused(
     site: LoopbackSite, hostile: LoopbackSite, internal: LoopbackSite, sqlite_env, tmp_path: Path
 ):
     """A sitemap index naming an internal sitemap, an HTML next page on an internal host."""
-    normal, normal_articles = _normal(site)
+    normal, normal_articles = normal_source(site)
     own = make_articles(ON_TOPIC[:2], prefix="/news")
     serve_articles(hostile, own)
     sm = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -135,10 +135,10 @@ def test_listing_pages_leading_to_internal_hosts_are_refused(
                 content_type="application/xml")
     hostile.add("/list", f"<html><body><main><a class='a' href='{own[1].path}'>a</a>"
                          f"<a class='next' href='{internal.url('/next')}'>next</a></main></body></html>")
-    result = crawl(tmp_path, [normal, _src(hostile, "index", "/index.xml", kind="sitemap"),
-                              _src(hostile, "list", "/list", kind="html", links="a.a", next_page="a.next")])
+    result = crawl(tmp_path, [normal, source_on(hostile, "index", "/index.xml", kind="sitemap"),
+                              source_on(hostile, "list", "/list", kind="html", links="a.a", next_page="a.next")])
     stored = items(sqlite_env["MILAI_DATABASE_URL"])
-    _assert_normal_in_full(result["normal"], stored, normal_articles)
+    assert_normal_in_full(result["normal"], stored, normal_articles)
     assert (result["index"]["new"], result["index"]["refused"]) == (1, 2), result["index"]
     assert (result["list"]["new"], result["list"]["refused"]) == (1, 1), result["list"]
     assert internal.hits() == []
@@ -150,15 +150,15 @@ def test_a_discovered_fallback_never_widens_the_sources_origin(
     """A source on a private host (here loopback) whose configured feed keeps failing: discovery finds a feed
     its page announces on the same host but another port (an internal service). The fallback crawl must not
     treat that port as the source's own origin: the operator configured only the source URL's."""
-    normal, normal_articles = _normal(site)
+    normal, normal_articles = normal_source(site)
     internal.add("/feed.xml", rss(internal.base, make_articles(ON_TOPIC[:1], prefix="/secret-news")),
                  content_type="application/rss+xml")
     serve_articles(internal, make_articles(ON_TOPIC[:1], prefix="/secret-news"))
     hostile.add("/", f'<html><head><link rel="alternate" type="application/rss+xml" '
                          f'href="{internal.url("/feed.xml")}"></head><body>moved</body></html>')
-    src = _src(hostile, "moved", "/news/feed.xml")
+    src = source_on(hostile, "moved", "/news/feed.xml")
     first = crawl(tmp_path, [normal, src])
-    _assert_normal_in_full(first["normal"], items(sqlite_env["MILAI_DATABASE_URL"]), normal_articles)
+    assert_normal_in_full(first["normal"], items(sqlite_env["MILAI_DATABASE_URL"]), normal_articles)
     runs = [crawl(tmp_path, [src])["moved"] for _ in range(4)]  # not found x3, then discovery and the fallback
     assert internal.hits() == [], runs
     # the discovered feed is crawled as the replacement, and refused: outside the configured origin
@@ -204,7 +204,7 @@ SCHEME_SPELLINGS = ["FILE:///etc/passwd", " file:///etc/passwd", "file:/etc/pass
 def test_scheme_spellings_and_xml_entities_never_reach_a_file(
     site: LoopbackSite, hostile: LoopbackSite, sqlite_env, tmp_path: Path
 ):
-    normal, normal_articles = _normal(site)
+    normal, normal_articles = normal_source(site)
     good = make_articles(ON_TOPIC[:3], prefix="/news")
     serve_articles(hostile, good)
     xxe = '<!DOCTYPE r [<!ENTITY e SYSTEM "file:///etc/passwd"><!ENTITY p SYSTEM "/proc/self/environ">]>'
@@ -221,11 +221,12 @@ def test_scheme_spellings_and_xml_entities_never_reach_a_file(
     rows = "".join(f'<li class="r"><a href="{u}">Autonomous weapons statement {n}</a> military AI</li>'
                    for n, u in enumerate([*SCHEME_SPELLINGS, hostile.url("/news/listed")]))
     hostile.add("/list", f"<html><body><ul>{rows}</ul></body></html>")
-    sources = [normal, _src(hostile, "feed", "/feed.xml"), _src(hostile, "sitemap", "/urls.xml", kind="sitemap"),
-               _src(hostile, "listing", "/list", kind="html", follow=False, item_selector="li.r")]
+    sources = [normal, source_on(hostile, "feed", "/feed.xml"),
+               source_on(hostile, "sitemap", "/urls.xml", kind="sitemap"),
+               source_on(hostile, "listing", "/list", kind="html", follow=False, item_selector="li.r")]
     result = crawl(tmp_path, sources)
     stored = items(sqlite_env["MILAI_DATABASE_URL"])
-    _assert_normal_in_full(result["normal"], stored, normal_articles)
+    assert_normal_in_full(result["normal"], stored, normal_articles)
     assert all(r["status"] == "ok" for r in result.values()), result
     assert all(i.url.startswith(("http://127.0.0.1:", "https://127.0.0.1:")) for i in stored), [i.url for i in stored]
     texts = " ".join(f"{i.title} {i.text} {i.summary or ''}" for i in stored)
@@ -245,7 +246,7 @@ def _deflate_stream(chunk: bytes, total: int, wbits: int) -> bytes:
 def test_every_content_encoding_bomb_stops_at_the_download_size_limit(
     site: LoopbackSite, hostile: LoopbackSite, sqlite_env, tmp_path: Path
 ):
-    normal, normal_articles = _normal(site)
+    normal, normal_articles = normal_source(site)
     arts = make_articles(ON_TOPIC[:2], prefix="/news")
     serve_articles(hostile, arts)
     inflated = 64 * 1024 * 1024
@@ -260,7 +261,7 @@ def test_every_content_encoding_bomb_stops_at_the_download_size_limit(
         assert len(body) < 1024 * 1024, path
         hostile.add(path, body, headers={"Content-Encoding": encoding})
     links = [hostile.url(arts[0].path), *(hostile.url(p) for p in bombs)]
-    hostile.add("/feed.xml", _feed_of_links(hostile.base, links), content_type="application/rss+xml")
+    hostile.add("/feed.xml", feed_of_links(hostile.base, links), content_type="application/rss+xml")
     # a sitemap (not named .gz) sent with Content-Encoding: gzip that inflates past the limit
     sm = "http://www.sitemaps.org/schemas/sitemap/0.9"
     loc = f"<url><loc>{hostile.url('/news/x')}</loc></url>".encode()
@@ -269,12 +270,12 @@ def test_every_content_encoding_bomb_stops_at_the_download_size_limit(
     # a .xml.gz sitemap, itself sent gzipped again
     hostile.add("/sm.xml.gz", zlib.compress(_deflate_stream(loc * 1000, inflated, 31), 9),
                 content_type="application/gzip", headers={"Content-Encoding": "deflate"})
-    result = crawl(tmp_path, [normal, _src(hostile, "articles", "/feed.xml"),
-                              _src(hostile, "sitemap", "/sitemap.xml", kind="sitemap"),
-                              _src(hostile, "sitemap-gz", "/sm.xml.gz", kind="sitemap")],
+    result = crawl(tmp_path, [normal, source_on(hostile, "articles", "/feed.xml"),
+                              source_on(hostile, "sitemap", "/sitemap.xml", kind="sitemap"),
+                              source_on(hostile, "sitemap-gz", "/sm.xml.gz", kind="sitemap")],
                    env={"MILAI_DOWNLOAD_MAXSIZE": str(4 * 1024 * 1024)})
     stored = items(sqlite_env["MILAI_DATABASE_URL"])
-    _assert_normal_in_full(result["normal"], stored, normal_articles)
+    assert_normal_in_full(result["normal"], stored, normal_articles)
     articles = result["articles"]
     assert (articles["status"], articles["new"], articles["errors"]) == ("ok", 1, len(bombs)), articles
     for name in ("sitemap", "sitemap-gz"):
@@ -344,13 +345,13 @@ def test_a_page_that_drips_costs_its_source_one_timeout_and_the_others_nothing(
 ):
     from tests.crawler.sites import article_html
 
-    normal, normal_articles = _normal(site, count=4)
+    normal, normal_articles = normal_source(site, count=4)
     arts = make_articles(ON_TOPIC[:1], prefix="/news")
     drip = _DripSite({})
     try:
         drip.pages.update({a.path: article_html(a).encode() for a in arts})
         links = [drip.base + arts[0].path, drip.base + "/drip/article"]
-        drip.pages["/feed.xml"] = _feed_of_links(drip.base, links).encode()
+        drip.pages["/feed.xml"] = feed_of_links(drip.base, links).encode()
         sources = [normal, SourceConfig(name="drip", publisher="Examples", kind="feed", url=drip.base + "/feed.xml",
                                         language="en"),
                    SourceConfig(name="drip-listing", publisher="Examples", kind="feed",
@@ -361,7 +362,7 @@ def test_a_page_that_drips_costs_its_source_one_timeout_and_the_others_nothing(
     finally:
         drip.close()
     stored = items(sqlite_env["MILAI_DATABASE_URL"])
-    _assert_normal_in_full(result["normal"], stored, normal_articles)
+    assert_normal_in_full(result["normal"], stored, normal_articles)
     assert (result["drip"]["status"], result["drip"]["new"], result["drip"]["errors"]) == ("ok", 1, 1), result["drip"]
     assert "took longer than 4.0 seconds" in result["drip"]["error"], result["drip"]
     assert result["drip-listing"]["status"] == "failed", result["drip-listing"]

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from crawler.catalogue import SourceConfig
 from storage.database import make_engine
-from storage.models import Item, UrlAlias
+from storage.models import UrlAlias
 from tests.crawler import helpers
 from tests.crawler.helpers import article_hits, crawl, items, source_row
+from tests.crawler.hostile import WORDS, assert_normal_in_full, feed_of_links, normal_source, source_on
 from tests.crawler.sites import ON_TOPIC, Article, article_html, make_articles, robots, rss, serve_articles
 from tests.support.site import LoopbackSite
 
@@ -39,42 +39,6 @@ def internal() -> Iterator[LoopbackSite]:
     s.stop()
 
 
-def _src(site: LoopbackSite, name: str, path: str, kind: str = "feed", **kw: object) -> SourceConfig:
-    return SourceConfig(name=name, publisher="Examples", kind=kind, url=site.url(path), language="en", **kw)
-
-
-WORDS = ("ministry delegation treaty council review summit budget report vessel training exercise harbour "
-         "partners agenda minister secretary committee framework assessment programme capability research "
-         "cooperation statement meeting resolution members regional security export licence").split()
-
-
-def _distinct_text(n: int) -> list[str]:
-    """Paragraphs of their own (no near-duplicate of any other article in these tests)."""
-    rng = random.Random(n)
-    return [" ".join(rng.choice(WORDS) for _ in range(40)).capitalize() + "." for _ in range(3)]
-
-
-def _normal(site: LoopbackSite, count: int = 3) -> tuple[SourceConfig, list[Article]]:
-    """The normal source beside the hostile ones: a feed of `count` articles on its own site."""
-    robots(site)
-    articles = make_articles([(f"Normal source statement {n}", _distinct_text(n)) for n in range(count)],
-                             prefix="/normal")
-    serve_articles(site, articles)
-    site.add("/normal.xml", rss(site.base, articles), content_type="application/rss+xml")
-    return _src(site, "normal", "/normal.xml"), articles
-
-
-def _assert_normal_in_full(summary: dict, stored: list[Item], articles: list[Article]) -> None:
-    assert (summary["status"], summary["new"], summary["errors"]) == ("ok", len(articles), 0), summary
-    assert {a.title for a in articles} <= {i.title for i in stored}
-
-
-def _feed_of_links(base: str, links: list[str]) -> str:
-    entries = "".join(f"<item><title>Entry {n}</title><link>{link}</link></item>" for n, link in enumerate(links))
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>{base}/</link>' \
-           f"<description>d</description>{entries}</channel></rss>"
-
-
 LOCAL = ["file:///etc/passwd", "file:///proc/self/environ", "data:text/html,<h1>Autonomous weapons</h1>",
          "ftp://127.0.0.1/pub/file.txt", "s3://bucket/key", "javascript:alert(document.cookie)",
          "mailto:press@example.org", "tel:+3170000000"]
@@ -86,11 +50,11 @@ LOCAL = ["file:///etc/passwd", "file:///proc/self/environ", "data:text/html,<h1>
 def test_local_files_and_other_schemes_are_skipped_and_counted_in_every_kind(
     site: LoopbackSite, hostile: LoopbackSite, sqlite_env, tmp_path: Path
 ):
-    normal, normal_articles = _normal(site)
+    normal, normal_articles = normal_source(site)
     good = make_articles(ON_TOPIC[:4], prefix="/news")
     serve_articles(hostile, good)
     hostile.add("/to-file", "", status=302, headers={"Location": "file:///etc/passwd"})
-    hostile.add("/feed.xml", _feed_of_links(hostile.base, [*LOCAL, hostile.url(good[0].path), hostile.url("/to-file")]),
+    hostile.add("/feed.xml", feed_of_links(hostile.base, [*LOCAL, hostile.url(good[0].path), hostile.url("/to-file")]),
                 content_type="application/rss+xml")
     sm = "http://www.sitemaps.org/schemas/sitemap/0.9"
     hostile.add("/index.xml", f'<sitemapindex xmlns="{sm}"><sitemap><loc>file:///etc/shadow</loc></sitemap>'
@@ -108,16 +72,16 @@ def test_local_files_and_other_schemes_are_skipped_and_counted_in_every_kind(
                           f"<a href='{good[3].path}'>ok</a></body></html>")
     sources = [
         normal,
-        _src(hostile, "feed", "/feed.xml"),
-        _src(hostile, "sitemap", "/index.xml", kind="sitemap"),
-        _src(hostile, "api", "/api", kind="json", items="results", link_field="url"),
-        _src(hostile, "listing", "/list", kind="html", follow=False, item_selector="li.r"),
-        _src(hostile, "links", "/links", kind="html", links="a[href]"),
+        source_on(hostile, "feed", "/feed.xml"),
+        source_on(hostile, "sitemap", "/index.xml", kind="sitemap"),
+        source_on(hostile, "api", "/api", kind="json", items="results", link_field="url"),
+        source_on(hostile, "listing", "/list", kind="html", follow=False, item_selector="li.r"),
+        source_on(hostile, "links", "/links", kind="html", links="a[href]"),
     ]
     result = crawl(tmp_path, sources)
     stored = items(sqlite_env["MILAI_DATABASE_URL"])
 
-    _assert_normal_in_full(result["normal"], stored, normal_articles)
+    assert_normal_in_full(result["normal"], stored, normal_articles)
     feed = result["feed"]
     assert (feed["status"], feed["new"], feed["skipped"], feed["errors"]) == ("ok", 1, len(LOCAL), 1), feed
     assert "302" in feed["error"]  # a redirect to file:// is not followed: an error of that article
@@ -137,7 +101,7 @@ def test_local_files_and_other_schemes_are_skipped_and_counted_in_every_kind(
 def test_private_addresses_are_refused_outside_the_source_origin(
     site: LoopbackSite, hostile: LoopbackSite, internal: LoopbackSite, sqlite_env, tmp_path: Path
 ):
-    normal, normal_articles = _normal(site)
+    normal, normal_articles = normal_source(site)
     own = make_articles(ON_TOPIC[:1], prefix="/news")
     serve_articles(hostile, own)
     port = internal.port
@@ -149,13 +113,13 @@ def test_private_addresses_are_refused_outside_the_source_origin(
         f"http://[::ffff:127.0.0.1]:{port}/secret",  # IPv4-mapped IPv6 literal of loopback: refused
         hostile.url("/to-internal"),  # the source's own page redirecting to the internal service: refused
     ]
-    hostile.add("/feed.xml", _feed_of_links(hostile.base, links), content_type="application/rss+xml")
+    hostile.add("/feed.xml", feed_of_links(hostile.base, links), content_type="application/rss+xml")
     hostile.add("/jump.xml", "", status=302, headers={"Location": internal.url("/feed.xml")})
-    sources = [normal, _src(hostile, "ssrf", "/feed.xml"), _src(hostile, "jump", "/jump.xml")]
+    sources = [normal, source_on(hostile, "ssrf", "/feed.xml"), source_on(hostile, "jump", "/jump.xml")]
 
     result = crawl(tmp_path, sources)
     stored = items(sqlite_env["MILAI_DATABASE_URL"])
-    _assert_normal_in_full(result["normal"], stored, normal_articles)
+    assert_normal_in_full(result["normal"], stored, normal_articles)
     ssrf = result["ssrf"]
     assert (ssrf["status"], ssrf["new"], ssrf["refused"], ssrf["errors"]) == ("ok", 1, 4, 4), ssrf
     assert "loopback address" in ssrf["error"] and "MILAI_NETWORK_ALLOWLIST" in ssrf["error"]
@@ -168,7 +132,7 @@ def test_private_addresses_are_refused_outside_the_source_origin(
     assert "loopback address" in (runs[-1].error_summary or "")
 
     # an intranet deployment lists the internal service: then it is crawled like any site
-    allowed = crawl(tmp_path, [_src(hostile, "ssrf", "/feed.xml")],
+    allowed = crawl(tmp_path, [source_on(hostile, "ssrf", "/feed.xml")],
                     env={"MILAI_NETWORK_ALLOWLIST": f"127.0.0.1:{port}, localhost:{port}"})["ssrf"]
     assert (allowed["status"], allowed["refused"], allowed["errors"]) == ("ok", 0, 0), allowed
     assert {"/robots.txt", "/secret", "/secret?via=redirect"} == {r.path for r in internal.hits()}
@@ -180,15 +144,15 @@ def test_the_resolver_refuses_private_addresses_at_connect_time_on_its_own(
 ):
     """With the per-request middleware switched off, the guarded DNS resolver alone keeps connections off
     a loopback address that is not a configured origin: by name (localhost) and as an IP literal."""
-    normal, normal_articles = _normal(site)
+    normal, normal_articles = normal_source(site)
     links = [f"http://localhost:{internal.port}/secret", internal.url("/secret")]
-    site.add("/links.xml", _feed_of_links(site.base, links), content_type="application/rss+xml")
+    site.add("/links.xml", feed_of_links(site.base, links), content_type="application/rss+xml")
     middlewares = {"crawler.guard.NetworkGuardMiddleware": None,
                    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
                    "crawler.robots.StrictRobotsTxtMiddleware": 100}
-    result = crawl(tmp_path, [normal, _src(site, "links", "/links.xml")],
+    result = crawl(tmp_path, [normal, source_on(site, "links", "/links.xml")],
                    overrides={"DOWNLOADER_MIDDLEWARES": middlewares})
-    _assert_normal_in_full(result["normal"], items(sqlite_env["MILAI_DATABASE_URL"]), normal_articles)
+    assert_normal_in_full(result["normal"], items(sqlite_env["MILAI_DATABASE_URL"]), normal_articles)
     assert (result["links"]["new"], result["links"]["errors"]) == (0, 2)
     assert internal.hits() == []
 
@@ -199,7 +163,7 @@ def test_the_resolver_refuses_private_addresses_at_connect_time_on_its_own(
 def test_giant_pages_are_stored_truncated_and_the_normal_source_in_full(
     site: LoopbackSite, hostile: LoopbackSite, sqlite_env, tmp_path: Path
 ):
-    normal, normal_articles = _normal(site, count=6)
+    normal, normal_articles = normal_source(site, count=6)
     sentence = ("The delegation said that autonomous weapon systems must remain under meaningful human control "
                 "and that military uses of artificial intelligence require legal review. ")
 
@@ -213,13 +177,13 @@ def test_giant_pages_are_stored_truncated_and_the_normal_source_in_full(
     hostile.add("/giant/5mb", giant(5, 1))
     hostile.add("/giant/1mb", giant(1, 2))
     hostile.add("/giant/title", article_html(Article("/t", "Autonomous weapons " * 60_000, [sentence])))
-    hostile.add("/feed.xml", _feed_of_links(hostile.base, [hostile.url(p) for p in
+    hostile.add("/feed.xml", feed_of_links(hostile.base, [hostile.url(p) for p in
                                                             ("/giant/5mb", "/giant/1mb", "/giant/title")]),
                 content_type="application/rss+xml")
 
-    result = crawl(tmp_path, [normal, _src(hostile, "giant", "/feed.xml")], env={"MILAI_DOWNLOAD_TIMEOUT": "30"})
+    result = crawl(tmp_path, [normal, source_on(hostile, "giant", "/feed.xml")], env={"MILAI_DOWNLOAD_TIMEOUT": "30"})
     stored = items(sqlite_env["MILAI_DATABASE_URL"])
-    _assert_normal_in_full(result["normal"], stored, normal_articles)
+    assert_normal_in_full(result["normal"], stored, normal_articles)
     assert (result["giant"]["status"], result["giant"]["new"], result["giant"]["truncated"]) == ("ok", 3, 3)
     by_path = {i.url.rsplit("/", 1)[-1]: i for i in stored if "/giant/" in i.url}
     for name in ("5mb", "1mb"):
@@ -246,7 +210,7 @@ def _gzip_stream(chunk: bytes, total: int) -> bytes:
 def test_gzip_bombs_stop_at_the_download_size_limit(
     site: LoopbackSite, hostile: LoopbackSite, sqlite_env, tmp_path: Path
 ):
-    normal, normal_articles = _normal(site)
+    normal, normal_articles = normal_source(site)
     sm = "http://www.sitemaps.org/schemas/sitemap/0.9"
     arts = make_articles(ON_TOPIC[:3], prefix="/news")
     serve_articles(hostile, arts)
@@ -258,14 +222,15 @@ def test_gzip_bombs_stop_at_the_download_size_limit(
     # an article whose Content-Encoding inflates beyond the limit (Scrapy's HttpCompressionMiddleware)
     hostile.add("/news/bomb", _gzip_stream(b"<p>" + b"a" * 4093 + b"</p>", 64 * 1024 * 1024),
                 headers={"Content-Encoding": "gzip"})
-    hostile.add("/feed.xml", _feed_of_links(hostile.base, [hostile.url(arts[2].path), hostile.url("/news/bomb")]),
+    hostile.add("/feed.xml", feed_of_links(hostile.base, [hostile.url(arts[2].path), hostile.url("/news/bomb")]),
                 content_type="application/rss+xml")
-    sources = [normal, _src(hostile, "ok-gz", "/ok.xml.gz", kind="sitemap"),
-               _src(hostile, "bomb-gz", "/bomb.xml.gz", kind="sitemap"), _src(hostile, "bomb-article", "/feed.xml")]
+    sources = [normal, source_on(hostile, "ok-gz", "/ok.xml.gz", kind="sitemap"),
+               source_on(hostile, "bomb-gz", "/bomb.xml.gz", kind="sitemap"),
+               source_on(hostile, "bomb-article", "/feed.xml")]
 
     result = crawl(tmp_path, sources, env={"MILAI_DOWNLOAD_MAXSIZE": str(4 * 1024 * 1024)})
     stored = items(sqlite_env["MILAI_DATABASE_URL"])
-    _assert_normal_in_full(result["normal"], stored, normal_articles)
+    assert_normal_in_full(result["normal"], stored, normal_articles)
     assert (result["ok-gz"]["status"], result["ok-gz"]["new"]) == ("ok", 2)
     bombed = result["bomb-gz"]
     assert (bombed["status"], bombed["links"], bombed["new"]) == ("failed", 0, 0)
@@ -279,19 +244,20 @@ def test_gzip_bombs_stop_at_the_download_size_limit(
 
 
 def test_bad_links_are_skipped_one_by_one(site: LoopbackSite, hostile: LoopbackSite, sqlite_env, tmp_path: Path):
-    normal, normal_articles = _normal(site)
+    normal, normal_articles = normal_source(site)
     good = make_articles(ON_TOPIC[:3], prefix="/news")
     serve_articles(hostile, good)
     links = ["mailto:press@example.org", hostile.url(good[0].path), "javascript:void(0)", "http://[::1/broken",
              hostile.url(good[1].path), "http://127.0.0.1:99999/port", hostile.url(good[2].path)]
-    hostile.add("/feed.xml", _feed_of_links(hostile.base, links), content_type="application/rss+xml")
+    hostile.add("/feed.xml", feed_of_links(hostile.base, links), content_type="application/rss+xml")
     anchors = "".join(f'<a href="{u}">link</a>' for u in links)
     hostile.add("/page", f"<html><body><main>{anchors}</main></body></html>")
-    sources = [normal, _src(hostile, "feed", "/feed.xml"), _src(hostile, "page", "/page", kind="html", links="a")]
+    sources = [normal, source_on(hostile, "feed", "/feed.xml"),
+               source_on(hostile, "page", "/page", kind="html", links="a")]
 
     result = crawl(tmp_path, sources)
     stored = items(sqlite_env["MILAI_DATABASE_URL"])
-    _assert_normal_in_full(result["normal"], stored, normal_articles)
+    assert_normal_in_full(result["normal"], stored, normal_articles)
     feed = result["feed"]  # (feedparser itself drops the unparsable "http://[::1/broken")
     assert (feed["status"], feed["links"], feed["skipped"], feed["errors"]) == ("ok", 3, 2, 1)
     assert "malformed link" in feed["error"] and "99999" in feed["error"]
@@ -312,7 +278,7 @@ def _long_url(site: LoopbackSite, length: int) -> str:
 def test_nul_bytes_and_long_urls_are_stored_on_both_databases(
     site: LoopbackSite, hostile: LoopbackSite, milai_env, tmp_path: Path
 ):
-    normal, normal_articles = _normal(site)
+    normal, normal_articles = normal_source(site)
     fetched = Article("/news/nul", "Autonomous\x00 weapons page", ["Military artificial intelligence\x00 text.",
                                                                   ON_TOPIC[0][1][0]])
     hostile.add(fetched.path, article_html(fetched))
@@ -325,12 +291,12 @@ def test_nul_bytes_and_long_urls_are_stored_on_both_databases(
     ]
     hostile.add("/api", json.dumps({"results": results}), content_type="application/json")
     hostile.add("/feed.xml", rss(hostile.base, [fetched]), content_type="application/rss+xml")
-    api = _src(hostile, "api", "/api", kind="json", items="results", link_field="url", title_field="title",
+    api = source_on(hostile, "api", "/api", kind="json", items="results", link_field="url", title_field="title",
                summary_field="summary", follow=False)
-    result = crawl(tmp_path, [normal, api, _src(hostile, "page", "/feed.xml")])
+    result = crawl(tmp_path, [normal, api, source_on(hostile, "page", "/feed.xml")])
     stored = items(milai_env["MILAI_DATABASE_URL"])
 
-    _assert_normal_in_full(result["normal"], stored, normal_articles)
+    assert_normal_in_full(result["normal"], stored, normal_articles)
     assert (result["api"]["status"], result["api"]["new"], result["api"]["skipped"], result["api"]["errors"]) == \
         ("ok", 4, 1, 0), result["api"]
     assert (result["page"]["new"], result["page"]["errors"]) == (1, 0), result["page"]
@@ -364,12 +330,12 @@ def _reject_titles(url: str, marker: str) -> None:
 def test_a_store_failure_backs_off_like_a_fetch_failure(
     site: LoopbackSite, hostile: LoopbackSite, milai_env, tmp_path: Path
 ):
-    normal, normal_articles = _normal(site)
+    normal, normal_articles = normal_source(site)
     arts = make_articles(ON_TOPIC[:2], prefix="/news")
     arts[1].title = "REJECT-ME " + arts[1].title
     serve_articles(hostile, arts)
     hostile.add("/feed.xml", rss(hostile.base, arts), content_type="application/rss+xml")
-    sources = [normal, _src(hostile, "rejected", "/feed.xml")]
+    sources = [normal, source_on(hostile, "rejected", "/feed.xml")]
     url = milai_env["MILAI_DATABASE_URL"]
     crawl(tmp_path, [normal])  # creates the schema's rows for the sources
     _reject_titles(url, "REJECT-ME")
