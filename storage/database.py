@@ -36,6 +36,11 @@ def normalise_url(url: str) -> str:
 
 
 DEFAULT_TIMEOUT = 30.0
+# SQLite page cache per connection (KiB; SQLite's default is 2,000): a search at a million items reads
+# tens of MB of FTS5 doclists and covering-index pages, which otherwise come back through a read()
+# each from the OS cache on every query (a date-sorted page of a 2 % word: 60 -> 30 ms). Memory is
+# taken as pages are read, up to this bound, per pooled connection.
+SQLITE_CACHE_KB = 65_536
 
 
 def make_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Engine:
@@ -60,6 +65,7 @@ def make_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+            cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
             cur.close()
 
         return engine

@@ -64,7 +64,7 @@ def tune(session: Session) -> None:
 
 def fts5_expression(node: q_ast.Node, langs: tuple[str, ...], keys: KeyFilter | None = None) -> str:
     """The FTS5 MATCH string: the words in the title and text columns, the key filter in `meta`."""
-    words = "{search_title search_text} : (" + to_fts5(node, langs) + ")"
+    words = "{search_title search_text} : (" + to_fts5(node, langs, merged=True) + ")"
     meta = sqlite_meta(keys) if keys is not None else None
     return words if meta is None else f"{words} AND {meta}"
 

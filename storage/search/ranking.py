@@ -21,7 +21,7 @@ from storage.search.cursors import decode_cursor
 from storage.search.engines import FTS, PG_VECTOR, filter_index, fts_match, pg_tsquery, planner_rows
 from storage.search.filters import key_conditions
 from storage.search.keys import BUCKET, KeyFilter
-from storage.search.types import ItemFilter, SearchError
+from storage.search.types import INT64_MIN, ItemFilter, SearchError
 from storage.search.variants import node_variants
 
 # Ranking every match costs one bm25 / ts_rank_cd per matching row (plus a row fetch on PostgreSQL):
@@ -59,6 +59,16 @@ PG_WINDOW_BUCKETS_MAX = 40
 # "arme" among English items (200,000 French matches, almost none English) fetched and rejected every
 # one of them. The rank stays the words'. (On SQLite the keys made bm25 walk their doclists: slower.)
 PG_RANK_KEYS = True
+# SQLite: when the filters that index keys answer keep at most this many of a query's many text matches
+# (a French word among English items: 170,000 matches, none English), the windows would join every
+# text match to the filter index before a page fills (~70 ms at a million). Those few are then ranked
+# in one window found with the keys: bm25 over `words AND meta : keys` (the meta column weighs 0, so
+# the ranks are the words' alone), the window `[SQLITE_KEYED_LO, newest match]`, i.e. every match
+# ranked globally as in a one-window query. Its lower bound names the plan in the cursor. The check is
+# a capped count of the keyed match (an FTS5 intersection); not made when one window holds every text
+# match (the keys' doclists cost bm25 more than the join then). 0 turns it off.
+SQLITE_KEYED_FEW = 1_000
+SQLITE_KEYED_LO = INT64_MIN
 
 
 @dataclass
@@ -73,8 +83,12 @@ class _Ranker:
     # the ranked rows of one window (default: `ranked` within the window's id bounds)
     windowed: Callable[[Window], Select[*tuple[Any, ...]]] | None = field(default=None)
     estimate: Callable[[Session], float] | None = field(default=None)  # of the text matches (PostgreSQL)
+    keyed: Select[*tuple[Any, ...]] | None = field(default=None)  # SQLite: `ranked` matched with the keys
+    keyed_ids: Select[Any] | None = field(default=None)  # SQLite: SELECT rowid of the keyed match
 
     def in_window(self, w: Window) -> Select[*tuple[Any, ...]]:
+        if self.keyed is not None and w[0] == SQLITE_KEYED_LO:
+            return self.keyed.where(self.id_col < w[1]) if w[1] is not None else self.keyed
         if self.windowed is not None:
             return self.windowed(w)
         return self.ranked.where(*_in_window(self.id_col, w))
@@ -92,21 +106,33 @@ def window_buckets(w: Window) -> tuple[int, ...] | None:
 
 
 def _ranker(dialect: str, node: q_ast.Node, langs: tuple[str, ...],
-            conds: list[ColumnElement[bool]], keys: KeyFilter | None = None) -> _Ranker:
-    """`keys` (PostgreSQL): filters matched as index lexemes, `conds` then holds only the rest."""
+            conds: list[ColumnElement[bool]], keys: KeyFilter | None = None,
+            all_conds: list[ColumnElement[bool]] | None = None) -> _Ranker:
+    """`keys`: filters matched as index lexemes, `conds` then holds only the rest (SQLite: the keyed
+    window's; its other windows join `all_conds`, every filter)."""
     size = window_size(node, langs)
     if dialect == "sqlite":
-        matches = fts_match(node, langs)
         rowid = FTS.c.rowid
         # weights of search_title, search_text, meta
         rank: ColumnElement[Any] = func.bm25(literal_column("items_fts"), 10.0, 1.0, 0.0)
-        ranked = select(rowid.label("id"), rank.label("rank")).select_from(FTS).where(matches)
-        if conds:  # filters through the covering index, joined per match (bm25 only for those kept)
-            fi = filter_index()
-            adapter = ClauseAdapter(fi)
-            ranked = ranked.join_from(FTS, fi, fi.c.id == rowid).where(*(adapter.traverse(c) for c in conds))
+
+        def rank_of(matches: ColumnElement[bool], filters: list[ColumnElement[bool]]) -> Select[*tuple[Any, ...]]:
+            stmt = select(rowid.label("id"), rank.label("rank")).select_from(FTS).where(matches)
+            if filters:  # filters through the covering index, joined per match (bm25 only for those kept)
+                fi = filter_index()
+                adapter = ClauseAdapter(fi)
+                stmt = stmt.join_from(FTS, fi, fi.c.id == rowid).where(*(adapter.traverse(c) for c in filters))
+            return stmt
+
+        matches = fts_match(node, langs)
         ids = select(rowid).select_from(FTS).where(matches)
-        return _Ranker(size, ids, ranked, rowid, rank)
+        if keys is None or keys == KeyFilter():
+            ranked = rank_of(matches, conds)
+            return _Ranker(size, ids, ranked, rowid, rank)
+        keyed = fts_match(node, langs, keys)  # `conds` then holds only the filters the keys do not answer
+        ranked = rank_of(matches, all_conds or [])
+        return _Ranker(size, ids, ranked, rowid, rank,
+                       keyed=rank_of(keyed, conds), keyed_ids=select(rowid).select_from(FTS).where(keyed))
     if dialect == "postgresql":
         tsq = pg_tsquery(node, langs)
         # ranked by the words alone: the key lexemes only narrow the match (same rows, same ranks)
@@ -191,9 +217,11 @@ def _next_window(session: Session, dialect: str, r: _Ranker, prev: Window | None
     if dialect == "sqlite":
         size = r.size if prev is None or prev[2] is None else prev[2] * 2
         newest = r.ids.where(*_in_window(r.id_col, (None, hi, None))).order_by(r.id_col.desc())
-        if hi is None:
-            top = session.execute(newest.limit(1)).scalar()
-            hi = None if top is None else top + 1
+        if hi is None:  # the newest match and the size-th newest in one statement (one text match, not two)
+            head = newest.limit(size).subquery()
+            top, bottom, found = session.execute(select(func.max(head.c.rowid), func.min(head.c.rowid),
+                                                        func.count())).one()
+            return (bottom if found == size else None), (None if top is None else top + 1), size
         return session.execute(newest.offset(size - 1).limit(1)).scalar(), hi, size
     # PostgreSQL: an id span holding about window_size matches, from the planner's estimate; every
     # later window keeps that span (each window costs one GIN bitmap and a heap fetch per match in it)
@@ -215,6 +243,12 @@ def _next_window(session: Session, dialect: str, r: _Ranker, prev: Window | None
     return (lo if lo > first else None), hi, span
 
 
+def _keyed_count(session: Session, keyed_ids: Select[Any]) -> int:
+    """SQLite: how many items the keyed match holds, counted up to SQLITE_KEYED_FEW + 1."""
+    capped = keyed_ids.limit(SQLITE_KEYED_FEW + 1).subquery()
+    return session.execute(select(func.count()).select_from(capped)).scalar() or 0
+
+
 def page_by_rank(
     session: Session,
     dialect: str,
@@ -225,10 +259,10 @@ def page_by_rank(
 ) -> list[tuple[int, float, Window]]:
     """Up to f.limit + 1 (id, rank, window) rows after the cursor: windows newest first, each by rank."""
     try:
-        keys = None
-        if dialect == "postgresql" and PG_RANK_KEYS:
+        keys, all_conds = None, conds
+        if (dialect == "postgresql" and PG_RANK_KEYS) or (dialect == "sqlite" and SQLITE_KEYED_FEW):
             keys, conds = key_conditions(session, f)
-        r = _ranker(dialect, node, langs, conds, keys)
+        r = _ranker(dialect, node, langs, conds, keys, all_conds)
         after: tuple[float, int] | None = None
         w: Window | None = None
         if f.cursor:
@@ -236,6 +270,12 @@ def page_by_rank(
             after, w = (c["r"], c["id"]), c.get("w")
         if w is None:
             w = _next_window(session, dialect, r, None)
+            if r.keyed_ids is not None and w[0] is not None:
+                keyed = _keyed_count(session, r.keyed_ids)
+                if keyed == 0:  # no match passes the keyed filters: nothing to rank
+                    return []
+                if keyed <= SQLITE_KEYED_FEW:
+                    w = (SQLITE_KEYED_LO, w[1], w[2])
         rows: list[tuple[int, float, Window]] = []
         scanned = 0
         while True:
@@ -244,7 +284,7 @@ def page_by_rank(
                 stmt = stmt.where(or_(r.rank > after[0], and_(r.rank == after[0], r.id_col < after[1])))
             stmt = stmt.order_by(r.rank.asc(), r.id_col.desc()).limit(f.limit + 1 - len(rows))
             rows += [(row[0], float(row[1]), w) for row in session.execute(stmt)]
-            if len(rows) > f.limit or w[0] is None:
+            if len(rows) > f.limit or w[0] is None or (r.keyed is not None and w[0] == SQLITE_KEYED_LO):
                 return rows
             scanned += 1
             w, after = _next_window(session, dialect, r, w), None

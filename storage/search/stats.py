@@ -8,6 +8,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, func, or_, select, type_coerce
@@ -185,21 +186,20 @@ def _estimate(session: Session, f: ItemFilter, stmt: Any, ident: Any, dialect: s
 
 def _aggregate(session: Session, rows: list[Any], fraction: float, count: Count, top: int) -> SearchStats:
     scale = 1.0 / fraction if fraction else 1.0
+    # counted per day first (C-speed Counters; a few thousand distinct days), then each day's month and
+    # ISO week once: parsing and calendar work per row cost ~3 us a row, 30 ms for a sample of 10,000
+    days: Counter[Any] = Counter(p[:10] if isinstance(p, str) else p.date() for p in map(itemgetter(1), rows)
+                                 if p is not None)
+    undated = len(rows) - sum(days.values())
     months: Counter[str] = Counter()
     weeks: Counter[str] = Counter()
-    sources: Counter[int | None] = Counter()
-    languages: Counter[str | None] = Counter()
-    undated = 0
-    for _id, published, source_id, language in rows:
-        if published is None:
-            undated += 1
-        else:
-            day = date.fromisoformat(published[:10]) if isinstance(published, str) else published
-            months[f"{day.year:04d}-{day.month:02d}"] += 1
-            iso = day.isocalendar()
-            weeks[f"{iso.year:04d}-W{iso.week:02d}"] += 1
-        sources[source_id] += 1
-        languages[language] += 1
+    for key, n in days.items():
+        day = date.fromisoformat(key) if isinstance(key, str) else key
+        months[f"{day.year:04d}-{day.month:02d}"] += n
+        iso = day.isocalendar()
+        weeks[f"{iso.year:04d}-W{iso.week:02d}"] += n
+    sources: Counter[int | None] = Counter(map(itemgetter(2), rows))
+    languages: Counter[str | None] = Counter(map(itemgetter(3), rows))
     names = dict(session.execute(select(Source.id, Source.publisher)).all()) if sources else {}
     publishers: Counter[str] = Counter()
     for sid, n in sources.items():

@@ -64,6 +64,7 @@ def test_date_sort_pages_every_match_once_newest_first(engine: Engine, ids: dict
     if strategy != "sort-all":  # many matches: the date index walk, or month keys then the rest at once
         monkeypatch.setattr(bydate, "SORT_ALL", 0)
         monkeypatch.setattr(bydate, "SQLITE_SORT_ALL", 0)
+    monkeypatch.setattr(bydate, "SQLITE_WALK_STEPS", 0)  # filters: the keyed plans (walked: test_sqlite_plans)
     if strategy.startswith("walk"):
         monkeypatch.setattr(bydate, "FEW", 0)
     if strategy == "walk-one-month-then-sort":
