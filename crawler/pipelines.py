@@ -111,9 +111,10 @@ class _OffloadedStage(_ItemStage):
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         self.pool = ExtractPool.of(crawler)
+        self.pool.join(crawler)
 
     def close_spider(self) -> None:
-        self.pool.close()
+        self.pool.leave(self.crawler)
 
     def pooled(self, item: Any) -> bool:
         """True when this item's pure work goes to the worker processes."""

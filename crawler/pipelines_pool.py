@@ -4,9 +4,10 @@
 Extraction (lxml, trafilatura, htmldate, language detection), the relevance verdict and the MinHash
 signature are pure CPU work on one item's bytes or text, and the worker threads of crawler.workers share one
 GIL with the reactor (every GIL hand-over then costs the reactor up to a switch interval). Here each stage's
-pure function runs in one ProcessPoolExecutor per crawler (forkserver processes that import crawler.extract,
-the classifier and crawler.dedup once), awaited from the stage's coroutine through a Deferred, so the item goes
-on through the pipeline in order once its result is back; the stages apply the results exactly as in-process.
+pure function runs in one ProcessPoolExecutor per crawl process, shared by its crawlers (forkserver processes
+that import crawler.extract, the classifier and crawler.dedup once), awaited from the stage's coroutine through
+a Deferred, so the item goes on through the pipeline in order once its result is back; the stages apply the
+results exactly as in-process.
 
 A worker process that dies (killed, out of memory, a crash in C code) breaks the executor and fails every
 extraction in flight: the pool is replaced and each such extraction is tried again, up to BROKEN_TRIES times in
@@ -97,7 +98,12 @@ def dedup_keys(text: str) -> tuple[str | None, bytes | None]:
 
 
 class ExtractPool:
-    """A lazily started ProcessPoolExecutor of `workers` processes, replaced when it breaks; `close` ends it."""
+    """A lazily started ProcessPoolExecutor of `workers` processes, replaced when it breaks; `close` ends it.
+
+    The crawlers of one process (`milai crawl` runs one per source) share one pool of their worker count
+    (`of`): MILAI_EXTRACT_WORKERS processes for the process, not for each source, each loading the language model
+    and lexicons once. A crawler's pipeline `join`s it and `leave`s it when its spider closes; the last one to
+    leave closes it, and a crawler started after that gets a new pool."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -106,15 +112,33 @@ class ExtractPool:
         self._closed = False
         self.restarts = 0
         self._retries = DeferredLock()
+        self._users: weakref.WeakSet[Any] = weakref.WeakSet()
 
     @classmethod
     def of(cls, crawler: Any) -> ExtractPool:
-        """The crawler's one pool, sized by MILAI_EXTRACT_WORKERS (unset or 0: none, all in the crawl process)."""
-        pool = _POOLS.get(crawler)
-        if pool is None:
-            setting = crawler.settings.get("MILAI_EXTRACT_WORKERS")
-            pool = _POOLS[crawler] = cls(0 if setting is None else int(setting))
-        return pool
+        """The process's open pool sized by the crawler's MILAI_EXTRACT_WORKERS (unset or 0: none, all in the crawl
+        process)."""
+        setting = crawler.settings.get("MILAI_EXTRACT_WORKERS")
+        workers = 0 if setting is None else int(setting)
+        with _shared_lock:
+            pool = _SHARED.get(workers)
+            if pool is None or pool._closed:
+                pool = _SHARED[workers] = cls(workers)
+            return pool
+
+    def join(self, crawler: Any) -> None:
+        """`crawler` uses the pool until it `leave`s."""
+        with _shared_lock:
+            self._users.add(crawler)
+
+    def leave(self, crawler: Any) -> None:
+        """`crawler` is done with the pool (any number of times); the last user to leave closes it."""
+        with _shared_lock:
+            self._users.discard(crawler)
+            last = not self._users
+        if last:
+            self.close()
+
 
     @property
     def enabled(self) -> bool:
@@ -174,7 +198,8 @@ class ExtractPool:
             executor.shutdown(wait=True, cancel_futures=True)
 
 
-_POOLS: weakref.WeakKeyDictionary[Any, ExtractPool] = weakref.WeakKeyDictionary()
+_SHARED: dict[int, ExtractPool] = {}  # the process's open pool of each worker count
+_shared_lock = threading.Lock()
 
 
 def _deferred(future: Future[T]) -> Deferred[T]:
