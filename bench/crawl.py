@@ -12,11 +12,11 @@ meta tags, JSON-LD, hreflang links: the markup of a real government page). Then,
   `trafilatura.extract` on it.
 
 Prints articles/s of each (articles stored or extracted / wall time of the process), the CPU time per article of
-each side's process (less sensitive to a loaded machine than wall time; without milai's forkserver extraction
-workers, whose CPU is not counted), the ratio, and how many
-cores each side may use: the bare spider is one process (one core); `milai crawl` extracts, classifies and
-signs pages in MILAI_EXTRACT_WORKERS worker processes (--extract-workers; unset: 0, all in the crawl process), so with
-workers above 0 the comparison gives milai the other cores too. The load average is printed before and after:
+each side's process (less sensitive to a loaded machine than wall time) and, for milai, of the processes below it
+(the forkserver and its extraction workers, sampled from /proc), the ratio, and how many cores each side may
+use: the bare spider is one process (one core); `milai crawl` extracts, classifies and signs pages in
+MILAI_EXTRACT_WORKERS worker processes (--extract-workers; unset: 0, all in the crawl process), so with workers
+above 0 the comparison gives milai the other cores too. The load average is printed before and after:
 the machine may be shared, and the ratio is what compares.
 --profile FILE writes a cProfile of the milai crawl process, on its main thread's CPU clock (python -m pstats FILE).
 """
