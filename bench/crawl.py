@@ -12,13 +12,13 @@ meta tags, JSON-LD, hreflang links: the markup of a real government page). Then,
   `trafilatura.extract` on it.
 
 Prints articles/s of each (articles stored or extracted / wall time of the process), the CPU time per article of
-each side's process (less sensitive to a loaded machine than wall time; without milai's forkserver extraction
-workers, whose CPU is not counted), the ratio, and how many
-cores each side may use: the bare spider is one process (one core); `milai crawl` extracts, classifies and
-signs pages in MILAI_EXTRACT_WORKERS worker processes (--extract-workers; unset: cores - 1, at most 4), so with
-workers above 0 the comparison gives milai the other cores too. The load average is printed before and after:
+each side's process (less sensitive to a loaded machine than wall time) and, for milai, of the processes below it
+(the forkserver and its extraction workers, sampled from /proc), the ratio, and how many cores each side may
+use: the bare spider is one process (one core); `milai crawl` extracts, classifies and signs pages in
+MILAI_EXTRACT_WORKERS worker processes (--extract-workers; unset: 0, all in the crawl process), so with workers
+above 0 the comparison gives milai the other cores too. The load average is printed before and after:
 the machine may be shared, and the ratio is what compares.
---profile FILE writes a cProfile of the milai crawl process (python -m pstats FILE to read it).
+--profile FILE writes a cProfile of the milai crawl process, on its main thread's CPU clock (python -m pstats FILE).
 """
 
 from __future__ import annotations
@@ -171,7 +171,9 @@ class Site:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-CPU_SECONDS: dict[str, float] = {}  # CPU time (user + system) of each side's process tree, by side
+CPU_SECONDS: dict[str, float] = {}  # CPU time (user + system) of each side's process, by side
+HELPER_CPU_SECONDS: dict[str, float] = {}  # CPU time of the processes below it (forkserver, workers), sampled
+HELPER_PROCESSES: dict[str, int] = {}  # how many processes ran below it
 
 
 def _children_cpu() -> float:
@@ -179,14 +181,61 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _descendants_cpu(root: int, seen: dict[int, float]) -> None:
+    """Record in `seen` the CPU seconds so far of every process below `root` (from /proc; the forkserver and its
+    workers are not the crawl process's reaped children, so getrusage never counts them)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        times[pid] = (int(fields[11]) + int(fields[12])) / tick
+    for pid, cpu in times.items():
+        ancestor = parents.get(pid)
+        while ancestor is not None and ancestor not in (root, 0, 1):
+            ancestor = parents.get(ancestor)
+        if ancestor == root:
+            seen[pid] = max(seen.get(pid, 0.0), cpu)
+
+
 def _run(cmd: list[str], env: dict[str, str], timeout: float, side: str = "") -> tuple[float, str]:
     started, cpu = time.perf_counter(), _children_cpu()
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    wall = time.perf_counter() - started
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
+        helpers: dict[int, float] = {}
+        while process.poll() is None:
+            _descendants_cpu(process.pid, helpers)
+            if time.perf_counter() - started > timeout:
+                process.kill()
+            time.sleep(0.1)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     CPU_SECONDS[side] = _children_cpu() - cpu  # the process (forkserver workers are not its reaped children)
-    if done.returncode != 0:
-        raise SystemExit(f"{cmd[:4]} failed ({done.returncode}): {done.stderr[-2000:]}")
-    return wall, done.stdout
+    HELPER_CPU_SECONDS[side] = sum(helpers.values())
+    HELPER_PROCESSES[side] = len(helpers)
+    if process.returncode != 0:
+        raise SystemExit(f"{cmd[:4]} failed ({process.returncode}): {stderr[-2000:]}")
+    return wall, stdout
+
+
+_PROFILED = """
+import cProfile, runpy, sys, time
+sys.argv = ["milai", *sys.argv[1:]]
+profile = cProfile.Profile(time.thread_time)
+profile.enable()
+try:
+    runpy.run_module("milai", run_name="__main__", alter_sys=True)
+finally:
+    profile.disable()
+    profile.dump_stats({profile!r})
+"""
 
 
 def crawl_milai(
@@ -210,9 +259,11 @@ def crawl_milai(
         if workers is not None:
             env["MILAI_EXTRACT_WORKERS"] = str(workers)
         cmd = [sys.executable]
-        if profile:
-            cmd += ["-m", "cProfile", "-o", profile]
-        cmd += ["-m", "milai", "crawl", "--format", "json"]
+        if profile:  # the main thread's CPU clock: where the reactor thread's CPU goes, not what it waits for
+            cmd += ["-c", _PROFILED.format(profile=profile)]
+        else:
+            cmd += ["-m", "milai"]
+        cmd += ["crawl", "--format", "json"]
         wall, _ = _run(cmd, env, timeout, "milai")
         engine = create_engine(db)
         with engine.connect() as conn:
@@ -284,10 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     size = sum(len(body) for s in sites for path, (_, body) in s.pages.items() if "/news/" in path) / total
     print(f"loopback web: {args.sites} sites, {total:,} articles ({', '.join(LANGUAGES)}), "
           f"{size / 1024:.1f} KB per page, {PER_DOMAIN} requests per domain, no delay")
-    from crawler.pipelines_pool import default_workers
-
+    # what the crawl will use: the flag, else MILAI_EXTRACT_WORKERS, else the setting's default (unset: 0)
     workers = args.extract_workers if args.extract_workers is not None else (
-        int(os.environ["MILAI_EXTRACT_WORKERS"]) if os.environ.get("MILAI_EXTRACT_WORKERS") else default_workers())
+        int(os.environ["MILAI_EXTRACT_WORKERS"]) if os.environ.get("MILAI_EXTRACT_WORKERS") else 0)
     print(f"cores: {os.cpu_count()}; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"milai crawl: {workers} extraction worker process(es) beside the crawl process "
           f"({'uses more than one core' if workers else 'one core'}); scrapy spider: one process, one core")
@@ -302,8 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         rates["milai"] = n / wall
         print(f"milai crawl ({'given database' if args.database else 'sqlite'}): {n:,} articles stored in "
               f"{wall:.1f} s = {rates['milai']:.1f} articles/s ({CPU_SECONDS['milai'] * 1000 / max(n, 1):.1f} ms CPU "
-              f"per article{'' if not workers else ' in the crawl process: forkserver workers are not counted'})",
-              flush=True)
+              f"per article in the crawl process, {HELPER_CPU_SECONDS['milai'] * 1000 / max(n, 1):.1f} ms in the "
+              f"{HELPER_PROCESSES['milai']} processes below it)", flush=True)
     if len(rates) == 2:
         print(f"ratio milai / scrapy+trafilatura: {rates['milai'] / rates['scrapy']:.2f}x")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

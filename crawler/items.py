@@ -28,6 +28,7 @@ class PageItem:
     requested_url: str | None = None  # the URL requested for the page (before redirects): the backoff key
     revise_id: int | None = None  # a known item the listing says changed
     extracted: Any = None  # crawler.extract.Extracted when the spider already extracted the page (follow_pdfs)
+    ahead: Any = None  # crawler.pipelines_pool.Ahead: classify and dedup results computed with the extraction
     # filled by the pipelines
     title: str = ""
     text: str = ""

@@ -23,13 +23,15 @@ from crawler.dedup import fingerprint_comparable
 from crawler.guard import MAX_KEY_LENGTH, MAX_URL_LENGTH, STAT_TOO_LONG
 from crawler.items import PageItem
 from crawler.pipelines_pool import (
+    CLASSIFY_MAX_CHARS,
     ExtractPool,
     PdfRead,
     classify_text,
     dedup_keys,
-    extract_body,
+    extract_ahead,
     reactor_running,
     read_pdf_body,
+    title_from_url,
 )
 from crawler.relevance import classify
 from crawler.settings import crawl_engine
@@ -42,9 +44,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["ClassifyPipeline", "DedupPipeline", "ExtractPipeline", "NormalisePipeline", "StorePipeline",
            "extract_html"]  # extract_html: the spiders' PDF-link lookup still imports it from here
-
-CLASSIFY_MAX_CHARS = 200_000  # the relevance scorer reads at most this much text per item
-
 
 class _ItemStage:
     """A pipeline stage: handles PageItems; an unexpected failure drops the item, is counted, and puts its URL
@@ -111,9 +110,10 @@ class _OffloadedStage(_ItemStage):
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         self.pool = ExtractPool.of(crawler)
+        self.pool.join(crawler)
 
     def close_spider(self) -> None:
-        self.pool.close()
+        self.pool.leave(self.crawler)
 
     def pooled(self, item: Any) -> bool:
         """True when this item's pure work goes to the worker processes."""
@@ -142,13 +142,14 @@ class ExtractPipeline(_OffloadedStage):
                     item.extracted = await self.pool.run(read_pdf_body, item.body, self._max_decompressed(),
                                                          item.language_hint)
                 else:
-                    item.extracted, cut = await self.pool.run(
-                        extract_body, item.body, item.url, item.encoding, item.language_hint, self.limits,
-                        item.timezone)
+                    item.extracted, cut, item.ahead = await self.pool.run(
+                        extract_ahead, item.body, item.url, item.encoding, item.language_hint, self.limits,
+                        item.timezone, (item.listing_title, item.listing_text, item.listing_summary))
                     if cut:
                         item.text_truncated = True
             except Exception as exc:
                 raise self.failure(item, exc) from exc
+            return self.process(item)  # what is left is cheap: on the reactor thread, no thread hand-over
         return await super().process_item(item)
 
     def _max_decompressed(self) -> int:
@@ -169,7 +170,7 @@ class ExtractPipeline(_OffloadedStage):
             item.alternates = dict(ex.alternates)
             item.pdf_links = list(ex.pdf_links)
         item.body = item.extracted = None  # done with the bytes
-        item.title = item.title or item.listing_title or _title_from_url(item.url)
+        item.title = item.title or item.listing_title or title_from_url(item.url)
         item.text = item.text or item.listing_text or item.listing_summary or ""
         item.summary = item.summary or item.listing_summary
         item.language = item.language or item.language_hint
@@ -253,6 +254,10 @@ class ClassifyPipeline(_OffloadedStage):
     stage = "classify"
 
     async def process_item(self, item: Any) -> Any:
+        if isinstance(item, PageItem) and item.ahead is not None and item.ahead.fits(item.title, item.text,
+                                                                                    item.language):
+            self.apply(item, item.ahead.verdict)  # computed with the extraction, on these very fields
+            return item
         if not self.pooled(item):
             return await super().process_item(item)
         try:
@@ -281,6 +286,11 @@ class DedupPipeline(_OffloadedStage):
         return len(item.text)
 
     async def process_item(self, item: Any) -> Any:
+        if isinstance(item, PageItem) and item.ahead is not None:
+            ahead, item.ahead = item.ahead, None
+            if ahead.text == item.text:  # computed with the extraction, on this very text
+                item.content_hash, item.minhash = ahead.keys
+                return item
         if not self.pooled(item):
             return await super().process_item(item)
         try:
@@ -369,7 +379,3 @@ def _absolute(base: str, url: str | None) -> str | None:
     except ValueError:
         return None
 
-
-def _title_from_url(url: str) -> str:
-    tail = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
-    return tail.replace("-", " ").replace("_", " ") or url

@@ -3,10 +3,13 @@
 
 Extraction (lxml, trafilatura, htmldate, language detection), the relevance verdict and the MinHash
 signature are pure CPU work on one item's bytes or text, and the worker threads of crawler.workers share one
-GIL with the reactor (every GIL hand-over then costs the reactor up to a switch interval). Here each stage's
-pure function runs in one ProcessPoolExecutor per crawler (forkserver processes that import crawler.extract,
-the classifier and crawler.dedup once), awaited from the stage's coroutine through a Deferred, so the item goes
-on through the pipeline in order once its result is back; the stages apply the results exactly as in-process.
+GIL with the reactor (every GIL hand-over then costs the reactor up to a switch interval). Here that work runs
+in one ProcessPoolExecutor per crawl process, shared by its crawlers (forkserver processes that import
+crawler.extract, the classifier and crawler.dedup once), awaited from the stage's coroutine through a Deferred,
+so the item goes on through the pipeline in order once its result is back. An HTML page takes one round trip:
+the extract stage's call also classifies and signs the page's expected fields (`extract_ahead`), and the
+classify and dedup stages use those results when the item's fields are exactly what they were computed on (else
+they make their own call); the stages apply the results exactly as in-process.
 
 A worker process that dies (killed, out of memory, a crash in C code) breaks the executor and fails every
 extraction in flight: the pool is replaced and each such extraction is tried again, up to BROKEN_TRIES times in
@@ -26,11 +29,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred, DeferredLock
 
-from crawler.bounds import Limits, cut_html
+from crawler.bounds import Limits, cut_html, cut_text, cut_title, storable
 from crawler.dedup import content_fingerprint, signature
 from crawler.extract import Extracted, detect_language, extract_page, summarize
 from crawler.pdf import PdfDoc, read_pdf
@@ -84,6 +88,56 @@ def read_pdf_body(body: bytes, max_decompressed: int, language_hint: str | None)
     return PdfRead(doc, None, (doc.language or "")[:2].lower() or None)
 
 
+CLASSIFY_MAX_CHARS = 200_000  # the relevance scorer reads at most this much text per item
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """The classify and dedup stages' results for an HTML page, computed in the worker call that extracts it (one
+    round trip per page), on the title, text and language the page is expected to reach those stages with
+    (`expected_fields`). A stage uses them only when the item's fields are exactly these (`fits`); otherwise it
+    computes its own, so they save work and never change a result."""
+
+    title: str
+    text: str
+    language: str | None
+    verdict: Classification
+    keys: tuple[str | None, bytes | None]
+
+    def fits(self, title: str, text: str, language: str | None) -> bool:
+        """True when these results were computed on exactly these inputs."""
+        return self.text == text and self.title == title and self.language == language
+
+
+def title_from_url(url: str) -> str:
+    """A title for a page that has none: the last part of its URL path, dashes and underscores as spaces."""
+    tail = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+    return tail.replace("-", " ").replace("_", " ") or url
+
+
+def expected_fields(
+    ex: Extracted, url: str, listing_title: str | None, listing_text: str | None, listing_summary: str | None,
+    language_hint: str | None, limits: Limits,
+) -> tuple[str, str, str | None]:
+    """The title, text and language an extracted HTML page reaches the classify stage with, as the extract and
+    normalise stages make them (listing fallbacks, the caps, storable strings)."""
+    title = cut_title(ex.title or listing_title or title_from_url(url), limits.title_chars)[0]
+    text = cut_text(ex.text or listing_text or listing_summary or "", limits.text_chars)[0]
+    return storable(title), storable(text), storable(ex.language or language_hint)
+
+
+def extract_ahead(
+    body: bytes, url: str, encoding: str | None, language_hint: str | None, limits: Limits, zone: str | None,
+    listing: tuple[str | None, str | None, str | None],
+) -> tuple[Extracted, bool, Ahead]:
+    """`extract_body`, then the verdict and dedup keys of the page's expected fields: the pipeline's whole pure
+    work on an HTML page in one worker call. `listing`: the item's listing title, text and summary."""
+    ex, cut = extract_body(body, url, encoding, language_hint, limits, zone)
+    title, text, language = expected_fields(ex, url, *listing, language_hint, limits)
+    return ex, cut, Ahead(title, text, language, classify_text(title, text[:CLASSIFY_MAX_CHARS], language),
+                          dedup_keys(text))
+
+
 def classify_text(title: str, text: str, language: str | None) -> Classification:
     """The relevance verdict (crawler.relevance.classify) in a worker process."""
     return classify(title, text, language)
@@ -97,7 +151,12 @@ def dedup_keys(text: str) -> tuple[str | None, bytes | None]:
 
 
 class ExtractPool:
-    """A lazily started ProcessPoolExecutor of `workers` processes, replaced when it breaks; `close` ends it."""
+    """A lazily started ProcessPoolExecutor of `workers` processes, replaced when it breaks; `close` ends it.
+
+    The crawlers of one process (`milai crawl` runs one per source) share one pool of their worker count
+    (`of`): MILAI_EXTRACT_WORKERS processes for the process, not for each source, each loading the language model
+    and lexicons once. A crawler's pipeline `join`s it and `leave`s it when its spider closes; the last one to
+    leave closes it, and a crawler started after that gets a new pool."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -106,15 +165,32 @@ class ExtractPool:
         self._closed = False
         self.restarts = 0
         self._retries = DeferredLock()
+        self._users: weakref.WeakSet[Any] = weakref.WeakSet()
 
     @classmethod
     def of(cls, crawler: Any) -> ExtractPool:
-        """The crawler's one pool, sized by MILAI_EXTRACT_WORKERS (unset or 0: none, all in the crawl process)."""
-        pool = _POOLS.get(crawler)
-        if pool is None:
-            setting = crawler.settings.get("MILAI_EXTRACT_WORKERS")
-            pool = _POOLS[crawler] = cls(0 if setting is None else int(setting))
-        return pool
+        """The process's open pool sized by the crawler's MILAI_EXTRACT_WORKERS (unset or 0: none, all in the crawl
+        process)."""
+        setting = crawler.settings.get("MILAI_EXTRACT_WORKERS")
+        workers = 0 if setting is None else int(setting)
+        with _shared_lock:
+            pool = _SHARED.get(workers)
+            if pool is None or pool._closed:
+                pool = _SHARED[workers] = cls(workers)
+            return pool
+
+    def join(self, crawler: Any) -> None:
+        """`crawler` uses the pool until it `leave`s."""
+        with _shared_lock:
+            self._users.add(crawler)
+
+    def leave(self, crawler: Any) -> None:
+        """`crawler` is done with the pool (any number of times); the last user to leave closes it."""
+        with _shared_lock:
+            self._users.discard(crawler)
+            last = not self._users
+        if last:
+            self.close()
 
     @property
     def enabled(self) -> bool:
@@ -174,7 +250,8 @@ class ExtractPool:
             executor.shutdown(wait=True, cancel_futures=True)
 
 
-_POOLS: weakref.WeakKeyDictionary[Any, ExtractPool] = weakref.WeakKeyDictionary()
+_SHARED: dict[int, ExtractPool] = {}  # the process's open pool of each worker count
+_shared_lock = threading.Lock()
 
 
 def _deferred(future: Future[T]) -> Deferred[T]:

@@ -103,10 +103,15 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+# the one sessionmaker of session_scope, bound per session: each sessionmaker makes its own Session subclass, and
+# SQLAlchemy builds a class's event dispatch on its first session (a sessionmaker per session paid that every time)
+_sessions: sessionmaker[Session] = sessionmaker(expire_on_commit=False)
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on error."""
-    session = session_factory(engine)()
+    session = _sessions(bind=engine)
     try:
         yield session
         session.commit()

@@ -133,3 +133,28 @@ def test_a_worker_process_that_dies_loses_no_other_job_and_the_pool_goes_on() ->
     assert results["crash"] == "BrokenProcessPool"  # the page that kills its worker, after its tries
     assert results["raise"] == "ValueError"  # an extraction's own exception comes back as it is
     assert results["after"] == "E" and results["restarts"] >= 1
+
+
+def test_the_crawlers_of_a_process_share_one_pool_until_the_last_one_leaves() -> None:
+    """`milai crawl` runs a crawler per source: they share MILAI_EXTRACT_WORKERS processes, not one pool each; the
+    pool closes with the last of them, and a crawler started later gets a new one."""
+    from scrapy import Spider
+    from scrapy.crawler import Crawler
+
+    from crawler.pipelines_pool import ExtractPool
+
+    first, second, later = (Crawler(Spider, {"MILAI_EXTRACT_WORKERS": 1}) for _ in range(3))
+    pool = ExtractPool.of(first)
+    pool.join(first)
+    assert ExtractPool.of(second) is pool and pool.enabled
+    pool.join(second)
+    assert ExtractPool.of(Crawler(Spider, {"MILAI_EXTRACT_WORKERS": 0})) is not pool  # another size: its own
+    pool.leave(first)
+    pool.leave(first)  # every stage of a crawler leaves: once counts
+    assert pool.enabled and ExtractPool.of(second) is pool
+    pool.leave(second)
+    assert not pool.enabled
+    fresh = ExtractPool.of(later)
+    assert fresh is not pool and fresh.enabled
+    fresh.join(later)
+    fresh.leave(later)

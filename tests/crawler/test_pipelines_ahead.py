@@ -1,0 +1,105 @@
+"""One worker call per HTML page (crawler.pipelines_pool.extract_ahead): the classify and dedup results it
+computes with the extraction are those the stages compute in-process, and a stage uses them only on the very
+fields they were computed on. Driven without a reactor, as tests/crawler/test_pipelines.py drives the stages."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from scrapy.utils.test import get_crawler
+
+from crawler.bounds import Limits
+from crawler.catalogue import SourceConfig
+from crawler.items import PageItem
+from crawler.pipelines import ClassifyPipeline, DedupPipeline, ExtractPipeline, NormalisePipeline
+from crawler.pipelines_pool import Ahead, extract_ahead
+from crawler.spiders import FeedSpider
+from tests.crawler.sites import OFF_TOPIC, ON_TOPIC, Article, article_html
+
+FIELDS = ("title", "text", "language", "relevant", "score", "matches", "content_hash", "minhash")
+
+
+@dataclass
+class Stages:
+    limits: Limits
+    extract: ExtractPipeline
+    normalise: NormalisePipeline
+    classify: ClassifyPipeline
+    dedup: DedupPipeline
+
+
+def stages(**settings: Any) -> Stages:
+    crawler = get_crawler(FeedSpider, {"MILAI_DATABASE_URL": "sqlite://", **settings})
+    crawler.spider = FeedSpider(source=SourceConfig(name="gov", publisher="Gov", kind="feed",
+                                                    url="https://gov.example.org/feed", language="en"))
+    return Stages(Limits.from_settings(crawler.settings), ExtractPipeline.from_crawler(crawler),
+                  NormalisePipeline.from_crawler(crawler), ClassifyPipeline.from_crawler(crawler),
+                  DedupPipeline.from_crawler(crawler))
+
+
+def item_of(url: str, html: str, listing_title: str | None = None) -> PageItem:
+    return PageItem(source="gov", url=url, body=html.encode("utf-8"), encoding="utf-8", language_hint="en",
+                    listing_title=listing_title)
+
+
+def in_process(run: Stages, item: PageItem) -> PageItem:
+    for stage in (run.extract, run.normalise, run.classify, run.dedup):
+        item = stage.process(item)
+    return item
+
+
+def ahead_of(run: Stages, item: PageItem) -> Ahead:
+    assert item.body is not None
+    _ex, _cut, ahead = extract_ahead(item.body, item.url, item.encoding, item.language_hint, run.limits,
+                                     item.timezone, (item.listing_title, item.listing_text, item.listing_summary))
+    return ahead
+
+
+PAGES = [
+    ("https://gov.example.org/news/principles", article_html(Article("/news/principles", *ON_TOPIC[0])), None),
+    ("https://gov.example.org/news/budget", article_html(Article("/news/budget", *OFF_TOPIC[0])), "Listing"),
+    # no title on the page: the listing's, then the URL's; a NUL character the normalise stage drops
+    ("https://gov.example.org/news/no-title", "<html><body><main><p>" + "\x00 ".join(ON_TOPIC[1][1])
+     + "</p></main></body></html>", "The listing's title"),
+    ("https://gov.example.org/news/untitled-note", "<html><body><main><p>" + " ".join(ON_TOPIC[2][1])
+     + "</p></main></body></html>", None),
+]
+
+
+@pytest.mark.parametrize(("url", "html", "listing_title"), PAGES)
+@pytest.mark.parametrize("settings", [{}, {"MILAI_MAX_TEXT_CHARS": 200, "MILAI_MAX_TITLE_CHARS": 20}])
+def test_the_one_worker_call_computes_what_the_stages_compute_in_process(
+    url: str, html: str, listing_title: str | None, settings: dict[str, Any]
+) -> None:
+    run = stages(**settings)
+    ahead = ahead_of(run, item_of(url, html, listing_title))
+    item = in_process(run, item_of(url, html, listing_title))
+    assert item.text and ahead.fits(item.title, item.text, item.language)
+    assert (bool(ahead.verdict.relevant), float(ahead.verdict.score), ahead.verdict.stored()) == (
+        item.relevant, item.score, item.matches)
+    assert ahead.keys == (item.content_hash, item.minhash)
+
+
+def _through_stages(run: Stages, item: PageItem) -> PageItem:
+    """Classify and dedup through their coroutines (what a crawl calls; no reactor: no worker processes)."""
+    item = asyncio.run(run.classify.process_item(item))
+    return asyncio.run(run.dedup.process_item(item))
+
+
+def test_the_stages_use_the_results_of_the_worker_call_only_on_the_fields_they_were_computed_on() -> None:
+    run = stages()
+    url, html, listing_title = PAGES[0]
+    expected = in_process(run, item_of(url, html, listing_title))
+    fits = run.normalise.process(run.extract.process(item_of(url, html, listing_title)))
+    fits.ahead = ahead_of(run, item_of(url, html, listing_title))
+    other_url, other_html, other_listing = PAGES[1]  # an off-topic page's results: they must not be used here
+    misfit = run.normalise.process(run.extract.process(item_of(url, html, listing_title)))
+    misfit.ahead = ahead_of(run, item_of(other_url, other_html, other_listing))
+    assert not misfit.ahead.fits(misfit.title, misfit.text, misfit.language) and not misfit.ahead.verdict.relevant
+    for item in (fits, misfit):
+        done = _through_stages(run, item)
+        assert [getattr(done, f) for f in FIELDS] == [getattr(expected, f) for f in FIELDS]
+        assert done.relevant and done.ahead is None  # the page's own verdict; nothing left on the item
