@@ -23,6 +23,7 @@ The crawl's cost must not grow with the archive: start-up, RSS and lookup time s
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -37,13 +38,13 @@ from typing import Any
 
 import numpy as np
 import yaml
-from sqlalchemy import Engine, create_engine, func, insert, select, text
+from sqlalchemy import Connection, Engine, create_engine, func, insert, select, text
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_FILE = "MILAI_BENCH_PROBE_FILE"
 LAUNCHED = "MILAI_BENCH_LAUNCHED"  # time.time() when the crawl process was launched
-FILL_VERSION = 2  # bump when fill() changes what it writes: cached databases of another version are not used
-FILL_BATCH = 5000  # items (and their bands) per fill transaction
+FILL_VERSION = 3  # bump when fill() changes what it writes: cached databases of another version are not used
+FILL_BATCH = 5000  # items per generated batch (batch k's signatures depend only on k)
 
 
 def _rss_mb() -> float:
@@ -104,39 +105,110 @@ def _crawl_process(catalogue: Path) -> int:
 
 
 def fill(engine: Engine, n: int, batch: int = FILL_BATCH, *, progress: bool = False) -> float:
-    """Insert `n` first copies with random signatures and their bands, one transaction per `batch` items;
-    returns seconds taken. Resumable: the items already there (whole committed batches of an interrupted fill)
-    are kept and the fill goes on after them; batch k's signatures depend only on k, so a resumed fill writes
-    what an uninterrupted one would."""
-    from storage.models import Item, ItemBand
-    from storage.near_duplicates import band_keys, encode_signature
+    """Insert first copies with random signatures and their bands until the archive holds `n`; returns seconds
+    taken. One transaction: the secondary indexes of items and item_bands (and item_bands' key and foreign key)
+    are dropped, the rows bulk-loaded (SQLite: executemany, the bands in index order; PostgreSQL: COPY) and the
+    indexes and constraints rebuilt from their own definitions, so the database is what the migrations make.
+    Resumable: a fill of an archive that already holds whole batches goes on after them (an interrupted fill
+    keeps nothing of its own); batch k's signatures depend only on k, so the result is what one fill writes."""
+    from storage.models import Item, utcnow
+    from storage.near_duplicates import band_key_matrix, encode_signature
 
     started = time.perf_counter()
-    with engine.connect() as conn:
-        have = int(conn.execute(select(func.count()).select_from(Item)).scalar_one())
-        if conn.dialect.name == "sqlite":  # a larger page cache: the band index's random inserts stay in memory
+    with engine.begin() as conn:
+        have, last = conn.execute(select(func.count(), func.coalesce(func.max(Item.id), 0))
+                                  .select_from(Item)).one()
+        if have % batch:
+            raise SystemExit(f"a partial fill with {have} items is not a whole number of batches of {batch}")
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # index rebuilds sort in memory
             conn.exec_driver_sql("PRAGMA cache_size=-262144")
-    if have % batch:
-        raise SystemExit(f"a partial fill with {have} items is not a whole number of batches of {batch}")
-    for start in range(have, n, batch):
-        count = min(batch, n - start)
-        rng = np.random.default_rng([7, start])
-        values = rng.integers(0, 2**32, size=(count, 128), dtype=np.uint64)
-        sigs = [encode_signature(v) for v in values]
-        with engine.begin() as conn:
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("PRAGMA cache_size=-262144")
-            rows = [{"canonical_url": f"https://archive.example/{start + i}", "url": "u", "kind": "article",
-                     "title": "archived", "text": "", "date_origin": "none", "relevant": False, "score": 0.0,
-                     "matches": {}, "revision": 1, "text_truncated": False, "minhash": sig}
-                    for i, sig in enumerate(sigs)]
-            ids = list(conn.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True), rows))
-            bands = [{"item_id": item_id, "band": b, "key": k}
-                     for item_id, v in zip(ids, values, strict=True) for b, k in band_keys(v)]
-            conn.execute(insert(ItemBand), bands)
-        if progress and (start // batch) % 20 == 19:
-            print(f"  fill: {start + count:,} of {n:,} items, {time.perf_counter() - started:.0f} s", flush=True)
+        else:
+            conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
+        restore = _drop_bulk_indexes(conn)
+        ids, keys = [], []
+        for at in range(have, n, batch):
+            count = min(batch, n - at)
+            values = np.random.default_rng([7, at]).integers(0, 2**32, size=(count, 128), dtype=np.uint64)
+            rows = [{"id": last + 1 + i, "canonical_url": f"https://archive.example/{at + i}", "url": "u",
+                     "kind": "article", "title": "archived", "text": "", "date_origin": "none", "relevant": False,
+                     "score": 0.0, "matches": {}, "revision": 1, "text_truncated": False,
+                     "minhash": encode_signature(v), "fetched_at": utcnow()} for i, v in enumerate(values)]
+            if sqlite:
+                conn.execute(insert(Item), rows)
+            else:
+                _copy(conn, "items", list(rows[0]),
+                      ([json.dumps(v) if k == "matches" else v for k, v in r.items()] for r in rows))
+            ids.append(np.arange(last + 1, last + 1 + count, dtype=np.int64))
+            keys.append(band_key_matrix(values))
+            last += count
+            if progress and (at // batch) % 40 == 39:
+                print(f"  fill: {at + count:,} of {n:,} items, {time.perf_counter() - started:.0f} s", flush=True)
+        if ids:
+            _load_bands(conn, np.concatenate(ids), np.vstack(keys))
+        for statement in restore:
+            conn.exec_driver_sql(statement)
+        if not sqlite:
+            conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('items', 'id'), "
+                                 "(SELECT coalesce(max(id), 1) FROM items))")
+    if engine.dialect.name == "postgresql":  # what autovacuum does to a loaded table; SQLite has no such thing
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE items, item_bands")
+    if progress:
+        print(f"  fill: {n:,} items, {time.perf_counter() - started:.0f} s", flush=True)
     return time.perf_counter() - started
+
+
+def _drop_bulk_indexes(conn: Connection) -> list[str]:
+    """Drop what slows a bulk load of items and item_bands (their secondary indexes; item_bands' primary key and
+    foreign key on PostgreSQL, where they can be dropped); returns the statements that rebuild them as they were."""
+    if conn.dialect.name == "sqlite":
+        indexes = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('items', 'item_bands') "
+            "AND sql IS NOT NULL ORDER BY rowid").all()
+        for name, _sql in indexes:
+            conn.exec_driver_sql(f'DROP INDEX "{name}"')
+        return [sql for _name, sql in indexes]
+    indexes = conn.exec_driver_sql(
+        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+        "WHERE x.indrelid IN ('items'::regclass, 'item_bands'::regclass) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) ORDER BY i.oid").all()
+    constraints = conn.exec_driver_sql(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'item_bands'::regclass "
+        "AND contype IN ('p', 'f') ORDER BY contype DESC").all()
+    for name, _definition in reversed(constraints):
+        conn.exec_driver_sql(f'ALTER TABLE item_bands DROP CONSTRAINT "{name}"')
+    for name, _definition in indexes:
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    return [definition for _name, definition in indexes] + [
+        f'ALTER TABLE item_bands ADD CONSTRAINT "{name}" {definition}' for name, definition in constraints]
+
+
+def _copy(conn: Connection, table: str, columns: list[str], rows: Any) -> None:
+    """COPY `rows` (tuples of `columns`) into `table` on the connection's PostgreSQL transaction."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _load_bands(conn: Connection, ids: np.ndarray, keys: np.ndarray) -> None:
+    """The bands of items `ids` (keys: one row of band keys per item), band by band in (band, key, item_id)
+    order: SQLite appends to its primary-key index instead of inserting at random places."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    cursor = driver.cursor()
+    for band in range(keys.shape[1]):
+        order = np.argsort(keys[:, band], kind="stable")  # ids ascend: ties stay in item order
+        band_keys, band_ids = keys[order, band].tolist(), ids[order].tolist()
+        if conn.dialect.name == "sqlite":
+            cursor.executemany("INSERT INTO item_bands (band, key, item_id) VALUES (?, ?, ?)",
+                               zip(itertools.repeat(band), band_keys, band_ids, strict=False))
+        else:
+            with cursor.copy("COPY item_bands (band, key, item_id) FROM STDIN") as copy:
+                for chunk in range(0, len(band_ids), 100_000):
+                    copy.write("".join(f"{band}\t{k}\t{i}\n" for k, i in zip(
+                        band_keys[chunk:chunk + 100_000], band_ids[chunk:chunk + 100_000], strict=True)))
 
 
 def lookups(engine: Engine, probes: int = 400) -> tuple[float, float, int]:
