@@ -62,6 +62,7 @@ def test_a_filled_archive_is_the_migrated_schema_with_consistent_indexes(engine:
         assert [item_id for item_id, _ in items] == list(range(1, 301))
         assert near_matches(session, items[123][1]) == [(items[123][0], 1.0)]  # storage's lookup finds it
         if engine.dialect.name == "sqlite":  # the full-text index holds every item (the insert trigger ran)
+            assert session.execute(text("PRAGMA foreign_keys")).scalar_one() == 1  # off for the load only
             assert session.execute(text(
                 "SELECT count(*) FROM items_fts WHERE items_fts MATCH 'meta:9of9'")).scalar_one() == 300
         session.add(Item(canonical_url="https://archive.example/after", url="u"))
