@@ -135,33 +135,37 @@ def fill(engine: Engine, n: int, batch: int = FILL_BATCH, *, progress: bool = Fa
             conn.exec_driver_sql("BEGIN IMMEDIATE")  # pysqlite would begin only at the first insert: the drops too
         else:
             conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
-        restore = _drop_bulk_indexes(conn)
-        ids, keys = [], []
-        for at in range(have, n, batch):
-            count = min(batch, n - at)
-            values = np.random.default_rng([7, at]).integers(0, 2**32, size=(count, 128), dtype=np.uint64)
-            rows = [{"id": last + 1 + i, "canonical_url": f"https://archive.example/{at + i}", "url": "u",
-                     "kind": "article", "title": "archived", "text": "", "date_origin": "none", "relevant": False,
-                     "score": 0.0, "matches": {}, "revision": 1, "text_truncated": False,
-                     "minhash": encode_signature(v), "fetched_at": utcnow()} for i, v in enumerate(values)]
-            if sqlite:
-                conn.execute(insert(Item), rows)
-            else:
-                _copy(conn, "items", list(rows[0]),
-                      ([json.dumps(v) if k == "matches" else v for k, v in r.items()] for r in rows))
-            ids.append(np.arange(last + 1, last + 1 + count, dtype=np.int64))
-            keys.append(band_key_matrix(values))
-            last += count
-            if progress and (at // batch) % 40 == 39:
-                print(f"  fill: {at + count:,} of {n:,} items, {time.perf_counter() - started:.0f} s", flush=True)
-        if ids:
-            _load_bands(conn, np.concatenate(ids), np.vstack(keys))
-        for statement in restore:
-            conn.exec_driver_sql(statement)
-        if not sqlite:
-            conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('items', 'id'), "
-                                 "(SELECT coalesce(max(id), 1) FROM items))")
-        conn.commit()
+        try:
+            restore = _drop_bulk_indexes(conn)
+            ids, keys = [], []
+            for at in range(have, n, batch):
+                count = min(batch, n - at)
+                values = np.random.default_rng([7, at]).integers(0, 2**32, size=(count, 128), dtype=np.uint64)
+                rows = [{"id": last + 1 + i, "canonical_url": f"https://archive.example/{at + i}", "url": "u",
+                         "kind": "article", "title": "archived", "text": "", "date_origin": "none", "relevant": False,
+                         "score": 0.0, "matches": {}, "revision": 1, "text_truncated": False,
+                         "minhash": encode_signature(v), "fetched_at": utcnow()} for i, v in enumerate(values)]
+                if sqlite:
+                    conn.execute(insert(Item), rows)
+                else:
+                    _copy(conn, "items", list(rows[0]),
+                          ([json.dumps(v) if k == "matches" else v for k, v in r.items()] for r in rows))
+                ids.append(np.arange(last + 1, last + 1 + count, dtype=np.int64))
+                keys.append(band_key_matrix(values))
+                last += count
+                if progress and (at // batch) % 40 == 39:
+                    print(f"  fill: {at + count:,} of {n:,} items, {time.perf_counter() - started:.0f} s", flush=True)
+            if ids:
+                _load_bands(conn, np.concatenate(ids), np.vstack(keys))
+            for statement in restore:
+                conn.exec_driver_sql(statement)
+            if not sqlite:
+                conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('items', 'id'), "
+                                     "(SELECT coalesce(max(id), 1) FROM items))")
+            conn.commit()
+        except BaseException:
+            conn.invalidate()  # closed, so rolled back; and no pooled SQLite connection keeps foreign keys off
+            raise
         if sqlite:
             conn.exec_driver_sql("PRAGMA foreign_keys=ON")  # make_engine's setting, for the pooled connection
     if engine.dialect.name == "postgresql":  # what autovacuum does to a loaded table; SQLite has no such thing
