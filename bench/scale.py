@@ -1,28 +1,35 @@
 """Crawl cost against archive size: start-up time, RSS and near-duplicate lookups with 0 … N archived signatures.
 
-Usage: python -m bench.scale [--sizes 0 200000] [--postgres URL] [--articles 30] [--cache DIR | --no-cache]
+Usage: python -m bench.scale [--sizes 0 200000] [--postgres URL] [--dialects sqlite postgresql] [--articles 30]
+                             [--cache DIR | --no-cache] [--fill-only]
 
 For each archive size and dialect (SQLite; PostgreSQL when --postgres names a server's admin database, e.g.
 postgresql+psycopg://postgres@127.0.0.1:5432/postgres): a fresh migrated database is filled directly with N
-first copies (random MinHash signatures and their bands, generated rows, no crawl), then
+first copies (random MinHash signatures and their bands, generated rows, no crawl; a bulk load, see `fill`), then
 
-Filled databases are cached (they take minutes at 1M): an SQLite file under --cache (default
+- a one-source crawl (`crawler.runner.run_crawl`, a loopback feed of --articles articles, politeness lowered) runs
+  in a fresh process that reports the time from process start to its pipelines being open ("open s"; "+open s" is
+  that beyond the same dialect's empty archive, when size 0 ran first; an unmeasured crawl runs before all, the
+  first one pays the cold imports), its RSS then, and its peak RSS and wall
+  time at the end;
+- 400 near-duplicate lookups (`storage.near_duplicates.near_matches`, half of them copies of archived items),
+  after 100 unmeasured ones with other signatures, measure p50/p95 lookup time;
+- "load" is the 1-minute load average when the crawl ended (the machine may be shared: compare rows of one run).
+
+Filled databases are cached (a 1M fill takes minutes): an SQLite file under --cache (default
 $MILAI_BENCH_CACHE or ~/.cache/milai-bench), a PostgreSQL database named milai_scale_cache_<revision>_<N> on the
 server; each run works on a copy (a file copy, CREATE DATABASE … TEMPLATE), so the crawl never changes the
 cache. The cache key holds the migration head and FILL_VERSION; --no-cache builds afresh and keeps nothing;
 "fill s" is the time of the build ("cached" when the cache served it).
 
-- a one-source crawl (`crawler.runner.run_crawl`, a loopback feed of --articles articles, politeness lowered) runs
-  in a fresh process that reports the time from process start to its pipelines being open, its RSS then, and
-  its peak RSS and wall time at the end;
-- 400 near-duplicate lookups (half of them copies of archived items) measure p50/p95 lookup time.
-
-The crawl's cost must not grow with the archive: start-up, RSS and lookup time stay flat as N grows.
+The crawl's cost must not grow with the archive: start-up, RSS and lookup time stay flat as N grows (goals at
+1M items: start-up at most 1 s beyond the empty archive's, peak RSS at most 400 MB, lookup p95 at most 2 ms).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -37,13 +44,13 @@ from typing import Any
 
 import numpy as np
 import yaml
-from sqlalchemy import Engine, create_engine, func, insert, select, text
+from sqlalchemy import Connection, Engine, create_engine, func, insert, select, text
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_FILE = "MILAI_BENCH_PROBE_FILE"
 LAUNCHED = "MILAI_BENCH_LAUNCHED"  # time.time() when the crawl process was launched
-FILL_VERSION = 2  # bump when fill() changes what it writes: cached databases of another version are not used
-FILL_BATCH = 5000  # items (and their bands) per fill transaction
+FILL_VERSION = 3  # bump when fill() changes what it writes: cached databases of another version are not used
+FILL_BATCH = 5000  # items per generated batch (batch k's signatures depend only on k)
 
 
 def _rss_mb() -> float:
@@ -104,39 +111,121 @@ def _crawl_process(catalogue: Path) -> int:
 
 
 def fill(engine: Engine, n: int, batch: int = FILL_BATCH, *, progress: bool = False) -> float:
-    """Insert `n` first copies with random signatures and their bands, one transaction per `batch` items;
-    returns seconds taken. Resumable: the items already there (whole committed batches of an interrupted fill)
-    are kept and the fill goes on after them; batch k's signatures depend only on k, so a resumed fill writes
-    what an uninterrupted one would."""
-    from storage.models import Item, ItemBand
-    from storage.near_duplicates import band_keys, encode_signature
+    """Insert first copies with random signatures and their bands until the archive holds `n`; returns seconds
+    taken. One transaction: the secondary indexes of items and item_bands (and item_bands' key and foreign key)
+    are dropped, the rows bulk-loaded (SQLite: executemany, the bands in index order; PostgreSQL: COPY) and the
+    indexes and constraints rebuilt from their own definitions, so the database is what the migrations make.
+    Resumable: a fill of an archive that already holds whole batches goes on after them (an interrupted fill
+    keeps nothing of its own); batch k's signatures depend only on k, so the result is what one fill writes."""
+    from storage.models import Item, utcnow
+    from storage.near_duplicates import band_key_matrix, encode_signature
 
     started = time.perf_counter()
-    with engine.connect() as conn:
-        have = int(conn.execute(select(func.count()).select_from(Item)).scalar_one())
-        if conn.dialect.name == "sqlite":  # a larger page cache: the band index's random inserts stay in memory
-            conn.exec_driver_sql("PRAGMA cache_size=-262144")
-    if have % batch:
-        raise SystemExit(f"a partial fill with {have} items is not a whole number of batches of {batch}")
-    for start in range(have, n, batch):
-        count = min(batch, n - start)
-        rng = np.random.default_rng([7, start])
-        values = rng.integers(0, 2**32, size=(count, 128), dtype=np.uint64)
-        sigs = [encode_signature(v) for v in values]
-        with engine.begin() as conn:
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("PRAGMA cache_size=-262144")
-            rows = [{"canonical_url": f"https://archive.example/{start + i}", "url": "u", "kind": "article",
-                     "title": "archived", "text": "", "date_origin": "none", "relevant": False, "score": 0.0,
-                     "matches": {}, "revision": 1, "text_truncated": False, "minhash": sig}
-                    for i, sig in enumerate(sigs)]
-            ids = list(conn.scalars(insert(Item).returning(Item.id, sort_by_parameter_order=True), rows))
-            bands = [{"item_id": item_id, "band": b, "key": k}
-                     for item_id, v in zip(ids, values, strict=True) for b, k in band_keys(v)]
-            conn.execute(insert(ItemBand), bands)
-        if progress and (start // batch) % 20 == 19:
-            print(f"  fill: {start + count:,} of {n:,} items, {time.perf_counter() - started:.0f} s", flush=True)
+    with engine.connect() as conn:  # one transaction, committed at the end (closed uncommitted: rolled back)
+        have, last = conn.execute(select(func.count(), func.coalesce(func.max(Item.id), 0))
+                                  .select_from(Item)).one()
+        if have % batch:
+            raise SystemExit(f"a partial fill with {have} items is not a whole number of batches of {batch}")
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # the bands' item ids are the items just inserted: checking each one's foreign key reads the items
+            # table at random (25 lookups an item) and thrashes the page cache at 1M items
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # outside a transaction (else ignored); back on below
+            conn.exec_driver_sql("PRAGMA cache_size=-1048576")  # 1 GB: the load's pages stay in memory
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # pysqlite would begin only at the first insert: the drops too
+        else:
+            conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
+        try:
+            restore = _drop_bulk_indexes(conn)
+            ids, keys = [], []
+            for at in range(have, n, batch):
+                count = min(batch, n - at)
+                values = np.random.default_rng([7, at]).integers(0, 2**32, size=(count, 128), dtype=np.uint64)
+                rows = [{"id": last + 1 + i, "canonical_url": f"https://archive.example/{at + i}", "url": "u",
+                         "kind": "article", "title": "archived", "text": "", "date_origin": "none", "relevant": False,
+                         "score": 0.0, "matches": {}, "revision": 1, "text_truncated": False,
+                         "minhash": encode_signature(v), "fetched_at": utcnow()} for i, v in enumerate(values)]
+                if sqlite:
+                    conn.execute(insert(Item), rows)
+                else:
+                    _copy(conn, "items", list(rows[0]),
+                          ([json.dumps(v) if k == "matches" else v for k, v in r.items()] for r in rows))
+                ids.append(np.arange(last + 1, last + 1 + count, dtype=np.int64))
+                keys.append(band_key_matrix(values))
+                last += count
+                if progress and (at // batch) % 40 == 39:
+                    print(f"  fill: {at + count:,} of {n:,} items, {time.perf_counter() - started:.0f} s", flush=True)
+            if ids:
+                _load_bands(conn, np.concatenate(ids), np.vstack(keys))
+            for statement in restore:
+                conn.exec_driver_sql(statement)
+            if not sqlite:
+                conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('items', 'id'), "
+                                     "(SELECT coalesce(max(id), 1) FROM items))")
+            conn.commit()
+        except BaseException:
+            conn.invalidate()  # closed, so rolled back; and no pooled SQLite connection keeps foreign keys off
+            raise
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")  # make_engine's setting, for the pooled connection
+    if engine.dialect.name == "postgresql":  # what autovacuum does to a loaded table; SQLite has no such thing
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE items, item_bands")
+    if progress:
+        print(f"  fill: {n:,} items, {time.perf_counter() - started:.0f} s", flush=True)
     return time.perf_counter() - started
+
+
+def _drop_bulk_indexes(conn: Connection) -> list[str]:
+    """Drop what slows a bulk load of items and item_bands (their secondary indexes; item_bands' primary key and
+    foreign key on PostgreSQL, where they can be dropped); returns the statements that rebuild them as they were."""
+    if conn.dialect.name == "sqlite":
+        indexes = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('items', 'item_bands') "
+            "AND sql IS NOT NULL ORDER BY rowid").all()
+        for name, _sql in indexes:
+            conn.exec_driver_sql(f'DROP INDEX "{name}"')
+        return [sql for _name, sql in indexes]
+    indexes = conn.exec_driver_sql(
+        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+        "WHERE x.indrelid IN ('items'::regclass, 'item_bands'::regclass) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) ORDER BY i.oid").all()
+    constraints = conn.exec_driver_sql(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'item_bands'::regclass "
+        "AND contype IN ('p', 'f') ORDER BY contype DESC").all()
+    for name, _definition in reversed(constraints):
+        conn.exec_driver_sql(f'ALTER TABLE item_bands DROP CONSTRAINT "{name}"')
+    for name, _definition in indexes:
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    return [definition for _name, definition in indexes] + [
+        f'ALTER TABLE item_bands ADD CONSTRAINT "{name}" {definition}' for name, definition in constraints]
+
+
+def _copy(conn: Connection, table: str, columns: list[str], rows: Any) -> None:
+    """COPY `rows` (tuples of `columns`) into `table` on the connection's PostgreSQL transaction."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _load_bands(conn: Connection, ids: np.ndarray, keys: np.ndarray) -> None:
+    """The bands of items `ids` (keys: one row of band keys per item), band by band in (band, key, item_id)
+    order: SQLite appends to its primary-key index instead of inserting at random places."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    cursor = driver.cursor()
+    for band in range(keys.shape[1]):
+        order = np.argsort(keys[:, band], kind="stable")  # ids ascend: ties stay in item order
+        band_keys, band_ids = keys[order, band].tolist(), ids[order].tolist()
+        if conn.dialect.name == "sqlite":
+            cursor.executemany("INSERT INTO item_bands (band, key, item_id) VALUES (?, ?, ?)",
+                               zip(itertools.repeat(band), band_keys, band_ids, strict=False))
+        else:
+            with cursor.copy("COPY item_bands (band, key, item_id) FROM STDIN") as copy:
+                for chunk in range(0, len(band_ids), 100_000):
+                    copy.write("".join(f"{band}\t{k}\t{i}\n" for k, i in zip(
+                        band_keys[chunk:chunk + 100_000], band_ids[chunk:chunk + 100_000], strict=True)))
 
 
 def lookups(engine: Engine, probes: int = 400) -> tuple[float, float, int]:
@@ -157,9 +246,12 @@ def lookups(engine: Engine, probes: int = 400) -> tuple[float, float, int]:
         values[rng.choice(128, 13, replace=False)] = rng.integers(0, 2**32, 13, dtype=np.uint64)
         sigs.append(encode_signature(values))
     sigs += [encode_signature(v) for v in rng.integers(0, 2**32, size=(probes - len(sigs), 128), dtype=np.uint64)]
+    warm = [encode_signature(v) for v in np.random.default_rng(12).integers(0, 2**32, size=(100, 128),
+                                                                            dtype=np.uint64)]
     times, hits = [], 0
     with session_scope(engine) as session:
-        near_matches(session, sigs[0])  # warm the statement cache
+        for sig in warm:  # other signatures: the statement cache and the index's upper pages, as in a running crawl
+            near_matches(session, sig)
         for sig in sigs:
             started = time.perf_counter()
             hits += bool(near_matches(session, sig))
@@ -225,7 +317,8 @@ def _sqlite(n: int, tmp: Path, cache: Path | None) -> tuple[str, str]:
     cached = cache / f"scale-{_head()}-v{FILL_VERSION}-{n}.sqlite3"
     built = "cached"
     if not cached.exists():
-        partial = cached.with_suffix(".partial")  # an interrupted build goes on where it stopped
+        partial = cached.with_suffix(".partial")  # an interrupted build (one transaction) starts again
+        partial.unlink(missing_ok=True)
         built = f"{_build(f'sqlite:///{partial}', n):.1f}"
         partial.rename(cached)
     shutil.copyfile(cached, work)
@@ -287,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[0, 200_000])
     parser.add_argument("--postgres", help="admin URL of a PostgreSQL server (a database is created per size)")
+    parser.add_argument("--dialects", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"],
+                        help="which of them to measure (postgresql only with --postgres)")
     parser.add_argument("--articles", type=int, default=30, help="articles of the crawled source")
     parser.add_argument("--cache", type=Path,
                         default=Path(os.environ.get("MILAI_BENCH_CACHE", Path.home() / ".cache" / "milai-bench")),
@@ -305,11 +400,14 @@ def main(argv: list[str] | None = None) -> int:
     from storage.database import make_engine
 
     site = Site(0, args.articles)
-    dialects = ["sqlite"] + (["postgresql"] if args.postgres else [])
+    with tempfile.TemporaryDirectory(prefix="milai-scale-") as tmp_name:  # a warm-up crawl, not measured: the
+        crawl(_sqlite(0, Path(tmp_name), None)[0], site.feed, Path(tmp_name))  # first one also pays cold imports
+    dialects = [d for d in args.dialects if d == "sqlite" or args.postgres]
     print(f"one-source crawl of {args.articles} loopback articles; archive of N first copies with signatures")
-    print(f"{'dialect':<11}{'N':>9}{'fill s':>8}{'open s':>8}{'RSS open':>10}{'1st item s':>11}{'crawl s':>9}"
-          f"{'peak RSS':>10}{'stored':>8}{'lookup p50':>12}{'p95 ms':>8}")
+    print(f"{'dialect':<11}{'N':>10}{'fill s':>8}{'open s':>8}{'+open s':>8}{'RSS open':>10}{'1st item s':>11}"
+          f"{'crawl s':>9}{'peak RSS':>10}{'stored':>8}{'lookup p50':>12}{'p95 ms':>8}{'load':>6}")
     for dialect in dialects:
+        empty_open = float("nan")
         for n in args.sizes:
             with tempfile.TemporaryDirectory(prefix="milai-scale-") as tmp_name:
                 tmp = Path(tmp_name)
@@ -325,9 +423,12 @@ def main(argv: list[str] | None = None) -> int:
                     r = crawl(url, site.feed, tmp)
                 finally:
                     drop()
-            print(f"{dialect:<11}{n:>9,}{filled:>8}{r['open_s']:>8.2f}{r['open_rss_mb']:>8.0f}MB"
-                  f"{r.get('first_item_s', float('nan')):>11.2f}{r['closed_s']:>9.2f}{r['peak_rss_mb']:>8.0f}MB"
-                  f"{int(r['stored']):>8}{p50:>12.2f}{p95:>8.2f}", flush=True)
+            load = os.getloadavg()[0]
+            if n == 0:
+                empty_open = r["open_s"]
+            print(f"{dialect:<11}{n:>10,}{filled:>8}{r['open_s']:>8.2f}{r['open_s'] - empty_open:>+8.2f}"
+                  f"{r['open_rss_mb']:>8.0f}MB{r.get('first_item_s', float('nan')):>11.2f}{r['closed_s']:>9.2f}"
+                  f"{r['peak_rss_mb']:>8.0f}MB{int(r['stored']):>8}{p50:>12.2f}{p95:>8.2f}{load:>6.1f}", flush=True)
     return 0
 
 

@@ -60,6 +60,20 @@ def band_keys(values: np.ndarray, threshold: float = THRESHOLD) -> list[tuple[in
     return [(band, _int64(values[start:end].astype(">u8").tobytes())) for band, (start, end) in enumerate(ranges)]
 
 
+def band_key_matrix(values: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
+    """`band_keys` of every row of `values` (n signatures × NUM_PERM) at once: an n × b int64 array (bulk loads)."""
+    ranges = band_ranges(threshold, values.shape[1])
+    big = values.astype(">u8")
+    keys = np.empty((len(values), len(ranges)), dtype=np.int64)
+    for band, (start, end) in enumerate(ranges):
+        data = memoryview(np.ascontiguousarray(big[:, start:end]).tobytes())
+        width = (end - start) * 8
+        digests = b"".join(hashlib.blake2b(data[at:at + width], digest_size=8).digest()
+                           for at in range(0, len(data), width))
+        keys[:, band] = np.frombuffer(digests, dtype=">i8")
+    return keys
+
+
 @lru_cache(maxsize=1024)
 def signature_bands(sig: bytes, threshold: float = THRESHOLD) -> tuple[tuple[int, int], ...]:
     """`band_keys` of a stored signature (empty when it is none): storing a page needs them three times (its

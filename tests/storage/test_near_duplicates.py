@@ -23,6 +23,7 @@ from storage.near_duplicates import (
     THRESHOLD as BAND_THRESHOLD,
 )
 from storage.near_duplicates import (
+    band_key_matrix,
     band_keys,
     decode_signature,
     index_item,
@@ -71,6 +72,15 @@ def test_band_keys_give_the_candidates_of_datasketch_minhash_lsh() -> None:
     theirs = set(lsh.query(MinHash(num_perm=NUM_PERM, hashvalues=probe, permutations=template.permutations,
                                    scheme=SCHEME)))
     assert ours == theirs and {n for n in texts if n % 3 == 0} <= ours
+
+
+def test_the_band_key_matrix_of_many_signatures_is_their_band_keys() -> None:
+    """The bulk form (bench/scale.py's fill) gives each row exactly the keys band_keys gives it alone."""
+    values = np.random.default_rng(3).integers(0, 2**32, size=(50, NUM_PERM), dtype=np.uint64)
+    values[7] = decode_signature(signature(article(1)))  # a real signature among the random ones
+    matrix = band_key_matrix(values)
+    assert matrix.shape == (50, 25) and matrix.dtype == np.int64
+    assert [row.tolist() for row in matrix] == [[key for _band, key in band_keys(v)] for v in values]
 
 
 def test_a_first_copy_has_bands_a_copy_has_none_and_a_revision_replaces_them(engine: Engine) -> None:
