@@ -236,7 +236,6 @@ def _pg_keyed(session: Session, node: q_ast.Node, langs: tuple[str, ...], residu
     items it read ~17,000 keyed matches before giving up (60-100 ms at a million) where the first
     months hold the page; the planner's keyed estimate cannot choose (it takes words and keys as
     independent). A prefix term rebuilds its whole bitmap per query, so months are batched."""
-    residual = [_unindexed(x) for x in residual]
     rows: list[Any] = []
     start = None if c is not None and c.get("p") is None else _newest_month(session, c, f)
     if start is not None:
@@ -270,11 +269,3 @@ def _months_back(month: int, count: int) -> tuple[int, ...]:
         out.append(previous_month(out[-1]))
     return tuple(out)
 
-
-def _unindexed(cond: ColumnElement[bool]) -> ColumnElement[bool]:
-    """`relevant IS true` as `relevant IS NOT DISTINCT FROM true` (same rows): PostgreSQL would
-    otherwise AND the GIN bitmap with one of every on-topic item from `ix_items_relevant_published`
-    (300,000 rows, 59 ms at a million) to save heap fetches worth less."""
-    if cond.compare(Item.relevant.is_(True)):
-        return Item.relevant.is_not_distinct_from(True)
-    return cond

@@ -18,7 +18,7 @@ from storage.dberrors import is_unavailable
 from storage.models import Item
 from storage.search import engines
 from storage.search.cursors import decode_cursor
-from storage.search.engines import FTS, PG_VECTOR, filter_index, fts_match, pg_tsquery, planner_rows
+from storage.search.engines import FTS, PG_VECTOR, filter_index, fts_match, pg_filters, pg_tsquery, planner_rows
 from storage.search.filters import key_conditions
 from storage.search.keys import BUCKET, KeyFilter
 from storage.search.types import ItemFilter, SearchError
@@ -112,6 +112,7 @@ def _ranker(dialect: str, node: q_ast.Node, langs: tuple[str, ...],
         # ranked by the words alone: the key lexemes only narrow the match (same rows, same ranks)
         rank = -cast(func.ts_rank_cd(PG_VECTOR, tsq), Double())  # float8: exact in cursors
         keys = keys or KeyFilter()
+        conds = pg_filters(conds)
         ranked = select(Item.id, rank.label("rank")).where(PG_VECTOR.op("@@")(pg_tsquery(node, langs, keys)), *conds)
         # each row ranked costs a heap fetch here (no FTS5 doclist): smaller windows than SQLite's
         size = max(RANK_WINDOW_MIN, size // PG_WINDOW_DIVISOR)
