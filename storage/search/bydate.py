@@ -2,10 +2,12 @@
 
 Without text, the date index is walked. With text:
 * SQLite, few text matches (at most SQLITE_SORT_ALL counted): all matches that pass the filters are
-  sorted by date;
-* many, no filter but dates or symbols (PostgreSQL: any number): SQLite walks the date index against
-  the match set (built once); PostgreSQL's planner picks between its GIN bitmap and date index;
-* with on-topic / language / source filters (which may keep almost none: a French word among
+  sorted by date (through the covering filter index);
+* PostgreSQL, no filter but dates or symbols, or at most SORT_ALL expected text matches: the planner
+  picks between its GIN bitmap and date index;
+* SQLite, many matches and no filter but dates or symbols: the date index is walked against the
+  match set (built once);
+* many, with on-topic / language / source filters (which may keep almost none: a French word among
   English items took 1.3-1.7 s), SQLite: up to FEW matches of the words and keys are fetched in one
   query and sorted; beyond, the archive's months are walked newest first, each month's matches
   found with the filters as index keys (storage.search.keys: the engine intersects them with the
@@ -32,9 +34,12 @@ from storage.search.cursors import decode_cursor
 from storage.search.dates import as_utc
 from storage.search.engines import (
     FTS,
+    PG_VECTOR,
     IndexedItems,
     compile_indexed_items,
     fts_match,
+    pg_tsquery,
+    planner_rows,
     text_matches,
 )
 from storage.search.filters import key_conditions
@@ -42,6 +47,7 @@ from storage.search.keys import KeyFilter, month_of, next_month, previous_month
 from storage.search.types import ItemFilter
 
 SQLITE_SORT_ALL = 20_000  # SQLite: up to this many text matches are sorted outright
+SORT_ALL = 5_000  # PostgreSQL: up to this many expected text matches, the planner picks the plan
 PG_FIRST_MONTHS = 3  # PostgreSQL with keyed filters: months read in the first query of a page
 FEW = 5_000  # with filters on many matches: up to this many filtered matches are fetched and sorted at once
 FEW_SAMPLE = 500  # keyed matches whose filters are checked to guess whether the FEW fetch can succeed
@@ -68,14 +74,14 @@ def page_by_date(session: Session, dialect: str, node: q_ast.Node | None, langs:
         return _keyset(session, select(Item.id, Item.published).where(*conds).subquery(), c, n, dialect)
     keys, residual = key_conditions(session, f)
     keyed = keys != KeyFilter()
-    if dialect == "postgresql" and keyed:
+    if dialect == "postgresql" and keyed and planner_rows(session, _pg_text(node, langs)) > SORT_ALL:
         return _pg_keyed(session, node, langs, residual, keys, c, n, f)
     if dialect == "sqlite":
         if _count_upto(session, dialect, node, langs, None, SQLITE_SORT_ALL) <= SQLITE_SORT_ALL:
             return _keyset(session, _matches(dialect, node, langs, conds, None, materialise=False), c, n, dialect)
         if not keyed:  # every match counts: the date index is walked against the match set
             return _keyset(session, _date_walk(node, langs, conds), c, n, dialect)
-    else:  # PostgreSQL without keys: the planner picks the GIN bitmap or the date index, both fine
+    else:  # PostgreSQL without keys, or few text matches: the planner picks the GIN bitmap or the date index
         return _keyset(session, _matches(dialect, node, langs, conds, None, materialise=False), c, n, dialect)
     # filters on many matches: they may keep almost none, so the keys narrow the match
     likely = _few_likely(session, dialect, node, langs, residual, keys)
@@ -260,6 +266,10 @@ def _pg_keyed(session: Session, node: q_ast.Node, langs: tuple[str, ...], residu
         part = _matches("postgresql", node, langs, residual, replace(keys, months=(0,)))
         rows += _keyset(session, part, c, n - len(rows), "postgresql", dated=False)
     return rows
+
+
+def _pg_text(node: q_ast.Node, langs: tuple[str, ...]) -> Any:
+    return select(Item.id).where(PG_VECTOR.op("@@")(pg_tsquery(node, langs)))
 
 
 def _months_back(month: int, count: int) -> tuple[int, ...]:

@@ -62,6 +62,7 @@ FILTERS = [{"include_all": True}, {}, {"languages": ["en"]}, {"include_all": Tru
 def test_date_sort_pages_every_match_once_newest_first(engine: Engine, ids: dict[str, int], q: str, kw: dict,
                                                        strategy: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if strategy != "sort-all":  # many matches: the date index walk, or month keys then the rest at once
+        monkeypatch.setattr(bydate, "SORT_ALL", 0)
         monkeypatch.setattr(bydate, "SQLITE_SORT_ALL", 0)
     if strategy.startswith("walk"):
         monkeypatch.setattr(bydate, "FEW", 0)
