@@ -18,7 +18,7 @@ from storage.dberrors import is_unavailable
 from storage.models import Item
 from storage.search import engines
 from storage.search.cursors import decode_cursor
-from storage.search.engines import FTS, PG_VECTOR, filter_index, fts_match, pg_tsquery, planner_rows
+from storage.search.engines import FTS, PG_VECTOR, filter_index, fts_match, pg_filters, pg_tsquery, planner_rows
 from storage.search.filters import key_conditions
 from storage.search.keys import BUCKET, KeyFilter
 from storage.search.types import INT64_MIN, ItemFilter, SearchError
@@ -138,6 +138,7 @@ def _ranker(dialect: str, node: q_ast.Node, langs: tuple[str, ...],
         # ranked by the words alone: the key lexemes only narrow the match (same rows, same ranks)
         rank = -cast(func.ts_rank_cd(PG_VECTOR, tsq), Double())  # float8: exact in cursors
         keys = keys or KeyFilter()
+        conds = pg_filters(conds)
         ranked = select(Item.id, rank.label("rank")).where(PG_VECTOR.op("@@")(pg_tsquery(node, langs, keys)), *conds)
         # each row ranked costs a heap fetch here (no FTS5 doclist): smaller windows than SQLite's
         size = max(RANK_WINDOW_MIN, size // PG_WINDOW_DIVISOR)
@@ -169,17 +170,20 @@ def _pg_matches(session: Session, node: q_ast.Node, langs: tuple[str, ...]) -> f
     return planner_rows(session, select(Item.id).where(PG_VECTOR.op("@@")(pg_tsquery(node, langs))))
 
 
-def _rarest_word(session: Session, phrase: q_ast.Phrase, langs: tuple[str, ...]) -> q_ast.Node:
+Estimate = Callable[[q_ast.Node], float]
+
+
+def _rarest_word(phrase: q_ast.Phrase, estimate: Estimate) -> q_ast.Node:
     last = len(phrase.words) - 1
     words = [q_ast.Term(w.rstrip("*"), prefix=i == last and w.endswith("*")) for i, w in enumerate(phrase.words)]
-    return min(words, key=lambda t: _pg_matches(session, t, langs))
+    return min(words, key=estimate)
 
 
-def _relaxed(session: Session, node: q_ast.Node, langs: tuple[str, ...]) -> q_ast.Node:
+def _relaxed(node: q_ast.Node, estimate: Estimate) -> q_ast.Node:
     if isinstance(node, q_ast.Phrase):
-        return _rarest_word(session, node, langs)
+        return _rarest_word(node, estimate)
     if isinstance(node, q_ast.And | q_ast.Or):
-        return type(node)(tuple(_relaxed(session, c, langs) for c in node.children))
+        return type(node)(tuple(_relaxed(c, estimate) for c in node.children))
     return node  # a Term; a Not keeps its phrase (it only lowers the estimate)
 
 
@@ -189,10 +193,18 @@ def match_estimate(session: Session, node: q_ast.Node, langs: tuple[str, ...]) -
     The planner takes a phrase's words as independent: "lethal autonomous" (0.6 % of a million items,
     always together) was estimated at ~160 rows, so the query was ranked in one window of all its
     6,000 matches. A phrase matches at most what its rarest word does, and its words usually go
-    together: that bound sizes the windows (an overestimate only makes them smaller)."""
+    together: that bound sizes the windows (an overestimate only makes them smaller). Each distinct
+    node is EXPLAINed once (a lone phrase's estimate is its rarest word's, already asked)."""
     if not PG_PHRASE_ESTIMATE or not any(isinstance(leaf, q_ast.Phrase) for leaf in q_ast.positive_leaves(node)):
         return _pg_matches(session, node, langs)
-    return _pg_matches(session, _relaxed(session, node, langs), langs)
+    memo: dict[q_ast.Node, float] = {}
+
+    def estimate(n: q_ast.Node) -> float:
+        if n not in memo:
+            memo[n] = _pg_matches(session, n, langs)
+        return memo[n]
+
+    return estimate(_relaxed(node, estimate))
 
 
 def window_size(node: q_ast.Node, langs: tuple[str, ...]) -> int:

@@ -58,7 +58,7 @@ FILTERS = [{"include_all": True}, {}, {"languages": ["en"]}, {"include_all": Tru
 @pytest.mark.parametrize("q", ["drone*", "REAIM OR swarm", "\"drone swarm\""])
 @pytest.mark.parametrize("kw", FILTERS, ids=lambda kw: "|".join(kw) or "default")
 @pytest.mark.parametrize("strategy", ["sort-all", "keyed-sort", "walk-months", "walk-one-month-then-sort",
-                                      "sample-skips-the-fetch"])
+                                      "sample-skips-the-fetch", "month-batches"])
 def test_date_sort_pages_every_match_once_newest_first(engine: Engine, ids: dict[str, int], q: str, kw: dict,
                                                        strategy: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if strategy != "sort-all":  # many matches: the date index walk, or month keys then the rest at once
@@ -69,6 +69,10 @@ def test_date_sort_pages_every_match_once_newest_first(engine: Engine, ids: dict
         monkeypatch.setattr(bydate, "FEW", 0)
     if strategy == "walk-one-month-then-sort":
         monkeypatch.setattr(bydate, "MONTH_WALK", 1)
+    if strategy == "month-batches":  # PostgreSQL: one month, the FEW fetch (too many), one more month, the rest
+        monkeypatch.setattr(bydate, "PG_FIRST_MONTHS", 1)
+        monkeypatch.setattr(bydate, "MONTH_WALK", 2)
+        monkeypatch.setattr(bydate, "FEW", 0)
     decisions: list[bool] = []
     if strategy == "sample-skips-the-fetch":  # SQLite: the FEW fetch judged hopeless from a sample: months walked
         monkeypatch.setattr(bydate, "FEW", 0)
