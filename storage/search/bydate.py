@@ -307,7 +307,7 @@ def _pg_keyed(session: Session, node: q_ast.Node, langs: tuple[str, ...], residu
             if count == first:  # short: the filters may keep few matches, all of them sorted at once
                 few = _few(session, "postgresql", node, langs, residual, keys, FEW)
                 if few is not None:
-                    return _sorted_after(few, c)[:n]
+                    return _sorted_after(few, c, n, session)
         older = [*residual, Item.published < _month_start(next_month(start))]  # `start` not read yet
         rows += _keyset(session, _matches("postgresql", node, langs, older, keys), c, n - len(rows),
                         "postgresql", undated=False)
