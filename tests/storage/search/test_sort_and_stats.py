@@ -151,3 +151,31 @@ def test_stats_estimate_beyond_the_threshold_and_say_so(engine: Engine, ids: dic
         assert 0 < st.sample_fraction <= 1
         assert true_total / 4 <= st.count.total <= true_total * 4  # a sample of a tiny archive: rough, flagged
         assert st.per_month and st.publishers and st.languages
+
+
+@pytest.mark.postgres
+def test_a_phrase_is_sampled_on_postgresql_once_its_rarest_word_passes_the_threshold(
+        engine: Engine, ids: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planner takes a phrase's words as independent and underestimates it; the count switches to the sample
+    on the estimate of its rarest word (what ranking sizes its windows by), and says it is an estimate."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's planner estimate")
+    from storage.search.engines import PG_VECTOR, pg_tsquery, planner_rows, tune
+    from storage.search.ranking import match_estimate
+    from storage.search.userquery import parse_user_query
+    from storage.search.variants import query_languages
+
+    f = ItemFilter(q='"drone swarm"', include_all=True)
+    node = parse_user_query(f.q)
+    with session_scope(engine) as s:
+        tune(s)
+        langs = query_languages(f.languages)
+        bound = match_estimate(s, node, langs)
+        planner = planner_rows(s, select(Item.id).where(PG_VECTOR.op("@@")(pg_tsquery(node, langs))))
+    assert planner < bound  # the planner's own estimate would have kept the exact count
+    monkeypatch.setattr(stats, "PG_STATS_EXACT", int(bound) - 1)
+    true_total = len(walk(engine, replace(f, limit=500)))
+    with session_scope(engine) as s:
+        st = search_stats(s, f)
+    assert not st.count.exact and st.sample_fraction is not None
+    assert true_total / 4 <= st.count.total <= true_total * 4
