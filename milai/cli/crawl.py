@@ -109,8 +109,8 @@ def crawl_cmd(
                                          "line at most this often (seconds).")] = 30.0,
 ) -> None:
     """Crawl the catalogue (or the named sources) now and print what each source yielded."""
+    from crawler.runner import run_crawl  # isort: skip  (first: it imports Scrapy's download handler early)
     from crawler.catalogue import CatalogueError, configured_catalogue
-    from crawler.runner import run_crawl
 
     settings = settings_of(ctx)
     setup_logging("INFO" if verbose else "CRITICAL")  # the summary table reports every error
