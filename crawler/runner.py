@@ -16,11 +16,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-# First, while fewer modules are loaded: importing Scrapy's HTTP/1.1 handler runs create_deprecated_class three
-# times (scrapy.core.downloader.tls, .contextfactory), each an inspect.stack() whose inspect.getmodule scans
-# sys.modules for every frame. Left to the engine's start (deep stack, ~1,800 modules) that cost 0.16-0.20 s CPU per
-# crawl process; imported here, 0.07-0.08 s (`milai crawl`).
-import scrapy.core.downloader.handlers.http11  # noqa: F401  # isort: skip
 from scrapy.crawler import Crawler, CrawlerProcess
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
