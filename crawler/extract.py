@@ -24,11 +24,12 @@ from htmldate import find_date
 from lxml.cssselect import CSSSelector
 from lxml.etree import XPath
 from lxml.html import HtmlElement
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
+from py3langid.langid import LanguageIdentifier
 from trafilatura.metadata import examine_meta, extract_meta_json, extract_title, extract_url
 from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
+from crawler import langid_model
 from crawler.bounds import MAX_ALTERNATES, MAX_PDF_LINKS
 from crawler.dates import Stamp, find_date_in_text, parse_date, parse_stamp
 from crawler.encoding import decode_html
@@ -77,9 +78,7 @@ _identifier_lock = threading.Lock()
 
 @lru_cache(maxsize=1)
 def _load_identifier() -> LanguageIdentifier:
-    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    identifier.set_languages(list(LANGUAGES))
-    return identifier
+    return langid_model.load(LANGUAGES, langid_model.default_cache_dir())  # uncompressed after the first load
 
 
 def _identifier() -> LanguageIdentifier:

@@ -22,7 +22,7 @@ from crawler.guard import STAT_SCHEME, RefusedRequest
 from crawler.items import PageItem
 from crawler.meta import META_ARTICLE, META_INFO, META_LISTING, META_PDF, META_REVISE_ID, count_error
 from crawler.pdf import PDF_MAX_BYTES, is_pdf, is_pdf_link
-from crawler.pipelines_pool import ExtractPool, extract_body, reactor_running
+from crawler.pipelines_pool import ExtractPool, extract_ahead, reactor_running
 from crawler.resolver import register_origin
 from crawler.urls import canonicalize
 
@@ -206,8 +206,9 @@ class SourceSpider(scrapy.Spider):
         limits = Limits.from_settings(self.settings)
         pool = ExtractPool.of(self.crawler)
         if pool.enabled and reactor_running() and item.body is not None:
-            item.extracted, cut = await pool.run(extract_body, item.body, item.url, item.encoding,
-                                                 item.language_hint, limits, item.timezone)
+            item.extracted, cut, item.ahead = await pool.run(
+                extract_ahead, item.body, item.url, item.encoding, item.language_hint, limits, item.timezone,
+                (item.listing_title, item.listing_text, item.listing_summary))  # one call, as the pipeline's
             if cut:
                 item.text_truncated = True
         else:

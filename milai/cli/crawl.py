@@ -109,6 +109,11 @@ def crawl_cmd(
                                          "line at most this often (seconds).")] = 30.0,
 ) -> None:
     """Crawl the catalogue (or the named sources) now and print what each source yielded."""
+    # First, while fewer modules are loaded: importing Scrapy's HTTP/1.1 handler runs create_deprecated_class three
+    # times (scrapy.core.downloader.tls, .contextfactory), each an inspect.stack() whose inspect.getmodule scans
+    # sys.modules for every frame. Left to the engine's start (deep stack, ~1,800 modules) that cost 0.16-0.20 s
+    # CPU per crawl process. Not in crawler.runner: crawler.worker imports it and loads the handler in its warm-up.
+    import scrapy.core.downloader.handlers.http11  # noqa: F401  # isort: skip
     from crawler.catalogue import CatalogueError, configured_catalogue
     from crawler.runner import run_crawl
 
