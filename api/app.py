@@ -18,6 +18,7 @@ from api.routes import status as status_routes
 from api.security import SecurityHeadersMiddleware, security_headers
 from api.templating import STATIC_DIR, templates
 from milai.config import Settings
+from milai.heap import freeze_startup_objects
 from storage.database import engine_of, ensure_schema
 from storage.dberrors import describe, is_unavailable
 from storage.search import SearchError
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
             ensure_schema(engine)
         except SQLAlchemyError as exc:  # serve anyway: /healthz reports 503 until the database answers
             log.error("database unavailable at startup: %s", exc)
+        log.debug("%d start-up objects frozen out of the garbage collector's reach", freeze_startup_objects())
         yield
 
     app = FastAPI(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import uuid
@@ -22,6 +23,15 @@ PG_ADMIN_URL = os.environ.get("MILAI_TEST_PG_URL", "postgresql+psycopg://postgre
 
 _sqlite_template: Path | None = None
 _pg_template: str | None = None
+
+
+@pytest.fixture(autouse=True)
+def _garbage_collector_unfrozen() -> Iterator[None]:
+    """A web app's start-up freezes the objects alive then (milai.heap); in the test process that would keep every
+    cycle of the earlier tests' apps and engines uncollectable, so each test ends with them given back."""
+    yield
+    if gc.get_freeze_count():
+        gc.unfreeze()
 
 
 def shared_fixture(*parts: str) -> Path:
