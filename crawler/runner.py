@@ -27,6 +27,7 @@ from crawler.extensions.counters import STAT_STATUS, counters
 from crawler.settings import build_settings
 from crawler.spiders import SPIDERS
 from milai.config import Settings
+from milai.heap import freeze_startup_objects
 from storage.database import engine_of, ensure_schema, session_scope
 from storage.items import sync_sources
 
@@ -108,6 +109,7 @@ def run_crawl(
             crawlers.append((source, started, f"{type(exc).__name__}: {exc}"))
             if finished is not None:
                 _report_finished(None, finished, source, started, f"{type(exc).__name__}: {exc}")
+    freeze_startup_objects()  # imports, settings, spiders and lexicons: out of every later full collection
     process.start()
     return [_summary(source, started[-1] if started else None, error) for source, started, error in crawlers]
 

@@ -84,3 +84,43 @@ def test_crawl_with_scrapy_redis_frontier(site: LoopbackSite, sqlite_env, tmp_pa
 def _feed(site: LoopbackSite, path: str = "/feed.xml", name: str = "ministry") -> SourceConfig:
     return SourceConfig(name=name, publisher="Examples", kind="feed", url=site.url(path), language="en")
 
+
+
+class FreezeProbe:
+    """A Scrapy extension for the test below: writes, when its spider opens, how many objects the collector has
+    frozen in the crawl process."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @classmethod
+    def from_crawler(cls, crawler):  # type: ignore[no-untyped-def]
+        from scrapy import signals
+
+        probe = cls(crawler.settings.get("FREEZE_PROBE_FILE"))
+        crawler.signals.connect(probe.opened, signal=signals.spider_opened)
+        return probe
+
+    def opened(self, spider) -> None:  # type: ignore[no-untyped-def]
+        import gc
+
+        Path(self.path).write_text(str(gc.get_freeze_count()), encoding="ascii")
+
+
+def test_a_crawl_process_freezes_its_start_up_objects_before_the_crawl(site: LoopbackSite, sqlite_env,
+                                                                         tmp_path: Path):
+    """Imports, settings, spiders and lexicons are set aside before the reactor starts (milai.heap), so the full
+    collections of a crawl walk only what its items made (bench/crawl: 3.6 -> 2.1 s of garbage collection in a
+    1,500-article crawl)."""
+    from crawler.settings import EXTENSIONS
+
+    robots(site)
+    arts = make_articles(ON_TOPIC[:1])
+    serve_articles(site, arts)
+    site.add("/feed.xml", rss(site.base, arts), content_type="application/rss+xml")
+    probe = tmp_path / "frozen.txt"
+    result = crawl(tmp_path, [SourceConfig(name="feed", publisher="P", kind="feed", url=site.url("/feed.xml"))],
+                   overrides={"EXTENSIONS": {**EXTENSIONS, f"{__name__}.FreezeProbe": 999},
+                              "FREEZE_PROBE_FILE": str(probe)})
+    assert result["feed"]["new"] == 1
+    assert int(probe.read_text(encoding="ascii")) > 10_000
