@@ -136,6 +136,8 @@ class ExtractPipeline(_OffloadedStage):
     stage = "extract"
 
     async def process_item(self, item: Any) -> Any:
+        if isinstance(item, PageItem) and item.extracted is None and item.body is not None:
+            self.pool.count_page()
         if self.pooled(item) and item.extracted is None and item.body is not None:
             try:
                 if item.kind == "pdf":

@@ -49,6 +49,12 @@ BROKEN_TRIES = 3  # attempts of one extraction when worker processes die under i
 PRELOAD = ["crawler.extract", "crawler.relevance", "crawler.dedup", "crawler.pdf"]
 
 
+# MILAI_EXTRACT_WORKERS unset: pages are extracted in the crawl process until it has extracted this many (a
+# scheduled crawl of a few new items never pays the worker processes' start), then in default_workers()
+# processes (the Scrapy setting MILAI_EXTRACT_AUTO_AFTER overrides it)
+AUTO_AFTER = 50
+
+
 def default_workers() -> int:
     """Processes for a machine: all cores but one (the reactor's), at most 4; 0 on a single core."""
     return max(0, min(4, (os.cpu_count() or 1) - 1))
@@ -158,8 +164,10 @@ class ExtractPool:
     and lexicons once. A crawler's pipeline `join`s it and `leave`s it when its spider closes; the last one to
     leave closes it, and a crawler started after that gets a new pool."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, after: int = 0) -> None:
         self.workers = workers
+        self.after = after  # pages the process extracts itself before the workers take over
+        self.pages = 0  # pages seen by the extract stages of the pool's crawlers (`count_page`)
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -169,14 +177,17 @@ class ExtractPool:
 
     @classmethod
     def of(cls, crawler: Any) -> ExtractPool:
-        """The process's open pool sized by the crawler's MILAI_EXTRACT_WORKERS (unset or 0: none, all in the crawl
-        process)."""
+        """The process's open pool sized by the crawler's MILAI_EXTRACT_WORKERS (0: none, all in the crawl process;
+        unset: `default_workers()` of them once the process has extracted AUTO_AFTER pages itself)."""
         setting = crawler.settings.get("MILAI_EXTRACT_WORKERS")
-        workers = 0 if setting is None else int(setting)
+        if setting is None:
+            workers, after = default_workers(), crawler.settings.getint("MILAI_EXTRACT_AUTO_AFTER", AUTO_AFTER)
+        else:
+            workers, after = int(setting), 0
         with _shared_lock:
-            pool = _SHARED.get(workers)
+            pool = _SHARED.get((workers, after))
             if pool is None or pool._closed:
-                pool = _SHARED[workers] = cls(workers)
+                pool = _SHARED[(workers, after)] = cls(workers, after)
             return pool
 
     def join(self, crawler: Any) -> None:
@@ -192,9 +203,14 @@ class ExtractPool:
         if last:
             self.close()
 
+    def count_page(self) -> None:
+        """One more page reached an extract stage (on the reactor thread)."""
+        self.pages += 1
+
     @property
     def enabled(self) -> bool:
-        return self.workers > 0 and not self._closed
+        """True when pages go to the worker processes: there are some, open, and past the in-process start."""
+        return self.workers > 0 and not self._closed and (self.after == 0 or self.pages > self.after)
 
     def _current(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -250,7 +266,7 @@ class ExtractPool:
             executor.shutdown(wait=True, cancel_futures=True)
 
 
-_SHARED: dict[int, ExtractPool] = {}  # the process's open pool of each worker count
+_SHARED: dict[tuple[int, int], ExtractPool] = {}  # the process's open pool of each (worker count, in-process start)
 _shared_lock = threading.Lock()
 
 

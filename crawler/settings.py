@@ -120,7 +120,7 @@ def settings_dict(cfg: Settings) -> dict[str, Any]:
         "MILAI_MAX_TEXT_CHARS": cfg.max_text_chars,
         "MILAI_MAX_TITLE_CHARS": cfg.max_title_chars,
         "MILAI_MAX_HTML_BYTES": cfg.max_html_bytes,
-        "MILAI_EXTRACT_WORKERS": cfg.extract_workers,  # None: 0, in the crawl process
+        "MILAI_EXTRACT_WORKERS": cfg.extract_workers,  # None: automatic (crawler.pipelines_pool.AUTO_AFTER)
         "TELNETCONSOLE_ENABLED": False,
         # Scrapy >= 2.19 starts, in every crawl, an HTTP server that runs any Python code sent with the bearer
         # token it writes to ~/.local/state/scrapy/job_files (for its MCP server): not in a crawler of hostile

@@ -205,6 +205,8 @@ class SourceSpider(scrapy.Spider):
         the pipeline would: in the crawler's worker processes when there are any, else in a worker thread)."""
         limits = Limits.from_settings(self.settings)
         pool = ExtractPool.of(self.crawler)
+        if item.body is not None:
+            pool.count_page()
         if pool.enabled and reactor_running() and item.body is not None:
             item.extracted, cut, item.ahead = await pool.run(
                 extract_ahead, item.body, item.url, item.encoding, item.language_hint, limits, item.timezone,

@@ -158,3 +158,52 @@ def test_the_crawlers_of_a_process_share_one_pool_until_the_last_one_leaves() ->
     assert fresh is not pool and fresh.enabled
     fresh.join(later)
     fresh.leave(later)
+
+
+def test_unset_extract_workers_extract_in_process_first_then_in_the_spare_cores() -> None:
+    """MILAI_EXTRACT_WORKERS unset: the first AUTO_AFTER pages of a crawl process are extracted in it (a small
+    scheduled crawl never starts worker processes), the later ones in `default_workers()` processes; a set count
+    is used from the first page, 0 never."""
+    from scrapy import Spider
+    from scrapy.crawler import Crawler
+
+    from crawler.pipelines_pool import AUTO_AFTER, ExtractPool, default_workers
+
+    auto = Crawler(Spider, {"MILAI_EXTRACT_AUTO_AFTER": 3})
+    pool = ExtractPool.of(auto)
+    pool.join(auto)
+    try:
+        assert (pool.workers, pool.after) == (default_workers(), 3)
+        for _ in range(3):
+            pool.count_page()
+            assert not pool.enabled
+        pool.count_page()
+        assert pool.enabled == (default_workers() > 0)
+    finally:
+        pool.leave(auto)
+    assert ExtractPool.of(Crawler(Spider, {})).after == AUTO_AFTER
+    set_count, none = Crawler(Spider, {"MILAI_EXTRACT_WORKERS": 1}), Crawler(Spider, {"MILAI_EXTRACT_WORKERS": 0})
+    assert ExtractPool.of(set_count).enabled and ExtractPool.of(set_count).after == 0
+    off = ExtractPool.of(none)
+    for _ in range(AUTO_AFTER + 1):
+        off.count_page()
+    assert not off.enabled
+    ExtractPool.of(set_count).close()
+
+
+def test_an_automatic_crawl_stores_what_an_in_process_crawl_stores_across_the_hand_over(
+    site: LoopbackSite, sqlite_env: dict[str, str], tmp_path: Path
+) -> None:
+    """With the count unset and the hand-over after 3 pages, the first pages are extracted in the crawl process and
+    the rest in a worker process: the items are those of a crawl all in-process."""
+    robots(site)
+    arts = make_articles(ON_TOPIC[:4] + OFF_TOPIC[:3])
+    serve_articles(site, arts)
+    site.add("/feed.xml", rss(site.base, arts), content_type="application/rss+xml")
+    src = SourceConfig(name="auto-feed", publisher="P", kind="feed", url=site.url("/feed.xml"), language="en")
+    auto_db = sqlite_env["MILAI_DATABASE_URL"]  # the Scrapy setting None: MILAI_EXTRACT_WORKERS unset
+    auto = crawl(tmp_path, [src], overrides={"MILAI_EXTRACT_AUTO_AFTER": 3, "MILAI_EXTRACT_WORKERS": None})
+    plain_db = f"sqlite:///{tmp_path / 'in-process.sqlite3'}"
+    plain = crawl(tmp_path, [src], env={"MILAI_EXTRACT_WORKERS": "0", "MILAI_DATABASE_URL": plain_db})
+    assert auto["auto-feed"]["new"] == plain["auto-feed"]["new"] == len(arts)
+    assert _stored(auto_db) == _stored(plain_db)
