@@ -115,3 +115,9 @@ def planner_rows(session: Session, stmt: Any) -> float:
     compiled = stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
     plan = session.connection().exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar()
     return float(plan[0]["Plan"]["Plan Rows"]) if plan else 0.0
+
+
+def pg_planned_matches(session: Session, node: q_ast.Node, langs: tuple[str, ...]) -> float:
+    """PostgreSQL's planner estimate of a query's text matches, before any filter (its words taken as independent:
+    ranking.match_estimate bounds a phrase by its rarest word instead)."""
+    return planner_rows(session, select(Item.id).where(PG_VECTOR.op("@@")(pg_tsquery(node, langs))))

@@ -18,7 +18,16 @@ from storage.dberrors import is_unavailable
 from storage.models import Item
 from storage.search import engines
 from storage.search.cursors import decode_cursor
-from storage.search.engines import FTS, PG_VECTOR, filter_index, fts_match, pg_filters, pg_tsquery, planner_rows
+from storage.search.engines import (
+    FTS,
+    PG_VECTOR,
+    filter_index,
+    fts_match,
+    pg_filters,
+    pg_planned_matches,
+    pg_tsquery,
+    planner_rows,
+)
 from storage.search.filters import key_conditions
 from storage.search.keys import BUCKET, KeyFilter
 from storage.search.types import INT64_MIN, ItemFilter, SearchError
@@ -166,10 +175,6 @@ def _ranker(dialect: str, node: q_ast.Node, langs: tuple[str, ...],
 PG_PHRASE_ESTIMATE = True  # estimate a phrase's matches as its rarest word's (False: the planner's own)
 
 
-def _pg_matches(session: Session, node: q_ast.Node, langs: tuple[str, ...]) -> float:
-    return planner_rows(session, select(Item.id).where(PG_VECTOR.op("@@")(pg_tsquery(node, langs))))
-
-
 Estimate = Callable[[q_ast.Node], float]
 
 
@@ -196,12 +201,12 @@ def match_estimate(session: Session, node: q_ast.Node, langs: tuple[str, ...]) -
     together: that bound sizes the windows (an overestimate only makes them smaller). Each distinct
     node is EXPLAINed once (a lone phrase's estimate is its rarest word's, already asked)."""
     if not PG_PHRASE_ESTIMATE or not any(isinstance(leaf, q_ast.Phrase) for leaf in q_ast.positive_leaves(node)):
-        return _pg_matches(session, node, langs)
+        return pg_planned_matches(session, node, langs)
     memo: dict[q_ast.Node, float] = {}
 
     def estimate(n: q_ast.Node) -> float:
         if n not in memo:
-            memo[n] = _pg_matches(session, n, langs)
+            memo[n] = pg_planned_matches(session, n, langs)
         return memo[n]
 
     return estimate(_relaxed(node, estimate))

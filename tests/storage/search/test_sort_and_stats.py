@@ -160,7 +160,7 @@ def test_a_phrase_is_sampled_on_postgresql_once_its_rarest_word_passes_the_thres
     on the estimate of its rarest word (what ranking sizes its windows by), and says it is an estimate."""
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's planner estimate")
-    from storage.search.engines import PG_VECTOR, pg_tsquery, planner_rows, tune
+    from storage.search.engines import pg_planned_matches, tune
     from storage.search.ranking import match_estimate
     from storage.search.userquery import parse_user_query
     from storage.search.variants import query_languages
@@ -171,7 +171,7 @@ def test_a_phrase_is_sampled_on_postgresql_once_its_rarest_word_passes_the_thres
         tune(s)
         langs = query_languages(f.languages)
         bound = match_estimate(s, node, langs)
-        planner = planner_rows(s, select(Item.id).where(PG_VECTOR.op("@@")(pg_tsquery(node, langs))))
+        planner = pg_planned_matches(s, node, langs)
     assert planner < bound  # the planner's own estimate would have kept the exact count
     monkeypatch.setattr(stats, "PG_STATS_EXACT", int(bound) - 1)
     true_total = len(walk(engine, replace(f, limit=500)))
