@@ -34,12 +34,10 @@ from storage.search.cursors import decode_cursor
 from storage.search.dates import as_utc
 from storage.search.engines import (
     FTS,
-    PG_VECTOR,
     IndexedItems,
     compile_indexed_items,
     fts_match,
-    pg_tsquery,
-    planner_rows,
+    pg_planned_matches,
     text_matches,
 )
 from storage.search.filters import key_conditions
@@ -78,7 +76,7 @@ def page_by_date(session: Session, dialect: str, node: q_ast.Node | None, langs:
         return _keyset(session, select(Item.id, Item.published).where(*conds).subquery(), c, n, dialect)
     keys, residual = key_conditions(session, f)
     keyed = keys != KeyFilter()
-    if dialect == "postgresql" and keyed and planner_rows(session, _pg_text(node, langs)) > SORT_ALL:
+    if dialect == "postgresql" and keyed and pg_planned_matches(session, node, langs) > SORT_ALL:
         return _pg_keyed(session, node, langs, residual, keys, c, n, f)
     if dialect == "sqlite":
         if _count_upto(session, dialect, node, langs, None, SQLITE_SORT_ALL) <= SQLITE_SORT_ALL:
@@ -153,8 +151,7 @@ def _few_likely(session: Session, dialect: str, node: q_ast.Node, langs: tuple[s
     if dialect != "sqlite" or not conds:
         return True
     stmt, ident = text_matches(dialect, node, langs, [], "id", "published", keys=keys)
-    passes = ClauseAdapter(ident.table).traverse(and_(*conds))  # on the covering index, as text_matches does
-    sample = list(session.execute(_stored_dates(stmt, dialect).add_columns(case((passes, 1), else_=0))
+    sample = list(session.execute(_stored_dates(stmt, dialect).add_columns(_passing(ident, conds))
                                   .limit(FEW_SAMPLE)).all())
     if len(sample) < FEW_SAMPLE:  # every keyed match: those passing are the fetch's rows (no second intersection)
         passing = [(i, p) for i, p, ok in sample if ok]
@@ -162,6 +159,12 @@ def _few_likely(session: Session, dialect: str, node: q_ast.Node, langs: tuple[s
     kept = sum(ok for _, _, ok in sample)
     bound = 2 * FEW * FEW_SAMPLE / (kept + 1)  # the keyed total above which more than 2 x FEW are expected
     return bool(_count_upto(session, dialect, node, langs, keys, int(bound)) <= bound)
+
+
+def _passing(ident: Any, conds: list[ColumnElement[bool]]) -> ColumnElement[int]:
+    """1 for a text match that passes `conds`, else 0: the conditions read on the covering index the match is
+    joined to (`ident`'s table, as text_matches reads them), for the samples that choose a plan."""
+    return case((ClauseAdapter(ident.table).traverse(and_(*conds)), 1), else_=0)
 
 
 def _walk_pays(session: Session, node: q_ast.Node, langs: tuple[str, ...], conds: list[ColumnElement[bool]],
@@ -172,9 +175,8 @@ def _walk_pays(session: Session, node: q_ast.Node, langs: tuple[str, ...], conds
     SQLITE_SORT_ALL: a page is about n x items / (matches x share) rows of the walk. Only a choice of
     plan: every plan pages the same rows."""
     stmt, ident = text_matches("sqlite", node, langs, [], "id")
-    passes = ClauseAdapter(ident.table).traverse(and_(*conds))
-    sample = session.execute(stmt.add_columns(case((passes, 1), else_=0))
-                             .order_by(FTS.c.rowid.desc()).limit(FEW_SAMPLE)).all()
+    sample = session.execute(stmt.add_columns(_passing(ident, conds)).order_by(FTS.c.rowid.desc())
+                             .limit(FEW_SAMPLE)).all()
     kept = sum(ok for _, ok in sample)
     items = session.execute(select(func.max(Item.id))).scalar() or 0
     return bool(kept) and n * items * len(sample) <= SQLITE_WALK_STEPS * kept * max(SQLITE_SORT_ALL, 1)
@@ -315,10 +317,6 @@ def _pg_keyed(session: Session, node: q_ast.Node, langs: tuple[str, ...], residu
         part = _matches("postgresql", node, langs, residual, replace(keys, months=(0,)))
         rows += _keyset(session, part, c, n - len(rows), "postgresql", dated=False)
     return rows
-
-
-def _pg_text(node: q_ast.Node, langs: tuple[str, ...]) -> Any:
-    return select(Item.id).where(PG_VECTOR.op("@@")(pg_tsquery(node, langs)))
 
 
 def _months_back(month: int, count: int) -> tuple[int, ...]:
