@@ -136,9 +136,10 @@ class ExtractPipeline(_OffloadedStage):
     stage = "extract"
 
     async def process_item(self, item: Any) -> Any:
-        if isinstance(item, PageItem) and item.extracted is None and item.body is not None:
+        to_extract = isinstance(item, PageItem) and item.extracted is None and item.body is not None
+        if to_extract:
             self.pool.count_page()
-        if self.pooled(item) and item.extracted is None and item.body is not None:
+        if to_extract and self.pooled(item):
             try:
                 if item.kind == "pdf":
                     item.extracted = await self.pool.run(read_pdf_body, item.body, self._max_decompressed(),
