@@ -55,6 +55,11 @@ MONTH_WALK = 24  # months read one by one per page before the rest is sorted at 
 # a 2 % word among English on-topic items: ~14,000 rows, 10 ms, where the keyed fetch took 60)
 SQLITE_WALK_STEPS = 40_000
 SQLITE_DATE_INDEX = "ix_items_published_id"
+# SQLite, no filter, a word in a large share of the archive (`_probe_walk`): probing one row of the date
+# index in the full-text index costs about as much as adding SQLITE_PROBE_COST matches to the match set;
+# the walk reads at most SQLITE_PROBE_BUDGET times the rows the share predicts. 0 turns probing off.
+SQLITE_PROBE_COST = 275
+SQLITE_PROBE_BUDGET = 3
 
 
 class _DateIndexedItems(IndexedItems):
@@ -79,8 +84,13 @@ def page_by_date(session: Session, dialect: str, node: q_ast.Node | None, langs:
     if dialect == "postgresql" and keyed and pg_planned_matches(session, node, langs) > SORT_ALL:
         return _pg_keyed(session, node, langs, residual, keys, c, n, f)
     if dialect == "sqlite":
-        if _count_upto(session, dialect, node, langs, None, SQLITE_SORT_ALL) <= SQLITE_SORT_ALL:
+        count, oldest = _newest_matches(session, node, langs, SQLITE_SORT_ALL)
+        if count <= SQLITE_SORT_ALL:
             return _keyset(session, _matches(dialect, node, langs, conds, None, materialise=False), c, n, dialect)
+        if not conds and (c is None or c.get("p") is not None):  # a dense word: probing the date index may pay
+            probed = _probe_walk(session, node, langs, c, n, count, oldest)
+            if probed is not None:
+                return probed
         # every match counts, or filters that keep enough of them: the date index is walked against the
         # match set (built once), the filters read from the row of each match met
         if not keyed or _walk_pays(session, node, langs, conds, n):
@@ -216,6 +226,43 @@ def _date_walk(node: q_ast.Node, langs: tuple[str, ...], conds: list[ColumnEleme
     matched = select(FTS.c.rowid).where(fts_match(node, langs))
     return (select(di.c.id, di.c.published)
             .where(di.c.id.in_(matched), *(adapter.traverse(x) for x in conds)).subquery("walk"))
+
+
+def _newest_matches(session: Session, node: q_ast.Node, langs: tuple[str, ...], cap: int) -> tuple[int, int | None]:
+    """SQLite: how many items match the text, counted up to `cap` + 1 newest first (a doclist walk),
+    and the oldest id among those counted."""
+    newest = select(FTS.c.rowid).where(fts_match(node, langs)).order_by(FTS.c.rowid.desc()).limit(cap + 1).subquery()
+    count, oldest = session.execute(select(func.count(), func.min(newest.c.rowid))).one()
+    return int(count or 0), oldest
+
+
+def _probe_walk(session: Session, node: q_ast.Node, langs: tuple[str, ...], c: dict[str, Any] | None, n: int,
+                counted: int, oldest: int | None) -> list[Any] | None:
+    """SQLite, no filter, a word in a large share of the archive: the dated rows of the page found by walking
+    the date index newest first and probing each row in the full-text index (~33 us a row) instead of
+    building the whole match set first (~0.12 us a match: 21 ms for "arme", 172,000 matches at a million
+    items, where the probes take 10). Taken when the expected probes, n / share, cost less than the set,
+    share x items matches (SQLITE_PROBE_COST), the share guessed from the newest `counted` matches (the
+    oldest of them `oldest`). The walk reads at most SQLITE_PROBE_BUDGET times the expected rows: None
+    when they hold fewer than n matches (the date order is sparser than the ids said, or the dated rows
+    end), and the caller walks against the match set; otherwise the rows are that walk's."""
+    items = session.execute(select(func.max(Item.id))).scalar() or 0
+    if oldest is None or items <= 0 or items < oldest:
+        return None
+    share = counted / (items - oldest + 1)
+    if not SQLITE_PROBE_COST or share * share * items <= SQLITE_PROBE_COST * n:
+        return None
+    di = _DateIndexedItems._construct(Item.__table__, name="di")
+    head = select(di.c.id, di.c.published).where(di.c.published.is_not(None))
+    if c is not None:
+        head = head.where(tuple_(di.c.published, di.c.id) < tuple_(c["p"], c["id"]))
+    budget = int(SQLITE_PROBE_BUDGET * n / share) + 1
+    walk = head.order_by(di.c.published.desc(), di.c.id.desc()).limit(budget).subquery("walk")
+    probe = select(FTS.c.rowid).where(fts_match(node, langs), FTS.c.rowid == walk.c.id).exists()
+    # no ORDER BY outside: SQLite reads the walk as a co-routine, in its order, and stops probing at the
+    # n-th match (sorting them would probe every row of the budget first: 30 ms where this takes 10)
+    rows = list(session.execute(select(walk.c.id, walk.c.published).where(probe).limit(n)).all())
+    return rows if len(rows) == n else None
 
 
 def _matches(dialect: str, node: q_ast.Node, langs: tuple[str, ...], conds: list[ColumnElement[bool]],

@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 import re
 from bisect import bisect_left
-from typing import Any
+from collections.abc import Callable
+from itertools import compress, islice
 
 from storage import query as q_ast
 from storage.models import Item
@@ -24,23 +25,23 @@ def snippets(items: dict[int, Item], node: q_ast.Node, langs: tuple[str, ...]) -
     window of summary + text) with the words that normalise like the query's positive words marked."""
     exact, prefixes = positive_tokens(node, langs)
     out: dict[int, str] = {}
-    memo: dict[str | None, dict[str, bool]] = {}  # per language: surface word -> matches
+    memo: dict[str | None, tuple[set[str], set[str]]] = {}  # per language: surface words that match, that don't
     for item_id, item in items.items():
         lang = item_language(item.title, item.summary, item.text, item.language)
-        seen = memo.setdefault(lang, {})
+        yes, no = memo.setdefault(lang, (set(), set()))
 
-        def hit(surface: str, lang: str | None = lang, seen: dict[str, bool] = seen) -> bool:
-            found = seen.get(surface)
-            if found is None:
+        def matching(words: set[str], lang: str | None = lang, yes: set[str] = yes, no: set[str] = no) -> set[str]:
+            for surface in words - yes - no:
                 tok, folded = index_word(surface, lang), fold(surface)
-                found = seen[surface] = (tok in exact or folded in exact) or any(
+                found = (tok in exact or folded in exact) or any(
                     tok.startswith(p) or folded.startswith(p) for p in prefixes)
-            return found
+                (yes if found else no).add(surface)
+            return words & yes
 
         title = _SENTINELS.sub(" ", item.title or "")
         body = _SENTINELS.sub(" ", "\n".join(x for x in (item.summary, (item.text or "")[:_SNIPPET_CHARS]) if x))
-        t_count, t_frag = _fragment(title, hit, window=10_000)
-        b_count, b_frag = _fragment(body, hit, window=_SNIPPET_WINDOW)
+        t_count, t_frag = _fragment(title, matching, window=10_000)
+        b_count, b_frag = _fragment(body, matching, window=_SNIPPET_WINDOW)
         if b_count >= t_count and (b_count or body):
             out[item_id] = highlight_html(b_frag)
         else:
@@ -51,25 +52,30 @@ def snippets(items: dict[int, Item], node: q_ast.Node, langs: tuple[str, ...]) -
 _SENTINELS = re.compile("[\ue000\ue001]")
 
 
-def _fragment(text: str, hit: Any, *, window: int) -> tuple[int, str]:
-    """(matches, fragment with sentinels) for the `window` tokens of `text` holding the most matches."""
-    spans = [(m.start(), m.end(), hit(m.group())) for m in TOKEN_RE.finditer(text)]
-    if not spans:
+def _fragment(text: str, matching: Callable[[set[str]], set[str]], *, window: int) -> tuple[int, str]:
+    """(matches, fragment with sentinels) for the `window` tokens of `text` holding the most matches.
+    The tokens are listed by the regex engine and the distinct ones tested (once per page and language);
+    match objects, for their offsets, are made only for the fragment's tokens (a Python tuple per token
+    cost ~0.9 us: 3 -> 2.3 ms for a page of 50 bench items)."""
+    words = TOKEN_RE.findall(text)
+    if not words:
         return 0, text[:300]
-    hits = [i for i, sp in enumerate(spans) if sp[2]]
+    matched = matching(set(words))
+    hits = list(compress(range(len(words)), map(matched.__contains__, words))) if matched else []
     best_start, best = 0, 0
     for i, first in enumerate(hits):  # windows anchored at each match: matches within `window` tokens
         count = bisect_left(hits, first + window, lo=i) - i
         if count > best:
             best, best_start = count, first
     start = max(0, best_start - 4) if best else 0
-    end = min(len(spans), (best_start if best else 0) + window)
-    lo = 0 if start == 0 else spans[start][0]
-    hi = len(text) if end == len(spans) else spans[end - 1][1]
+    end = min(len(words), (best_start if best else 0) + window)
+    spans = [m.span() for m in islice(TOKEN_RE.finditer(text), start, end)]
+    lo = 0 if start == 0 else spans[0][0]
+    hi = len(text) if end == len(words) else spans[-1][1]
     pieces: list[str] = ["…" if lo > 0 else ""]
     pos = lo
-    for a, b, matched in spans[start:end]:
-        if matched:
+    for (a, b), word in zip(spans, words[start:end], strict=True):
+        if word in matched:
             if a == pos and pieces[-1] == _CLOSE:  # adjacent matches (Han characters): one <mark>
                 pieces[-1:] = [text[a:b], _CLOSE]
             else:

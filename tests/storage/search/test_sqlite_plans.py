@@ -1,6 +1,7 @@
 """SQLite's plans of issue 14 change no result: the date index walked with filters (bydate._walk_pays),
-the keyed ranking window of filters that keep few matches (ranking.SQLITE_KEYED_FEW), prefix variants
-that another covers dropped from the FTS5 expression (fulltext.fts5_variants), and the page cache."""
+the date index probed in the full-text index for a dense word (bydate._probe_walk), the keyed ranking
+window of filters that keep few matches (ranking.SQLITE_KEYED_FEW), prefix variants that another covers
+dropped from the FTS5 expression (fulltext.fts5_variants), and the page cache."""
 
 from __future__ import annotations
 
@@ -51,6 +52,48 @@ def test_date_walk_is_not_taken_when_the_filters_keep_nothing(engine: Engine, id
         node = parse_user_query("drone")
         assert not bydate._walk_pays(s, node, ("de",), filter_conditions(f), 51)
         assert search_items(s, f).items == []
+
+
+@pytest.mark.parametrize("q", ["drone*", "drone", "REAIM OR swarm"])
+@pytest.mark.parametrize("budget", [3.0, 0.01], ids=["probes", "budget-short"])
+def test_probing_the_date_index_pages_every_match_once(engine: Engine, ids: dict[str, int], q: str, budget: float,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """bydate._probe_walk (a dense word, no filter): the page it finds is the match-set walk's page; a walk
+    whose budget of rows holds too few matches gives way to that walk."""
+    _sqlite(engine)
+    f = ItemFilter(q=q, include_all=True, limit=500)
+    expected = date_order(engine, set(walk(engine, f)))
+    assert expected, "the query should match something"
+    monkeypatch.setattr(bydate, "SQLITE_SORT_ALL", 0)  # many matches
+    monkeypatch.setattr(bydate, "SQLITE_PROBE_COST", 1e-9)  # probing always pays
+    monkeypatch.setattr(bydate, "SQLITE_PROBE_BUDGET", budget)
+    found: list[bool] = []
+    probe = bydate._probe_walk
+    monkeypatch.setattr(bydate, "_probe_walk", lambda *a: found.append(probe(*a) is not None) or probe(*a))
+    for limit in (1, 4):
+        by_date = walk(engine, ItemFilter(q=q, sort="date", limit=limit, include_all=True))
+        assert by_date == expected
+    if budget > 1:
+        assert True in found, "the date index should have been probed"
+    else:
+        assert found and not any(found), "a budget of one row should have given way to the match-set walk"
+
+
+def test_the_date_index_is_probed_only_for_a_word_in_a_large_share_of_a_large_archive(
+        engine: Engine, ids: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    _sqlite(engine)
+    node = parse_user_query("drone")
+    with session_scope(engine) as s:
+        items = s.execute(text("SELECT max(id) FROM items")).scalar()
+        counted, oldest = bydate._newest_matches(s, node, ("en",), 10**6)
+        assert counted == s.execute(text("SELECT count(*) FROM items_fts WHERE items_fts MATCH 'drone'")).scalar()
+        assert bydate._probe_walk(s, node, ("en",), None, 51, counted, oldest) is None  # ~80 items: the set
+        # the same share in a million items pays: share^2 x items > SQLITE_PROBE_COST x n
+        share = counted / (items - oldest + 1)
+        monkeypatch.setattr(bydate, "SQLITE_PROBE_COST", share * share * items / 2 / 2)
+        rows = bydate._probe_walk(s, node, ("en",), None, 2, counted, oldest)
+        assert rows is not None and [r[0] for r in rows] == date_order(engine, set(walk(engine, ItemFilter(
+            q="drone", include_all=True, limit=500))))[:2]
 
 
 KEYED = [
