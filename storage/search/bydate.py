@@ -6,7 +6,8 @@ Without text, the date index is walked. With text:
 * PostgreSQL, no filter but dates or symbols, or at most SORT_ALL expected text matches: the planner
   picks between its GIN bitmap and date index;
 * SQLite, many matches and no filter but dates or symbols: the date index is walked against the
-  match set (built once);
+  match set (built once); with no filter at all and a word in a large share of the archive, each row
+  of the date index is probed in the full-text index instead (`_probe_walk`);
 * many, with on-topic / language / source filters (which may keep almost none: a French word among
   English items took 1.3-1.7 s), SQLite: up to FEW matches of the words and keys are fetched in one
   query and sorted; beyond, the archive's months are walked newest first, each month's matches
