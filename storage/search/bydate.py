@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, case, func, select, tuple_, type_coerce
@@ -71,6 +72,12 @@ class _DateIndexedItems(IndexedItems):
 
 
 compiles(_DateIndexedItems)(compile_indexed_items)
+
+
+@cache
+def _date_index() -> _DateIndexedItems:
+    """The one `di` alias (see engines.filter_index)."""
+    return _DateIndexedItems._construct(Item.__table__, name="di")
 
 
 def page_by_date(session: Session, dialect: str, node: q_ast.Node | None, langs: tuple[str, ...],
@@ -222,7 +229,7 @@ def _parsed(text: str) -> datetime:
 
 def _date_walk(node: q_ast.Node, langs: tuple[str, ...], conds: list[ColumnElement[bool]]) -> Any:
     """SQLite: the date index read newest first, each row probed in the match set (built once)."""
-    di = _DateIndexedItems._construct(Item.__table__, name="di")
+    di = _date_index()
     adapter = ClauseAdapter(di)
     matched = select(FTS.c.rowid).where(fts_match(node, langs))
     return (select(di.c.id, di.c.published)
@@ -253,7 +260,7 @@ def _probe_walk(session: Session, node: q_ast.Node, langs: tuple[str, ...], c: d
     share = counted / (items - oldest + 1)
     if not SQLITE_PROBE_COST or share * share * items <= SQLITE_PROBE_COST * n:
         return None
-    di = _DateIndexedItems._construct(Item.__table__, name="di")
+    di = _date_index()
     head = select(di.c.id, di.c.published).where(di.c.published.is_not(None))
     if c is not None:
         head = head.where(tuple_(di.c.published, di.c.id) < tuple_(c["p"], c["id"]))

@@ -3,6 +3,7 @@ PostgreSQL, the per-transaction planner settings, and `text_matches` (matching i
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Alias, ColumnElement, column, func, literal_column, select, table
@@ -37,8 +38,6 @@ class IndexedItems(Alias):
     the small covering index instead of each matching (large) items row."""
 
     inherit_cache = True
-
-
     index_name = SQLITE_FILTER_INDEX
 
 
@@ -50,7 +49,10 @@ def compile_indexed_items(element: IndexedItems, compiler: Any, **kw: Any) -> st
     return text
 
 
+@cache
 def filter_index() -> IndexedItems:
+    """The one `fi` alias (made once: an alias of the 24-column items table builds its column collection
+    anew, ~0.1 ms, and a page of a filtered ranked search made three)."""
     return IndexedItems._construct(Item.__table__, name="fi")
 
 
