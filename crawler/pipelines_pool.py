@@ -35,10 +35,11 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred, DeferredLock
 
 from crawler.bounds import Limits, cut_html, cut_text, cut_title, storable
-from crawler.dedup import content_fingerprint, signature
+from crawler.dedup import content_fingerprint, permutations, signature
 from crawler.extract import Extracted, detect_language, extract_page, summarize
 from crawler.pdf import PdfDoc, read_pdf
 from crawler.relevance import Classification, classify
+from milai.heap import freeze_startup_objects
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +157,19 @@ def dedup_keys(text: str) -> tuple[str | None, bytes | None]:
     return content_fingerprint(text), signature(text)
 
 
+def start_worker() -> int:
+    """Each worker process's initializer: load the language and relevance models and the MinHash permutations
+    now (they load lazily, so the first page of every worker paid for them, once per worker), then move what
+    start-up made out of the cyclic collector's reach (milai.heap), as the crawl process does. Returns the
+    number of frozen objects."""
+    sample = ("Autonomous weapons systems and artificial intelligence in the military domain: states discussed "
+              "human control, accountability and the responsible use of AI by armed forces. ") * 4
+    detect_language(sample)
+    classify("Responsible AI in the military domain", sample, "en")
+    permutations()
+    return freeze_startup_objects()
+
+
 class ExtractPool:
     """A lazily started ProcessPoolExecutor of `workers` processes, replaced when it breaks; `close` ends it.
 
@@ -219,7 +233,8 @@ class ExtractPool:
             if self._executor is None:
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(PRELOAD)
-                self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+                self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                                     initializer=start_worker)
             return self._executor
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:

@@ -37,6 +37,7 @@ from crawler.runner import SourceSummary
 from crawler.settings import build_settings
 from crawler.spiders import SPIDERS
 from milai.config import Settings
+from milai.heap import freeze_startup_objects
 from milai.jobqueue import WORKER_TTL, JobQueue, WorkerInfo, new_worker_id
 from storage.database import engine_of, ensure_schema, session_scope
 from storage.items import sync_sources
@@ -133,6 +134,7 @@ class CrawlWorker:
         from twisted.internet import reactor
 
         warm_up(self.process.settings)
+        freeze_startup_objects()  # the models and components just loaded: out of every later full collection
         reactor.callWhenRunning(self._start)
         reactor.addSystemEventTrigger("before", "shutdown", self._on_shutdown)
         if install_signal_handlers:  # ours, not Scrapy's: the lanes must stop taking jobs before crawls stop

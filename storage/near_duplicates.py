@@ -17,7 +17,6 @@ from functools import lru_cache
 from typing import cast
 
 import numpy as np
-from datasketch import MinHashLSH
 from sqlalchemy import Select, Table, and_, bindparam, delete, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
@@ -28,11 +27,18 @@ THRESHOLD = 0.5  # estimated Jaccard similarity of shingle sets (tuned with benc
 SIG_MAGIC = b"MH1"
 MAX_CANDIDATES = 200  # per lookup, the items sharing the most bands first (bounds the cost of boilerplate pages)
 _LOCK_SPACE = b"milai-store:"
+# datasketch's MinHashLSH(threshold=0.5, num_perm=128).hashranges: 25 bands of 5 values. Written out so that
+# storing a page does not import datasketch (and scipy with it); test_near_duplicates checks it is still its choice.
+DEFAULT_BANDS: tuple[tuple[int, int], ...] = tuple((start, start + 5) for start in range(0, 125, 5))
 
 
 @lru_cache(maxsize=16)
 def band_ranges(threshold: float = THRESHOLD, num_perm: int = NUM_PERM) -> tuple[tuple[int, int], ...]:
     """The (start, end) slices of a signature that form its bands: datasketch's choice of b and r."""
+    if (threshold, num_perm) == (THRESHOLD, NUM_PERM):
+        return DEFAULT_BANDS
+    from datasketch import MinHashLSH  # only for another threshold (bench/dedup.py's sweep): scipy is slow to import
+
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     return tuple((int(start), int(end)) for start, end in lsh.hashranges)
 

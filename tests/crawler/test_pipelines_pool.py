@@ -207,3 +207,46 @@ def test_an_automatic_crawl_stores_what_an_in_process_crawl_stores_across_the_ha
     plain = crawl(tmp_path, [src], env={"MILAI_EXTRACT_WORKERS": "0", "MILAI_DATABASE_URL": plain_db})
     assert auto["auto-feed"]["new"] == plain["auto-feed"]["new"] == len(arts)
     assert _stored(auto_db) == _stored(plain_db)
+
+
+def worker_state(_: int) -> tuple[int, int, int]:
+    """Run in a worker process: its pid, its frozen objects and whether the MinHash permutations are made."""
+    import gc
+
+    from crawler.dedup import permutations
+
+    time.sleep(0.1)  # keep both workers busy, so that the jobs spread over them
+    return os.getpid(), gc.get_freeze_count(), permutations.cache_info().currsize
+
+
+_STARTED = """
+import asyncio, json
+from twisted.internet import asyncioreactor
+asyncioreactor.install()
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from crawler.pipelines_pool import ExtractPool
+from tests.crawler.test_pipelines_pool import worker_state
+
+pool = ExtractPool(2)
+results = []
+
+async def main():
+    results.extend(await asyncio.gather(*(pool.run(worker_state, n) for n in range(6))))
+    pool.close()
+
+reactor.callWhenRunning(lambda: Deferred.fromFuture(asyncio.ensure_future(main())).addBoth(lambda _: reactor.stop()))
+reactor.run()
+print(json.dumps(results))
+"""
+
+
+def test_each_worker_process_starts_with_its_models_loaded_and_frozen() -> None:
+    """The pool's initializer loads the models and permutations before a worker's first page and freezes what
+    start-up made (gc.freeze): no first page of a worker pays the model load, no full collection walks them."""
+    done = subprocess.run([sys.executable, "-c", _STARTED], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(results) == 6
+    for _pid, frozen, permutations_made in results:
+        assert frozen > 20_000 and permutations_made == 1

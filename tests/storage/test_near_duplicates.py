@@ -20,16 +20,18 @@ from storage.database import make_engine, session_scope, upgrade
 from storage.items import PageRecord, store_page
 from storage.models import Item, ItemBand
 from storage.near_duplicates import (
-    THRESHOLD as BAND_THRESHOLD,
-)
-from storage.near_duplicates import (
+    DEFAULT_BANDS,
     band_key_matrix,
     band_keys,
+    band_ranges,
     decode_signature,
     index_item,
     lock_keys,
     near_matches,
     signature_bands,
+)
+from storage.near_duplicates import (
+    THRESHOLD as BAND_THRESHOLD,
 )
 from tests.conftest import PG_ADMIN_URL
 from tests.support.required import unavailable
@@ -72,6 +74,18 @@ def test_band_keys_give_the_candidates_of_datasketch_minhash_lsh() -> None:
     theirs = set(lsh.query(MinHash(num_perm=NUM_PERM, hashvalues=probe, permutations=template.permutations,
                                    scheme=SCHEME)))
     assert ours == theirs and {n for n in texts if n % 3 == 0} <= ours
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.8])
+def test_the_band_ranges_are_datasketchs_choice(threshold: float) -> None:
+    """The written-out default layout and the lazily asked one are what MinHashLSH picks for the threshold."""
+    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+    theirs = tuple((int(start), int(end)) for start, end in lsh.hashranges)
+    assert band_ranges(threshold, NUM_PERM) == theirs
+    if threshold == BAND_THRESHOLD:
+        assert DEFAULT_BANDS == theirs and len(theirs) == 25
+    else:
+        assert theirs != DEFAULT_BANDS
 
 
 def test_the_band_key_matrix_of_many_signatures_is_their_band_keys() -> None:
