@@ -121,6 +121,7 @@ _MARKED_DATES = cast(Select, CSSSelector("time[pubdate], [itemprop=datePublished
 _TIMES = cast(Select, XPath(".//time"))
 _LINKS = cast(Select, XPath("//link[@href]"))
 _ANCHORS = cast(Select, XPath(".//a[@href]"))
+_PDF_ANCHORS = cast(Select, XPath(".//a[@href][contains(translate(@href, 'PDF\t\r\n', 'pdf'), 'pdf')]"))
 _BASE = cast(Select, XPath("//base[@href]"))
 _HEADING = cast(Select, XPath("(//h1)[1]"))
 _TITLE = cast(Select, XPath("(//title)[1]"))
@@ -267,9 +268,17 @@ def _links(tree: HtmlElement, metas: Metas, base: str) -> tuple[str | None, dict
 
 
 def _pdf_links(container: HtmlElement, base: str) -> list[str]:
-    """The first MAX_PDF_LINKS distinct links to .pdf files, in page order."""
+    """The first MAX_PDF_LINKS distinct links to .pdf files, in page order.
+
+    Only anchors whose href holds "pdf" in any case (once the tabs and line breaks that urlsplit drops are
+    removed) are resolved: a resolved path ends in .pdf only by its last segment, which comes from the href, or
+    by the base's own path when the href has none (every anchor is resolved then)."""
     links: dict[str, None] = {}
-    for anchor in _ANCHORS(container):
+    try:
+        base_is_pdf = urlsplit(base).path.lower().endswith(".pdf")
+    except ValueError:
+        base_is_pdf = True
+    for anchor in (_ANCHORS if base_is_pdf else _PDF_ANCHORS)(container):
         try:
             href = urljoin(base, str(anchor.get("href")).strip())
             pdf = urlsplit(href).path.lower().endswith(".pdf")

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import html
+import random
 import re
 from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit
 
+import lxml.html
+import pytest
+
+from crawler.bounds import MAX_PDF_LINKS
 from crawler.encoding import decode_html
 from crawler.extract import Extracted, detect_language, extract_page, summarize
 from tests.conftest import shared_fixture
@@ -261,3 +268,47 @@ def test_a_fragment_without_html_document_markup_is_still_extracted() -> None:
                           b"autonomous weapons.</p><a href='/annex.pdf'>Annex</a>", URL)
     assert result.title == "Dateline" and "Delegations met in Geneva" in result.text
     assert result.pdf_links == ["https://www.example.org/annex.pdf"]
+
+
+def _pdf_links_by_rule(hrefs: list[str], base: str) -> list[str]:
+    """Every href resolved against the base, kept when its path ends in .pdf: the rule, anchor by anchor."""
+    links: dict[str, None] = {}
+    for href in hrefs:
+        try:
+            resolved = urljoin(base, href.strip())
+            if urlsplit(resolved).path.lower().endswith(".pdf"):
+                links[resolved] = None
+        except ValueError:
+            continue
+    return list(links)[:MAX_PDF_LINKS]
+
+
+ODD_HREFS = ["a.pdf", "A.PDF", "x.p\ndf", "x.p\tdf", "x.P\r\nDF", " doc.pdf ", "?q=1", "#top", "", "http:", "//host",
+             "..", ".", "x.pdf/..", "x.pdf/.", "x.pdf?y", "x.pdf#z", "%2Epdf", "http://[::1", "https://e.org/r.Pdf",
+             "javascript:x.pdf", "a.pdfx", "ftp:", "file.PdF", "../up/y.pdf", "http://h:99999/a.pdf", "mailto:a@b.pdf"]
+
+
+@pytest.mark.parametrize("url", ["https://www.example.org/news/item", "https://www.example.org/docs/report.pdf",
+                                 "https://www.example.org/r.PDF?x=1", "https://www.example.org/"])
+def test_pdf_links_are_the_hrefs_that_resolve_to_pdf_paths_whatever_their_spelling(url: str) -> None:
+    """Only hrefs that hold "pdf" are resolved (a page with hundreds of links resolved every one), except on a
+    page whose own path is a .pdf, where a query- or fragment-only href resolves to it: the same links as
+    resolving every anchor, on odd and random hrefs."""
+    rng = random.Random(url)
+    hrefs = ODD_HREFS + ["".join(rng.choice("pdfPDF./?#:\t\n x%") for _ in range(rng.randint(0, 9)))
+                         for _ in range(400)]
+    found: list[list[str]] = []
+    for start in range(0, len(hrefs), 60):
+        chunk = hrefs[start:start + 60]
+        anchors = "".join(f'<a href="{html.escape(h, quote=True)}">link</a> ' for h in chunk)
+        text = "Text of the statement. " * 30
+        body = f"<html><body><main><h1>Annexes</h1><p>{text}</p>{anchors}</main></body></html>"
+        result = extract_page(body.encode(), url, encoding="utf-8")
+        # what the parser made of each href (entities decoded, as the page's tree holds it)
+        parsed = [a.get("href") for a in lxml.html.fromstring(body).iter("a")]
+        assert result.pdf_links == _pdf_links_by_rule(parsed, url)
+        found.append(result.pdf_links)
+    odd = found[0]  # the chunk of ODD_HREFS
+    assert {urljoin(url, "A.PDF"), urljoin(url, "x.pdf?y"), urljoin(url, "x.pdf"), urljoin(url, "file.PdF")} <= set(odd)
+    assert (urljoin(url, "?q=1") in odd) == urlsplit(url).path.lower().endswith(".pdf")
+    assert urljoin(url, "a.pdfx") not in odd and urljoin(url, "x.pdf/..") not in odd
