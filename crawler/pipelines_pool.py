@@ -157,16 +157,20 @@ def dedup_keys(text: str) -> tuple[str | None, bytes | None]:
     return content_fingerprint(text), signature(text)
 
 
-def start_worker() -> int:
-    """Each worker process's initializer: load the language and relevance models and the MinHash permutations
-    now (they load lazily, so the first page of every worker paid for them, once per worker), then move what
-    start-up made out of the cyclic collector's reach (milai.heap), as the crawl process does. Returns the
-    number of frozen objects."""
-    sample = ("Autonomous weapons systems and artificial intelligence in the military domain: states discussed "
-              "human control, accountability and the responsible use of AI by armed forces. ") * 4
+def load_models() -> None:
+    """Load what the pipeline's pure work otherwise loads at its first page: the language identifier, the
+    relevance lexicons (English) and the MinHash permutations (start_worker, crawler.worker.warm_up)."""
+    sample = "Ministers discussed the military use of artificial intelligence."
     detect_language(sample)
-    classify("Responsible AI in the military domain", sample, "en")
+    classify("Military AI", sample, "en")
     permutations()
+
+
+def start_worker() -> int:
+    """Each worker process's initializer: `load_models` now (they load lazily, so the first page of every
+    worker paid for them, once per worker), then move what start-up made out of the cyclic collector's reach
+    (milai.heap), as the crawl process does. Returns the number of frozen objects."""
+    load_models()
     return freeze_startup_objects()
 
 

@@ -72,11 +72,9 @@ def warm_up(settings: Any) -> list[str]:
         except Exception:
             failed.append(path)
     # the per-process models the pipeline loads lazily: the language identifier (1.5 s measured) and the lexicons
-    from crawler.extract import detect_language
-    from crawler.relevance import classify
+    from crawler.pipelines_pool import load_models
 
-    detect_language("Ministers discussed the military use of artificial intelligence.")
-    classify("Military AI", "Ministers discussed the military use of artificial intelligence.", "en")
+    load_models()
     return failed
 
 
