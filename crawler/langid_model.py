@@ -36,10 +36,14 @@ _LAYOUT = "2"  # bump when the file's arrays change
 _ARRAYS = ("ptc", "pc", "classes", "nextmove", "row", "out", "typecodes", "depth")
 
 
-def automaton_depth(nextmove: Any, rowbase: Any) -> int:
-    """The deepest state of the byte automaton: the most steps any state is from the start state (0)."""
-    moves = np.frombuffer(nextmove, dtype=f"u{nextmove.itemsize}")
-    rows = np.asarray(rowbase, dtype=np.int64)
+def automaton_arrays(nextmove: Any, rowbase: Any) -> tuple[np.ndarray, np.ndarray]:
+    """py3langid's transition table (an array.array) and pre-shifted row offsets (a list) as numpy arrays."""
+    return np.frombuffer(nextmove, dtype=f"u{nextmove.itemsize}"), np.asarray(rowbase, dtype=np.int64)
+
+
+def automaton_depth(moves: np.ndarray, rows: np.ndarray) -> int:
+    """The deepest state of the byte automaton (`automaton_arrays`): the most steps any state is from the start
+    state (0)."""
     seen = np.zeros(len(rows), dtype=bool)
     seen[0] = True
     frontier, depth, steps = np.array([0]), 0, np.arange(256)
@@ -60,10 +64,9 @@ class WalkingIdentifier(LanguageIdentifier):
 
     def __init__(self, *args: Any, depth: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._moves = np.frombuffer(self.tk_nextmove, dtype=f"u{self.tk_nextmove.itemsize}")
-        self._rows = np.asarray(self._rowbase, dtype=np.int64)
+        self._moves, self._rows = automaton_arrays(self.tk_nextmove, self._rowbase)
         self._outputs = np.asarray(self.tk_output, dtype=np.int64)
-        self.depth = automaton_depth(self.tk_nextmove, self._rowbase) if depth is None else depth
+        self.depth = automaton_depth(self._moves, self._rows) if depth is None else depth
 
     def features(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
         """The features the automaton emits on `data` and how often, in order of first appearance (the keys

@@ -101,7 +101,8 @@ def test_the_numpy_walk_counts_the_features_of_py3langids_walk_and_gives_the_sam
     slow = langid_model.load(LANGUAGES, None)
     langid_model.load(LANGUAGES, tmp_path)
     cached = langid_model.load(LANGUAGES, tmp_path)
-    assert slow.depth == cached.depth == langid_model.automaton_depth(reference.tk_nextmove, reference._rowbase)
+    assert slow.depth == cached.depth == langid_model.automaton_depth(
+        *langid_model.automaton_arrays(reference.tk_nextmove, reference._rowbase))
     texts = _texts()
     assert len(texts) > 200
     for text in texts:
