@@ -147,3 +147,29 @@ def test_the_crawls_engine_has_the_database_timeout_of_the_settings_passed_in(tm
             assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 4500
     finally:
         dispose_engines()
+
+
+@pytest.mark.slow
+def test_a_crawlers_extensions_leave_out_the_telnet_console_and_the_remote_control_without_importing_them():
+    """Both are off in every crawl; Scrapy imports each extension it is given (even one mapped to None), and the
+    remote control's module imports aiohttp: EXTENSIONS_BASE leaves both out, so a crawler's extension manager
+    never imports them, and keeps Scrapy's other built-in extensions and ours."""
+    code = """
+import sys
+from scrapy.extension import ExtensionManager
+from scrapy.utils.misc import load_object
+from crawler.settings import build_settings
+from milai.config import Settings
+paths = ExtensionManager._get_mwlist_from_settings(build_settings(Settings()))  # what a crawler's manager loads
+print([load_object(path).__name__ for path in paths])
+print(sorted(m for m in sys.modules if m.split(".")[0] == "aiohttp" or "remote_control" in m or m.endswith("telnet")))
+"""
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names, unwanted = proc.stdout.strip().splitlines()[-2:]
+    assert unwanted == "[]"
+    for expected in ("CoreStats", "LogStats", "MemoryUsage", "CloseSpider", "ListingDiagnosis", "ProgressReporter"):
+        assert expected in names
+    base = build_settings(Settings()).getdict("EXTENSIONS_BASE")
+    assert "scrapy.extensions.corestats.CoreStats" in base
+    assert not [path for path in base if "telnet" in path or "remote_control" in path]
