@@ -13,10 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.database import session_scope
+from storage.index_terms import search_columns
 from storage.links import link_translations
 from storage.models import CrawlRun, Item, ItemRevision, ItemSymbol, Source, UrlAlias, utcnow
 from storage.near_duplicates import index_item, lock_for_store, lock_keys, near_matches
-from storage.search_index import search_columns
 from storage.stories import settle
 
 LAYOUT_WARNING = "no links found although this source used to yield links (page layout changed?)"

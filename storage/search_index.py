@@ -1,76 +1,25 @@
 """The normalised columns the full-text indexes read: `items.search_title` / `items.search_text`.
 
-`search_columns` computes them with storage.textnorm; ORM events keep them in sync on every flush and
-bulk UPDATE (installed by `register_listeners`, which storage.database calls wherever it makes an
-engine), and `reindex` fills them for rows written otherwise (the 0002 migration). storage.search
-normalises a user's query with the same `index_word`.
+`search_columns` (storage.index_terms) computes them with storage.textnorm; ORM events keep them in sync on
+every flush and bulk UPDATE (installed by `register_listeners`, which storage.database calls wherever it makes
+an engine), and `reindex` fills them for rows written otherwise (the 0002 migration). storage.search
+normalises a user's query with the same `index_word` (storage.index_terms).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, column, event, select, table
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from storage.index_terms import search_columns
 from storage.models import Item
-from storage.textnorm import (
-    CYRILLIC_RE,
-    HANGUL_RE,
-    TOKEN_RE,
-    base_language,
-    detect_language,
-    normalise_word,
-    strip_korean_particle,
-)
-
-# --- one normalisation for documents and queries (storage.textnorm) -------------------------------
-#
-# Every textnorm token of a text becomes one index token, so positions (phrases) are kept:
-#   Latin and other scripts: the stem of the folded word (casefold, accents stripped, then Snowball in the
-#     item's language), so `securite` and `sécurité`, `weapon` and `weapons` share one token;
-#   Cyrillic: textnorm's norm (the Russian stemmer needs й/ё); Hangul: the run without its particle;
-#   Han: one character per token.
-# The engines only split on the spaces between those tokens (FTS5 `unicode61 remove_diacritics 2`,
-# PostgreSQL `simple`), so what they index is exactly this Python normalisation.
 
 _INDEXED = frozenset({"title", "summary", "text", "language"})  # the Item fields the columns derive from
-
-
-@lru_cache(maxsize=200_000)
-def index_word(surface: str, lang: str | None) -> str:
-    """The index token of one textnorm token in a text of language `lang`."""
-    folded, norm = normalise_word(surface, lang)
-    if HANGUL_RE.match(surface):
-        return strip_korean_particle(folded)
-    if CYRILLIC_RE.match(surface):
-        return norm
-    return normalise_word(folded, lang)[1] if folded != surface.casefold() else norm
-
-
-def index_text(text: str | None, lang: str | None) -> str:
-    """`text` as the space-separated index tokens the full-text engines read."""
-    if not text:
-        return ""
-    return " ".join(index_word(s, lang) for s in TOKEN_RE.findall(text))
-
-
-def item_language(title: str | None, summary: str | None, text: str | None, language: str | None) -> str | None:
-    """The language an item is normalised in: its own, else a guess (as CompiledQuery.matches does)."""
-    return base_language(language) or detect_language(" ".join(x for x in (title, summary, text) if x))
-
-
-def search_columns(
-    title: str | None, summary: str | None, text: str | None, language: str | None
-) -> tuple[str, str]:
-    """(search_title, search_text) of an item: its normalised title, and normalised summary + text."""
-    lang = item_language(title, summary, text, language)
-    body = "\n".join(x for x in (summary, text) if x)
-    return index_text(title, lang), index_text(body, lang)
 
 
 def _fill(item: Item) -> None:

@@ -18,6 +18,7 @@ dialects' pieces), `dates`. The JSON / CSV shape of an item is the web side's: a
 
 from __future__ import annotations
 
+from storage.index_terms import search_columns
 from storage.languages import iso639_1  # re-exported for the catalogue and subscriptions
 from storage.search.cursors import id_fits, query_fingerprint
 from storage.search.dates import parse_date
@@ -46,7 +47,7 @@ from storage.search.types import (
 )
 from storage.search.userquery import clean_query, parse_user_query
 from storage.search.variants import DEFAULT_QUERY_LANGUAGES, query_languages
-from storage.search_index import reindex, search_columns
+from storage.search_index import reindex
 
 __all__ = [
     "SORTS",

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from itertools import compress, islice
 
 from storage import query as q_ast
+from storage.index_terms import index_word, item_language
 from storage.models import Item
 from storage.search.variants import positive_tokens
-from storage.search_index import index_word, item_language
 from storage.textnorm import TOKEN_RE, fold
 
 # Private-use sentinels around highlighted words: the text is HTML-escaped, then they become <mark>.

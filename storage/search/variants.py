@@ -1,5 +1,5 @@
 """A query's words as the index token sequences they may match, normalised like the documents
-(storage.search_index.index_word), per language."""
+(storage.index_terms.index_word), per language."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from storage import query as q_ast
-from storage.search_index import index_word
+from storage.index_terms import index_word
 from storage.textnorm import HANGUL_RE, TOKEN_RE, base_language, fold, strip_korean_particle
 
 # Languages a query is normalised in when the search names none (more would add cross-language noise:
