@@ -15,7 +15,7 @@ Prints articles/s of each (articles stored or extracted / wall time of the proce
 each side's process (less sensitive to a loaded machine than wall time) and, for milai, of the processes below it
 (the forkserver and its extraction workers, sampled from /proc), the ratio, and how many cores each side may
 use: the bare spider is one process (one core); `milai crawl` extracts, classifies and signs pages in
-MILAI_EXTRACT_WORKERS worker processes (--extract-workers; unset: cores - 1, at most 4, after the first 50 pages
+MILAI_EXTRACT_WORKERS worker processes (--extract-workers; unset: one per core, at most 4, after the first 50 pages
 extracted in the crawl process), so with workers above 0 the comparison gives milai the other cores too. The
 load average is printed before and after: the machine may be shared, and the ratio is what compares.
 --profile FILE writes a cProfile of the milai crawl process, on its main thread's CPU clock (python -m pstats FILE).

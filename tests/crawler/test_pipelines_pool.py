@@ -209,14 +209,58 @@ def test_an_automatic_crawl_stores_what_an_in_process_crawl_stores_across_the_ha
     assert _stored(auto_db) == _stored(plain_db)
 
 
-def worker_state(_: int) -> tuple[int, int, int]:
-    """Run in a worker process: its pid, its frozen objects and whether the MinHash permutations are made."""
+def test_the_automatic_count_is_one_worker_per_core_at_most_four_and_none_on_a_single_core(monkeypatch) -> None:
+    from crawler import pipelines_pool
+
+    for cores, workers in ((None, 0), (1, 0), (2, 2), (3, 3), (4, 4), (16, 4)):
+        monkeypatch.setattr(pipelines_pool.os, "cpu_count", lambda cores=cores: cores)
+        assert pipelines_pool.default_workers() == workers
+
+
+def test_the_worker_processes_start_in_the_background_before_the_hand_over() -> None:
+    """At AUTO_AFTER // WARM_SHARE pages a thread starts the pool's processes (the first submission to a new pool
+    waits for the fork server's start, which on the reactor thread stalled the crawl): by the hand-over they run,
+    while the pages before it are still extracted in the crawl process."""
+    from crawler.pipelines_pool import WARM_SHARE, ExtractPool
+
+    pool = ExtractPool(2, after=3 * WARM_SHARE)
+    try:
+        for _ in range(2):
+            pool.count_page()
+        assert pool._warming is None and pool._executor is None  # a crawl of two pages starts nothing
+        pool.count_page()
+        assert pool._warming is not None and not pool.enabled
+        pool._warming.join(timeout=60)
+        assert not pool._warming.is_alive()
+        executor = pool._executor
+        assert executor is not None
+        processes = executor._processes  # both forked ahead, before any page was sent to them
+        assert len(processes) == 2 and all(p.is_alive() for p in processes.values())
+        for _ in range(3 * WARM_SHARE - 2):
+            pool.count_page()
+        assert pool.enabled and pool._executor is executor
+        assert executor.submit(os.getpid).result(timeout=30) in processes
+    finally:
+        pool.close()
+    closed = ExtractPool(2, after=WARM_SHARE)
+    closed.close()
+    closed.count_page()  # the background start finds the pool closed: nothing starts, nothing raises
+    assert closed._warming is not None
+    closed._warming.join(timeout=30)
+    assert closed._executor is None
+
+
+def worker_state(_: int) -> tuple[int, int, int, bool, bool]:
+    """Run in a worker process: its pid, its frozen objects, whether the MinHash permutations are made, whether
+    the fork server preloaded the models (crawler.pool_preload) and whether the language identifier is loaded."""
     import gc
 
+    from crawler import extract
     from crawler.dedup import permutations
 
     time.sleep(0.1)  # keep both workers busy, so that the jobs spread over them
-    return os.getpid(), gc.get_freeze_count(), permutations.cache_info().currsize
+    return (os.getpid(), gc.get_freeze_count(), permutations.cache_info().currsize,
+            "crawler.pool_preload" in sys.modules, extract._load_identifier.cache_info().currsize == 1)
 
 
 _STARTED = """
@@ -248,5 +292,6 @@ def test_each_worker_process_starts_with_its_models_loaded_and_frozen() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(results) == 6
-    for _pid, frozen, permutations_made in results:
+    for _pid, frozen, permutations_made, preloaded, identifier_loaded in results:
         assert frozen > 20_000 and permutations_made == 1
+        assert preloaded and identifier_loaded  # loaded once in the fork server, inherited by each worker
