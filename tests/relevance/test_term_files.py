@@ -25,3 +25,29 @@ def test_load_terms_hands_out_a_new_dict_each_call() -> None:
     first.clear()
     again = load_terms("en")
     assert again and "not a term" not in again["ai"]
+
+
+def test_threads_wanting_a_new_lexicon_together_compile_it_once() -> None:
+    """The crawl's worker threads meet a page's language at the same moment: one compiles it, the others get
+    the same lexicon."""
+    import threading
+
+    from crawler.relevance import lexicon
+
+    key = (("nl", "de"), "nl")  # a pair no other test asks for
+    misses = lexicon._compiled_lexicon.cache_info().misses
+    barrier = threading.Barrier(4)
+    got: list[object] = []
+
+    def want() -> None:
+        barrier.wait()
+        got.append(lexicon.lexicon_for(*key))
+
+    threads = [threading.Thread(target=want) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(got) == 4 and all(lex is got[0] for lex in got)
+    assert lexicon._compiled_lexicon.cache_info().misses == misses + 1
+    assert got[0].size > 100
