@@ -20,6 +20,7 @@ from crawler import workers
 from crawler.article import extract_html
 from crawler.bounds import SUMMARY_MAX_CHARS, Limits, cut_text, cut_title, storable
 from crawler.dedup import fingerprint_comparable
+from crawler.extract import Extracted
 from crawler.guard import MAX_KEY_LENGTH, MAX_URL_LENGTH, STAT_TOO_LONG
 from crawler.items import PageItem
 from crawler.pipelines_pool import (
@@ -155,6 +156,18 @@ class ExtractPipeline(_OffloadedStage):
             return self.process(item)  # what is left is cheap: on the reactor thread, no thread hand-over
         return await super().process_item(item)
 
+    def _extract_here(self, item: PageItem) -> Extracted:
+        """An HTML page extracted in this process, with its verdict and dedup keys made in the same call, as a
+        worker process makes them (`extract_ahead`): in this worker thread now, rather than in two more turns of
+        the thread lanes behind every page extracted meanwhile (the first pages of a crawl waited seconds there)."""
+        assert item.body is not None
+        ex, cut, item.ahead = extract_ahead(item.body, item.url, item.encoding, item.language_hint, self.limits,
+                                            item.timezone, (item.listing_title, item.listing_text,
+                                                            item.listing_summary))
+        if cut:
+            item.text_truncated = True
+        return ex
+
     def _max_decompressed(self) -> int:
         return self.crawler.settings.getint("DOWNLOAD_MAXSIZE")
 
@@ -163,7 +176,7 @@ class ExtractPipeline(_OffloadedStage):
         if item.kind == "pdf" and item.body is not None:
             page_date = self._pdf(item)
         elif item.extracted is not None or item.body is not None:
-            ex = item.extracted if item.extracted is not None else extract_html(item, self.limits)
+            ex = item.extracted if item.extracted is not None else self._extract_here(item)
             item.title = ex.title or ""
             item.text = ex.text or ""
             item.summary = ex.summary

@@ -46,7 +46,11 @@ def item_of(url: str, html: str, listing_title: str | None = None) -> PageItem:
 
 
 def in_process(run: Stages, item: PageItem) -> PageItem:
-    for stage in (run.extract, run.normalise, run.classify, run.dedup):
+    """Every stage's own work: the results the extract stage computes ahead are dropped, so classify and dedup
+    compute theirs."""
+    item = run.extract.process(item)
+    item.ahead = None
+    for stage in (run.normalise, run.classify, run.dedup):
         item = stage.process(item)
     return item
 
@@ -103,3 +107,19 @@ def test_the_stages_use_the_results_of_the_worker_call_only_on_the_fields_they_w
         done = _through_stages(run, item)
         assert [getattr(done, f) for f in FIELDS] == [getattr(expected, f) for f in FIELDS]
         assert done.relevant and done.ahead is None  # the page's own verdict; nothing left on the item
+
+
+@pytest.mark.parametrize(("url", "html", "listing_title"), PAGES)
+def test_an_extraction_in_the_crawl_process_computes_the_verdict_and_keys_in_the_same_call(
+    url: str, html: str, listing_title: str | None
+) -> None:
+    """Without worker processes the extract stage makes the verdict and keys with the page too (one turn of the
+    thread lanes, not three): classify and dedup then use them, with the results of computing their own."""
+    run = stages(MILAI_EXTRACT_WORKERS=0)
+    expected = in_process(run, item_of(url, html, listing_title))
+    item = run.normalise.process(run.extract.process(item_of(url, html, listing_title)))
+    assert item.ahead is not None and item.ahead.fits(item.title, item.text, item.language)
+    assert item.ahead == ahead_of(run, item_of(url, html, listing_title))
+    done = _through_stages(run, item)
+    assert [getattr(done, f) for f in FIELDS] == [getattr(expected, f) for f in FIELDS]
+    assert done.ahead is None
