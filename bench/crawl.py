@@ -15,9 +15,9 @@ Prints articles/s of each (articles stored or extracted / wall time of the proce
 each side's process (less sensitive to a loaded machine than wall time) and, for milai, of the processes below it
 (the forkserver and its extraction workers, sampled from /proc), the ratio, and how many cores each side may
 use: the bare spider is one process (one core); `milai crawl` extracts, classifies and signs pages in
-MILAI_EXTRACT_WORKERS worker processes (--extract-workers; unset: one per core, at most 4, after the first 50 pages
-extracted in the crawl process), so with workers above 0 the comparison gives milai the other cores too. The
-load average is printed before and after: the machine may be shared, and the ratio is what compares.
+MILAI_EXTRACT_WORKERS worker processes (--extract-workers; unset: one per core, at most 4, once up, after the first
+10 to 50 pages extracted in the crawl process), so with workers above 0 the comparison gives milai the other
+cores too. The load average is printed before and after: the machine may be shared, and the ratio is what compares.
 --profile FILE writes a cProfile of the milai crawl process, on its main thread's CPU clock (python -m pstats FILE).
 """
 
@@ -336,12 +336,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"loopback web: {args.sites} sites, {total:,} articles ({', '.join(LANGUAGES)}), "
           f"{size / 1024:.1f} KB per page, {PER_DOMAIN} requests per domain, no delay")
     # what the crawl will use: the flag, else MILAI_EXTRACT_WORKERS, else the setting's default (unset: automatic)
-    from crawler.pipelines_pool import AUTO_AFTER, default_workers
+    from crawler.pipelines_pool import AUTO_AFTER, WARM_SHARE, default_workers
 
     setting = args.extract_workers if args.extract_workers is not None else (
         int(os.environ["MILAI_EXTRACT_WORKERS"]) if os.environ.get("MILAI_EXTRACT_WORKERS") else None)
     workers = default_workers() if setting is None else setting
-    after = f" after the first {AUTO_AFTER} pages (MILAI_EXTRACT_WORKERS unset)" if setting is None and workers else ""
+    after = (f" after the first {AUTO_AFTER // WARM_SHARE} to {AUTO_AFTER} pages (MILAI_EXTRACT_WORKERS unset)"
+             if setting is None and workers else "")
     print(f"cores: {os.cpu_count()}; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"milai crawl: {workers} extraction worker process(es) beside the crawl process{after} "
           f"({'uses more than one core' if workers else 'one core'}); scrapy spider: one process, one core")

@@ -55,9 +55,10 @@ PRELOAD = ["crawler.extract", "crawler.relevance", "crawler.dedup", "crawler.pdf
 # scheduled crawl of a few new items never pays the worker processes' start), then in default_workers()
 # processes (the Scrapy setting MILAI_EXTRACT_AUTO_AFTER overrides it)
 AUTO_AFTER = 50
-# ... and the worker processes are started in a thread of their own once it has extracted AUTO_AFTER // WARM_SHARE
-# pages, so they are ready when the pages reach them: the first submission to a new pool blocks until the fork
-# server has imported PRELOAD and forked (~1.4 s on 2 cores), which on the reactor thread stalled the whole crawl
+# ... or fewer: the worker processes are started in a thread of their own once it has extracted
+# AUTO_AFTER // WARM_SHARE pages, and take the pages over as soon as they are up. The first submission to a new
+# pool blocks until the fork server has imported PRELOAD and forked (~1.4 s on 2 cores), which on the reactor
+# thread stalled the whole crawl; and pages extracted in the crawl process share its GIL with the reactor.
 WARM_SHARE = 5
 
 
@@ -201,6 +202,9 @@ class ExtractPool:
         self._retries = DeferredLock()
         self._users: weakref.WeakSet[Any] = weakref.WeakSet()
         self._warming: threading.Thread | None = None
+        self._ready = False  # the background start has its processes up (past their initializer)
+        self._started = False  # the background start is over (up, or given up)
+        self._waiting: list[Deferred[None]] = []  # pages waiting on the reactor thread for it to be over
 
     @classmethod
     def of(cls, crawler: Any) -> ExtractPool:
@@ -247,15 +251,37 @@ class ExtractPool:
     def _start_processes(self) -> None:
         try:
             executor = self._current()
-            for _ in range(self.workers):  # each submission finding no idle worker forks one more
-                executor.submit(os.getpid)
+            # each submission finding no idle worker forks one more; a result comes after its initializer
+            started = [executor.submit(os.getpid) for _ in range(self.workers)]
+            for future in started:
+                future.result()
+            self._ready = True
         except (RuntimeError, BrokenProcessPool):  # closed or broken meanwhile: the pages' own calls see to it
             logger.debug("the extraction worker processes did not start ahead", exc_info=True)
+        finally:
+            with self._lock:
+                self._started = True
+                waiting, self._waiting = self._waiting, []
+            if waiting:
+                from twisted.internet import reactor
+
+                for deferred in waiting:
+                    reactor.callFromThread(deferred.callback, None)
+
+    async def _until_started(self) -> None:
+        """Wait (without blocking the reactor thread) for a background start still under way."""
+        with self._lock:
+            if self._warming is None or self._started:
+                return
+            deferred: Deferred[None] = Deferred()
+            self._waiting.append(deferred)
+        await maybe_deferred_to_future(deferred)
 
     @property
     def enabled(self) -> bool:
-        """True when pages go to the worker processes: there are some, open, and past the in-process start."""
-        return self.workers > 0 and not self._closed and (self.after == 0 or self.pages > self.after)
+        """True when pages go to the worker processes: there are some, open, and past the in-process start (its
+        AUTO_AFTER pages, or fewer when the processes started in the background are up before them)."""
+        return self.workers > 0 and not self._closed and (self.after == 0 or self._ready or self.pages > self.after)
 
     def _current(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -285,6 +311,8 @@ class ExtractPool:
             retry = attempt > 1
             if retry:
                 await maybe_deferred_to_future(self._retries.acquire())
+            else:  # a page past AUTO_AFTER while the processes are still starting: its submission would block
+                await self._until_started()
             try:
                 executor = self._current()
                 try:

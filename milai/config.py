@@ -60,8 +60,8 @@ class Settings(BaseSettings):
     max_title_chars: int = Field(1_000, ge=50, le=100_000)
     max_html_bytes: int = Field(2 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
     # processes extracting pages beside each crawl process (crawler.pipelines_pool); 0: none, all in the crawl
-    # process; unset: one per core (at most 4; 0 on one core) once a crawl process has extracted 50 pages
-    # itself (bench.crawl measures it)
+    # process; unset: one per core (at most 4; 0 on one core), started after a crawl process has extracted 10
+    # pages itself, taking over once up or at page 50 (crawler.pipelines_pool.AUTO_AFTER; bench.crawl measures it)
     extract_workers: int | None = Field(None, ge=0, le=32)
     default_schedule: str = "17 */3 * * *"
     # adaptive polling (scheduler.polling) for sources without a `schedule`; off: MILAI_DEFAULT_SCHEDULE for them

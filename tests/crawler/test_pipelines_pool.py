@@ -217,10 +217,10 @@ def test_the_automatic_count_is_one_worker_per_core_at_most_four_and_none_on_a_s
         assert pipelines_pool.default_workers() == workers
 
 
-def test_the_worker_processes_start_in_the_background_before_the_hand_over() -> None:
+def test_the_worker_processes_start_in_the_background_and_take_over_once_up() -> None:
     """At AUTO_AFTER // WARM_SHARE pages a thread starts the pool's processes (the first submission to a new pool
-    waits for the fork server's start, which on the reactor thread stalled the crawl): by the hand-over they run,
-    while the pages before it are still extracted in the crawl process."""
+    waits for the fork server's start, which on the reactor thread stalled the crawl); the pages go to them as soon
+    as they are up, before AUTO_AFTER pages."""
     from crawler.pipelines_pool import WARM_SHARE, ExtractPool
 
     pool = ExtractPool(2, after=3 * WARM_SHARE)
@@ -229,13 +229,14 @@ def test_the_worker_processes_start_in_the_background_before_the_hand_over() -> 
             pool.count_page()
         assert pool._warming is None and pool._executor is None  # a crawl of two pages starts nothing
         pool.count_page()
-        assert pool._warming is not None and not pool.enabled
+        assert pool._warming is not None
         pool._warming.join(timeout=60)
         assert not pool._warming.is_alive()
         executor = pool._executor
         assert executor is not None
         processes = executor._processes  # both forked ahead, before any page was sent to them
         assert len(processes) == 2 and all(p.is_alive() for p in processes.values())
+        assert pool.pages < pool.after and pool.enabled  # up: no need to wait for AUTO_AFTER pages
         for _ in range(3 * WARM_SHARE - 2):
             pool.count_page()
         assert pool.enabled and pool._executor is executor
@@ -248,6 +249,41 @@ def test_the_worker_processes_start_in_the_background_before_the_hand_over() -> 
     assert closed._warming is not None
     closed._warming.join(timeout=30)
     assert closed._executor is None
+
+
+_WAITS = """
+import asyncio, json, os
+from twisted.internet import asyncioreactor
+asyncioreactor.install()
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from crawler.pipelines_pool import WARM_SHARE, ExtractPool
+
+pool = ExtractPool(2, after=WARM_SHARE)
+events = []
+
+async def main():
+    for _ in range(WARM_SHARE + 1):  # the start begins at page 1; then past AUTO_AFTER before it is over
+        pool.count_page()
+    assert pool.enabled and not pool._ready
+    reactor.callLater(0, lambda: events.append(["reactor ran", pool._started, len(pool._waiting)]))
+    pids = await asyncio.gather(*(pool.run(os.getpid) for _ in range(3)))
+    events.append(["pages done", pool._ready, len(set(pids) - {os.getpid()}) >= 1, len(pool._waiting)])
+    pool.close()
+
+reactor.callWhenRunning(lambda: Deferred.fromFuture(asyncio.ensure_future(main())).addBoth(lambda _: reactor.stop()))
+reactor.run()
+print(json.dumps(events))
+"""
+
+
+def test_pages_past_the_hand_over_wait_for_a_start_under_way_without_blocking_the_reactor() -> None:
+    """A page sent to the pool while its processes are still starting waits on a Deferred, not in a submission
+    that blocks the reactor thread until the fork server is up: the reactor runs other calls meanwhile."""
+    done = subprocess.run([sys.executable, "-c", _WAITS], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    events = json.loads(done.stdout.strip().splitlines()[-1])
+    assert events == [["reactor ran", False, 3], ["pages done", True, True, 0]]
 
 
 def worker_state(_: int) -> tuple[int, int, int, bool, bool]:
