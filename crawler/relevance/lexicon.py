@@ -415,6 +415,19 @@ def lexicon_for(langs: tuple[str, ...], stem_lang: str | None) -> Lexicon:
 
 @lru_cache(maxsize=64)
 def _compiled_lexicon(langs: tuple[str, ...], stem_lang: str | None) -> Lexicon:
+    """The lexicon from its cache file (crawler.relevance.lexicon_cache), else compiled and written there."""
+    from crawler.langid_model import default_cache_dir
+    from crawler.relevance import lexicon_cache
+
+    files = [TERMS_DIR / f"{lang}.yaml" for lang in ("common", *langs)]
+    try:
+        path = lexicon_cache.cache_file(default_cache_dir(), files, f"{','.join(langs)}|{stem_lang}")
+    except OSError:  # a term file unreadable: compiling reports it
+        path = None
+    return lexicon_cache.load_or_compile(path, lambda: compile_lexicon(langs, stem_lang), Lexicon)
+
+
+def compile_lexicon(langs: tuple[str, ...], stem_lang: str | None) -> Lexicon:
     lex = Lexicon()
     seen: set[tuple[str, tuple[Pattern, ...]]] = set()
     for lang in ("common", *langs):
