@@ -29,6 +29,7 @@ class PageItem:
     revise_id: int | None = None  # a known item the listing says changed
     extracted: Any = None  # crawler.extract.Extracted when the spider already extracted the page (follow_pdfs)
     ahead: Any = None  # crawler.pipelines_pool.Ahead: classify and dedup results computed with the extraction
+    store_ahead: Any = None  # crawler.pipelines_pool.StoreAhead: the store stage's, kept for it by the dedup stage
     # filled by the pipelines
     title: str = ""
     text: str = ""

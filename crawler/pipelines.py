@@ -304,6 +304,7 @@ class DedupPipeline(_OffloadedStage):
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, PageItem) and item.ahead is not None:
             ahead, item.ahead = item.ahead, None
+            item.store_ahead = ahead.store  # the store stage checks it against the fields it stores
             if ahead.text == item.text:  # computed with the extraction, on this very text
                 item.content_hash, item.minhash = ahead.keys
                 return item
@@ -336,6 +337,12 @@ class StorePipeline(_ItemStage):
             self._source_id = source.id if source is not None else None
 
     def record(self, item: PageItem) -> PageRecord:
+        ahead, item.store_ahead = item.store_ahead, None
+        if ahead is not None and ahead.fits(item.title, item.summary, item.text, item.language):
+            comparable, symbols, search = ahead.comparable, ahead.symbols, ahead.search  # made with the extraction
+        else:
+            comparable = fingerprint_comparable(item.text)
+            symbols, search = tuple(find_symbols(item.text)) if item.text else (), None
         return PageRecord(
             canonical_url=item.canonical_url,
             url=item.display_url or clean_url(item.url),
@@ -356,9 +363,10 @@ class StorePipeline(_ItemStage):
             source_id=self._source_id,
             fetched_key=item.fetched_key or None,
             revise_id=item.revise_id,
-            match_fingerprint=fingerprint_comparable(item.text),
-            symbols=find_symbols(item.text) if item.text else (),
+            match_fingerprint=comparable,
+            symbols=symbols,
             alternates=item.alternates,
+            search_columns=search,
         )
 
     def handle(self, item: PageItem) -> PageItem:

@@ -34,12 +34,14 @@ from urllib.parse import urlsplit
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred, DeferredLock
 
-from crawler.bounds import Limits, cut_html, cut_text, cut_title, storable
-from crawler.dedup import content_fingerprint, permutations, signature
+from crawler.bounds import SUMMARY_MAX_CHARS, Limits, cut_html, cut_text, cut_title, storable
+from crawler.dedup import content_fingerprint, fingerprint_comparable, permutations, signature
 from crawler.extract import Extracted, detect_language, extract_page, summarize
 from crawler.pdf import PdfDoc, read_pdf
 from crawler.relevance import Classification, classify
+from crawler.symbols import find_symbols
 from milai.heap import freeze_startup_objects
+from storage.index_terms import search_columns
 
 logger = logging.getLogger(__name__)
 
@@ -119,10 +121,36 @@ class Ahead:
     language: str | None
     verdict: Classification
     keys: tuple[str | None, bytes | None]
+    store: StoreAhead | None = None
 
     def fits(self, title: str, text: str, language: str | None) -> bool:
         """True when these results were computed on exactly these inputs."""
         return self.text == text and self.title == title and self.language == language
+
+
+@dataclass(frozen=True)
+class StoreAhead:
+    """What the store stage derives from an item's fields (storage.index_terms' search columns, whether its
+    fingerprint is comparable, its document symbols), computed in the same worker call on the title, summary,
+    text and language the page is expected to be stored with; the store stage uses them only when the item's
+    fields are exactly these (`fits`), else it computes its own."""
+
+    title: str
+    summary: str | None
+    text: str
+    language: str | None
+    search: tuple[str, str]
+    comparable: bool
+    symbols: tuple[str, ...]
+
+    def fits(self, title: str, summary: str | None, text: str, language: str | None) -> bool:
+        return self.text == text and self.title == title and self.summary == summary and self.language == language
+
+
+def store_ahead(title: str, summary: str | None, text: str, language: str | None) -> StoreAhead:
+    """The store stage's derived fields of an item (`StoreAhead`)."""
+    return StoreAhead(title, summary, text, language, search_columns(title, summary, text, language),
+                      fingerprint_comparable(text), tuple(find_symbols(text)) if text else ())
 
 
 def title_from_url(url: str) -> str:
@@ -150,8 +178,10 @@ def extract_ahead(
     work on an HTML page in one worker call. `listing`: the item's listing title, text and summary."""
     ex, cut = extract_body(body, url, encoding, language_hint, limits, zone)
     title, text, language = expected_fields(ex, url, *listing, language_hint, limits)
+    summary = ex.summary or listing[2]  # as the extract stage makes it, cut to its cap, then the normalise stage
+    summary = storable(cut_text(summary, SUMMARY_MAX_CHARS)[0] if summary else summary)
     return ex, cut, Ahead(title, text, language, classify_text(title, text[:CLASSIFY_MAX_CHARS], language),
-                          dedup_keys(text))
+                          dedup_keys(text), store_ahead(title, summary, text, language))
 
 
 def classify_text(title: str, text: str, language: str | None) -> Classification:

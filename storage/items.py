@@ -283,6 +283,9 @@ class PageRecord:
     match_fingerprint: bool = True  # the text is long enough for an equal fingerprint to mean "same text"
     symbols: Sequence[str] = ()
     alternates: dict[str, str] | None = None
+    # (search_title, search_text) as storage.index_terms.search_columns makes them of exactly this title, summary,
+    # text and language, computed by the caller (the crawler's worker processes); None: computed here
+    search_columns: tuple[str, str] | None = None
 
     def columns(self) -> dict[str, Any]:
         return {
@@ -350,7 +353,7 @@ def _insert(session: Session, record: PageRecord, duplicate_of: int | None) -> i
     """Insert the page as a new item with its symbols and translation links (Core statements: what add_item and
     `_attach` do through the ORM, search columns included); its id."""
     columns = record.columns()
-    columns["search_title"], columns["search_text"] = search_columns(
+    columns["search_title"], columns["search_text"] = record.search_columns or search_columns(
         record.title, record.summary, record.text, record.language)
     connection = session.connection()
     item_id = int(connection.execute(_INSERT_ITEM, {

@@ -123,3 +123,48 @@ def test_an_extraction_in_the_crawl_process_computes_the_verdict_and_keys_in_the
     done = _through_stages(run, item)
     assert [getattr(done, f) for f in FIELDS] == [getattr(expected, f) for f in FIELDS]
     assert done.ahead is None
+
+
+@pytest.mark.parametrize(("url", "html", "listing_title"), PAGES)
+@pytest.mark.parametrize("settings", [{}, {"MILAI_MAX_TEXT_CHARS": 200, "MILAI_MAX_TITLE_CHARS": 20}])
+def test_the_store_stage_uses_the_search_columns_fingerprint_and_symbols_of_the_worker_call_when_they_fit(
+    url: str, html: str, listing_title: str | None, settings: dict[str, Any]
+) -> None:
+    """The extraction call also derives what the store stage hands storage (search columns, fingerprint
+    comparability, symbols) from the fields it expects the page to be stored with: they are those fields, and
+    the record is the one the store stage makes of its own; a misfit is ignored."""
+    from crawler.pipelines import StorePipeline
+    from storage.index_terms import search_columns
+
+    run = stages(**settings)
+    store = StorePipeline.from_crawler(run.extract.crawler)
+    summary = " ".join(ON_TOPIC[3][1])[:5000]  # a listing summary: the page's own description wins, if any
+    item = run.extract.process(item_of(url, html, listing_title))
+    item = _through_stages(run, run.normalise.process(item))
+    ahead = item.store_ahead
+    assert ahead is not None and ahead.fits(item.title, item.summary, item.text, item.language)
+    assert ahead.search == search_columns(item.title, item.summary, item.text, item.language)
+    record = store.record(item)
+    assert record.search_columns == ahead.search and item.store_ahead is None
+    own = store.record(item)  # nothing ahead now: the stage's own
+    assert own.search_columns is None
+    assert (record.match_fingerprint, tuple(record.symbols)) == (own.match_fingerprint, tuple(own.symbols))
+    with_listing = item_of(url, html, listing_title)
+    with_listing.listing_summary = summary
+    done = _through_stages(run, run.normalise.process(run.extract.process(with_listing)))
+    assert done.store_ahead.fits(done.title, done.summary, done.text, done.language)
+    done.summary = (done.summary or "") + " changed"
+    assert store.record(done).search_columns is None  # a misfit: computed by storage from the item's fields
+
+
+def test_symbols_found_ahead_are_the_store_stages() -> None:
+    run = stages()
+    text = "The report A/78/241 and resolution A/RES/79/62 of the General Assembly, and CCW/GGE.1/2023/2. " * 3
+    html = f"<html><head><title>Symbols</title></head><body><main><p>{text}</p></main></body></html>"
+    item = _through_stages(run, run.normalise.process(run.extract.process(item_of(PAGES[0][0], html))))
+    from crawler.pipelines import StorePipeline
+
+    store = StorePipeline.from_crawler(run.extract.crawler)
+    ahead_symbols = tuple(item.store_ahead.symbols)
+    record = store.record(item)
+    assert ahead_symbols and tuple(record.symbols) == ahead_symbols == tuple(store.record(item).symbols)

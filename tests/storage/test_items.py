@@ -87,3 +87,25 @@ def test_a_short_text_is_not_matched_by_fingerprint(engine: Engine) -> None:
     store_page(engine, record("https://gov.example/s1", "Statement"))
     other = store_page(engine, record("https://gov.example/s2", "Statement", match_fingerprint=False))
     assert other.outcome == "new"
+
+
+def test_search_columns_given_with_a_record_are_stored_and_otherwise_computed(engine: Engine) -> None:
+    """The crawler's worker processes compute a page's search columns (storage.index_terms) with its extraction:
+    store_page stores them as given; without them it computes the same from the record's fields."""
+    from storage.index_terms import search_columns
+    from storage.search import ItemFilter, search_items
+
+    text = body(7) + " autonomous weapons systems"
+    given = record("https://gov.example.org/a", text, summary="A summary", language="en")
+    given.search_columns = search_columns(given.title, given.summary, given.text, given.language)
+    computed = record("https://gov.example.org/b", body(8) + " autonomous weapons systems", summary="A summary",
+                      language="en")
+    assert store_page(engine, given).outcome == "new" and store_page(engine, computed).outcome == "new"
+    with session_scope(engine) as session:
+        rows = {i.canonical_url: (i.search_title, i.search_text) for i in session.scalars(select(Item))}
+        assert rows["https://gov.example.org/a"] == given.search_columns
+        assert rows["https://gov.example.org/b"] == search_columns(computed.title, computed.summary, computed.text,
+                                                                    computed.language)
+        page = search_items(session, ItemFilter(q="autonomous weapons", include_all=True))
+        assert {hit.item.canonical_url for hit in page.items} >= {"https://gov.example.org/a",
+                                                                  "https://gov.example.org/b"}
